@@ -1,0 +1,1 @@
+/* metrics kernels: being written. */

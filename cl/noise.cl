@@ -1,0 +1,1 @@
+/* noise kernels: being written. */

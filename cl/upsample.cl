@@ -1,0 +1,1 @@
+/* upsample kernels: being written. */
