@@ -2,7 +2,8 @@
 
 #include <stdio.h>
 
-static _Thread_local char detail[4096];
+/* Large enough for a kernel build log. */
+static _Thread_local char detail[32768];
 
 /* Indexed by dc_status; the static assert below keeps the table in step with the enum. */
 static const char *const status_names[] = {

@@ -1,0 +1,428 @@
+/* Kernel JIT and the on-disk program binary cache (see kernels.h). */
+#include "daecl/kernels.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "runtime/cl_sources.h"
+
+#define CACHE_MAGIC "DCKCACHE1\n"
+
+struct dc_program_entry {
+    char *file, *options;
+    cl_program program;
+    cl_uint nkernels;
+    cl_kernel *kernels;
+    char **names;
+    struct dc_program_entry *next;
+};
+
+/* ---- sources ---------------------------------------------------------------------------- */
+
+static dc_status read_whole_file(const char *path, char **text, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return dc_fail(DC_ERR_IO, "%s: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return dc_fail(DC_ERR_NOMEM, "%s: out of memory", path);
+            }
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return dc_fail(DC_ERR_IO, "%s: read error", path);
+    }
+    buf[n] = '\0';
+    *text = buf;
+    if (len) *len = n;
+    return DC_OK;
+}
+
+dc_status dc_kernel_source(const char *file, char **text)
+{
+    const char *dir = getenv("DAECL_KERNEL_DIR");
+    if (dir && *dir) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        return read_whole_file(path, text, NULL);
+    }
+    for (const struct dc_embedded_cl *e = dc_embedded_cl_sources; e->name; e++) {
+        if (strcmp(e->name, file) == 0) {
+            *text = strdup(e->text);
+            return *text ? DC_OK : dc_fail(DC_ERR_NOMEM, "out of memory");
+        }
+    }
+    return dc_fail(DC_ERR_INVALID_ARG, "cl/%s: no such kernel file is built into dae-cl", file);
+}
+
+/* ---- cache key -------------------------------------------------------------------------- */
+
+/* FNV-1a 64: names the cache file. Collisions are harmless: the full key is stored in the
+ * file and compared byte for byte before a binary is used. */
+static uint64_t fnv1a64(const void *data, size_t len, uint64_t h)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static char *make_key(const dc_device *dev, const char *file, const char *options,
+                      const char *source)
+{
+    size_t slen = strlen(source);
+    uint64_t sh = fnv1a64(source, slen, 0xcbf29ce484222325ull);
+    uLong crc = crc32(0L, (const Bytef *)source, (uInt)slen);
+    size_t need = strlen(file) + strlen(options) + 1024;
+    char *key = malloc(need);
+    if (!key) return NULL;
+    snprintf(key, need,
+             "file=%s\noptions=%s\ndevice=%s\nvendor=%s\ndriver=%s\ndevice_version=%s\n"
+             "platform=%s\nplatform_version=%s\nsource=%016llx-%08lx-%zu\n",
+             file, options, dev->name, dev->vendor, dev->driver, dev->version, dev->platform_name,
+             dev->platform_version, (unsigned long long)sh, (unsigned long)crc, slen);
+    return key;
+}
+
+static int cache_disabled(void)
+{
+    const char *e = getenv("DAECL_NO_KERNEL_CACHE");
+    return e && *e && strcmp(e, "0") != 0;
+}
+
+static int mkdir_p(char *path)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        int r = mkdir(path, 0755);
+        *p = '/';
+        if (r != 0 && errno != EEXIST) return -1;
+    }
+    return (mkdir(path, 0755) == 0 || errno == EEXIST) ? 0 : -1;
+}
+
+/* The cache directory, created if missing; "" when none can be had (then we just don't cache). */
+static void cache_dir(char *buf, size_t len)
+{
+    const char *d = getenv("DAECL_CACHE_DIR");
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (d && *d) snprintf(buf, len, "%s", d);
+    else if (xdg && *xdg) snprintf(buf, len, "%s/dae-cl/kernels", xdg);
+    else if (home && *home) snprintf(buf, len, "%s/.cache/dae-cl/kernels", home);
+    else buf[0] = '\0';
+    if (buf[0] && mkdir_p(buf) != 0) buf[0] = '\0';
+}
+
+static void cache_path(const char *key, char *buf, size_t len)
+{
+    char dir[3072];
+    cache_dir(dir, sizeof dir);
+    if (!dir[0]) {
+        buf[0] = '\0';
+        return;
+    }
+    snprintf(buf, len, "%s/%016llx.bin", dir,
+             (unsigned long long)fnv1a64(key, strlen(key), 0xcbf29ce484222325ull));
+}
+
+/* Cache file: magic, u32 key length, key, u64 binary length, binary, u32 crc32(binary). */
+static int cache_load(const char *path, const char *key, unsigned char **bin, size_t *bin_len)
+{
+    char *data;
+    size_t len;
+    if (read_whole_file(path, &data, &len) != DC_OK) {
+        dc_clear_error();
+        return -1;
+    }
+    size_t klen = strlen(key), ml = strlen(CACHE_MAGIC), pos = 0;
+    uint32_t kl;
+    uint64_t bl;
+    uint32_t crc;
+    int ok = 0;
+    if (len < ml + 4 || memcmp(data, CACHE_MAGIC, ml) != 0) goto done;
+    pos = ml;
+    memcpy(&kl, data + pos, 4);
+    pos += 4;
+    if (kl != klen || len - pos < klen || memcmp(data + pos, key, klen) != 0) goto done;
+    pos += klen;
+    if (len - pos < 8) goto done;
+    memcpy(&bl, data + pos, 8);
+    pos += 8;
+    if (bl == 0 || len - pos < 4 || bl != len - pos - 4) goto done;
+    memcpy(&crc, data + pos + bl, 4);
+    if (crc != (uint32_t)crc32(0L, (const Bytef *)data + pos, (uInt)bl)) goto done;
+    *bin = malloc(bl);
+    if (!*bin) goto done;
+    memcpy(*bin, data + pos, bl);
+    *bin_len = bl;
+    ok = 1;
+done:
+    free(data);
+    return ok ? 0 : 1; /* 1: present but unusable */
+}
+
+static void cache_store(dc_device *dev, const char *path, const char *key, cl_program prog)
+{
+    size_t bl = 0;
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof bl, &bl, NULL) != CL_SUCCESS || !bl)
+        return;
+    unsigned char *bin = malloc(bl);
+    if (!bin) return;
+    unsigned char *bins[1] = {bin};
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) != CL_SUCCESS) {
+        free(bin);
+        return;
+    }
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (f) {
+        uint32_t kl = (uint32_t)strlen(key);
+        uint64_t bl64 = bl;
+        uint32_t crc = (uint32_t)crc32(0L, bin, (uInt)bl);
+        int ok = fwrite(CACHE_MAGIC, strlen(CACHE_MAGIC), 1, f) == 1 && fwrite(&kl, 4, 1, f) == 1 &&
+                 fwrite(key, kl, 1, f) == 1 && fwrite(&bl64, 8, 1, f) == 1 &&
+                 fwrite(bin, bl, 1, f) == 1 && fwrite(&crc, 4, 1, f) == 1;
+        ok = (fclose(f) == 0) && ok;
+        /* rename is atomic: a concurrent reader sees the old entry or the whole new one. */
+        if (ok && rename(tmp, path) == 0) dev->stats.cache_writes++;
+        else unlink(tmp);
+    }
+    free(bin);
+}
+
+/* ---- build ------------------------------------------------------------------------------ */
+
+static dc_status build_failure(cl_program prog, dc_device *dev, const char *file,
+                               const char *options, cl_int err)
+{
+    size_t log_len = 0;
+    clGetProgramBuildInfo(prog, dev->id, CL_PROGRAM_BUILD_LOG, 0, NULL, &log_len);
+    char *log = malloc(log_len + 1);
+    if (log) {
+        log[0] = '\0';
+        clGetProgramBuildInfo(prog, dev->id, CL_PROGRAM_BUILD_LOG, log_len + 1, log, NULL);
+        log[log_len] = '\0';
+    }
+    dc_status s = dc_fail(DC_ERR_BUILD, "cl/%s: kernel build failed (%s) with options '%s'; build log:\n%s",
+                          file, dc_cl_error_name(err), options, log ? log : "(no log)");
+    free(log);
+    return s;
+}
+
+static dc_status create_kernels(struct dc_program_entry *e, const char *file)
+{
+    cl_uint n = 0;
+    DC_CL(clCreateKernelsInProgram(e->program, 0, NULL, &n), file);
+    e->kernels = calloc(n ? n : 1, sizeof *e->kernels);
+    e->names = calloc(n ? n : 1, sizeof *e->names);
+    if (!e->kernels || !e->names) return dc_fail(DC_ERR_NOMEM, "out of memory");
+    DC_CL(clCreateKernelsInProgram(e->program, n, e->kernels, NULL), file);
+    e->nkernels = n;
+    for (cl_uint i = 0; i < n; i++) {
+        char name[256] = "";
+        clGetKernelInfo(e->kernels[i], CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
+        name[sizeof name - 1] = '\0';
+        e->names[i] = strdup(name);
+        if (!e->names[i]) return dc_fail(DC_ERR_NOMEM, "out of memory");
+    }
+    return DC_OK;
+}
+
+static void entry_free(struct dc_program_entry *e)
+{
+    if (!e) return;
+    for (cl_uint i = 0; i < e->nkernels; i++) {
+        if (e->kernels[i]) clReleaseKernel(e->kernels[i]);
+        free(e->names[i]);
+    }
+    free(e->kernels);
+    free(e->names);
+    if (e->program) clReleaseProgram(e->program);
+    free(e->file);
+    free(e->options);
+    free(e);
+}
+
+static dc_status build_entry(dc_device *dev, const char *file, const char *options,
+                             struct dc_program_entry **out)
+{
+    char *source = NULL, *key = NULL;
+    char full_opts[4096];
+    snprintf(full_opts, sizeof full_opts, "-cl-std=CL1.2 %s", options);
+    DC_TRY(dc_kernel_source(file, &source));
+
+    struct dc_program_entry *e = calloc(1, sizeof *e);
+    dc_status s = DC_OK;
+    if (!e || !(e->file = strdup(file)) || !(e->options = strdup(options))) {
+        s = dc_fail(DC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    key = make_key(dev, file, full_opts, source);
+    if (!key) {
+        s = dc_fail(DC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    char path[4096] = "";
+    if (!cache_disabled()) cache_path(key, path, sizeof path);
+
+    /* 1. A cached binary, if present and valid for exactly this key. */
+    if (path[0]) {
+        unsigned char *bin = NULL;
+        size_t bl = 0;
+        int r = cache_load(path, key, &bin, &bl);
+        if (r == 0) {
+            cl_int err, bstatus;
+            const unsigned char *bins[1] = {bin};
+            cl_program p = clCreateProgramWithBinary(dev->ctx, 1, &dev->id, &bl, bins, &bstatus, &err);
+            if (err == CL_SUCCESS && bstatus == CL_SUCCESS &&
+                clBuildProgram(p, 1, &dev->id, full_opts, NULL, NULL) == CL_SUCCESS) {
+                e->program = p;
+                if (create_kernels(e, file) == DC_OK) {
+                    dev->stats.cache_loads++;
+                    free(bin);
+                    goto done;
+                }
+                dc_clear_error();
+                for (cl_uint i = 0; i < e->nkernels; i++) {
+                    clReleaseKernel(e->kernels[i]);
+                    free(e->names[i]);
+                }
+                free(e->kernels);
+                free(e->names);
+                e->kernels = NULL;
+                e->names = NULL;
+                e->nkernels = 0;
+                clReleaseProgram(p);
+                e->program = NULL;
+            } else if (p) {
+                clReleaseProgram(p);
+            }
+            free(bin);
+            dev->stats.cache_rejects++;
+        } else if (r == 1) {
+            dev->stats.cache_rejects++;
+        }
+    }
+
+    /* 2. From source. */
+    {
+        cl_int err;
+        const char *srcs[1] = {source};
+        e->program = clCreateProgramWithSource(dev->ctx, 1, srcs, NULL, &err);
+        if (err != CL_SUCCESS) {
+            s = dc_cl_fail(err, file);
+            goto fail;
+        }
+        err = clBuildProgram(e->program, 1, &dev->id, full_opts, NULL, NULL);
+        if (err != CL_SUCCESS) {
+            s = build_failure(e->program, dev, file, full_opts, err);
+            goto fail;
+        }
+        dev->stats.source_builds++;
+        /* Create every kernel before saving the binary: some drivers finish code generation
+         * for a kernel only when it is created. */
+        s = create_kernels(e, file);
+        if (s) goto fail;
+        if (path[0]) cache_store(dev, path, key, e->program);
+    }
+done:
+    free(source);
+    free(key);
+    *out = e;
+    return DC_OK;
+fail:
+    free(source);
+    free(key);
+    entry_free(e);
+    return s;
+}
+
+static dc_status find_or_build(dc_device *dev, const char *file, const char *options,
+                               struct dc_program_entry **out)
+{
+    if (!options) options = "";
+    for (struct dc_program_entry *e = dev->programs; e; e = e->next) {
+        if (strcmp(e->file, file) == 0 && strcmp(e->options, options) == 0) {
+            *out = e;
+            return DC_OK;
+        }
+    }
+    struct dc_program_entry *e;
+    DC_TRY(build_entry(dev, file, options, &e));
+    e->next = dev->programs;
+    dev->programs = e;
+    *out = e;
+    return DC_OK;
+}
+
+dc_status dc_program_prepare(dc_device *dev, const char *file, const char *options)
+{
+    struct dc_program_entry *e;
+    return find_or_build(dev, file, options, &e);
+}
+
+dc_status dc_kernel_get(dc_device *dev, const char *file, const char *options,
+                        const char *kernel_name, cl_kernel *out)
+{
+    struct dc_program_entry *e;
+    DC_TRY(find_or_build(dev, file, options, &e));
+    for (cl_uint i = 0; i < e->nkernels; i++) {
+        if (strcmp(e->names[i], kernel_name) == 0) {
+            *out = e->kernels[i];
+            return DC_OK;
+        }
+    }
+    return dc_fail(DC_ERR_INVALID_ARG, "cl/%s: no kernel named '%s'", file, kernel_name);
+}
+
+void dc_programs_release(dc_device *dev)
+{
+    struct dc_program_entry *e = dev->programs;
+    while (e) {
+        struct dc_program_entry *next = e->next;
+        entry_free(e);
+        e = next;
+    }
+    dev->programs = NULL;
+}
+
+dc_status dc_launch(dc_device *dev, cl_kernel k, cl_uint dims, const size_t *global,
+                    const size_t *local, const char *what)
+{
+    static const size_t default_local[3][3] = {{64, 1, 1}, {8, 8, 1}, {4, 4, 4}};
+    if (dims < 1 || dims > 3) return dc_fail(DC_ERR_INVALID_ARG, "%s: bad work dimension %u", what, dims);
+    size_t loc[3], glob[3];
+    for (cl_uint i = 0; i < dims; i++) {
+        if (global[i] == 0) return DC_OK; /* nothing to do */
+        loc[i] = local ? local[i] : default_local[dims - 1][i];
+        /* Small problems: don't make a group bigger than the work. */
+        if (!local && loc[i] > global[i]) loc[i] = global[i];
+        glob[i] = (global[i] + loc[i] - 1) / loc[i] * loc[i];
+    }
+    DC_CL(clEnqueueNDRangeKernel(dev->queue, k, dims, NULL, glob, loc, 0, NULL, NULL), what);
+    return DC_OK;
+}

@@ -1,0 +1,122 @@
+/* Device tensors and flat-buffer helpers (see tensor.h). */
+#include "daecl/tensor.h"
+
+#include "daecl/kernels.h"
+
+size_t dc_tensor_size(const dc_tensor *t)
+{
+    size_t c = (size_t)t->c;
+    if (t->layout == DC_LAYOUT_NCHW8C) c = (c + 7) / 8 * 8;
+    return (size_t)t->n * c * (size_t)t->h * (size_t)t->w;
+}
+
+dc_status dc_buffer_create(dc_device *dev, size_t nfloats, const char *what, cl_mem *out)
+{
+    cl_int err;
+    size_t bytes = (nfloats ? nfloats : 1) * sizeof(float);
+    *out = NULL;
+    if (bytes > dev->max_alloc)
+        return dc_fail(DC_ERR_DEVICE_MEMORY,
+                       "%s: %.1f MiB is more than the device's largest allocation (%.1f MiB); try a smaller --batch",
+                       what, bytes / 1048576.0, dev->max_alloc / 1048576.0);
+    cl_mem m = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "allocating %s (%.1f MiB)", what, bytes / 1048576.0);
+        return dc_cl_fail(err, msg);
+    }
+    /* Zero-fill so nothing reads garbage, and so lazy allocators fail here, not mid-training. */
+    dc_status s = dc_fill(dev, m, 0, nfloats, 0.0f);
+    if (s) {
+        clReleaseMemObject(m);
+        return s;
+    }
+    *out = m;
+    return DC_OK;
+}
+
+dc_status dc_tensor_create(dc_device *dev, int n, int c, int h, int w, dc_layout layout,
+                           dc_tensor *out)
+{
+    if (n <= 0 || c <= 0 || h <= 0 || w <= 0)
+        return dc_fail(DC_ERR_INVALID_ARG, "tensor shape %dx%dx%dx%d is empty", n, c, h, w);
+    *out = dc_tensor_view(NULL, 0, n, c, h, w, layout);
+    DC_TRY(dc_buffer_create(dev, dc_tensor_size(out), "tensor", &out->buf));
+    out->owns_buf = 1;
+    return DC_OK;
+}
+
+dc_tensor dc_tensor_view(cl_mem buf, size_t off, int n, int c, int h, int w, dc_layout layout)
+{
+    dc_tensor t = {.buf = buf, .off = off, .n = n, .c = c, .h = h, .w = w, .layout = layout};
+    return t;
+}
+
+void dc_tensor_release(dc_tensor *t)
+{
+    if (t->owns_buf && t->buf) clReleaseMemObject(t->buf);
+    t->buf = NULL;
+    t->owns_buf = 0;
+}
+
+dc_status dc_tensor_write(dc_device *dev, const dc_tensor *t, const float *host)
+{
+    if (t->layout != DC_LAYOUT_NCHW)
+        return dc_fail(DC_ERR_UNSUPPORTED, "tensor write: only NCHW host transfers are supported");
+    DC_CL(clEnqueueWriteBuffer(dev->queue, t->buf, CL_TRUE, t->off * sizeof(float),
+                               dc_tensor_size(t) * sizeof(float), host, 0, NULL, NULL),
+          "writing a tensor to the device");
+    return DC_OK;
+}
+
+dc_status dc_tensor_read(dc_device *dev, const dc_tensor *t, float *host)
+{
+    if (t->layout != DC_LAYOUT_NCHW)
+        return dc_fail(DC_ERR_UNSUPPORTED, "tensor read: only NCHW host transfers are supported");
+    DC_CL(clEnqueueReadBuffer(dev->queue, t->buf, CL_TRUE, t->off * sizeof(float),
+                              dc_tensor_size(t) * sizeof(float), host, 0, NULL, NULL),
+          "reading a tensor from the device");
+    return DC_OK;
+}
+
+dc_status dc_fill(dc_device *dev, cl_mem x, size_t off, size_t n, float value)
+{
+    cl_kernel k;
+    DC_TRY(dc_kernel_get(dev, "util.cl", "", "fill_f32", &k));
+    cl_uint o = (cl_uint)off, nn = (cl_uint)n;
+    DC_CL(DC_ARG(k, 0, x), "fill_f32 arg");
+    DC_CL(DC_ARG(k, 1, o), "fill_f32 arg");
+    DC_CL(DC_ARG(k, 2, nn), "fill_f32 arg");
+    DC_CL(DC_ARG(k, 3, value), "fill_f32 arg");
+    size_t g = n;
+    return dc_launch(dev, k, 1, &g, NULL, "fill_f32");
+}
+
+dc_status dc_copy(dc_device *dev, cl_mem y, size_t y_off, cl_mem x, size_t x_off, size_t n)
+{
+    cl_kernel k;
+    DC_TRY(dc_kernel_get(dev, "util.cl", "", "copy_f32", &k));
+    cl_uint yo = (cl_uint)y_off, xo = (cl_uint)x_off, nn = (cl_uint)n;
+    DC_CL(DC_ARG(k, 0, y), "copy_f32 arg");
+    DC_CL(DC_ARG(k, 1, yo), "copy_f32 arg");
+    DC_CL(DC_ARG(k, 2, x), "copy_f32 arg");
+    DC_CL(DC_ARG(k, 3, xo), "copy_f32 arg");
+    DC_CL(DC_ARG(k, 4, nn), "copy_f32 arg");
+    size_t g = n;
+    return dc_launch(dev, k, 1, &g, NULL, "copy_f32");
+}
+
+dc_status dc_axpy(dc_device *dev, cl_mem y, size_t y_off, cl_mem x, size_t x_off, size_t n, float a)
+{
+    cl_kernel k;
+    DC_TRY(dc_kernel_get(dev, "util.cl", "", "axpy_f32", &k));
+    cl_uint yo = (cl_uint)y_off, xo = (cl_uint)x_off, nn = (cl_uint)n;
+    DC_CL(DC_ARG(k, 0, y), "axpy_f32 arg");
+    DC_CL(DC_ARG(k, 1, yo), "axpy_f32 arg");
+    DC_CL(DC_ARG(k, 2, x), "axpy_f32 arg");
+    DC_CL(DC_ARG(k, 3, xo), "axpy_f32 arg");
+    DC_CL(DC_ARG(k, 4, nn), "axpy_f32 arg");
+    DC_CL(DC_ARG(k, 5, a), "axpy_f32 arg");
+    size_t g = n;
+    return dc_launch(dev, k, 1, &g, NULL, "axpy_f32");
+}
