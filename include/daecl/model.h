@@ -1,0 +1,116 @@
+/* Models: an architecture spec string parsed into a small graph of layers, and the device
+ * state to run it (one flat parameter buffer, one flat gradient buffer, activations per layer).
+ *
+ * Spec grammar (comma-separated layers, applied in order to a 1-channel image):
+ *   conv:C[:ACT][:kK][@NAME]   k×k conv (K odd, default 3), stride 1, "same", C filters;
+ *                              ACT relu (default) | sigmoid | tanh | leaky | linear
+ *   convT:C[:ACT][:kK][@NAME]  transposed conv, stride 2 ("same": doubles H and W)
+ *   pool[@NAME]                2×2 max pool, stride 2 ("valid": odd sizes floor, as Keras)
+ *   up[@NAME]                  2× nearest upsampling
+ *   add:NAME / cat:NAME        merge the running tensor with layer NAME's output by addition
+ *                              or channel concatenation (skip connections)
+ * Presets: classic (the Keras-blog denoiser), keras (Conv2DTranspose decoder), unet (classic
+ * plus additive skips at 14×14 and 28×28). All three have 28,353 parameters. The last layer's
+ * sigmoid is applied by the loss/inference path so training works on logits. */
+#ifndef DAECL_MODEL_H
+#define DAECL_MODEL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "daecl/ops.h"
+#include "daecl/tensor.h"
+
+#define DC_MAX_LAYERS 64
+#define DC_SPEC_MAX 1024
+
+typedef enum dc_layer_kind {
+    DC_LAYER_CONV = 0,
+    DC_LAYER_CONVT,
+    DC_LAYER_POOL,
+    DC_LAYER_UP,
+    DC_LAYER_ADD,
+    DC_LAYER_CAT,
+    DC_LAYER_KIND_COUNT
+} dc_layer_kind;
+
+typedef struct dc_layer_spec {
+    dc_layer_kind kind;
+    int channels; /* conv/convT filters */
+    int k;        /* kernel size */
+    dc_act act;
+    char name[32]; /* "@NAME" label, "" if none */
+    int ref;       /* add/cat: index of the merged layer */
+} dc_layer_spec;
+
+typedef struct dc_arch {
+    int nlayers;
+    dc_layer_spec layers[DC_MAX_LAYERS];
+} dc_arch;
+
+/* Parse a preset name or a spec. Errors point at the offending token:
+ * "--arch: token 3 'conv:x': channel count must be a positive integer". */
+dc_status dc_arch_parse(const char *spec, dc_arch *out);
+/* The canonical spec string (presets expanded), as stored in checkpoints. */
+void dc_arch_format(const dc_arch *a, char *buf, size_t len);
+const char *dc_layer_kind_name(dc_layer_kind k);
+/* The preset's spec string, or NULL. */
+const char *dc_arch_preset(const char *name);
+
+typedef struct dc_layer_state {
+    int c, h, w;          /* output shape per image */
+    size_t w_off, b_off;  /* parameter offsets (conv/convT) */
+    size_t nparams;
+    double flops;         /* forward FLOPs per image */
+    dc_tensor out, grad;  /* output and dL/d(output), allocated for the model's batch */
+    dc_tensor skip_grad;  /* gradient arriving through a merge that references this layer */
+    int merged_by;        /* index of the merge layer that references this output, or -1 */
+} dc_layer_state;
+
+typedef struct dc_model {
+    dc_device *dev;
+    dc_arch arch;
+    int in_c, in_h, in_w, batch;
+    dc_act out_act;       /* the last layer's activation, applied outside the graph */
+    size_t nparams;
+    cl_mem params, grads; /* flat; grads also used as the optimizer's gradient input */
+    int owns_params;
+    dc_layer_state layers[DC_MAX_LAYERS];
+} dc_model;
+
+/* Shapes only (no device): parameter count, FLOPs, per-layer output shapes; checks that every
+ * layer fits (merge shapes agree, sizes stay positive) and that the output has the input's
+ * shape (a denoiser). */
+dc_status dc_model_plan(const dc_arch *arch, int in_c, int h, int w, dc_layer_state *layers,
+                        size_t *nparams, double *flops);
+
+/* Build the model for images of in_c×h×w and up to `batch` images a step; parameters zero
+ * (call dc_model_init_params or load a checkpoint). */
+dc_status dc_model_create(dc_device *dev, const dc_arch *arch, int in_c, int h, int w, int batch,
+                          dc_model **out);
+/* Another model of the same architecture for other sizes that shares `src`'s parameters
+ * (inference on user images of any size). */
+dc_status dc_model_create_shared(const dc_model *src, int h, int w, int batch, dc_model **out);
+void dc_model_destroy(dc_model *m);
+
+/* Glorot-uniform weights and zero biases (as Keras), from the seed. Blocking. */
+dc_status dc_model_init_params(dc_model *m, uint64_t seed);
+
+/* Forward n ≤ batch images; the last layer's pre-activation output (logits) is
+ * dc_model_logits(). Enqueued only. */
+dc_status dc_model_forward(dc_model *m, const dc_tensor *x, int n);
+/* Backward from dL/dlogits, which the caller has written into dc_model_logits_grad(); writes
+ * every parameter gradient into m->grads. Enqueued only. */
+dc_status dc_model_backward(dc_model *m, const dc_tensor *x, int n);
+/* Views of the last layer's output/grad for n images. */
+dc_tensor dc_model_logits(const dc_model *m, int n);
+dc_tensor dc_model_logits_grad(const dc_model *m, int n);
+
+/* Host copies of all parameters (nparams floats). Blocking. */
+dc_status dc_model_get_params(const dc_model *m, float *host);
+dc_status dc_model_set_params(dc_model *m, const float *host);
+
+/* Print the layer table (index, layer, output shape, parameters) and totals. */
+void dc_model_print(const dc_arch *arch, int in_c, int h, int w, FILE *out);
+
+#endif
