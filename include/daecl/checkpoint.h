@@ -1,0 +1,44 @@
+/* Checkpoints (.dcl): everything needed to use a model or resume training bit-exactly.
+ *
+ * File: "DAECLCKP" magic, u32 format version, u32 byte-order mark, u64 payload length, the
+ * payload, u32 CRC-32 (zlib) of the payload. Little-endian host layout (the byte-order mark
+ * refuses a file from a machine of the other order). Payload fields, in order: architecture
+ * spec, input shape, parameters, optimizer config + state + step, epoch position, seed, best
+ * validation loss, the training configuration text. Written to a temp file, fsync'd, renamed,
+ * so a crash leaves the old checkpoint or the new one, never half of one. */
+#ifndef DAECL_CHECKPOINT_H
+#define DAECL_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "daecl/model.h"
+#include "daecl/optim.h"
+
+#define DC_CHECKPOINT_VERSION 1
+
+typedef struct dc_checkpoint {
+    char arch[DC_SPEC_MAX]; /* canonical spec (dc_arch_format) */
+    int32_t in_c, in_h, in_w;
+    uint64_t nparams;
+    float *params;
+    dc_optim_config optim;
+    uint64_t nstate;
+    float *state;         /* optimizer state, nstate floats */
+    int64_t step;         /* optimizer steps taken */
+    int32_t epoch;        /* completed epochs */
+    int32_t batch;        /* batches done in epoch `epoch` when interrupted mid-epoch, else 0 */
+    uint64_t seed;
+    double best_val_loss; /* +inf if never validated */
+    char *config;         /* "key=value\n" lines, NUL-terminated, may be NULL */
+} dc_checkpoint;
+
+dc_status dc_checkpoint_save(const char *path, const dc_checkpoint *ck);
+/* Refuses, with the path and the problem: not a checkpoint (magic), another format version,
+ * truncation, CRC mismatch, inconsistent payload. */
+dc_status dc_checkpoint_load(const char *path, dc_checkpoint *ck);
+void dc_checkpoint_free(dc_checkpoint *ck);
+
+/* Write `size` bytes to path atomically (temp file in the same directory, fsync, rename). */
+dc_status dc_write_file_atomic(const char *path, const void *data, size_t size);
+
+#endif

@@ -1,0 +1,319 @@
+/* Checkpoint files (see checkpoint.h). */
+#include "daecl/checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define MAGIC "DAECLCKP"
+#define BYTE_ORDER_MARK 0x01020304u
+#define HEADER_BYTES (8 + 4 + 4 + 8)
+
+/* ---- growable byte buffer ----------------------------------------------------------------- */
+
+typedef struct bytes {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+} bytes;
+
+static void put(bytes *b, const void *data, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n) cap *= 2;
+        unsigned char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+#define PUT(b, v) put((b), &(v), sizeof(v))
+
+static void put_str(bytes *b, const char *s)
+{
+    uint32_t n = s ? (uint32_t)strlen(s) : 0;
+    PUT(b, n);
+    put(b, s, n);
+}
+
+/* ---- reader with bounds checks ------------------------------------------------------------ */
+
+typedef struct reader {
+    const unsigned char *p;
+    size_t len, pos;
+    int bad;
+} reader;
+
+static int get(reader *r, void *out, size_t n)
+{
+    if (r->bad || r->len - r->pos < n) {
+        r->bad = 1;
+        return -1;
+    }
+    memcpy(out, r->p + r->pos, n);
+    r->pos += n;
+    return 0;
+}
+#define GET(r, v) get((r), &(v), sizeof(v))
+
+static char *get_str(reader *r)
+{
+    uint32_t n;
+    if (GET(r, n) || r->len - r->pos < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    char *s = malloc((size_t)n + 1);
+    if (!s) {
+        r->bad = 1;
+        return NULL;
+    }
+    memcpy(s, r->p + r->pos, n);
+    s[n] = '\0';
+    r->pos += n;
+    return s;
+}
+
+static float *get_floats(reader *r, uint64_t n)
+{
+    if (r->bad || n > (r->len - r->pos) / sizeof(float)) {
+        r->bad = 1;
+        return NULL;
+    }
+    float *f = malloc(n ? n * sizeof(float) : 1);
+    if (!f) {
+        r->bad = 1;
+        return NULL;
+    }
+    get(r, f, n * sizeof(float));
+    return f;
+}
+
+/* ---- atomic write ------------------------------------------------------------------------- */
+
+dc_status dc_write_file_atomic(const char *path, const void *data, size_t size)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return dc_fail(DC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    const unsigned char *p = data;
+    size_t left = size;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return dc_fail(DC_ERR_IO, "%s: write failed: %s", path, strerror(e));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return dc_fail(DC_ERR_IO, "%s: cannot flush to disk: %s", path, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return dc_fail(DC_ERR_IO, "%s: cannot rename into place: %s", path, strerror(e));
+    }
+    /* Make the rename itself durable. */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    int dfd = open(dirname(dir), O_RDONLY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return DC_OK;
+}
+
+/* ---- save / load -------------------------------------------------------------------------- */
+
+dc_status dc_checkpoint_save(const char *path, const dc_checkpoint *ck)
+{
+    bytes payload = {0};
+    put_str(&payload, ck->arch);
+    PUT(&payload, ck->in_c);
+    PUT(&payload, ck->in_h);
+    PUT(&payload, ck->in_w);
+    PUT(&payload, ck->nparams);
+    put(&payload, ck->params, ck->nparams * sizeof(float));
+    int32_t kind = ck->optim.kind, nesterov = ck->optim.nesterov;
+    PUT(&payload, kind);
+    float hyper[7] = {ck->optim.lr,  ck->optim.momentum, ck->optim.beta1,
+                      ck->optim.beta2, ck->optim.rho,    ck->optim.eps,
+                      ck->optim.initial_accumulator};
+    PUT(&payload, hyper);
+    PUT(&payload, nesterov);
+    PUT(&payload, ck->nstate);
+    put(&payload, ck->state, ck->nstate * sizeof(float));
+    PUT(&payload, ck->step);
+    PUT(&payload, ck->epoch);
+    PUT(&payload, ck->batch);
+    PUT(&payload, ck->seed);
+    PUT(&payload, ck->best_val_loss);
+    put_str(&payload, ck->config);
+
+    bytes file = {0};
+    uint32_t version = DC_CHECKPOINT_VERSION, bom = BYTE_ORDER_MARK;
+    uint64_t plen = payload.len;
+    put(&file, MAGIC, 8);
+    PUT(&file, version);
+    PUT(&file, bom);
+    PUT(&file, plen);
+    put(&file, payload.p, payload.len);
+    uint32_t crc = (uint32_t)crc32(0L, payload.p, (uInt)payload.len);
+    PUT(&file, crc);
+    dc_status s = (payload.oom || file.oom) ? dc_fail(DC_ERR_NOMEM, "%s: out of memory", path)
+                                            : dc_write_file_atomic(path, file.p, file.len);
+    free(payload.p);
+    free(file.p);
+    return s;
+}
+
+static dc_status read_file(const char *path, unsigned char **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return dc_fail(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0) {
+        fclose(f);
+        return dc_fail(DC_ERR_IO, "%s: not a regular file", path);
+    }
+    long n = ftell(f);
+    rewind(f);
+    if (n < 0) {
+        fclose(f);
+        return dc_fail(DC_ERR_IO, "%s: cannot read", path);
+    }
+    *data = malloc(n ? (size_t)n : 1);
+    if (!*data) {
+        fclose(f);
+        return dc_fail(DC_ERR_NOMEM, "%s: out of memory (%ld bytes)", path, n);
+    }
+    size_t r = fread(*data, 1, (size_t)n, f);
+    fclose(f);
+    if (r != (size_t)n) {
+        free(*data);
+        return dc_fail(DC_ERR_IO, "%s: read error", path);
+    }
+    *len = (size_t)n;
+    return DC_OK;
+}
+
+dc_status dc_checkpoint_load(const char *path, dc_checkpoint *ck)
+{
+    memset(ck, 0, sizeof *ck);
+    unsigned char *data;
+    size_t len;
+    DC_TRY(read_file(path, &data, &len));
+    dc_status s = DC_OK;
+    if (len < 8 || memcmp(data, MAGIC, 8) != 0) {
+        s = dc_fail(DC_ERR_FORMAT, "%s: not a dae-cl checkpoint (bad magic)", path);
+        goto out;
+    }
+    if (len < HEADER_BYTES) {
+        s = dc_fail(DC_ERR_FORMAT, "%s: truncated: %zu bytes, shorter than a checkpoint header", path, len);
+        goto out;
+    }
+    uint32_t version, bom;
+    uint64_t plen;
+    memcpy(&version, data + 8, 4);
+    memcpy(&bom, data + 12, 4);
+    memcpy(&plen, data + 16, 8);
+    if (version != DC_CHECKPOINT_VERSION) {
+        s = dc_fail(DC_ERR_FORMAT, "%s: checkpoint format version %u; this dae-cl reads version %d", path,
+                    version, DC_CHECKPOINT_VERSION);
+        goto out;
+    }
+    if (bom != BYTE_ORDER_MARK) {
+        s = dc_fail(DC_ERR_FORMAT, "%s: written on a machine of the other byte order", path);
+        goto out;
+    }
+    if (plen > len - HEADER_BYTES || len - HEADER_BYTES - plen < 4) {
+        s = dc_fail(DC_ERR_FORMAT, "%s: truncated: header says %llu bytes of payload, file holds %zu", path,
+                    (unsigned long long)plen, len - HEADER_BYTES);
+        goto out;
+    }
+    if (len - HEADER_BYTES - plen != 4) {
+        s = dc_fail(DC_ERR_FORMAT, "%s: %zu bytes of trailing garbage after the checkpoint", path,
+                    len - HEADER_BYTES - (size_t)plen - 4);
+        goto out;
+    }
+    uint32_t stored, computed = (uint32_t)crc32(0L, data + HEADER_BYTES, (uInt)plen);
+    memcpy(&stored, data + HEADER_BYTES + plen, 4);
+    if (stored != computed) {
+        s = dc_fail(DC_ERR_FORMAT, "%s: CRC-32 mismatch (stored %08x, computed %08x): the file is corrupt",
+                    path, stored, computed);
+        goto out;
+    }
+
+    reader r = {.p = data + HEADER_BYTES, .len = (size_t)plen};
+    char *arch = get_str(&r);
+    if (arch) {
+        snprintf(ck->arch, sizeof ck->arch, "%s", arch);
+        free(arch);
+    }
+    GET(&r, ck->in_c);
+    GET(&r, ck->in_h);
+    GET(&r, ck->in_w);
+    GET(&r, ck->nparams);
+    ck->params = get_floats(&r, ck->nparams);
+    int32_t kind = 0, nesterov = 0;
+    float hyper[7] = {0};
+    GET(&r, kind);
+    GET(&r, hyper);
+    GET(&r, nesterov);
+    ck->optim = (dc_optim_config){.kind = (dc_optim_kind)kind, .lr = hyper[0], .momentum = hyper[1],
+                                  .beta1 = hyper[2], .beta2 = hyper[3], .rho = hyper[4],
+                                  .eps = hyper[5], .initial_accumulator = hyper[6], .nesterov = nesterov};
+    GET(&r, ck->nstate);
+    ck->state = get_floats(&r, ck->nstate);
+    GET(&r, ck->step);
+    GET(&r, ck->epoch);
+    GET(&r, ck->batch);
+    GET(&r, ck->seed);
+    GET(&r, ck->best_val_loss);
+    ck->config = get_str(&r);
+    if (r.bad || r.pos != r.len) {
+        s = dc_fail(DC_ERR_FORMAT, "%s: corrupt payload (fields do not add up to its length)", path);
+    } else if (kind < 0 || kind >= DC_OPT_COUNT || ck->in_c <= 0 || ck->in_h <= 0 || ck->in_w <= 0 ||
+               ck->epoch < 0 || ck->step < 0 || ck->batch < 0) {
+        s = dc_fail(DC_ERR_FORMAT, "%s: corrupt payload (impossible values)", path);
+    } else {
+        for (uint64_t i = 0; i < ck->nparams; i++)
+            if (!isfinite(ck->params[i])) {
+                s = dc_fail(DC_ERR_FORMAT, "%s: parameter %llu is not finite", path, (unsigned long long)i);
+                break;
+            }
+    }
+out:
+    free(data);
+    if (s) dc_checkpoint_free(ck);
+    return s;
+}
+
+void dc_checkpoint_free(dc_checkpoint *ck)
+{
+    free(ck->params);
+    free(ck->state);
+    free(ck->config);
+    ck->params = ck->state = NULL;
+    ck->config = NULL;
+}
