@@ -1,0 +1,48 @@
+/* Training: the main job. Streams MNIST-style IDX data through the double-buffered loader, adds
+ * noise on the device, trains the model, validates, and keeps a run directory:
+ *   OUT/config        every setting, the device, the dae-cl version
+ *   OUT/metrics.csv   one row per epoch (appended on resume)
+ *   OUT/model.dcl     last checkpoint; OUT/best.dcl the one with the best validation loss
+ *   OUT/samples/epoch_NNN.png  fixed test images: clean / noisy / denoised
+ * Ctrl-C (SIGINT/SIGTERM, via dc_train_request_stop) finishes the step, saves and returns
+ * DC_ERR_INTERRUPTED. A non-finite loss stops with DC_ERR_NONFINITE, keeping the last good
+ * checkpoint. */
+#ifndef DAECL_TRAIN_H
+#define DAECL_TRAIN_H
+
+#include <stdint.h>
+
+#include "daecl/eval.h"
+#include "daecl/optim.h"
+
+typedef struct dc_train_config {
+    const char *data_dir, *arch, *out_dir;
+    int epochs, batch;
+    dc_optim_config optim;
+    dc_loss_kind loss;
+    dc_noise_config noise;
+    int noise_fixed;      /* one noise draw for all epochs (as the original study) */
+    uint64_t seed;
+    int resume;           /* continue from OUT/model.dcl */
+    size_t train_limit, val_limit; /* 0 = all */
+    int validate_every;   /* epochs between validations (the last epoch always validates) */
+    int samples;          /* write OUT/samples/epoch_NNN.png */
+    int transpose;        /* EMNIST */
+    int quiet, verbose;
+} dc_train_config;
+
+typedef struct dc_train_summary {
+    int epochs_done;
+    double train_loss, seconds, images_per_second;
+    dc_eval_result val; /* last validation */
+    int validated;
+} dc_train_summary;
+
+/* Settings defaults: classic, Adam, BCE, gaussian:0.5, 10 epochs at batch 128. */
+void dc_train_defaults(dc_train_config *cfg);
+dc_status dc_train(dc_device *dev, const dc_train_config *cfg, dc_train_summary *summary);
+
+/* Async-signal-safe: ask a running dc_train to stop after the current step. */
+void dc_train_request_stop(void);
+
+#endif
