@@ -1,0 +1,255 @@
+/* dae-cl train / eval / model */
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "daecl/checkpoint.h"
+#include "daecl/train.h"
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    dc_train_request_stop();
+}
+
+/* Ctrl-C once: finish the step, save, exit 130. Twice: the default action (SA_RESETHAND). */
+static void install_stop_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int cmd_train(int argc, char **argv)
+{
+    dc_train_config cfg;
+    dc_train_defaults(&cfg);
+    const char *platform = NULL, *device = NULL, *optimizer = "adam", *loss = "bce", *noise = "gaussian:0.5";
+    int no_samples = 0;
+    uint64_t train_limit = 0, val_limit = 0;
+    dc_optim_config o = {0};
+    arg_opt opts[] = {
+        {"platform", ARG_STRING, &platform, "P", "OpenCL platform index", 1, 0, 0},
+        {"device", ARG_STRING, &device, "D|P:D", "OpenCL device index", 1, 0, 0},
+        {"data", ARG_STRING, &cfg.data_dir, "DIR", "directory with the IDX files (tools/fetch-mnist)", 1, 0, 0},
+        {"arch", ARG_STRING, &cfg.arch, "SPEC", "classic | keras | unet | a layer spec (dae-cl model --help)", 1, 0, 0},
+        {"epochs", ARG_INT, &cfg.epochs, "N", "epochs to train (in total, when resuming)", 1, 1000000, 0},
+        {"batch", ARG_INT, &cfg.batch, "N", "images per step", 1, 65536, 0},
+        {"optimizer", ARG_STRING, &optimizer, "NAME", "adam | adadelta | sgd | rmsprop | adagrad", 1, 0, 0},
+        {"lr", ARG_FLOAT, &o.lr, "X", "learning rate (default: the optimizer's Keras default; adadelta 1.0)", 1e-12, 1e6, 0},
+        {"momentum", ARG_FLOAT, &o.momentum, "X", "SGD momentum", 0, 0.999999, 0},
+        {"nesterov", ARG_FLAG, &o.nesterov, NULL, "SGD with Nesterov momentum", 1, 0, 0},
+        {"beta1", ARG_FLOAT, &o.beta1, "X", "Adam beta1 (0.9)", 0, 0.999999, 0},
+        {"beta2", ARG_FLOAT, &o.beta2, "X", "Adam beta2 (0.999)", 0, 0.999999, 0},
+        {"rho", ARG_FLOAT, &o.rho, "X", "Adadelta/RMSprop decay (0.95 / 0.9)", 0, 0.999999, 0},
+        {"eps", ARG_FLOAT, &o.eps, "X", "epsilon (1e-7)", 1e-30, 1, 0},
+        {"initial-accumulator", ARG_FLOAT, &o.initial_accumulator, "X", "Adagrad initial accumulator (0.1)", 0, 1e6, 0},
+        {"loss", ARG_STRING, &loss, "NAME", "bce | mse | l1", 1, 0, 0},
+        {"noise", ARG_STRING, &noise, "KIND:X", "gaussian:S | saltpepper:P | speckle:S | poisson:PEAK | mask:P | none", 1, 0, 0},
+        {"noise-fixed", ARG_FLAG, &cfg.noise_fixed, NULL, "draw the training noise once, not every epoch (as the original study)", 1, 0, 0},
+        {"seed", ARG_U64, &cfg.seed, "N", "seed of weights, shuffling and noise", 1, 0, 0},
+        {"out", ARG_STRING, &cfg.out_dir, "DIR", "run directory", 1, 0, 0},
+        {"resume", ARG_FLAG, &cfg.resume, NULL, "continue the run in --out from its model.dcl", 1, 0, 0},
+        {"train-limit", ARG_U64, &train_limit, "N", "use only the first N training images (0: all)", 1, 0, 0},
+        {"val-limit", ARG_U64, &val_limit, "N", "validate on the first N test images (0: all)", 1, 0, 0},
+        {"validate-every", ARG_INT, &cfg.validate_every, "N", "validate every N epochs (and after the last)", 1, 1000000, 0},
+        {"no-samples", ARG_FLAG, &no_samples, NULL, "do not write samples/epoch_NNN.png", 1, 0, 0},
+        {"transpose", ARG_FLAG, &cfg.transpose, NULL, "transpose images as they load (EMNIST)", 1, 0, 0},
+        {"quiet", ARG_FLAG, &cfg.quiet, NULL, "print only errors and the final summary", 1, 0, 0},
+        {"verbose", ARG_FLAG, &cfg.verbose, NULL, "print loader and speed details per epoch", 1, 0, 0},
+        {0},
+    };
+    const char *pos[1];
+    int npos;
+    int r = args_parse("train", opts, argc, argv, 1, pos, 0, &npos, "[options]");
+    if (r) return r == 1 ? 0 : r;
+
+    /* Optimizer: its Keras defaults, then the hyper-parameters given on the command line. */
+    dc_optim_kind kind;
+    if (dc_optim_parse(optimizer, &kind) != DC_OK) {
+        fprintf(stderr, "dae-cl train: --optimizer: unknown optimizer '%s' (adam, adadelta, sgd, rmsprop, adagrad)\n", optimizer);
+        return 2;
+    }
+    dc_optim_defaults(kind, &cfg.optim);
+    if (args_find(opts, "lr")->given) cfg.optim.lr = o.lr;
+    if (args_find(opts, "momentum")->given) cfg.optim.momentum = o.momentum;
+    if (args_find(opts, "nesterov")->given) cfg.optim.nesterov = 1;
+    if (args_find(opts, "beta1")->given) cfg.optim.beta1 = o.beta1;
+    if (args_find(opts, "beta2")->given) cfg.optim.beta2 = o.beta2;
+    if (args_find(opts, "rho")->given) cfg.optim.rho = o.rho;
+    if (args_find(opts, "eps")->given) cfg.optim.eps = o.eps;
+    if (args_find(opts, "initial-accumulator")->given) cfg.optim.initial_accumulator = o.initial_accumulator;
+    if (dc_optim_validate(&cfg.optim) != DC_OK) return cli_report("train", DC_ERR_INVALID_ARG);
+    if (dc_loss_parse(loss, &cfg.loss) != DC_OK) return cli_report("train", DC_ERR_INVALID_ARG);
+    if (dc_noise_parse(noise, &cfg.noise) != DC_OK) return cli_report("train", DC_ERR_INVALID_ARG);
+    dc_arch arch;
+    if (dc_arch_parse(cfg.arch, &arch) != DC_OK) return cli_report("train", DC_ERR_INVALID_ARG);
+    if (cfg.loss == DC_LOSS_BCE && arch.layers[arch.nlayers - 1].act != DC_ACT_SIGMOID) {
+        fprintf(stderr, "dae-cl train: --loss bce needs a sigmoid output layer (end the spec with conv:1:sigmoid) or use --loss mse\n");
+        return 2;
+    }
+    cfg.samples = !no_samples;
+    cfg.train_limit = (size_t)train_limit;
+    cfg.val_limit = (size_t)val_limit;
+
+    dc_device *dev;
+    r = cli_open_device("train", platform, device, cfg.quiet, &dev);
+    if (r) return r;
+    install_stop_handlers();
+    dc_train_summary sum;
+    dc_status s = dc_train(dev, &cfg, &sum);
+    dc_device_close(dev);
+    if (s) return cli_report("train", s);
+    if (sum.validated)
+        printf("done: %d epochs, %.0f s, %.0f images/s; test: loss %.4f, PSNR %.2f dB, SSIM %.3f, accuracy %.4f; saved %s/model.dcl\n",
+               sum.epochs_done, sum.seconds, sum.images_per_second, sum.val.loss, sum.val.psnr, sum.val.ssim,
+               sum.val.acc, cfg.out_dir);
+    return 0;
+}
+
+/* ---- eval ---------------------------------------------------------------------------------- */
+
+static int seed_from_config(const char *config, uint64_t *seed)
+{
+    const char *p = config ? strstr(config, "\nseed=") : NULL;
+    if (!p) return 0;
+    *seed = strtoull(p + 6, NULL, 10);
+    return 1;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *platform = NULL, *device = NULL, *model_path = NULL, *data = "data/mnist", *noise = NULL,
+               *loss = "bce", *split = "test";
+    uint64_t seed = 0, limit = 0;
+    int batch = 128, transpose = 0, quiet = 0;
+    arg_opt opts[] = {
+        {"platform", ARG_STRING, &platform, "P", "OpenCL platform index", 1, 0, 0},
+        {"device", ARG_STRING, &device, "D|P:D", "OpenCL device index", 1, 0, 0},
+        {"model", ARG_STRING, &model_path, "FILE", "checkpoint (runs/NAME/model.dcl)", 1, 0, 0},
+        {"data", ARG_STRING, &data, "DIR", "directory with the IDX files", 1, 0, 0},
+        {"split", ARG_STRING, &split, "NAME", "test | train", 1, 0, 0},
+        {"noise", ARG_STRING, &noise, "KIND:X", "noise to remove (default: the one the model was trained with)", 1, 0, 0},
+        {"loss", ARG_STRING, &loss, "NAME", "loss to report: bce | mse | l1", 1, 0, 0},
+        {"seed", ARG_U64, &seed, "N", "noise seed (default: the training seed, the validation noise)", 1, 0, 0},
+        {"limit", ARG_U64, &limit, "N", "evaluate the first N images only (0: all)", 1, 0, 0},
+        {"batch", ARG_INT, &batch, "N", "images per step", 1, 65536, 0},
+        {"transpose", ARG_FLAG, &transpose, NULL, "transpose images as they load (EMNIST)", 1, 0, 0},
+        {"quiet", ARG_FLAG, &quiet, NULL, "print only the figures", 1, 0, 0},
+        {0},
+    };
+    const char *pos[1];
+    int npos;
+    int r = args_parse("eval", opts, argc, argv, 1, pos, 1, &npos, "--model FILE [options]");
+    if (r) return r == 1 ? 0 : r;
+    if (npos == 1 && !model_path) model_path = pos[0];
+    if (!model_path) {
+        fprintf(stderr, "dae-cl eval: --model FILE is required (see dae-cl eval --help)\n");
+        return 2;
+    }
+    dc_loss_kind lk;
+    if (dc_loss_parse(loss, &lk) != DC_OK) return cli_report("eval", DC_ERR_INVALID_ARG);
+
+    dc_checkpoint ck;
+    dc_status s = dc_checkpoint_load(model_path, &ck);
+    if (s) return cli_report("eval", s);
+    dc_noise_config nc = {.kind = DC_NOISE_GAUSSIAN, .param = 0.5f};
+    char saved_noise[64];
+    const char *np = ck.config ? strstr(ck.config, "\nnoise=") : NULL;
+    if (!noise && np && sscanf(np + 7, "%63[^\n]", saved_noise) == 1) noise = saved_noise;
+    if (noise && dc_noise_parse(noise, &nc) != DC_OK) {
+        dc_checkpoint_free(&ck);
+        return cli_report("eval", DC_ERR_INVALID_ARG);
+    }
+    if (!args_find(opts, "seed")->given && !seed_from_config(ck.config, &seed)) seed = ck.seed;
+    dc_arch arch;
+    s = dc_arch_parse(ck.arch, &arch);
+    if (s) {
+        dc_checkpoint_free(&ck);
+        return cli_report("eval", dc_fail(DC_ERR_FORMAT, "%s: %s", model_path, dc_error_detail()));
+    }
+    dc_dataset ds = {0};
+    s = dc_dataset_load(data, split, transpose, &ds);
+    if (s) {
+        dc_checkpoint_free(&ck);
+        return cli_report("eval", s);
+    }
+    dc_dataset_truncate(&ds, (size_t)limit);
+    dc_device *dev = NULL;
+    r = cli_open_device("eval", platform, device, quiet, &dev);
+    dc_model *m = NULL;
+    dc_evaluator *ev = NULL;
+    dc_eval_result res;
+    if (!r) {
+        if ((size_t)batch > ds.n) batch = (int)ds.n;
+        s = dc_model_create(dev, &arch, 1, ds.h, ds.w, batch, &m);
+        if (!s && m->nparams != ck.nparams)
+            s = dc_fail(DC_ERR_FORMAT, "%s: holds %llu parameters, its architecture needs %zu", model_path,
+                        (unsigned long long)ck.nparams, m->nparams);
+        if (!s) s = dc_model_set_params(m, ck.params);
+        if (!s) s = dc_evaluator_create(dev, &ds, batch, &ev);
+        if (!s) s = dc_evaluate(ev, m, lk, &nc, seed, 1, &res);
+        if (s) r = cli_report("eval", s);
+    }
+    if (!r) {
+        char nd[64];
+        dc_noise_format(&nc, nd, sizeof nd);
+        printf("%s: %zu %s images, noise %s, seed %llu, %.1f s\n", model_path, res.images, split, nd,
+               (unsigned long long)seed, res.seconds);
+        printf("%-22s %10s %10s %8s %10s\n", "", dc_loss_name(lk), "PSNR dB", "SSIM", "accuracy");
+        printf("%-22s %10.4f %10.2f %8.4f %10.4f\n", "noisy input (nothing)", res.noisy_loss, res.noisy_psnr,
+               res.noisy_ssim, res.noisy_acc);
+        printf("%-22s %10.4f %10.2f %8.4f %10.4f\n", "denoised", res.loss, res.psnr, res.ssim, res.acc);
+        printf("%-22s %10.4f %+10.2f %+8.4f %+10.4f\n", "gain", res.noisy_loss - res.loss, res.psnr - res.noisy_psnr,
+               res.ssim - res.noisy_ssim, res.acc - res.noisy_acc);
+        printf("(accuracy is Keras binary_accuracy; thresholded both sides: noisy %.4f, denoised %.4f)\n",
+               res.noisy_acc_thresh, res.acc_thresh);
+    }
+    dc_evaluator_destroy(ev);
+    dc_model_destroy(m);
+    dc_device_close(dev);
+    dc_dataset_free(&ds);
+    dc_checkpoint_free(&ck);
+    return r;
+}
+
+/* ---- model --------------------------------------------------------------------------------- */
+
+int cmd_model(int argc, char **argv)
+{
+    const char *arch_spec = "classic";
+    int h = 28, w = 28;
+    arg_opt opts[] = {
+        {"arch", ARG_STRING, &arch_spec, "SPEC", "classic | keras | unet | a layer spec (see below)", 1, 0, 0},
+        {"height", ARG_INT, &h, "N", "input height", 1, 1 << 20, 0},
+        {"width", ARG_INT, &w, "N", "input width", 1, 1 << 20, 0},
+        {0},
+    };
+    const char *pos[1];
+    int npos;
+    int r = args_parse("model", opts, argc, argv, 1, pos, 0, &npos, "[--arch SPEC]");
+    if (r == 1) {
+        printf("\nlayer spec: comma-separated layers, e.g. conv:32,pool,conv:32,pool,conv:32,up,conv:32,up,conv:1:sigmoid\n"
+               "  conv:C[:ACT][:kK][@NAME]  convT:C[:ACT][:kK][@NAME]  pool  up  add:NAME  cat:NAME\n"
+               "  ACT: relu (default) sigmoid tanh leaky linear; presets: classic keras unet\n");
+        return 0;
+    }
+    if (r) return r;
+    dc_arch arch;
+    dc_status s = dc_arch_parse(arch_spec, &arch);
+    if (s) return cli_report("model", s);
+    size_t np;
+    double fl;
+    dc_layer_state layers[DC_MAX_LAYERS];
+    s = dc_model_plan(&arch, 1, h, w, layers, &np, &fl);
+    if (s) return cli_report("model", s);
+    dc_model_print(&arch, 1, h, w, stdout);
+    return 0;
+}
