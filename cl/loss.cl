@@ -1,1 +1,95 @@
-/* loss kernels: being written. */
+/* Losses fused with the output activation (see include/daecl/loss.h for the definitions).
+ *
+ * One work-item per chunk of LOSS_CHUNK consecutive elements of the flat NCHW tensor: it writes
+ * the gradient (scaled by 1/count) and/or the activated output, and one partial loss sum into
+ * part[po + chunk] (summed over 8 lanes, then the lanes added), which dc_accum_add_partials then
+ * adds into the accumulator. float8 body (explicit SIMD, vload8 needs no alignment) with a
+ * scalar tail. One kernel per (loss, activation) pair, no build options: one program build.
+ *
+ * flags: bit 0 write dz, bit 1 write out, bit 2 write the partial sum. */
+
+#define LOSS_CHUNK 256u
+#define F_DZ 1u
+#define F_OUT 2u
+#define F_PART 4u
+
+/* Sigmoid and its derivative from e = exp(-|z|), exact in form for any z (no overflow):
+ * s = 1/(1+e) for z >= 0, e/(1+e) below; s' = e/(1+e)². */
+#define SIGMOID_PARTS(T, z, e, r, s)                  \
+    T e = exp(-fabs(z));                              \
+    T r = (T)1.0f / ((T)1.0f + e);                    \
+    T s = select(e * r, r, (z) >= (T)0.0f)
+
+#define ELEM_BCE(T, z, y, l, g, p)                    \
+    SIGMOID_PARTS(T, z, e, r, s);                     \
+    T l = fmax(z, (T)0.0f) - z * y + log1p(e);        \
+    T g = s - y;                                      \
+    T p = s
+
+#define ELEM_MSE_SIG(T, z, y, l, g, p)                \
+    SIGMOID_PARTS(T, z, e, r, s);                     \
+    T d = s - y;                                      \
+    T l = d * d;                                      \
+    T g = (T)2.0f * d * (e * r * r);                  \
+    T p = s
+
+#define ELEM_MSE_LIN(T, z, y, l, g, p)                \
+    T d = z - y;                                      \
+    T l = d * d;                                      \
+    T g = (T)2.0f * d;                                \
+    T p = z
+
+#define ELEM_L1_SIG(T, z, y, l, g, p)                 \
+    SIGMOID_PARTS(T, z, e, r, s);                     \
+    T d = s - y;                                      \
+    T l = fabs(d);                                    \
+    T g = sign(d) * (e * r * r);                      \
+    T p = s
+
+#define ELEM_L1_LIN(T, z, y, l, g, p)                 \
+    T d = z - y;                                      \
+    T l = fabs(d);                                    \
+    T g = sign(d);                                    \
+    T p = z
+
+#define LOSS_KERNEL(NAME, ELEM)                                                                \
+    __kernel void NAME(__global const float *zb, const uint zo, __global const float *yb,       \
+                       const uint yo, __global float *dzb, const uint dzo, __global float *ob,  \
+                       const uint oo, __global float *part, const uint po, const uint count,    \
+                       const float inv_count, const uint flags)                                 \
+    {                                                                                           \
+        const uint chunk = get_global_id(0);                                                    \
+        const uint begin = chunk * LOSS_CHUNK;                                                  \
+        if (begin >= count) return;                                                             \
+        const uint end = min(count - begin, LOSS_CHUNK) + begin;                                \
+        const __global float *z = zb + zo, *y = yb + yo;                                        \
+        __global float *dz = dzb + dzo, *o = ob + oo;                                           \
+        float8 acc8 = (float8)(0.0f);                                                           \
+        uint i = begin;                                                                         \
+        for (; i + 8u <= end; i += 8u) {                                                        \
+            float8 zv = vload8(0, z + i), yv = vload8(0, y + i);                                \
+            ELEM(float8, zv, yv, l, g, p);                                                      \
+            acc8 += l;                                                                          \
+            if (flags & F_DZ) vstore8(g * inv_count, 0, dz + i);                                \
+            if (flags & F_OUT) vstore8(p, 0, o + i);                                            \
+        }                                                                                       \
+        float acc1 = 0.0f;                                                                      \
+        for (; i < end; i++) {                                                                  \
+            float zv = z[i], yv = y[i];                                                         \
+            ELEM(float, zv, yv, l, g, p);                                                       \
+            acc1 += l;                                                                          \
+            if (flags & F_DZ) dz[i] = g * inv_count;                                            \
+            if (flags & F_OUT) o[i] = p;                                                        \
+        }                                                                                       \
+        if (flags & F_PART) {                                                                   \
+            float4 a4 = acc8.lo + acc8.hi;                                                      \
+            float2 a2 = a4.lo + a4.hi;                                                          \
+            part[po + chunk] = (a2.x + a2.y) + acc1;                                            \
+        }                                                                                       \
+    }
+
+LOSS_KERNEL(loss_bce, ELEM_BCE)
+LOSS_KERNEL(loss_mse_sigmoid, ELEM_MSE_SIG)
+LOSS_KERNEL(loss_mse_linear, ELEM_MSE_LIN)
+LOSS_KERNEL(loss_l1_sigmoid, ELEM_L1_SIG)
+LOSS_KERNEL(loss_l1_linear, ELEM_L1_LIN)

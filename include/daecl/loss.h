@@ -1,0 +1,41 @@
+/* Reconstruction losses, Keras-style, fused with the output activation.
+ *
+ * z is the model's last pre-activation output (logits), y the target in [0, 1] of the same shape
+ * (NCHW). With sigmoid_output the model's last layer is a sigmoid: p = sigmoid(z); otherwise
+ * p = z. Per element:
+ *   BCE (needs sigmoid_output): l = max(z,0) - z·y + log1p(exp(-|z|))   (from the logits, stable;
+ *        what tf.keras does when the sigmoid feeds binary_crossentropy), dl/dz = sigmoid(z) - y.
+ *   MSE: l = (p-y)²,  dl/dz = 2(p-y)·p'(z)
+ *   L1 (Keras MAE): l = |p-y|, dl/dz = sign(p-y)·p'(z), sign(0) = 0
+ * with p'(z) = sigmoid(z)(1-sigmoid(z)) = e/(1+e)², e = exp(-|z|), or 1 without the sigmoid.
+ *
+ * The batch loss is the mean over all count = n·c·h·w elements, as Keras (mean over channels,
+ * then over the batch and pixels), so dz = dl/dz / count: the gradient of the batch mean (the
+ * count comes from the tensor, so a smaller last batch is handled).
+ *
+ * Accumulated value: slot += Σ_elements l / (c·h·w) = Σ over images of the image's mean loss.
+ * Dividing the slot by the number of images added gives the epoch mean loss, weighted by image
+ * as Keras weights its epoch loss by batch size. */
+#ifndef DAECL_LOSS_H
+#define DAECL_LOSS_H
+
+#include "daecl/device.h"
+#include "daecl/metrics.h"
+#include "daecl/tensor.h"
+
+typedef enum dc_loss_kind { DC_LOSS_BCE = 0, DC_LOSS_MSE, DC_LOSS_L1, DC_LOSS_COUNT } dc_loss_kind;
+
+/* "bce", "mse", "l1". */
+const char *dc_loss_name(dc_loss_kind kind);
+/* Case-insensitive; accepts bce|binary_crossentropy, mse|mean_squared_error, l1|mae|
+ * mean_absolute_error. */
+dc_status dc_loss_parse(const char *s, dc_loss_kind *out);
+
+/* Enqueue the loss of z against y. dz (may be NULL: eval only) is overwritten with the gradient
+ * of the batch mean; out (may be NULL) receives p = activation(z); acc (may be NULL) gets the
+ * batch's summed loss (see above) added into slot `slot`. All tensors NCHW, same shape. */
+dc_status dc_loss_compute(dc_device *dev, dc_loss_kind kind, int sigmoid_output, const dc_tensor *z,
+                          const dc_tensor *y, dc_tensor *dz, dc_tensor *out, dc_accum *acc,
+                          int slot);
+
+#endif
