@@ -21,6 +21,7 @@
 #endif
 
 #define SAMPLE_IMAGES 8
+#define NAN_CHECK_STEPS 50
 
 static volatile sig_atomic_t stop_requested;
 
@@ -412,12 +413,15 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
                 dc_progress_mark_timed(&prog, b - start_batch);
                 first_step_of_run = 0;
             }
-            if (dc_progress_due(&prog, b)) {
+            /* Reading the loss syncs with the device: only to redraw, and every NAN_CHECK_STEPS
+             * steps so a diverging run stops near where it went wrong. */
+            int due = dc_progress_due(&prog, b);
+            if (due || b % NAN_CHECK_STEPS == 0) {
                 DC_TRY(dc_accum_read(t->dev, &t->acc, &loss_sum));
                 if (!isfinite(loss_sum))
-                    return dc_fail(DC_ERR_NONFINITE, "loss is %g in epoch %d at step %d; stopped, %s keeps the last good weights",
-                                   loss_sum, e + 1, b, t->model_path);
-                dc_progress_draw(&prog, b, loss_sum / (double)images);
+                    return dc_fail(DC_ERR_NONFINITE, "loss is %g in epoch %d by step %d; stopped, %s",
+                                   loss_sum, e + 1, b, e > 0 ? "the last checkpoint keeps the last good weights" : "nothing saved");
+                if (due) dc_progress_draw(&prog, b, loss_sum / (double)images);
             }
             if (stop_requested) {
                 clFinish(t->dev->queue);

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# End-to-end tests of the dae-cl command line on a small real-MNIST subset: devices, model
+# listing, flag errors (one line, exit 2), missing platform/data, a short training run and its
+# run directory, eval, Ctrl-C (exit 130, loadable checkpoint, resume), damaged checkpoints.
+set -u
+build=${DAECL_BUILD_ROOT:?run through meson test}
+bin="$build/src/cli/dae-cl"
+tmp=$(mktemp -d /tmp/daecl-cli-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+# expect STATUS PATTERN -- command...: exit status and a line of output matching PATTERN.
+expect() {
+  local want=$1 pattern=$2
+  shift 3
+  local out status
+  out=$("$@" 2>&1)
+  status=$?
+  if [ "$status" -ne "$want" ]; then bad "$* -> exit $status, want $want: $out"; return; fi
+  if ! grep -qE -- "$pattern" <<<"$out"; then bad "$* -> output lacks /$pattern/: $out"; return; fi
+  ok
+}
+# A usage error is exactly one line.
+one_line_error() {
+  local out lines
+  out=$("$@" 2>&1 >/dev/null)
+  lines=$(printf '%s\n' "$out" | grep -c .)
+  if [ "$lines" -eq 1 ]; then ok; else bad "$* printed $lines lines: $out"; fi
+}
+
+expect 0 '0:0 +CPU' -- "$bin" --list-devices
+expect 0 'total: 28353 parameters' -- "$bin" model --arch classic
+expect 0 'add e1' -- "$bin" model --arch unet
+expect 2 "layer 3 'conv:x'" -- "$bin" model --arch conv:32,pool,conv:x
+expect 0 'usage: dae-cl train' -- "$bin" train --help
+expect 2 'unknown command' -- "$bin" frobnicate
+
+"$build/tests/test_train" --make-subset "$tmp/mnist" 1024 256 || { bad "cannot make the MNIST subset"; }
+d="$tmp/mnist"
+for args in "--batch 0" "--lr -1" "--lr nan" "--optimizer foo" "--epochs 0" "--noise gaussian:99" \
+            "--noise bogus" "--frobnicate" "--loss hinge" "--seed -3" "--momentum 1.5"; do
+  # shellcheck disable=SC2086
+  expect 2 'dae-cl train: ' -- "$bin" train --data "$d" --out "$tmp/never" $args
+  # shellcheck disable=SC2086
+  one_line_error "$bin" train --data "$d" --out "$tmp/never" $args
+done
+[ ! -e "$tmp/never" ] && ok || bad "a refused command created its run directory"
+
+mkdir -p "$tmp/novendors"
+expect 1 'pocl-opencl-icd' -- env OCL_ICD_VENDORS="$tmp/novendors" "$bin" train --data "$d" --out "$tmp/x"
+expect 1 'no OpenCL platform 5' -- "$bin" train --device 5:0 --data "$d" --out "$tmp/x"
+expect 1 'fetch-mnist' -- "$bin" train --data "$tmp/nothing-here" --out "$tmp/x"
+
+# A short run and its run directory.
+expect 0 'Epoch 1/1 .* val_psnr' -- "$bin" train --data "$d" --out "$tmp/run1" --epochs 1 --batch 64 --seed 3
+for f in config metrics.csv model.dcl best.dcl samples/epoch_001.png; do
+  [ -s "$tmp/run1/$f" ] && ok || bad "run directory lacks $f"
+done
+grep -q '^optimizer=adam$' "$tmp/run1/config" && ok || bad "config lacks the optimizer"
+expect 0 'noisy input' -- "$bin" eval --model "$tmp/run1/model.dcl" --data "$d"
+expect 0 '^denoised' -- "$bin" eval --model "$tmp/run1/model.dcl" --data "$d" --limit 100 --quiet
+expect 2 '--resume' -- "$bin" train --data "$d" --out "$tmp/run1" --epochs 1
+
+# Ctrl-C: finish the step, save, exit 130; the checkpoint loads and the run resumes.
+"$bin" train --data "$d" --out "$tmp/run2" --epochs 30 --batch 32 >"$tmp/run2.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do [ -s "$tmp/run2/config" ] && break; sleep 0.1; done
+sleep 2
+kill -INT "$pid"
+wait "$pid"
+status=$?
+[ "$status" -eq 130 ] && ok || bad "SIGINT exit status $status: $(cat "$tmp/run2.log")"
+grep -q 'interrupted.*--resume' "$tmp/run2.log" && ok || bad "no interrupt message: $(cat "$tmp/run2.log")"
+expect 0 'denoised' -- "$bin" eval --model "$tmp/run2/model.dcl" --data "$d" --limit 64
+expect 0 'resuming' -- "$bin" train --data "$d" --out "$tmp/run2" --epochs 1 --resume
+
+# Damaged checkpoints: one line naming the file and the problem.
+cp "$tmp/run1/model.dcl" "$tmp/flipped.dcl"
+printf '\x55' | dd of="$tmp/flipped.dcl" bs=1 seek=400 conv=notrunc status=none
+expect 1 'flipped.dcl: CRC-32 mismatch' -- "$bin" eval --model "$tmp/flipped.dcl" --data "$d"
+head -c 500 "$tmp/run1/model.dcl" >"$tmp/short.dcl"
+expect 1 'short.dcl: truncated' -- "$bin" eval --model "$tmp/short.dcl" --data "$d"
+echo "not a model" >"$tmp/text.dcl"
+expect 1 'text.dcl: not a dae-cl checkpoint' -- "$bin" eval --model "$tmp/text.dcl" --data "$d"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
