@@ -19,148 +19,236 @@
 #define STREAM_NORMAL 1u
 #define POISSON_NORMAL_FROM 30.0f
 
-uint4 philox4x32_10(uint4 c, uint2 k)
+/* Eight Philox4x32-10 instances side by side (lane i: counter (c0[i], c1[i], c2[i], c3[i]),
+ * one key): each work-item is an explicit SIMD program, PoCL does not vectorise across
+ * work-items. Output word j of instance i in o_j[i]. */
+void philox8(uint8 c0, uint8 c1, uint8 c2, uint8 c3, uint2 k, uint8 *o0, uint8 *o1, uint8 *o2,
+             uint8 *o3)
 {
+    uint k0 = k.x, k1 = k.y;
     for (int r = 0; r < 10; r++) {
         if (r > 0) {
-            k.x += 0x9E3779B9u;
-            k.y += 0xBB67AE85u;
+            k0 += 0x9E3779B9u;
+            k1 += 0xBB67AE85u;
         }
-        uint hi0 = mul_hi(0xD2511F53u, c.x), lo0 = 0xD2511F53u * c.x;
-        uint hi1 = mul_hi(0xCD9E8D57u, c.z), lo1 = 0xCD9E8D57u * c.z;
-        c = (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+        uint8 hi0 = mul_hi((uint8)(0xD2511F53u), c0), lo0 = (uint8)(0xD2511F53u) * c0;
+        uint8 hi1 = mul_hi((uint8)(0xCD9E8D57u), c2), lo1 = (uint8)(0xCD9E8D57u) * c2;
+        c0 = hi1 ^ c1 ^ (uint8)(k0);
+        c1 = lo1;
+        c2 = hi0 ^ c3 ^ (uint8)(k1);
+        c3 = lo0;
     }
-    return c;
+    *o0 = c0;
+    *o1 = c1;
+    *o2 = c2;
+    *o3 = c3;
 }
 
 /* Uniform in (0, 1]: never 0, so log() stays finite. Exact in float. */
-float4 u01_open0(uint4 w)
+float8 u01_open0(uint8 w)
 {
-    return convert_float4((w >> 8) + 1u) * 0x1p-24f;
+    return convert_float8((w >> 8) + 1u) * 0x1p-24f;
 }
 
 /* Uniform in [0, 1) for the probability tests (u < p: p = 0 never, p = 1 always). */
-float4 u01_closed0(uint4 w)
+float8 u01_closed0(uint8 w)
 {
-    return convert_float4(w >> 8) * 0x1p-24f;
-}
-
-/* Box–Muller on the pairs (x, y) and (z, w). */
-float4 normal4(uint4 w)
-{
-    float4 u = u01_open0(w);
-    float ra = sqrt(-2.0f * log(u.x)), ta = 6.2831855f * u.y;
-    float rb = sqrt(-2.0f * log(u.z)), tb = 6.2831855f * u.w;
-    return (float4)(ra * cos(ta), ra * sin(ta), rb * cos(tb), rb * sin(tb));
+    return convert_float8(w >> 8) * 0x1p-24f;
 }
 
 /* p / 255 correctly rounded (a product with the rounded reciprocal plus one Markstein
  * correction step; plain division is not correctly rounded on every device). */
-float u8_to_float(uint p)
+float8 u8_to_float8(uchar8 p)
 {
     const float r = 0x1.010102p-8f; /* 1/255 rounded */
-    float a = (float)p;
-    float q = a * r;
-    float e = fma(-q, 255.0f, a);
-    return fma(e, r, q);
+    float8 a = convert_float8(p);
+    float8 q = a * r;
+    float8 e = fma(-q, (float8)(255.0f), a);
+    return fma(e, (float8)(r), q);
 }
 
-float poisson1(float x, float peak, float inv_peak, float u, float z)
+/* Poisson(x * peak) / peak per lane, clipped to 1: the same operations as the scalar host code
+ * (src/stream/noise.c poisson1) lane by lane; finished lanes are frozen with select(). */
+float8 poisson8(float8 x, float peak, float inv_peak, float8 u, float8 z)
 {
-    float lam = x * peak, k;
-    if (lam < POISSON_NORMAL_FROM) {
-        float p = exp(-lam), f = p;
-        int kk = 0, kmax = (int)(3.0f * lam) + 20;
-        while (u > f && kk < kmax) {
-            kk++;
-            p = p * (lam / (float)kk);
-            f = f + p;
-        }
-        k = (float)kk;
-    } else {
-        k = fmax(floor(lam + sqrt(lam) * z + 0.5f), 0.0f);
+    float8 lam = x * peak;
+    int8 small = lam < POISSON_NORMAL_FROM;
+    float8 p = exp(-lam), f = p;
+    int8 kk = (int8)(0), kmax = convert_int8_rtz(3.0f * lam) + 20;
+    int8 act = small & (u > f) & (kk < kmax);
+    while (any(act)) {
+        kk -= act; /* act is -1 where true */
+        float8 pn = p * (lam / convert_float8(kk));
+        p = select(p, pn, act);
+        f = select(f, f + p, act);
+        act = act & (u > f) & (kk < kmax);
     }
+    float8 kn = fmax(floor(lam + sqrt(lam) * z + 0.5f), 0.0f);
+    float8 k = select(kn, convert_float8(kk), small);
     return fmin(k * inv_peak, 1.0f);
 }
 
-float4 noise4(int kind, float param, float inv_param, uint2 key, uint blk, uint sample,
-              uint epoch, float4 x)
+/* Noise for 8 consecutive Philox blocks (32 pixels) of one sample: x_j / y_j lane i is pixel
+ * 4 * (blk0 + i) + j. */
+void noise32(int kind, float param, float inv_param, uint2 key, uint blk0, uint sample,
+             uint epoch, float8 x0, float8 x1, float8 x2, float8 x3, float8 *y0, float8 *y1,
+             float8 *y2, float8 *y3)
 {
-    const float4 zero = (float4)(0.0f), one = (float4)(1.0f);
+    const uint8 blk = (uint8)(blk0) + (uint8)(0, 1, 2, 3, 4, 5, 6, 7);
+    const uint8 smp = (uint8)(sample), ep = (uint8)(epoch);
+    uint8 w0, w1, w2, w3;
+    float8 z0, z1, z2, z3;
+    if (kind == NOISE_GAUSSIAN || kind == NOISE_SPECKLE || kind == NOISE_POISSON) {
+        philox8(blk, smp, ep, (uint8)(STREAM_NORMAL), key, &w0, &w1, &w2, &w3);
+        /* Box–Muller on the word pairs (0, 1) and (2, 3) */
+        float8 ra = sqrt(-2.0f * log(u01_open0(w0))), ta = 6.2831855f * u01_open0(w1);
+        float8 rb = sqrt(-2.0f * log(u01_open0(w2))), tb = 6.2831855f * u01_open0(w3);
+        z0 = ra * cos(ta);
+        z1 = ra * sin(ta);
+        z2 = rb * cos(tb);
+        z3 = rb * sin(tb);
+    }
+    if (kind == NOISE_SALTPEPPER || kind == NOISE_MASK || kind == NOISE_POISSON)
+        philox8(blk, smp, ep, (uint8)(STREAM_UNIFORM), key, &w0, &w1, &w2, &w3);
+
     switch (kind) {
-    case NOISE_GAUSSIAN: {
-        float4 z = normal4(philox4x32_10((uint4)(blk, sample, epoch, STREAM_NORMAL), key));
-        return clamp(x + param * z, zero, one);
-    }
-    case NOISE_SPECKLE: {
-        float4 z = normal4(philox4x32_10((uint4)(blk, sample, epoch, STREAM_NORMAL), key));
-        return clamp(x + (x * param) * z, zero, one);
-    }
-    case NOISE_SALTPEPPER: {
-        uint4 w = philox4x32_10((uint4)(blk, sample, epoch, STREAM_UNIFORM), key);
-        float4 u = u01_closed0(w);
-        float4 sp = convert_float4(w & 1u);
-        return (float4)(u.x < param ? sp.x : x.x, u.y < param ? sp.y : x.y,
-                        u.z < param ? sp.z : x.z, u.w < param ? sp.w : x.w);
-    }
-    case NOISE_MASK: {
-        float4 u = u01_closed0(philox4x32_10((uint4)(blk, sample, epoch, STREAM_UNIFORM), key));
-        return (float4)(u.x < param ? 0.0f : x.x, u.y < param ? 0.0f : x.y,
-                        u.z < param ? 0.0f : x.z, u.w < param ? 0.0f : x.w);
-    }
-    case NOISE_POISSON: {
-        float4 u = u01_open0(philox4x32_10((uint4)(blk, sample, epoch, STREAM_UNIFORM), key));
-        float4 z = normal4(philox4x32_10((uint4)(blk, sample, epoch, STREAM_NORMAL), key));
-        return (float4)(poisson1(x.x, param, inv_param, u.x, z.x),
-                        poisson1(x.y, param, inv_param, u.y, z.y),
-                        poisson1(x.z, param, inv_param, u.z, z.z),
-                        poisson1(x.w, param, inv_param, u.w, z.w));
-    }
+    case NOISE_GAUSSIAN:
+        *y0 = clamp(x0 + param * z0, 0.0f, 1.0f);
+        *y1 = clamp(x1 + param * z1, 0.0f, 1.0f);
+        *y2 = clamp(x2 + param * z2, 0.0f, 1.0f);
+        *y3 = clamp(x3 + param * z3, 0.0f, 1.0f);
+        return;
+    case NOISE_SPECKLE:
+        *y0 = clamp(x0 + (x0 * param) * z0, 0.0f, 1.0f);
+        *y1 = clamp(x1 + (x1 * param) * z1, 0.0f, 1.0f);
+        *y2 = clamp(x2 + (x2 * param) * z2, 0.0f, 1.0f);
+        *y3 = clamp(x3 + (x3 * param) * z3, 0.0f, 1.0f);
+        return;
+    case NOISE_SALTPEPPER: /* selected: bit 0 of the word picks 1 or 0 */
+        *y0 = select(x0, convert_float8(w0 & 1u), u01_closed0(w0) < param);
+        *y1 = select(x1, convert_float8(w1 & 1u), u01_closed0(w1) < param);
+        *y2 = select(x2, convert_float8(w2 & 1u), u01_closed0(w2) < param);
+        *y3 = select(x3, convert_float8(w3 & 1u), u01_closed0(w3) < param);
+        return;
+    case NOISE_MASK:
+        *y0 = select(x0, (float8)(0.0f), u01_closed0(w0) < param);
+        *y1 = select(x1, (float8)(0.0f), u01_closed0(w1) < param);
+        *y2 = select(x2, (float8)(0.0f), u01_closed0(w2) < param);
+        *y3 = select(x3, (float8)(0.0f), u01_closed0(w3) < param);
+        return;
+    case NOISE_POISSON:
+        *y0 = poisson8(x0, param, inv_param, u01_open0(w0), z0);
+        *y1 = poisson8(x1, param, inv_param, u01_open0(w1), z1);
+        *y2 = poisson8(x2, param, inv_param, u01_open0(w2), z2);
+        *y3 = poisson8(x3, param, inv_param, u01_open0(w3), z3);
+        return;
     default:
-        return x;
+        *y0 = x0;
+        *y1 = x1;
+        *y2 = x2;
+        *y3 = x3;
+        return;
     }
 }
 
-/* One work-item per block of 4 pixels of one image: gid = image * blocks + block.
+/* 4 float8 with lane i = pixel 4i + j  →  32 floats in pixel order. */
+#define INTERLEAVE(o, v0, v1, v2, v3)                                                       \
+    do {                                                                                    \
+        o[0] = v0.s0; o[1] = v1.s0; o[2] = v2.s0; o[3] = v3.s0;                             \
+        o[4] = v0.s1; o[5] = v1.s1; o[6] = v2.s1; o[7] = v3.s1;                             \
+        o[8] = v0.s2; o[9] = v1.s2; o[10] = v2.s2; o[11] = v3.s2;                           \
+        o[12] = v0.s3; o[13] = v1.s3; o[14] = v2.s3; o[15] = v3.s3;                         \
+        o[16] = v0.s4; o[17] = v1.s4; o[18] = v2.s4; o[19] = v3.s4;                         \
+        o[20] = v0.s5; o[21] = v1.s5; o[22] = v2.s5; o[23] = v3.s5;                         \
+        o[24] = v0.s6; o[25] = v1.s6; o[26] = v2.s6; o[27] = v3.s6;                         \
+        o[28] = v0.s7; o[29] = v1.s7; o[30] = v2.s7; o[31] = v3.s7;                         \
+    } while (0)
+
+/* One work-item per 32 pixels (8 Philox blocks) of one image: gid = image * groups + group.
  * clean / noisy may be NULL (write_clean / write_noisy 0). */
 __kernel void noise_u8(__global const uchar *pixels, __global const uint *indices,
                        __global float *clean, const uint clean_off, __global float *noisy,
-                       const uint noisy_off, const uint n, const uint hw, const uint blocks,
+                       const uint noisy_off, const uint n, const uint hw, const uint groups,
                        const int kind, const float param, const float inv_param,
                        const uint seed_lo, const uint seed_hi, const uint epoch,
                        const int write_clean, const int write_noisy)
 {
     uint gid = get_global_id(0);
-    if (gid >= n * blocks) return;
-    uint img = gid / blocks, blk = gid - img * blocks;
-    uint base = blk * 4u;
-    __global const uchar *src = pixels + (size_t)img * hw;
-    float xs[4], ys[4];
-    for (uint j = 0; j < 4u; j++) xs[j] = base + j < hw ? u8_to_float(src[base + j]) : 0.0f;
-    float4 x = (float4)(xs[0], xs[1], xs[2], xs[3]);
-    float4 y = noise4(kind, param, inv_param, (uint2)(seed_lo, seed_hi), blk, indices[img],
-                      epoch, x);
-    vstore4(y, 0, ys);
+    if (gid >= n * groups) return;
+    uint img = gid / groups, g = gid - img * groups;
+    uint base = g * 32u, m = min(hw - base, 32u); /* pixels of this group inside the image */
+    __global const uchar *src = pixels + (size_t)img * hw + base;
+    uchar16 a, b;
+    if (m == 32u) {
+        a = vload16(0, src);
+        b = vload16(1, src);
+    } else {
+        uchar px[32];
+#pragma unroll
+        for (uint q = 0; q < 32u; q++) px[q] = q < m ? src[q] : (uchar)0;
+        a = vload16(0, px);
+        b = vload16(1, px);
+    }
+    float8 x0 = u8_to_float8((uchar8)(a.s048c, b.s048c));
+    float8 x1 = u8_to_float8((uchar8)(a.s159d, b.s159d));
+    float8 x2 = u8_to_float8((uchar8)(a.s26ae, b.s26ae));
+    float8 x3 = u8_to_float8((uchar8)(a.s37bf, b.s37bf));
     size_t o = (size_t)img * hw + base;
-    for (uint j = 0; j < 4u && base + j < hw; j++) {
-        if (write_clean) clean[clean_off + o + j] = xs[j];
-        if (write_noisy) noisy[noisy_off + o + j] = ys[j];
+    if (write_clean) {
+        float xs[32];
+        INTERLEAVE(xs, x0, x1, x2, x3);
+        __global float *dst = clean + clean_off + o;
+        if (m == 32u) {
+            vstore16(vload16(0, xs), 0, dst);
+            vstore16(vload16(1, xs), 1, dst);
+        } else {
+#pragma unroll
+            for (uint q = 0; q < 32u; q++)
+                if (q < m) dst[q] = xs[q];
+        }
+    }
+    if (write_noisy) {
+        float8 y0, y1, y2, y3;
+        noise32(kind, param, inv_param, (uint2)(seed_lo, seed_hi), g * 8u, indices[img], epoch,
+                x0, x1, x2, x3, &y0, &y1, &y2, &y3);
+        float ys[32];
+        INTERLEAVE(ys, y0, y1, y2, y3);
+        __global float *dst = noisy + noisy_off + o;
+        if (m == 32u) {
+            vstore16(vload16(0, ys), 0, dst);
+            vstore16(vload16(1, ys), 1, dst);
+        } else {
+#pragma unroll
+            for (uint q = 0; q < 32u; q++)
+                if (q < m) dst[q] = ys[q];
+        }
     }
 }
 
-/* Known-answer test hook: out[4i..4i+3] = philox(ctr[4i..], key[2i..]) for i < n. */
+/* Known-answer test hook for philox8: instance i (< n) has counter ctr[4i..4i+3]; the 8
+ * instances of work-item t share the key key[2t], key[2t+1]; out[4i..4i+3] = its output. */
 __kernel void philox_kat(__global const uint *ctr, __global const uint *key,
                          __global uint *out, const uint n)
 {
-    uint i = get_global_id(0);
-    if (i >= n) return;
-    uint4 r = philox4x32_10(vload4(i, ctr), vload2(i, key));
-    vstore4(r, i, out);
+    uint t = get_global_id(0);
+    if (t * 8u >= n) return;
+    uint c[4][8];
+    for (uint l = 0; l < 8u; l++) {
+        uint i = min(t * 8u + l, n - 1u);
+        for (uint j = 0; j < 4u; j++) c[j][l] = ctr[4u * i + j];
+    }
+    uint8 o[4];
+    philox8(vload8(0, c[0]), vload8(0, c[1]), vload8(0, c[2]), vload8(0, c[3]), vload2(t, key),
+            &o[0], &o[1], &o[2], &o[3]);
+    uint r[4][8];
+    for (uint j = 0; j < 4u; j++) vstore8(o[j], 0, r[j]);
+    for (uint l = 0; l < 8u && t * 8u + l < n; l++)
+        for (uint j = 0; j < 4u; j++) out[4u * (t * 8u + l) + j] = r[j][l];
 }
 
 /* Exhaustive check of the uint8 → float conversion: out[p] = u8_to_float(p), p < 256. */
 __kernel void u8_to_float_all(__global float *out)
 {
-    uint p = get_global_id(0);
-    if (p < 256u) out[p] = u8_to_float(p);
+    uint p = get_global_id(0) * 8u;
+    if (p < 256u) vstore8(u8_to_float8(convert_uchar8((uint8)(p) + (uint8)(0, 1, 2, 3, 4, 5, 6, 7))), 0, out + p);
 }

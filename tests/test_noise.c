@@ -67,14 +67,16 @@ static void test_kat(void)
         CHECK(memcmp(out, kat[i] + 6, sizeof out) == 0, "host KAT %d: %08x %08x %08x %08x", i,
               out[0], out[1], out[2], out[3]);
     }
-    /* Device: the three vectors plus random ones compared with the host. */
-    enum { N = 259 };
-    uint32_t ctr[N * 4], key[N * 2], out[N * 4];
+    /* Device: 8 instances per work-item share a key; KAT g sits in lane 3g of group g, every
+     * other instance has a random counter (and each group a random key) checked on the host. */
+    enum { N = 259, G = (N + 7) / 8 };
+    uint32_t ctr[N * 4], key[G * 2], out[N * 4];
     uint64_t st = 0x1234567;
-    for (int i = 0; i < N; i++) {
-        for (int j = 0; j < 4; j++) ctr[i * 4 + j] = i < 3 ? kat[i][j] : (uint32_t)test_rand_u64(&st);
-        for (int j = 0; j < 2; j++) key[i * 2 + j] = i < 3 ? kat[i][4 + j] : (uint32_t)test_rand_u64(&st);
-    }
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < 4; j++) ctr[i * 4 + j] = (uint32_t)test_rand_u64(&st);
+    for (int g = 0; g < G; g++)
+        for (int j = 0; j < 2; j++) key[g * 2 + j] = g < 3 ? kat[g][4 + j] : (uint32_t)test_rand_u64(&st);
+    for (int g = 0; g < 3; g++) memcpy(ctr + 4 * (8 * g + 3 * g), kat[g], 16);
     cl_mem bc = make_buf(sizeof ctr, ctr), bk = make_buf(sizeof key, key), bo = make_buf(sizeof out, NULL);
     cl_kernel k = NULL;
     CHECK_OK(dc_kernel_get(dev, "noise.cl", NULL, "philox_kat", &k));
@@ -82,19 +84,20 @@ static void test_kat(void)
     cl_uint n = N;
     CHECK(DC_ARG(k, 0, bc) == CL_SUCCESS && DC_ARG(k, 1, bk) == CL_SUCCESS &&
           DC_ARG(k, 2, bo) == CL_SUCCESS && DC_ARG(k, 3, n) == CL_SUCCESS, "args");
-    size_t g = N, l = 64;
+    size_t g = G, l = 16;
     CHECK_OK(dc_launch(dev, k, 1, &g, &l, "philox_kat"));
     CHECK(clEnqueueReadBuffer(dev->queue, bo, CL_TRUE, 0, sizeof out, out, 0, NULL, NULL) == CL_SUCCESS, "read");
-    for (int i = 0; i < 3; i++)
-        CHECK(memcmp(out + 4 * i, kat[i] + 6, 16) == 0, "device KAT %d: %08x %08x %08x %08x", i,
-              out[4 * i], out[4 * i + 1], out[4 * i + 2], out[4 * i + 3]);
+    for (int g = 0; g < 3; g++) {
+        const uint32_t *o = out + 4 * (8 * g + 3 * g);
+        CHECK(memcmp(o, kat[g] + 6, 16) == 0, "device KAT %d: %08x %08x %08x %08x", g, o[0], o[1], o[2], o[3]);
+    }
     int bad = 0;
-    for (int i = 3; i < N; i++) {
+    for (int i = 0; i < N; i++) {
         uint32_t h[4];
-        dc_philox4x32_10(ctr + 4 * i, key + 2 * i, h);
+        dc_philox4x32_10(ctr + 4 * i, key + 2 * (i / 8), h);
         bad += memcmp(h, out + 4 * i, sizeof h) != 0;
     }
-    CHECK(bad == 0, "device Philox differs from the host on %d of %d random inputs", bad, N - 3);
+    CHECK(bad == 0, "device Philox differs from the host on %d of %d inputs", bad, N);
     clReleaseMemObject(bc);
     clReleaseMemObject(bk);
     clReleaseMemObject(bo);
@@ -104,7 +107,7 @@ static void test_kat(void)
     bo = make_buf(sizeof dv, NULL);
     CHECK_OK(dc_kernel_get(dev, "noise.cl", NULL, "u8_to_float_all", &k));
     CHECK(DC_ARG(k, 0, bo) == CL_SUCCESS, "arg");
-    g = 256;
+    g = 256 / 8;
     CHECK_OK(dc_launch(dev, k, 1, &g, &l, "u8_to_float_all"));
     CHECK(clEnqueueReadBuffer(dev->queue, bo, CL_TRUE, 0, sizeof dv, dv, 0, NULL, NULL) == CL_SUCCESS, "read");
     clReleaseMemObject(bo);
@@ -368,19 +371,23 @@ static void test_order_and_host(uint64_t *rng)
                 8 * HW, maxdiff);
     }
 
-    /* An image size that is not a multiple of 4 (the last Philox block is partial). */
-    {
-        enum { h = 5, w = 7 };
-        uint32_t ix[2] = {3, 9};
-        float cl[2 * h * w], no[2 * h * w], hcl[h * w], hno[h * w];
-        const dc_noise_config c = {DC_NOISE_MASK, 0.5f};
-        CHECK_OK(run(&c, 1, 2, img, ix, 2, h, w, cl, no));
-        for (int r = 0; r < 2; r++) {
-            for (int i = 0; i < h * w; i++) hcl[i] = dc_noise_u8_to_float(img[r * h * w + i]);
+    /* Image sizes that are not a multiple of 32 or 4 (the work-item's last group of 8 Philox
+     * blocks, and the last block, are partial), smaller than a group, or exactly two groups. */
+    static const int sizes[][2] = {{5, 7}, {4, 4}, {1, 1}, {3, 3}, {8, 8}, {13, 11}};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        int h = sizes[si][0], w = sizes[si][1], hw = h * w;
+        uint32_t ix[3] = {3, 9, 4};
+        float cl[3 * 143], no[3 * 143], hcl[143], hno[143];
+        const dc_noise_config c = {DC_NOISE_SALTPEPPER, 0.5f};
+        CHECK_OK(run(&c, 1, 2, img, ix, 3, h, w, cl, no));
+        int same = 1;
+        for (int r = 0; r < 3; r++) {
+            for (int i = 0; i < hw; i++) hcl[i] = dc_noise_u8_to_float(img[r * hw + i]);
             dc_noise_host(&c, 1, 2, ix[r], hcl, hno, h, w);
-            CHECK(memcmp(hno, no + r * h * w, sizeof hno) == 0 && memcmp(hcl, cl + r * h * w, sizeof hcl) == 0,
-                  "5x7 image %d: host and device differ", r);
+            same &= memcmp(hno, no + r * hw, sizeof(float) * hw) == 0 &&
+                    memcmp(hcl, cl + r * hw, sizeof(float) * hw) == 0;
         }
+        CHECK(same, "%dx%d images: host and device differ", h, w);
     }
     free(img);
 }

@@ -1,8 +1,9 @@
 /* Input noise: spec parsing, the device launch, and the host twin of cl/noise.cl.
  *
- * The host functions below mirror cl/noise.cl line for line (same operation order, no fma
- * contraction), so a noisy image made here for a user PNG or a test is the one the device
- * makes. Keep the two in step; tests/test_noise.c compares them. */
+ * The host functions below do, per pixel, the same float operations in the same order as
+ * cl/noise.cl (which runs 8 Philox instances per work-item in float8 lanes), with no fma
+ * contraction, so a noisy image made here for a user PNG or a test is the one the device makes.
+ * Keep the two in step; tests/test_noise.c compares them. */
 #include "daecl/noise.h"
 
 #include <errno.h>
@@ -253,7 +254,7 @@ dc_status dc_noise_apply(dc_device *dev, const dc_noise_config *cfg, uint64_t se
     if (!clean && !noisy) return dc_fail(DC_ERR_INVALID_ARG, "noise: neither clean nor noisy given");
     if (n < 0 || h <= 0 || w <= 0 || (nwait > 0 && !wait))
         return dc_fail(DC_ERR_INVALID_ARG, "noise: bad batch %dx%dx%d", n, h, w);
-    uint64_t hw = (uint64_t)h * (uint64_t)w, blocks = (hw + 3) / 4;
+    uint64_t hw = (uint64_t)h * (uint64_t)w, groups = (hw + 31) / 32; /* 32 pixels per item */
     if ((uint64_t)n * hw > (uint64_t)INT_MAX)
         return dc_fail(DC_ERR_INVALID_ARG, "noise: batch %dx%dx%d too large", n, h, w);
     cl_uint clean_off = 0, noisy_off = 0;
@@ -269,7 +270,7 @@ dc_status dc_noise_apply(dc_device *dev, const dc_noise_config *cfg, uint64_t se
     }
 
     cl_mem cbuf = clean ? clean->buf : NULL, nbuf = noisy ? noisy->buf : NULL;
-    cl_uint un = (cl_uint)n, uhw = (cl_uint)hw, ublocks = (cl_uint)blocks;
+    cl_uint un = (cl_uint)n, uhw = (cl_uint)hw, ugroups = (cl_uint)groups;
     cl_int kind = (cl_int)cfg->kind;
     cl_float param = cfg->param;
     cl_float inv_param = cfg->kind == DC_NOISE_POISSON ? 1.0f / cfg->param : 0.0f;
@@ -287,7 +288,7 @@ dc_status dc_noise_apply(dc_device *dev, const dc_noise_config *cfg, uint64_t se
     SET(noisy_off);
     SET(un);
     SET(uhw);
-    SET(ublocks);
+    SET(ugroups);
     SET(kind);
     SET(param);
     SET(inv_param);
@@ -300,6 +301,6 @@ dc_status dc_noise_apply(dc_device *dev, const dc_noise_config *cfg, uint64_t se
     if (e != CL_SUCCESS) return dc_cl_fail(e, "noise: kernel argument");
 
     if (nwait > 0) DC_CL(clEnqueueBarrierWithWaitList(dev->queue, nwait, wait, NULL), "noise: barrier");
-    size_t global = (size_t)n * (size_t)blocks, local = 64;
+    size_t global = (size_t)n * (size_t)groups, local = 16;
     return dc_launch(dev, k, 1, &global, &local, "noise");
 }
