@@ -220,8 +220,8 @@ static dc_status read_file(const char *path, unsigned char **data, size_t *len)
 dc_status dc_checkpoint_load(const char *path, dc_checkpoint *ck)
 {
     memset(ck, 0, sizeof *ck);
-    unsigned char *data;
-    size_t len;
+    unsigned char *data = NULL;
+    size_t len = 0;
     DC_TRY(read_file(path, &data, &len));
     dc_status s = DC_OK;
     if (len < 8 || memcmp(data, MAGIC, 8) != 0) {
