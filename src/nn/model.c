@@ -407,13 +407,14 @@ void dc_model_print(const dc_arch *arch, int in_c, int h, int w, FILE *out)
     char spec[DC_SPEC_MAX];
     dc_arch_format(arch, spec, sizeof spec);
     fprintf(out, "architecture: %s\n", spec);
+    char shape[48];
     fprintf(out, "%3s  %-26s %-14s %10s %10s\n", "#", "layer", "output", "params", "MFLOP/img");
-    fprintf(out, "%3s  %-26s %4dx%-3dx%-5d %10d %10s\n", "", "input", in_c, h, w, 0, "");
+    snprintf(shape, sizeof shape, "%dx%dx%d", in_c, h, w);
+    fprintf(out, "%3s  %-26s %-14s %10d %10s\n", "", "input", shape, 0, "");
     for (int i = 0; i < arch->nlayers; i++) {
         const dc_layer_spec *L = &arch->layers[i];
         const dc_layer_state *S = &layers[i];
         char desc[64];
-        int last = i == arch->nlayers - 1;
         switch (L->kind) {
         case DC_LAYER_CONV:
         case DC_LAYER_CONVT:
@@ -427,9 +428,8 @@ void dc_model_print(const dc_arch *arch, int in_c, int h, int w, FILE *out)
                      arch->layers[L->ref].name);
         }
         if (L->name[0]) snprintf(desc + strlen(desc), sizeof desc - strlen(desc), " @%s", L->name);
-        (void)last;
-        fprintf(out, "%3d  %-26s %4dx%-3dx%-5d %10zu %10.2f\n", i + 1, desc, S->c, S->h, S->w,
-                S->nparams, S->flops / 1e6);
+        snprintf(shape, sizeof shape, "%dx%dx%d", S->c, S->h, S->w);
+        fprintf(out, "%3d  %-26s %-14s %10zu %10.2f\n", i + 1, desc, shape, S->nparams, S->flops / 1e6);
     }
     fprintf(out, "total: %zu parameters, %.1f MFLOP per image forward (%.1f forward+backward)\n", np,
             fl / 1e6, 3 * fl / 1e6);
