@@ -260,7 +260,12 @@ static void test_gradients(dc_device *dev, uint64_t *rng, const char *spec, int 
         CHECK_OK(dc_model_forward(m, &xt, n));
         dc_tensor z = dc_model_logits(m, n), dz = dc_model_logits_grad(m, n);
         CHECK_OK(dc_tensor_read(dev, &z, zf));
-        double zerr = ref_rel_err(zf, r.L[a.nlayers - 1].out, NULL, px, 1e-3);
+        /* Normwise, as for the gradients: through several layers, float rounding is relative
+         * to the size of the whole output, not to a logit that happens to be near zero. */
+        double zmax = 0, zerr = 0;
+        for (size_t i = 0; i < px; i++) zmax = fmax(zmax, fabs(r.L[a.nlayers - 1].out[i]));
+        for (size_t i = 0; i < px; i++) zerr = fmax(zerr, fabs(zf[i] - r.L[a.nlayers - 1].out[i]));
+        zerr /= fmax(zmax, 1e-30);
         CHECK_OK(dc_loss_compute(dev, DC_LOSS_BCE, 1, &z, &yt, &dz, NULL, NULL, 0));
         CHECK_OK(dc_model_backward(m, &xt, n));
         CHECK_OK(dc_model_get_params(m, pf));
@@ -340,10 +345,11 @@ int main(void)
     /* Smooth activations for the finite-difference check (ReLU has kinks); odd sizes; skips. */
     test_gradients(dev, &rng, "conv:5:tanh@a,pool,conv:3:sigmoid,up,cat:a,conv:1:sigmoid", 3, 6, 10, 1);
     test_gradients(dev, &rng, "conv:4:tanh@a,pool,conv:4:tanh,up,add:a,convT:3:tanh,pool,conv:1:k5:sigmoid", 2, 8, 6, 1);
-    /* The presets as trained (ReLU; no FD, device vs reference only). */
+    /* The presets as trained (ReLU; no FD, device vs reference only), at the MNIST size so
+     * they share compiled kernels with each other and with the training tests. */
     test_gradients(dev, &rng, "classic", 2, 28, 28, 0);
-    test_gradients(dev, &rng, "unet", 2, 12, 16, 0);
-    test_gradients(dev, &rng, "keras", 2, 8, 8, 0);
+    test_gradients(dev, &rng, "unet", 2, 28, 28, 0);
+    test_gradients(dev, &rng, "keras", 2, 28, 28, 0);
     test_overfit(dev, &rng);
     dc_device_close(dev);
     TEST_MAIN_END();

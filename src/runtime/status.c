@@ -1,6 +1,7 @@
 #include "daecl/status.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* Large enough for a kernel build log. */
 static _Thread_local char detail[32768];
@@ -32,7 +33,11 @@ const char *dc_strerror(dc_status s)
 
 dc_status dc_failv(dc_status s, const char *fmt, va_list ap)
 {
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    /* Format into a scratch buffer first: callers often wrap the previous detail, e.g.
+     * dc_fail(s, "%s: %s", path, dc_error_detail()), and source and target must not overlap. */
+    static _Thread_local char scratch[sizeof detail];
+    vsnprintf(scratch, sizeof scratch, fmt, ap);
+    memcpy(detail, scratch, sizeof detail);
     return s;
 }
 
