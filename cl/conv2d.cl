@@ -1,1 +1,507 @@
-/* conv2d kernels: being written. */
+/* Convolution kernels (src/nn/conv2d.c): conv2d forward, input gradient, weight gradient,
+ * bias gradient, and the stride-2 transposed convolution. NCHW float32.
+ *
+ * Programs. PoCL spends ~1-3 s on every program build however small, so there are few:
+ *  - DC_CONV: one program per conv layer geometry (CIN, COUT, H, W, K and the work split of
+ *    each kernel as -D options) holding everything the layer needs: conv_fwd, conv_dx, conv_dw,
+ *    bias_grad, dw_reduce. The activation is a kernel argument (a uniform branch per output
+ *    vector), so layers that differ only in activation share the program.
+ *  - DC_CONVT: one program per K for the transposed convolution (sizes are arguments: it is
+ *    not on the classic model's path) plus bias_grad and dw_reduce.
+ *
+ * The conv kernels follow DESIGN §7: a work-item is an explicit SIMD program whose vector lanes
+ * run along an image row (VW = 8 or 16 lanes, NV vectors per row block of TW = VW*NV pixels,
+ * NXB blocks per row). The K horizontal taps are the row vector shifted by -P..P lanes
+ * (shuffle2 with the neighbouring vector, or with the halo values at the block edges), the
+ * weights are scalars broadcast into the FMAs, and each work-item keeps COB output channels x
+ * RY rows x NV vectors of accumulators in registers. Loads of a row that does not fill the
+ * vector read whole vectors and zero the extra lanes when that stays inside the tensor, and
+ * piecewise (exact) otherwise; stores are always exact. No __local memory, no barriers: the
+ * same code is correct on GPUs, where work-items are simply fewer and fatter than ideal.
+ *
+ * Weights are [cout][cin][K][K] as in ops.h. The input gradient is the "same" convolution of
+ * dz with the weights flipped in space and transposed, so conv_fwd and conv_dx share one body. */
+
+#define LEAKY_SLOPE 0.3f
+#define INLINE __attribute__((always_inline)) inline
+#define UNROLL _Pragma("unroll")
+
+/* act(z) and act'(z) from y = act(z) for a scalar or vector type T; act as dc_act:
+ * 0 none, 1 relu, 2 sigmoid, 3 leaky relu, 4 tanh. */
+#define ACT_APPLY(T, z, act)                                                                   \
+    ((act) == 1   ? fmax((z), (T)0.0f)                                                         \
+     : (act) == 2 ? (T)1.0f / ((T)1.0f + exp(-(z)))                                            \
+     : (act) == 3 ? select((T)LEAKY_SLOPE * (z), (z), (z) > (T)0.0f)                           \
+     : (act) == 4 ? tanh(z)                                                                    \
+                  : (z))
+#define ACT_GRAD(T, y, act)                                                                    \
+    ((act) == 1   ? select((T)0.0f, (T)1.0f, (y) > (T)0.0f)                                    \
+     : (act) == 2 ? (y) * ((T)1.0f - (y))                                                      \
+     : (act) == 3 ? select((T)LEAKY_SLOPE, (T)1.0f, (y) > (T)0.0f)                             \
+     : (act) == 4 ? (T)1.0f - (y) * (y)                                                        \
+                  : (T)1.0f)
+
+/* ------------------------------------------------------------------------------------------ */
+/* bias_grad: dz = dy * act'(y) written over dy (unless act is none), and
+ * db[c] = sum_{n,p} dz[n][c][p]. One work-item per channel; c channels of hw pixels. */
+__kernel void bias_grad(const __global float *y, const uint y_off, __global float *dy,
+                        const uint dy_off, __global float *db, const uint db_off, const int nimg,
+                        const int nch, const int hw, const int act)
+{
+    int c = get_global_id(0);
+    if (c >= nch) return;
+    float16 acc = 0.0f;
+    float tail = 0.0f;
+    for (int img = 0; img < nimg; img++) {
+        uint base = (uint)(img * nch + c) * hw;
+        int p = 0;
+        for (; p + 16 <= hw; p += 16) {
+            float16 g = vload16(0, dy + dy_off + base + p);
+            if (act != 0) {
+                float16 o = vload16(0, y + y_off + base + p);
+                g *= ACT_GRAD(float16, o, act);
+                vstore16(g, 0, dy + dy_off + base + p);
+            }
+            acc += g;
+        }
+        for (; p < hw; p++) {
+            float g = dy[dy_off + base + p];
+            if (act != 0) {
+                float o = y[y_off + base + p];
+                g *= ACT_GRAD(float, o, act);
+                dy[dy_off + base + p] = g;
+            }
+            tail += g;
+        }
+    }
+    float8 a = acc.lo + acc.hi;
+    float4 b = a.lo + a.hi;
+    float2 d = b.lo + b.hi;
+    db[db_off + c] = d.x + d.y + tail;
+}
+
+/* dw_reduce: dst[i] = sum_c part[c*n + i], c < nchunk (weight-gradient partial sums). */
+__kernel void dw_reduce(const __global float *part, const uint part_off, __global float *dst,
+                        const uint dst_off, const uint n, const int nchunk)
+{
+    uint i = get_global_id(0);
+    if (i >= n) return;
+    float s = 0.0f;
+    for (int c = 0; c < nchunk; c++) s += part[part_off + (uint)c * n + i];
+    dst[dst_off + i] = s;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+#ifdef DC_CONV
+#define P ((K - 1) / 2)
+/* Row vectors */
+#if VW == 16
+typedef float16 vec;
+typedef int16 ivec;
+typedef uint16 uvec;
+#define VLOAD vload16
+#define VSTORE vstore16
+#define AS_IVEC as_int16
+#define IOTA ((uvec)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+#elif VW == 8
+typedef float8 vec;
+typedef int8 ivec;
+typedef uint8 uvec;
+#define VLOAD vload8
+#define VSTORE vstore8
+#define AS_IVEC as_int8
+#define IOTA ((uvec)(0, 1, 2, 3, 4, 5, 6, 7))
+#else
+#error "VW must be 8 or 16"
+#endif
+#define TW (VW * NV)                     /* pixels per row block */
+#define LW (W - (NXB - 1) * TW)          /* width of the last row block */
+
+/* Zero the lanes >= cnt. */
+INLINE vec keep_lanes(vec v, int cnt)
+{
+    return select((vec)0.0f, v, (ivec)(AS_IVEC(IOTA) < (ivec)cnt));
+}
+
+/* Exact piecewise loads of cnt <= width floats (rest zero): no byte past p[cnt-1] is read. */
+INLINE float2 load2_exact(const __global float *p, int cnt)
+{
+    return cnt >= 2 ? vload2(0, p) : (float2)(cnt >= 1 ? p[0] : 0.0f, 0.0f);
+}
+INLINE float4 load4_exact(const __global float *p, int cnt)
+{
+    return cnt >= 2 ? (float4)(vload2(0, p), load2_exact(p + 2, cnt - 2))
+                    : (float4)(load2_exact(p, cnt), 0.0f, 0.0f);
+}
+INLINE float8 load8_exact(const __global float *p, int cnt)
+{
+    return cnt >= 4 ? (float8)(vload4(0, p), load4_exact(p + 4, cnt - 4))
+                    : (float8)(load4_exact(p, cnt), (float4)0.0f);
+}
+INLINE vec load_exact(const __global float *p, int cnt)
+{
+#if VW == 16
+    return cnt >= 8 ? (float16)(vload8(0, p), load8_exact(p + 8, cnt - 8))
+                    : (float16)(load8_exact(p, cnt), (float8)0.0f);
+#else
+    return load8_exact(p, cnt);
+#endif
+}
+
+/* cnt lanes of a row at base[i] (rest zero). A whole vector is read when i + VW <= end, the end
+ * of the tensor (so reading past the row stays in bounds); otherwise piecewise. */
+INLINE vec load_lanes(const __global float *base, uint i, uint end, int cnt)
+{
+    if (cnt >= VW) return VLOAD(0, base + i);
+    if (i + VW <= end) return keep_lanes(VLOAD(0, base + i), cnt);
+    return load_exact(base + i, cnt);
+}
+
+/* Store lanes 0..cnt-1 of v at p, piecewise (never touches p[cnt..]). */
+INLINE void store_lanes(__global float *p, vec v, int cnt)
+{
+    if (cnt >= VW) {
+        VSTORE(v, 0, p);
+        return;
+    }
+#if VW == 16
+    float8 a = v.lo;
+    if (cnt >= 8) {
+        vstore8(a, 0, p);
+        p += 8;
+        cnt -= 8;
+        a = v.hi;
+    }
+#else
+    float8 a = v;
+#endif
+    float4 b = a.lo;
+    if (cnt >= 4) {
+        vstore4(b, 0, p);
+        p += 4;
+        cnt -= 4;
+        b = a.hi;
+    }
+    float2 c = b.lo;
+    if (cnt >= 2) {
+        vstore2(c, 0, p);
+        p += 2;
+        cnt -= 2;
+        c = b.hi;
+    }
+    if (cnt >= 1) p[0] = c.x;
+}
+
+/* Row vector v of a block shifted by s lanes: lane j holds pixel x0 + v*VW + j + s. lo is the
+ * vector left of c[v] (the previous one, or the left halo whose top P lanes hold the P pixels
+ * before the block), hi the one right of it (the next one, or the right halo, lanes 0..P-1). */
+INLINE vec shifted(vec lo, vec mid, vec hi, int s)
+{
+    if (s == 0) return mid;
+    if (s < 0) return shuffle2(lo, mid, IOTA + (uint)(VW + s));
+    return shuffle2(mid, hi, IOTA + (uint)s);
+}
+
+/* Load one input row segment of a block: NV vectors (lanes past bw zero) and the halos. */
+#define LOAD_ROW_BLOCK(src, rowi, end, x0, bw, c, hl, hr)                                      \
+    do {                                                                                       \
+        for (int v_ = 0; v_ < NV; v_++)                                                        \
+            if (v_ * VW < (bw))                                                                \
+                c[v_] = load_lanes(src, (rowi) + v_ * VW, end, min(VW, (bw) - v_ * VW));       \
+        hl = (vec)0.0f;                                                                        \
+        hr = (vec)0.0f;                                                                        \
+        if ((x0) > 0)                                                                          \
+            for (int j_ = 0; j_ < P; j_++) ((float *)&hl)[VW - P + j_] = src[(rowi) - P + j_]; \
+        for (int j_ = 0; j_ < P; j_++)                                                         \
+            if ((x0) + (bw) + j_ < W) ((float *)&hr)[j_] = src[(rowi) + (bw) + j_];            \
+    } while (0)
+
+#define SHIFTED(c, hl, hr, v, nvb, s)                                                          \
+    shifted((v) == 0 ? (hl) : c[(v) > 0 ? (v) - 1 : 0], c[v],                                  \
+            (v) == (nvb) - 1 ? (hr) : c[(v) + 1 < NV ? (v) + 1 : NV - 1], s)
+
+
+/* ------------------------------------------------------------------------------------------ */
+/* Forward and input gradient. rows_block computes, for image img, output channels
+ * [cb*cob, +cob) and rows [oy0, +ry) of one row block (x0, width bw):
+ *   flip = 0: y = act(conv(x, W) + b), x has cin channels, y cout (the layer's own sizes);
+ *   flip = 1: dx = conv(dz, W flipped, transposed): "x" is dz with cin = layer cout channels,
+ *             "y" is dx with cout = layer cin channels; no bias, no activation.
+ * All size arguments are constants at every call, so everything unrolls and folds. */
+INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
+                       const __global float *prm, uint w_off, uint b_off, __global float *y,
+                       uint y_off, int act, int img, int cb, int oy0, const int x0,
+                       const int bw, const int cin, const int cout, const int cob,
+                       const int ry, const int flip)
+{
+    const int nvb = (bw + VW - 1) / VW;
+    vec acc[ACCN];
+    UNROLL
+    for (int co = 0; co < cob; co++) {
+        float bias = flip ? 0.0f : prm[b_off + min(cb * cob + co, cout - 1)];
+        UNROLL
+        for (int i = 0; i < ry * NV; i++) acc[co * ry * NV + i] = (vec)bias;
+    }
+    const __global float *wp = prm + w_off;
+    for (int ci = 0; ci < cin; ci++) {
+        uint xbase = x_off + (uint)(img * cin + ci) * (H * W) + x0;
+        UNROLL
+        for (int r = 0; r < ry + K - 1; r++) {
+            int iy = oy0 + r - P;
+            if (iy < 0 || iy >= H) continue;
+            uint rowi = xbase + (uint)iy * W;
+            vec c[NV], hl, hr;
+            LOAD_ROW_BLOCK(x, rowi, x_end, x0, bw, c, hl, hr);
+            UNROLL
+            for (int v = 0; v < nvb; v++)
+                UNROLL
+                for (int kx = 0; kx < K; kx++) {
+                    vec xs = SHIFTED(c, hl, hr, v, nvb, kx - P);
+                    UNROLL
+                    for (int ky = 0; ky < K; ky++) {
+                        int orow = r - ky;
+                        if (orow < 0 || orow >= ry) continue;
+                        UNROLL
+                        for (int co = 0; co < cob; co++) {
+                            int coc = min(cb * cob + co, cout - 1);
+                            int wi = flip ? ((ci * cout + coc) * K + (K - 1 - ky)) * K + (K - 1 - kx)
+                                          : ((coc * cin + ci) * K + ky) * K + kx;
+                            int ai = (co * ry + orow) * NV + v;
+                            acc[ai] = fma(xs, (vec)wp[wi], acc[ai]);
+                        }
+                    }
+                }
+        }
+    }
+    UNROLL
+    for (int co = 0; co < cob; co++) {
+        int c_ = cb * cob + co;
+        UNROLL
+        for (int r = 0; r < ry; r++) {
+            int oy = oy0 + r;
+            if (c_ >= cout || oy >= H) continue;
+            __global float *out = y + y_off + (uint)((img * cout + c_) * H + oy) * W + x0;
+            UNROLL
+            for (int v = 0; v < nvb; v++) {
+                vec z = acc[(co * ry + r) * NV + v];
+                if (!flip) z = ACT_APPLY(vec, z, act);
+                store_lanes(out + v * VW, z, min(VW, bw - v * VW));
+            }
+        }
+    }
+}
+
+/* Work-item: image get_global_id(2), channel block get_global_id(1), and g0 = row block * NXB
+ * + x block. */
+#define ROWS_KERNEL(NAME, CI, CO, COB_, RY_, FLIP_)                                            \
+    __kernel void NAME(const __global float *x, const uint x_off, const uint x_end,            \
+                       const __global float *prm, const uint w_off, const uint b_off,          \
+                       __global float *y, const uint y_off, const int nimg, const int act)     \
+    {                                                                                          \
+        int g0 = get_global_id(0), cb = get_global_id(1), img = get_global_id(2);              \
+        if (g0 >= NXB * ((H + RY_ - 1) / RY_) || cb >= (CO + COB_ - 1) / COB_ || img >= nimg)  \
+            return;                                                                            \
+        int xb = g0 % NXB, oy0 = (g0 / NXB) * RY_;                                             \
+        /* one copy of the body for the last (narrower) block, one for the others */           \
+        if (xb == NXB - 1)                                                                     \
+            rows_block(x, x_off, x_end, prm, w_off, b_off, y, y_off, act, img, cb, oy0,        \
+                       (NXB - 1) * TW, LW, CI, CO, COB_, RY_, FLIP_);                          \
+        else                                                                                   \
+            rows_block(x, x_off, x_end, prm, w_off, b_off, y, y_off, act, img, cb, oy0,        \
+                       xb * TW, TW, CI, CO, COB_, RY_, FLIP_);                                 \
+    }
+
+/* y = act(conv(x) + b) */
+ROWS_KERNEL(conv_fwd, CIN, COUT, FCOB, FRY, 0)
+/* dx = conv(dz, flipped W^T); b_off and act are ignored */
+ROWS_KERNEL(conv_dx, COUT, CIN, DCOB, DRY, 1)
+
+/* ------------------------------------------------------------------------------------------ */
+/* conv_dw: dW[co][ci][ky][kx] = sum_{n,y,x} dz[n][co][y][x] * x[n][ci][y+ky-P][x+kx-P].
+ * Work-item: WCOB output x WCIB input channels (all K*K taps), images [chunk*ipc, +ipc) of the
+ * batch. Lanes hold pixel positions; the horizontal sum happens once at the end. With one
+ * chunk the result goes straight to dW, else to part[chunk][cout*cin*K*K] for dw_reduce. */
+#define NCOB ((COUT + WCOB - 1) / WCOB)
+#define NCIB ((CIN + WCIB - 1) / WCIB)
+
+INLINE float hsum(vec v)
+{
+#if VW == 16
+    float8 a = v.lo + v.hi;
+#else
+    float8 a = v;
+#endif
+    float4 b = a.lo + a.hi;
+    float2 c = b.lo + b.hi;
+    return c.x + c.y;
+}
+
+typedef struct {
+    vec a[WCOB][WCIB][K][K];
+} dw_acc;
+
+INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_end,
+                     const __global float *dz, uint dz_off, uint dz_end, int img, int cob,
+                     int cib, const int x0, const int bw)
+{
+    const int nvb = (bw + VW - 1) / VW;
+    for (int oy = 0; oy < H; oy++) {
+        vec d[WCOB][NV];
+        UNROLL
+        for (int co = 0; co < WCOB; co++) {
+            int coc = min(cob * WCOB + co, COUT - 1);
+            uint di = dz_off + (uint)((img * COUT + coc) * H + oy) * W + x0;
+            UNROLL
+            for (int v = 0; v < nvb; v++) {
+                vec t = load_lanes(dz, di + v * VW, dz_end, min(VW, bw - v * VW));
+                d[co][v] = cob * WCOB + co < COUT ? t : (vec)0.0f;
+            }
+        }
+        UNROLL
+        for (int ky = 0; ky < K; ky++) {
+            int iy = oy + ky - P;
+            if (iy < 0 || iy >= H) continue;
+            UNROLL
+            for (int ci = 0; ci < WCIB; ci++) {
+                int cic = min(cib * WCIB + ci, CIN - 1);
+                uint rowi = x_off + (uint)((img * CIN + cic) * H + iy) * W + x0;
+                vec c[NV], hl, hr;
+                LOAD_ROW_BLOCK(x, rowi, x_end, x0, bw, c, hl, hr);
+                UNROLL
+                for (int v = 0; v < nvb; v++)
+                    UNROLL
+                    for (int kx = 0; kx < K; kx++) {
+                        vec xs = SHIFTED(c, hl, hr, v, nvb, kx - P);
+                        UNROLL
+                        for (int co = 0; co < WCOB; co++)
+                            acc->a[co][ci][ky][kx] = fma(d[co][v], xs, acc->a[co][ci][ky][kx]);
+                    }
+            }
+        }
+    }
+}
+
+__kernel void conv_dw(const __global float *x, const uint x_off, const uint x_end,
+                      const __global float *dz, const uint dz_off, const uint dz_end,
+                      __global float *out, const uint out_off, const int nimg, const int ipc)
+{
+    int g0 = get_global_id(0), chunk = get_global_id(1);
+    if (g0 >= NCOB * NCIB) return;
+    int cob = g0 / NCIB, cib = g0 % NCIB;
+    int i0 = chunk * ipc, i1 = min(i0 + ipc, nimg);
+    if (i0 >= nimg) return;
+    dw_acc acc;
+    UNROLL
+    for (int co = 0; co < WCOB; co++)
+        UNROLL
+        for (int ci = 0; ci < WCIB; ci++)
+            UNROLL
+            for (int ky = 0; ky < K; ky++)
+                UNROLL
+                for (int kx = 0; kx < K; kx++) acc.a[co][ci][ky][kx] = (vec)0.0f;
+    for (int img = i0; img < i1; img++) {
+        for (int xb = 0; xb < NXB - 1; xb++)
+            dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, cob, cib, xb * TW, TW);
+        dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, cob, cib, (NXB - 1) * TW, LW);
+    }
+    __global float *o = out + out_off + (uint)chunk * (COUT * CIN * K * K);
+    UNROLL
+    for (int co = 0; co < WCOB; co++) {
+        int c_o = cob * WCOB + co;
+        UNROLL
+        for (int ci = 0; ci < WCIB; ci++) {
+            int c_i = cib * WCIB + ci;
+            if (c_o >= COUT || c_i >= CIN) continue;
+            UNROLL
+            for (int ky = 0; ky < K; ky++)
+                UNROLL
+                for (int kx = 0; kx < K; kx++)
+                    o[((c_o * CIN + c_i) * K + ky) * K + kx] = hsum(acc.a[co][ci][ky][kx]);
+        }
+    }
+}
+#endif /* DC_CONV */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Transposed convolution, stride 2, TF "same" (ops.h): input cin x h x w, output
+ * cout x 2h x 2w, y[2iy+ky-PT][2ix+kx-PT] += x[iy][ix] * W[co][ci][ky][kx].
+ * Written as gathers over the taps whose parity matches, one output element per work-item;
+ * sizes are arguments (dims = (cin, cout, h, w)). */
+#ifdef DC_CONVT
+#define PT ((K > 2 ? K - 2 : 0) / 2)
+
+/* global: (2w, 2h, nimg*cout) */
+__kernel void convT_fwd(const __global float *x, const uint x_off, const __global float *prm,
+                        const uint w_off, const uint b_off, __global float *y,
+                        const uint y_off, const int nimg, const int4 dims, const int act)
+{
+    const int cin = dims.x, cout = dims.y, h = dims.z, w = dims.w, h2 = 2 * h, w2 = 2 * w;
+    int ox = get_global_id(0), oy = get_global_id(1), nc = get_global_id(2);
+    if (ox >= w2 || oy >= h2 || nc >= nimg * cout) return;
+    int img = nc / cout, co = nc % cout;
+    float s = prm[b_off + co];
+    for (int ky = (oy + PT) & 1; ky < K; ky += 2) {
+        int iy = (oy + PT - ky) / 2;
+        if (oy + PT - ky < 0 || iy >= h) continue;
+        for (int kx = (ox + PT) & 1; kx < K; kx += 2) {
+            int ix = (ox + PT - kx) / 2;
+            if (ox + PT - kx < 0 || ix >= w) continue;
+            for (int ci = 0; ci < cin; ci++)
+                s = fma(x[x_off + (uint)((img * cin + ci) * h + iy) * w + ix],
+                        prm[w_off + ((co * cin + ci) * K + ky) * K + kx], s);
+        }
+    }
+    y[y_off + (uint)((img * cout + co) * h2 + oy) * w2 + ox] = ACT_APPLY(float, s, act);
+}
+
+/* dx[ci][iy][ix] = sum_{co,ky,kx} dz[co][2iy+ky-PT][2ix+kx-PT] W[co][ci][ky][kx];
+ * global: (w, h, nimg*cin) */
+__kernel void convT_dx(const __global float *dz, const uint dz_off, const __global float *prm,
+                       const uint w_off, __global float *dx, const uint dx_off, const int nimg,
+                       const int4 dims)
+{
+    const int cin = dims.x, cout = dims.y, h = dims.z, w = dims.w, h2 = 2 * h, w2 = 2 * w;
+    int ix = get_global_id(0), iy = get_global_id(1), nc = get_global_id(2);
+    if (ix >= w || iy >= h || nc >= nimg * cin) return;
+    int img = nc / cin, ci = nc % cin;
+    float s = 0.0f;
+    for (int ky = 0; ky < K; ky++) {
+        int oy = 2 * iy + ky - PT;
+        if (oy < 0 || oy >= h2) continue;
+        for (int kx = 0; kx < K; kx++) {
+            int ox = 2 * ix + kx - PT;
+            if (ox < 0 || ox >= w2) continue;
+            for (int co = 0; co < cout; co++)
+                s = fma(dz[dz_off + (uint)((img * cout + co) * h2 + oy) * w2 + ox],
+                        prm[w_off + ((co * cin + ci) * K + ky) * K + kx], s);
+        }
+    }
+    dx[dx_off + (uint)((img * cin + ci) * h + iy) * w + ix] = s;
+}
+
+/* dW[co][ci][ky][kx] = sum_{n,iy,ix} x[ci][iy][ix] dz[co][2iy+ky-PT][2ix+kx-PT], images
+ * [chunk*ipc, +ipc) into out[chunk][...]; global: (K*K, cin, cout*nchunk) */
+__kernel void convT_dw(const __global float *x, const uint x_off, const __global float *dz,
+                       const uint dz_off, __global float *out, const uint out_off,
+                       const int nimg, const int ipc, const int4 dims)
+{
+    const int cin = dims.x, cout = dims.y, h = dims.z, w = dims.w, h2 = 2 * h, w2 = 2 * w;
+    int t = get_global_id(0), ci = get_global_id(1), g2 = get_global_id(2);
+    if (t >= K * K || ci >= cin || g2 >= cout * ((nimg + ipc - 1) / ipc)) return;
+    int co = g2 % cout, chunk = g2 / cout, ky = t / K, kx = t % K;
+    int i1 = min(chunk * ipc + ipc, nimg);
+    /* input rows/cols whose target lands inside the output */
+    int ny = h2 - 1 + PT - ky, nx = w2 - 1 + PT - kx; /* 2*i <= n */
+    int iy0 = max(0, (PT - ky + 1) / 2), iy1 = ny < 0 ? 0 : min(h, ny / 2 + 1);
+    int ix0 = max(0, (PT - kx + 1) / 2), ix1 = nx < 0 ? 0 : min(w, nx / 2 + 1);
+    float s = 0.0f;
+    for (int img = chunk * ipc; img < i1; img++)
+        for (int iy = iy0; iy < iy1; iy++) {
+            const __global float *xr = x + x_off + (uint)((img * cin + ci) * h + iy) * w;
+            const __global float *dr =
+                dz + dz_off + (uint)((img * cout + co) * h2 + 2 * iy + ky - PT) * w2;
+            for (int ix = ix0; ix < ix1; ix++) s = fma(xr[ix], dr[2 * ix + kx - PT], s);
+        }
+    out[out_off + (uint)chunk * (cout * cin * K * K) + ((co * cin + ci) * K + ky) * K + kx] = s;
+}
+#endif /* DC_CONVT */

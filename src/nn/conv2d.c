@@ -1,1 +1,466 @@
-/* being written */
+/* Convolution and transposed convolution (ops.h): shape checks, per-shape kernel plans and the
+ * enqueueing of cl/conv2d.cl. Nothing here waits for the device.
+ *
+ * Kernel plans (see cl/conv2d.cl): the "rows" kernels put an image row in the vector lanes
+ * (16 lanes, 8 for rows of at most 8 pixels; up to two vectors per row block), and give each
+ * work-item as many output channels and rows as fit in a budget of accumulator registers.
+ * Weight gradients give each work-item a few (output, input) channel pairs over the whole
+ * batch; only when that leaves too few work-items for the device (GPUs) is the batch split into
+ * chunks whose partial sums go to a scratch buffer and are added by a second small kernel. */
+#include "daecl/ops.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "daecl/kernels.h"
+
+#define CONV_FILE "conv2d.cl"
+
+/* Accumulator vectors per work-item: 16 of the 32 AVX-512 registers (or 16 AVX2 ones) leave
+ * room for the input row, its shifts and the broadcast weights. */
+#define ACC_BUDGET 16
+#define DW_BUDGET 18
+
+/* ---- checks -------------------------------------------------------------------------------- */
+
+static dc_status check_t(const dc_tensor *t, const char *op, const char *name)
+{
+    if (!t || !t->buf) return dc_fail(DC_ERR_INVALID_ARG, "%s: %s is missing", op, name);
+    if (t->layout != DC_LAYOUT_NCHW)
+        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s: only the NCHW layout is supported", op, name);
+    if (t->n < 1 || t->c < 1 || t->h < 1 || t->w < 1)
+        return dc_fail(DC_ERR_INVALID_ARG, "%s: %s has an empty shape %dx%dx%dx%d", op, name,
+                       t->n, t->c, t->h, t->w);
+    if (t->off + dc_tensor_size(t) > UINT_MAX)
+        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s ends past 2^32 floats (32-bit indexing)", op,
+                       name);
+    return DC_OK;
+}
+
+static dc_status check_shape(const dc_tensor *t, int n, int c, int h, int w, const char *op,
+                             const char *name)
+{
+    if (t->n != n || t->c != c || t->h != h || t->w != w)
+        return dc_fail(DC_ERR_INVALID_ARG, "%s: %s is %dx%dx%dx%d, expected %dx%dx%dx%d", op, name,
+                       t->n, t->c, t->h, t->w, n, c, h, w);
+    return DC_OK;
+}
+
+static dc_status check_k_act(int k, dc_act act, const char *op)
+{
+    if (k < 1 || k % 2 == 0 || k > DC_CONV_MAX_K)
+        return dc_fail(DC_ERR_INVALID_ARG, "%s: kernel size %d: must be odd, 1..%d", op, k,
+                       DC_CONV_MAX_K);
+    if ((unsigned)act >= DC_ACT_COUNT)
+        return dc_fail(DC_ERR_INVALID_ARG, "%s: invalid activation %d", op, (int)act);
+    return DC_OK;
+}
+
+static dc_status check_params(cl_mem params, size_t w_off, size_t b_off, size_t nw, int cout,
+                              const char *op, const char *name)
+{
+    if (!params) return dc_fail(DC_ERR_INVALID_ARG, "%s: %s buffer is missing", op, name);
+    if (w_off + nw > UINT_MAX || b_off + (size_t)cout > UINT_MAX)
+        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s offsets past 2^32 floats", op, name);
+    return DC_OK;
+}
+
+/* ---- scratch (weight-gradient partial sums on many-core devices) -------------------------- */
+
+/* One buffer per OpenCL context. The buffer retains its context, so a cached context handle
+ * can never be a recycled address of a newer one. */
+#define SCRATCH_SLOTS 8
+static struct {
+    cl_context ctx;
+    cl_mem buf;
+    size_t floats;
+} scratch[SCRATCH_SLOTS];
+static unsigned scratch_clock;
+static unsigned scratch_used[SCRATCH_SLOTS];
+static pthread_mutex_t scratch_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static dc_status scratch_get(dc_device *dev, size_t floats, cl_mem *out)
+{
+    dc_status st = DC_OK;
+    pthread_mutex_lock(&scratch_lock);
+    int slot = -1;
+    for (int i = 0; i < SCRATCH_SLOTS; i++)
+        if (scratch[i].ctx == dev->ctx) slot = i;
+    if (slot < 0) { /* a free slot, else the least recently used one */
+        slot = 0;
+        for (int i = 0; i < SCRATCH_SLOTS; i++) {
+            if (!scratch[i].buf) {
+                slot = i;
+                break;
+            }
+            if (scratch_used[i] < scratch_used[slot]) slot = i;
+        }
+        if (scratch[slot].buf) clReleaseMemObject(scratch[slot].buf);
+        scratch[slot].buf = NULL;
+        scratch[slot].floats = 0;
+        scratch[slot].ctx = dev->ctx;
+    }
+    scratch_used[slot] = ++scratch_clock;
+    if (scratch[slot].floats < floats) {
+        /* Released buffers live on until the commands already queued on them finish. */
+        if (scratch[slot].buf) clReleaseMemObject(scratch[slot].buf);
+        scratch[slot].buf = NULL;
+        scratch[slot].floats = 0;
+        cl_int err;
+        cl_mem b = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, floats * sizeof(float), NULL, &err);
+        if (err != CL_SUCCESS) {
+            scratch[slot].ctx = NULL;
+            st = dc_cl_fail(err, "conv scratch buffer");
+        } else {
+            scratch[slot].buf = b;
+            scratch[slot].floats = floats;
+        }
+    }
+    *out = scratch[slot].buf;
+    pthread_mutex_unlock(&scratch_lock);
+    return st;
+}
+
+void dc_ops_release(dc_device *dev)
+{
+    if (!dev) return;
+    pthread_mutex_lock(&scratch_lock);
+    for (int i = 0; i < SCRATCH_SLOTS; i++)
+        if (scratch[i].ctx == dev->ctx) {
+            if (scratch[i].buf) clReleaseMemObject(scratch[i].buf);
+            scratch[i].buf = NULL;
+            scratch[i].ctx = NULL;
+            scratch[i].floats = 0;
+        }
+    pthread_mutex_unlock(&scratch_lock);
+}
+
+/* ---- plans ------------------------------------------------------------------------------- */
+
+static int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+/* Split `total` into ceil(total/most) nearly equal parts of at most `most`; the part size. */
+static int even_part(int total, int most)
+{
+    if (most < 1) most = 1;
+    if (total <= most) return total;
+    return ceil_div(total, ceil_div(total, most));
+}
+
+/* Largest divisor of n not above most (>= 1). */
+static size_t divisor_at_most(size_t n, size_t most)
+{
+    for (size_t d = most < n ? most : n; d > 1; d--)
+        if (n % d == 0) return d;
+    return 1;
+}
+
+static int is_cpu(const dc_device *dev) { return (dev->type & CL_DEVICE_TYPE_CPU) != 0; }
+
+/* Work split of one conv layer geometry; the -D options of its program. */
+typedef struct conv_plan {
+    int cin, cout, h, w, k;
+    int vw, nv, nxb;  /* lanes per vector, vectors per row block, row blocks per row */
+    int fcob, fry;    /* forward: output channels and rows per work-item */
+    int dcob, dry;    /* input gradient: the same, with the layer's cin as outputs */
+    int wcob, wcib;   /* weight gradient: channel pair block per work-item */
+    char opts[320];
+} conv_plan;
+
+static void rows_split(int cout, int h, int nv, int *cob, int *ry)
+{
+    *cob = even_part(cout, ACC_BUDGET / nv);
+    int r = ACC_BUDGET / (nv * *cob);
+    *ry = even_part(h, r < 1 ? 1 : r);
+}
+
+static void conv_plan_make(conv_plan *p, int cin, int cout, int h, int w, int k)
+{
+    p->cin = cin, p->cout = cout, p->h = h, p->w = w, p->k = k;
+    p->vw = w <= 8 ? 8 : 16;
+    p->nv = w <= p->vw ? 1 : 2;
+    p->nxb = ceil_div(w, p->vw * p->nv);
+    rows_split(cout, h, p->nv, &p->fcob, &p->fry);
+    rows_split(cin, h, p->nv, &p->dcob, &p->dry);
+    /* dz rows are cheaper to add than x rows (no shifts): block output channels first */
+    p->wcob = even_part(cout, DW_BUDGET / (k * k));
+    p->wcib = even_part(cin, DW_BUDGET / (k * k * p->wcob));
+    int accn = p->fcob * p->fry > p->dcob * p->dry ? p->fcob * p->fry : p->dcob * p->dry;
+    snprintf(p->opts, sizeof p->opts,
+             "-w -DDC_CONV -DCIN=%d -DCOUT=%d -DH=%d -DW=%d -DK=%d -DVW=%d -DNV=%d -DNXB=%d "
+             "-DFCOB=%d -DFRY=%d -DDCOB=%d -DDRY=%d -DWCOB=%d -DWCIB=%d -DACCN=%d",
+             cin, cout, h, w, k, p->vw, p->nv, p->nxb, p->fcob, p->fry, p->dcob, p->dry, p->wcob,
+             p->wcib, accn * p->nv);
+}
+
+/* conv_fwd (flip 0) or conv_dx (flip 1): x -> y, with the layer's plan. */
+static dc_status launch_rows(dc_device *dev, const conv_plan *p, int flip, const dc_tensor *x,
+                             cl_mem prm, size_t w_off, size_t b_off, dc_act act, dc_tensor *y,
+                             const char *what)
+{
+    cl_kernel kr;
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, flip ? "conv_dx" : "conv_fwd", &kr));
+    int cout = flip ? p->cin : p->cout, cob = flip ? p->dcob : p->fcob, ry = flip ? p->dry : p->fry;
+    cl_uint x_off = (cl_uint)x->off, x_end = (cl_uint)(x->off + dc_tensor_size(x));
+    cl_uint wo = (cl_uint)w_off, bo = (cl_uint)b_off, y_off = (cl_uint)y->off;
+    cl_int nimg = x->n, a = (cl_int)act;
+    DC_CL(DC_ARG(kr, 0, x->buf), what);
+    DC_CL(DC_ARG(kr, 1, x_off), what);
+    DC_CL(DC_ARG(kr, 2, x_end), what);
+    DC_CL(DC_ARG(kr, 3, prm), what);
+    DC_CL(DC_ARG(kr, 4, wo), what);
+    DC_CL(DC_ARG(kr, 5, bo), what);
+    DC_CL(DC_ARG(kr, 6, y->buf), what);
+    DC_CL(DC_ARG(kr, 7, y_off), what);
+    DC_CL(DC_ARG(kr, 8, nimg), what);
+    DC_CL(DC_ARG(kr, 9, a), what);
+    size_t g0 = (size_t)p->nxb * ceil_div(p->h, ry);
+    size_t global[3] = {g0, (size_t)ceil_div(cout, cob), (size_t)x->n};
+    size_t local[3] = {divisor_at_most(g0, 32), 1, 1};
+    return dc_launch(dev, kr, 3, global, local, what);
+}
+
+/* dz = dy * act'(y) in place, db = sum of dz per channel (from the layer's program). */
+static dc_status launch_bias_grad(dc_device *dev, const char *opts, const dc_tensor *y,
+                                  dc_tensor *dy, cl_mem grads, size_t b_off, dc_act act,
+                                  const char *what)
+{
+    cl_kernel kr;
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, opts, "bias_grad", &kr));
+    cl_uint y_off = (cl_uint)y->off, dy_off = (cl_uint)dy->off, bo = (cl_uint)b_off;
+    cl_int nimg = y->n, nch = y->c, hw = y->h * y->w, a = (cl_int)act;
+    DC_CL(DC_ARG(kr, 0, y->buf), what);
+    DC_CL(DC_ARG(kr, 1, y_off), what);
+    DC_CL(DC_ARG(kr, 2, dy->buf), what);
+    DC_CL(DC_ARG(kr, 3, dy_off), what);
+    DC_CL(DC_ARG(kr, 4, grads), what);
+    DC_CL(DC_ARG(kr, 5, bo), what);
+    DC_CL(DC_ARG(kr, 6, nimg), what);
+    DC_CL(DC_ARG(kr, 7, nch), what);
+    DC_CL(DC_ARG(kr, 8, hw), what);
+    DC_CL(DC_ARG(kr, 9, a), what);
+    size_t global[1] = {(size_t)y->c}, local[1] = {1};
+    return dc_launch(dev, kr, 1, global, local, what);
+}
+
+/* Number of batch chunks for a weight-gradient kernel with `items` work-items per chunk. */
+static int dw_chunks(const dc_device *dev, size_t items, int nimg)
+{
+    const char *e = getenv("DAECL_CONV_DW_CHUNKS"); /* testing and tuning override */
+    long want;
+    if (e && *e) {
+        want = strtol(e, NULL, 10);
+    } else {
+        size_t target = (size_t)(dev->compute_units ? dev->compute_units : 1) *
+                        (is_cpu(dev) ? 4 : 64);
+        want = (long)((target + items - 1) / items);
+    }
+    if (want < 1) want = 1;
+    if (want > nimg) want = nimg;
+    return (int)want;
+}
+
+/* Sum the chunk partials into grads + w_off (dw_reduce of the layer's program). */
+static dc_status launch_dw_reduce(dc_device *dev, const char *opts, cl_mem part, cl_mem grads,
+                                  size_t w_off, size_t nw, int chunks, const char *what)
+{
+    cl_kernel kr;
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, opts, "dw_reduce", &kr));
+    cl_uint zero = 0, wo = (cl_uint)w_off, n = (cl_uint)nw;
+    cl_int nc = chunks;
+    DC_CL(DC_ARG(kr, 0, part), what);
+    DC_CL(DC_ARG(kr, 1, zero), what);
+    DC_CL(DC_ARG(kr, 2, grads), what);
+    DC_CL(DC_ARG(kr, 3, wo), what);
+    DC_CL(DC_ARG(kr, 4, n), what);
+    DC_CL(DC_ARG(kr, 5, nc), what);
+    size_t global[1] = {nw}, local[1] = {64};
+    return dc_launch(dev, kr, 1, global, local, what);
+}
+
+static dc_status launch_conv_dw(dc_device *dev, const conv_plan *p, const dc_tensor *x,
+                                const dc_tensor *dz, cl_mem grads, size_t w_off, const char *what)
+{
+    int ncob = ceil_div(p->cout, p->wcob), ncib = ceil_div(p->cin, p->wcib);
+    size_t items = (size_t)ncob * ncib, nw = (size_t)p->cout * p->cin * p->k * p->k;
+    int chunks = dw_chunks(dev, items, x->n);
+    int ipc = ceil_div(x->n, chunks);
+    chunks = ceil_div(x->n, ipc);
+    cl_kernel kr;
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, "conv_dw", &kr));
+    cl_mem out = grads;
+    cl_uint out_off = (cl_uint)w_off;
+    if (chunks > 1) {
+        DC_TRY(scratch_get(dev, nw * chunks, &out));
+        out_off = 0;
+    }
+    cl_uint x_off = (cl_uint)x->off, x_end = (cl_uint)(x->off + dc_tensor_size(x));
+    cl_uint dz_off = (cl_uint)dz->off, dz_end = (cl_uint)(dz->off + dc_tensor_size(dz));
+    cl_int nimg = x->n, ipc_ = ipc;
+    DC_CL(DC_ARG(kr, 0, x->buf), what);
+    DC_CL(DC_ARG(kr, 1, x_off), what);
+    DC_CL(DC_ARG(kr, 2, x_end), what);
+    DC_CL(DC_ARG(kr, 3, dz->buf), what);
+    DC_CL(DC_ARG(kr, 4, dz_off), what);
+    DC_CL(DC_ARG(kr, 5, dz_end), what);
+    DC_CL(DC_ARG(kr, 6, out), what);
+    DC_CL(DC_ARG(kr, 7, out_off), what);
+    DC_CL(DC_ARG(kr, 8, nimg), what);
+    DC_CL(DC_ARG(kr, 9, ipc_), what);
+    size_t global[2] = {items, (size_t)chunks}, local[2] = {1, 1};
+    DC_TRY(dc_launch(dev, kr, 2, global, local, what));
+    if (chunks > 1) DC_TRY(launch_dw_reduce(dev, p->opts, out, grads, w_off, nw, chunks, what));
+    return DC_OK;
+}
+
+/* ---- conv2d ------------------------------------------------------------------------------ */
+
+dc_status dc_conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, size_t w_off,
+                            size_t b_off, int k, dc_act act, dc_tensor *y)
+{
+    const char *op = "conv2d forward";
+    DC_TRY(check_t(x, op, "x"));
+    DC_TRY(check_t(y, op, "y"));
+    DC_TRY(check_k_act(k, act, op));
+    DC_TRY(check_shape(y, x->n, y->c, x->h, x->w, op, "y"));
+    DC_TRY(check_params(params, w_off, b_off, (size_t)y->c * x->c * k * k, y->c, op, "params"));
+    conv_plan p;
+    conv_plan_make(&p, x->c, y->c, x->h, x->w, k);
+    return launch_rows(dev, &p, 0, x, params, w_off, b_off, act, y, op);
+}
+
+dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
+                             dc_tensor *dy, cl_mem params, cl_mem grads, size_t w_off,
+                             size_t b_off, int k, dc_act act, dc_tensor *dx)
+{
+    const char *op = "conv2d backward";
+    DC_TRY(check_t(x, op, "x"));
+    DC_TRY(check_t(y, op, "y"));
+    DC_TRY(check_t(dy, op, "dy"));
+    DC_TRY(check_k_act(k, act, op));
+    DC_TRY(check_shape(y, x->n, y->c, x->h, x->w, op, "y"));
+    DC_TRY(check_shape(dy, y->n, y->c, y->h, y->w, op, "dy"));
+    if (dx) {
+        DC_TRY(check_t(dx, op, "dx"));
+        DC_TRY(check_shape(dx, x->n, x->c, x->h, x->w, op, "dx"));
+    }
+    size_t nw = (size_t)y->c * x->c * k * k;
+    DC_TRY(check_params(params, w_off, b_off, nw, y->c, op, "params"));
+    DC_TRY(check_params(grads, w_off, b_off, nw, y->c, op, "grads"));
+    conv_plan p;
+    conv_plan_make(&p, x->c, y->c, x->h, x->w, k);
+    DC_TRY(launch_bias_grad(dev, p.opts, y, dy, grads, b_off, act, op));
+    DC_TRY(launch_conv_dw(dev, &p, x, dy, grads, w_off, op));
+    /* dx = conv(dz, flipped W^T): dz's cout channels in, the layer's cin channels out */
+    if (dx) DC_TRY(launch_rows(dev, &p, 1, dy, params, w_off, 0, DC_ACT_NONE, dx, op));
+    return DC_OK;
+}
+
+/* ---- transposed conv --------------------------------------------------------------------- */
+
+static void convT_opts(char *opts, size_t len, int k)
+{
+    snprintf(opts, len, "-w -DDC_CONVT -DK=%d", k);
+}
+
+dc_status dc_convT2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, size_t w_off,
+                             size_t b_off, int k, dc_act act, dc_tensor *y)
+{
+    const char *op = "convT2d forward";
+    DC_TRY(check_t(x, op, "x"));
+    DC_TRY(check_t(y, op, "y"));
+    DC_TRY(check_k_act(k, act, op));
+    DC_TRY(check_shape(y, x->n, y->c, 2 * x->h, 2 * x->w, op, "y"));
+    DC_TRY(check_params(params, w_off, b_off, (size_t)y->c * x->c * k * k, y->c, op, "params"));
+    char opts[64];
+    convT_opts(opts, sizeof opts, k);
+    cl_kernel kr;
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, opts, "convT_fwd", &kr));
+    cl_uint x_off = (cl_uint)x->off, wo = (cl_uint)w_off, bo = (cl_uint)b_off;
+    cl_uint y_off = (cl_uint)y->off;
+    cl_int nimg = x->n, a = (cl_int)act;
+    cl_int4 dims = {{x->c, y->c, x->h, x->w}};
+    DC_CL(DC_ARG(kr, 0, x->buf), op);
+    DC_CL(DC_ARG(kr, 1, x_off), op);
+    DC_CL(DC_ARG(kr, 2, params), op);
+    DC_CL(DC_ARG(kr, 3, wo), op);
+    DC_CL(DC_ARG(kr, 4, bo), op);
+    DC_CL(DC_ARG(kr, 5, y->buf), op);
+    DC_CL(DC_ARG(kr, 6, y_off), op);
+    DC_CL(DC_ARG(kr, 7, nimg), op);
+    DC_CL(DC_ARG(kr, 8, dims), op);
+    DC_CL(DC_ARG(kr, 9, a), op);
+    size_t global[3] = {(size_t)y->w, (size_t)y->h, (size_t)y->n * y->c};
+    size_t local[3] = {divisor_at_most(global[0], 64), 1, 1};
+    return dc_launch(dev, kr, 3, global, local, op);
+}
+
+dc_status dc_convT2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
+                              dc_tensor *dy, cl_mem params, cl_mem grads, size_t w_off,
+                              size_t b_off, int k, dc_act act, dc_tensor *dx)
+{
+    const char *op = "convT2d backward";
+    DC_TRY(check_t(x, op, "x"));
+    DC_TRY(check_t(y, op, "y"));
+    DC_TRY(check_t(dy, op, "dy"));
+    DC_TRY(check_k_act(k, act, op));
+    DC_TRY(check_shape(y, x->n, y->c, 2 * x->h, 2 * x->w, op, "y"));
+    DC_TRY(check_shape(dy, y->n, y->c, y->h, y->w, op, "dy"));
+    if (dx) {
+        DC_TRY(check_t(dx, op, "dx"));
+        DC_TRY(check_shape(dx, x->n, x->c, x->h, x->w, op, "dx"));
+    }
+    int cin = x->c, cout = y->c;
+    size_t nw = (size_t)cout * cin * k * k;
+    DC_TRY(check_params(params, w_off, b_off, nw, cout, op, "params"));
+    DC_TRY(check_params(grads, w_off, b_off, nw, cout, op, "grads"));
+    char opts[64];
+    convT_opts(opts, sizeof opts, k);
+    DC_TRY(launch_bias_grad(dev, opts, y, dy, grads, b_off, act, op));
+
+    /* dW: one work-item per weight and batch chunk */
+    cl_kernel kr;
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, opts, "convT_dw", &kr));
+    int chunks = dw_chunks(dev, nw, x->n);
+    int ipc = ceil_div(x->n, chunks);
+    chunks = ceil_div(x->n, ipc);
+    cl_mem out = grads;
+    cl_uint out_off = (cl_uint)w_off;
+    if (chunks > 1) {
+        DC_TRY(scratch_get(dev, nw * chunks, &out));
+        out_off = 0;
+    }
+    cl_uint x_off = (cl_uint)x->off, dz_off = (cl_uint)dy->off;
+    cl_int nimg = x->n, ipc_ = ipc;
+    cl_int4 dims = {{cin, cout, x->h, x->w}};
+    DC_CL(DC_ARG(kr, 0, x->buf), op);
+    DC_CL(DC_ARG(kr, 1, x_off), op);
+    DC_CL(DC_ARG(kr, 2, dy->buf), op);
+    DC_CL(DC_ARG(kr, 3, dz_off), op);
+    DC_CL(DC_ARG(kr, 4, out), op);
+    DC_CL(DC_ARG(kr, 5, out_off), op);
+    DC_CL(DC_ARG(kr, 6, nimg), op);
+    DC_CL(DC_ARG(kr, 7, ipc_), op);
+    DC_CL(DC_ARG(kr, 8, dims), op);
+    size_t gw[3] = {(size_t)k * k, (size_t)cin, (size_t)cout * chunks};
+    size_t lw[3] = {(size_t)k * k, 1, 1};
+    DC_TRY(dc_launch(dev, kr, 3, gw, lw, op));
+    if (chunks > 1) DC_TRY(launch_dw_reduce(dev, opts, out, grads, w_off, nw, chunks, op));
+
+    if (!dx) return DC_OK;
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, opts, "convT_dx", &kr));
+    cl_uint wo = (cl_uint)w_off, dx_off = (cl_uint)dx->off;
+    DC_CL(DC_ARG(kr, 0, dy->buf), op);
+    DC_CL(DC_ARG(kr, 1, dz_off), op);
+    DC_CL(DC_ARG(kr, 2, params), op);
+    DC_CL(DC_ARG(kr, 3, wo), op);
+    DC_CL(DC_ARG(kr, 4, dx->buf), op);
+    DC_CL(DC_ARG(kr, 5, dx_off), op);
+    DC_CL(DC_ARG(kr, 6, nimg), op);
+    DC_CL(DC_ARG(kr, 7, dims), op);
+    size_t gx[3] = {(size_t)x->w, (size_t)x->h, (size_t)x->n * cin};
+    size_t lx[3] = {divisor_at_most(gx[0], 64), 1, 1};
+    return dc_launch(dev, kr, 3, gx, lx, op);
+}

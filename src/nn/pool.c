@@ -1,1 +1,86 @@
-/* being written */
+/* Max pooling 2x2 stride 2 (ops.h): checks and enqueueing of cl/pool.cl. */
+#include "daecl/ops.h"
+
+#include <limits.h>
+#include <stdio.h>
+
+#include "daecl/kernels.h"
+
+static dc_status check_t(const dc_tensor *t, const char *op, const char *name)
+{
+    if (!t || !t->buf) return dc_fail(DC_ERR_INVALID_ARG, "%s: %s is missing", op, name);
+    if (t->layout != DC_LAYOUT_NCHW)
+        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s: only the NCHW layout is supported", op, name);
+    if (t->n < 1 || t->c < 1 || t->h < 1 || t->w < 1)
+        return dc_fail(DC_ERR_INVALID_ARG, "%s: %s has an empty shape %dx%dx%dx%d", op, name,
+                       t->n, t->c, t->h, t->w);
+    if (t->off + dc_tensor_size(t) > UINT_MAX)
+        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s ends past 2^32 floats (32-bit indexing)", op,
+                       name);
+    return DC_OK;
+}
+
+/* y must be x's size halved (floored); both at least 1x1 for the forward. */
+static dc_status check_pair(const dc_tensor *x, const dc_tensor *y, const char *op,
+                            const char *yname)
+{
+    if (y->n != x->n || y->c != x->c || y->h != x->h / 2 || y->w != x->w / 2)
+        return dc_fail(DC_ERR_INVALID_ARG, "%s: %s is %dx%dx%dx%d, expected %dx%dx%dx%d", op, yname,
+                       y->n, y->c, y->h, y->w, x->n, x->c, x->h / 2, x->w / 2);
+    return DC_OK;
+}
+
+static size_t local_for(size_t g) { return g < 64 ? g : 64; }
+
+dc_status dc_maxpool2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y)
+{
+    const char *op = "maxpool2 forward";
+    DC_TRY(check_t(x, op, "x"));
+    if (x->h < 2 || x->w < 2)
+        return dc_fail(DC_ERR_INVALID_ARG, "%s: x is %dx%d, need at least 2x2", op, x->h, x->w);
+    DC_TRY(check_t(y, op, "y"));
+    DC_TRY(check_pair(x, y, op, "y"));
+    cl_kernel k;
+    DC_TRY(dc_kernel_get(dev, "pool.cl", NULL, "maxpool2_fwd", &k));
+    cl_uint xo = (cl_uint)x->off, yo = (cl_uint)y->off;
+    cl_int rows = y->n * y->c * y->h, h = x->h, w = x->w;
+    DC_CL(DC_ARG(k, 0, x->buf), op);
+    DC_CL(DC_ARG(k, 1, xo), op);
+    DC_CL(DC_ARG(k, 2, y->buf), op);
+    DC_CL(DC_ARG(k, 3, yo), op);
+    DC_CL(DC_ARG(k, 4, rows), op);
+    DC_CL(DC_ARG(k, 5, h), op);
+    DC_CL(DC_ARG(k, 6, w), op);
+    size_t g[1] = {(size_t)rows}, l[1] = {local_for((size_t)rows)};
+    return dc_launch(dev, k, 1, g, l, op);
+}
+
+dc_status dc_maxpool2_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *dy,
+                               dc_tensor *dx)
+{
+    const char *op = "maxpool2 backward";
+    DC_TRY(check_t(x, op, "x"));
+    if (x->h < 2 || x->w < 2)
+        return dc_fail(DC_ERR_INVALID_ARG, "%s: x is %dx%d, need at least 2x2", op, x->h, x->w);
+    DC_TRY(check_t(dy, op, "dy"));
+    DC_TRY(check_t(dx, op, "dx"));
+    DC_TRY(check_pair(x, dy, op, "dy"));
+    if (dx->n != x->n || dx->c != x->c || dx->h != x->h || dx->w != x->w)
+        return dc_fail(DC_ERR_INVALID_ARG, "%s: dx is %dx%dx%dx%d, x is %dx%dx%dx%d", op, dx->n,
+                       dx->c, dx->h, dx->w, x->n, x->c, x->h, x->w);
+    cl_kernel k;
+    DC_TRY(dc_kernel_get(dev, "pool.cl", NULL, "maxpool2_bwd", &k));
+    cl_uint xo = (cl_uint)x->off, go = (cl_uint)dy->off, dxo = (cl_uint)dx->off;
+    cl_int pairs = x->n * x->c * ((x->h + 1) / 2), h = x->h, w = x->w;
+    DC_CL(DC_ARG(k, 0, x->buf), op);
+    DC_CL(DC_ARG(k, 1, xo), op);
+    DC_CL(DC_ARG(k, 2, dy->buf), op);
+    DC_CL(DC_ARG(k, 3, go), op);
+    DC_CL(DC_ARG(k, 4, dx->buf), op);
+    DC_CL(DC_ARG(k, 5, dxo), op);
+    DC_CL(DC_ARG(k, 6, pairs), op);
+    DC_CL(DC_ARG(k, 7, h), op);
+    DC_CL(DC_ARG(k, 8, w), op);
+    size_t g[1] = {(size_t)pairs}, l[1] = {local_for((size_t)pairs)};
+    return dc_launch(dev, k, 1, g, l, op);
+}

@@ -1,0 +1,127 @@
+/* Layer ops on device tensors: convolution, transposed convolution, max pooling, nearest
+ * upsampling, activations and merges, forward and backward.
+ *
+ * Conventions shared by every function here:
+ *  - Tensors are NCHW float32 (dc_tensor, any batch and size). Any other layout returns
+ *    DC_ERR_UNSUPPORTED; shapes that do not fit together return DC_ERR_INVALID_ARG. Nothing is
+ *    enqueued when a call fails its checks.
+ *  - Parameters and gradients each live in ONE flat buffer; a layer's weights start at float
+ *    offset w_off and its bias at b_off inside it. Gradients are written (overwritten), never
+ *    accumulated: a layer's dW/db hold its gradient for this batch, summed over the batch.
+ *  - Every function only enqueues work on dev->queue (in order): no clFinish, no host reads, so a
+ *    training step never waits for the device. Kernels are specialised per shape through -D
+ *    build options (cached by the runtime), so the first call for a new shape compiles.
+ *  - Backward functions take dy = dL/dy of the layer's (post-activation) output y and overwrite
+ *    it in place with dL/dz, the gradient before the activation (dy * act'(y), from y).
+ *  - Outputs never alias inputs except where stated (dc_act_forward allows x == y).
+ *
+ * Scratch: the conv weight-gradient kernels sum over the batch inside each work-item when the
+ * device has few compute units (CPUs: no scratch at all). On devices with many compute units
+ * they split the batch into chunks and add the partial sums in a second pass; the partial sums
+ * live in a scratch buffer kept per OpenCL context (allocated on first use, grown when needed,
+ * never shrunk, reused by every layer: the queue is in order). dc_ops_release() frees it. */
+#ifndef DAECL_OPS_H
+#define DAECL_OPS_H
+
+#include <stddef.h>
+
+#include "daecl/device.h"
+#include "daecl/status.h"
+#include "daecl/tensor.h"
+
+typedef enum dc_act {
+    DC_ACT_NONE = 0,
+    DC_ACT_RELU,       /* max(z, 0); derivative 0 at z = 0 */
+    DC_ACT_SIGMOID,    /* 1 / (1 + e^-z) */
+    DC_ACT_LEAKY_RELU, /* z > 0 ? z : DC_LEAKY_SLOPE * z */
+    DC_ACT_TANH,
+    DC_ACT_COUNT
+} dc_act;
+
+/* Negative slope of DC_ACT_LEAKY_RELU: 0.3, the Keras LeakyReLU default (PyTorch's is 0.01). */
+#define DC_LEAKY_SLOPE 0.3f
+
+/* "none", "relu", "sigmoid", "leaky", "tanh" ("?" for an invalid value). */
+const char *dc_act_name(dc_act a);
+/* Parse one of the names above (also "linear" for none, "leaky_relu"/"leakyrelu" for leaky);
+ * DC_ERR_INVALID_ARG with the accepted names in the detail otherwise. */
+dc_status dc_act_parse(const char *s, dc_act *out);
+
+/* Largest kernel size the conv ops accept (odd k from 1 to DC_CONV_MAX_K). */
+#define DC_CONV_MAX_K 15
+
+/* ---- 2-D convolution: k x k (odd k), stride 1, "same" zero padding (k-1)/2 on every side.
+ * x: [n][cin][h][w]; y: [n][cout][h][w]; weights [cout][cin][k][k] at params + w_off (the
+ * PyTorch Conv2d layout; Keras stores the same numbers as [k][k][cin][cout]); bias [cout] at
+ * params + b_off.  y = act(conv(x, W) + b), i.e.
+ *   y[n][co][i][j] = act(b[co] + sum_{ci,ky,kx} x[n][ci][i+ky-p][j+kx-p] * W[co][ci][ky][kx]),
+ * p = (k-1)/2, x outside the image = 0 (a cross-correlation, as in every framework). */
+dc_status dc_conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, size_t w_off,
+                            size_t b_off, int k, dc_act act, dc_tensor *y);
+/* Backward of dc_conv2d_forward. x and y are the forward input and output; dy (shape of y) is
+ * overwritten with dL/dz. Writes dW at grads + w_off and db at grads + b_off, summed over the
+ * batch, and dx = dL/dx unless dx == NULL (first layer: skipped). params are only read. */
+dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
+                             dc_tensor *dy, cl_mem params, cl_mem grads, size_t w_off,
+                             size_t b_off, int k, dc_act act, dc_tensor *dx);
+
+/* ---- Transposed 2-D convolution, k x k (odd k), stride 2, "same" as Keras/TF Conv2DTranspose
+ * (padding='same', strides=2): x [n][cin][h][w] -> y [n][cout][2h][2w]. It is the adjoint
+ * (input gradient) of a TF 'SAME' stride-2 convolution from 2h x 2w to h x w, whose padding is
+ * pt = max(k-2, 0)/2 rows/cols before (integer division: 0 for k = 1 and 3, 1 for k = 5, 2 for
+ * k = 7) and the rest after. So every input pixel scatters its k x k footprint to
+ *   y[n][co][2*iy + ky - pt][2*ix + kx - pt] += x[n][ci][iy][ix] * W[co][ci][ky][kx]
+ * (targets outside the 2h x 2w output are dropped), then y = act(y + b[co]).
+ * Weights [cout][cin][k][k] at params + w_off, unflipped: Keras stores the same numbers as
+ * kernel[ky][kx][cout][cin], PyTorch ConvTranspose2d as weight[cin][cout][ky][kx].
+ * PyTorch equivalent: for k >= 3, ConvTranspose2d(cin, cout, k, stride=2, padding=pt,
+ * output_padding=0), which gives 2h+1 x 2w+1, then drop the last row and column; for k = 1,
+ * padding=0, output_padding=1. (The often quoted padding=1, output_padding=1 for k = 3 is NOT
+ * the same: its output is shifted by one pixel against TF's.) */
+dc_status dc_convT2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, size_t w_off,
+                             size_t b_off, int k, dc_act act, dc_tensor *y);
+/* Backward of dc_convT2d_forward; same contract as dc_conv2d_backward. */
+dc_status dc_convT2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
+                              dc_tensor *dy, cl_mem params, cl_mem grads, size_t w_off,
+                              size_t b_off, int k, dc_act act, dc_tensor *dx);
+
+/* ---- Max pooling 2 x 2, stride 2, "valid": y is [n][c][h/2][w/2] (floored, as Keras; the last
+ * row/column of an odd size is ignored). Within a window the candidates are taken in row-major
+ * order (top-left, top-right, bottom-left, bottom-right) and a later one replaces the current
+ * maximum only when strictly greater, so the FIRST maximum wins ties, every time. (A NaN in the
+ * first position propagates; later NaNs are ignored.) */
+dc_status dc_maxpool2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y);
+/* dx (shape of x) is overwritten: dy goes to the window's winner (recomputed from x with the
+ * same rule), zero elsewhere, including an odd size's dropped last row/column. */
+dc_status dc_maxpool2_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *dy,
+                               dc_tensor *dx);
+
+/* ---- Nearest-neighbour upsampling x2: y [n][c][2h][2w], y[2i+a][2j+b] = x[i][j]. */
+dc_status dc_upsample2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y);
+/* dx [n][c][h][w] is overwritten with the sum of each 2 x 2 block of dy. */
+dc_status dc_upsample2_backward(dc_device *dev, const dc_tensor *dy, dc_tensor *dx);
+
+/* ---- Standalone activation, element-wise: y = act(x). In place allowed (x and y the same
+ * buffer and offset); otherwise they must not overlap. */
+dc_status dc_act_forward(dc_device *dev, dc_act act, const dc_tensor *x, dc_tensor *y);
+/* dy *= act'(y), computed from the output y (relu: y > 0; sigmoid: y(1-y); tanh: 1-y^2;
+ * leaky: y > 0 ? 1 : DC_LEAKY_SLOPE; none: 1, nothing is enqueued). */
+dc_status dc_act_backward(dc_device *dev, dc_act act, const dc_tensor *y, dc_tensor *dy);
+
+/* ---- Merges for skip connections.
+ * y = a + b (same shapes). Its backward is the identity for both branches: no kernel (use
+ * dc_copy / dc_axpy from tensor.h). */
+dc_status dc_add_forward(dc_device *dev, const dc_tensor *a, const dc_tensor *b, dc_tensor *y);
+/* Channel concatenation: y [n][ca+cb][h][w] holds a's channels, then b's. */
+dc_status dc_concat_forward(dc_device *dev, const dc_tensor *a, const dc_tensor *b,
+                            dc_tensor *y);
+/* Splits dy [n][ca+cb][h][w] into da [n][ca][h][w] and db [n][cb][h][w] (overwritten). */
+dc_status dc_concat_backward(dc_device *dev, const dc_tensor *dy, dc_tensor *da,
+                             dc_tensor *db);
+
+/* Free the per-context scratch of the conv ops (see the top of this file), if any. Call it
+ * before dc_device_close (the buffer holds a reference to the context); harmless when there
+ * is none. */
+void dc_ops_release(dc_device *dev);
+
+#endif
