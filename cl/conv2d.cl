@@ -235,15 +235,22 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
                        const int ry, const int flip)
 {
     const int nvb = (bw + VW - 1) / VW;
+    /* The last channel block of a count that cob does not divide starts early (overlapping
+     * the previous block, whose channels it computes but does not store), so every weight
+     * offset below is a compile-time constant from one base pointer per input channel. */
+    const int c0 = min(cb * cob, cout - cob);
     vec acc[ACCN];
     UNROLL
     for (int co = 0; co < cob; co++) {
-        float bias = flip ? 0.0f : prm[b_off + min(cb * cob + co, cout - 1)];
+        float bias = flip ? 0.0f : prm[b_off + c0 + co];
         UNROLL
         for (int i = 0; i < ry * NV; i++) acc[co * ry * NV + i] = (vec)bias;
     }
-    const __global float *wp = prm + w_off;
+    /* weights of (c0 + co, ci, ky, kx) at wci[co * wstride + tap] */
+    const int wstride = flip ? K * K : cin * K * K;
     for (int ci = 0; ci < cin; ci++) {
+        const __global float *wci =
+            prm + w_off + (flip ? (uint)(ci * cout + c0) * (K * K) : (uint)(c0 * cin + ci) * (K * K));
         uint xbase = x_off + (uint)(img * cin + ci) * (H * W) + x0;
         UNROLL
         for (int r = 0; r < ry + K - 1; r++) {
@@ -261,13 +268,11 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
                     for (int ky = 0; ky < K; ky++) {
                         int orow = r - ky;
                         if (orow < 0 || orow >= ry) continue;
+                        int tap = flip ? (K - 1 - ky) * K + (K - 1 - kx) : ky * K + kx;
                         UNROLL
                         for (int co = 0; co < cob; co++) {
-                            int coc = min(cb * cob + co, cout - 1);
-                            int wi = flip ? ((ci * cout + coc) * K + (K - 1 - ky)) * K + (K - 1 - kx)
-                                          : ((coc * cin + ci) * K + ky) * K + kx;
                             int ai = (co * ry + orow) * NV + v;
-                            acc[ai] = fma(xs, (vec)wp[wi], acc[ai]);
+                            acc[ai] = fma(xs, (vec)wci[co * wstride + tap], acc[ai]);
                         }
                     }
                 }
@@ -275,11 +280,11 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
     }
     UNROLL
     for (int co = 0; co < cob; co++) {
-        int c_ = cb * cob + co;
+        int c_ = c0 + co;
         UNROLL
         for (int r = 0; r < ry; r++) {
             int oy = oy0 + r;
-            if (c_ >= cout || oy >= H) continue;
+            if (c_ < cb * cob || oy >= H) continue;
             __global float *out = y + y_off + (uint)((img * cout + c_) * H + oy) * W + x0;
             UNROLL
             for (int v = 0; v < nvb; v++) {
@@ -341,32 +346,31 @@ typedef struct {
 } dw_acc;
 
 INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_end,
-                     const __global float *dz, uint dz_off, uint dz_end, int img, int cob,
-                     int cib, const int x0, const int bw)
+                     const __global float *dz, uint dz_off, uint dz_end, int img, int co0,
+                     int ci0, const int x0, const int bw)
 {
     const int nvb = (bw + VW - 1) / VW;
+    /* bases of this image's channel blocks; indices below are relative to them */
+    uint xb = x_off + (uint)((img * CIN + ci0) * H) * W, dzb = dz_off + (uint)((img * COUT + co0) * H) * W;
+    const __global float *xi = x + xb, *dzi = dz + dzb;
+    uint xend = x_end - xb, dzend = dz_end - dzb;
     for (int oy = 0; oy < H; oy++) {
         vec d[WCOB][NV];
         UNROLL
-        for (int co = 0; co < WCOB; co++) {
-            int coc = min(cob * WCOB + co, COUT - 1);
-            uint di = dz_off + (uint)((img * COUT + coc) * H + oy) * W + x0;
+        for (int co = 0; co < WCOB; co++)
             UNROLL
-            for (int v = 0; v < nvb; v++) {
-                vec t = load_lanes(dz, di + v * VW, dz_end, min(VW, bw - v * VW));
-                d[co][v] = cob * WCOB + co < COUT ? t : (vec)0.0f;
-            }
-        }
+            for (int v = 0; v < nvb; v++)
+                d[co][v] = load_lanes(dzi, (uint)((co * H + oy) * W + x0 + v * VW), dzend,
+                                      min(VW, bw - v * VW));
         UNROLL
         for (int ky = 0; ky < K; ky++) {
             int iy = oy + ky - P;
             if (iy < 0 || iy >= H) continue;
             UNROLL
             for (int ci = 0; ci < WCIB; ci++) {
-                int cic = min(cib * WCIB + ci, CIN - 1);
-                uint rowi = x_off + (uint)((img * CIN + cic) * H + iy) * W + x0;
+                uint rowi = (uint)((ci * H + iy) * W + x0);
                 vec c[NV], hl, hr;
-                LOAD_ROW_BLOCK(x, rowi, x_end, x0, bw, c, hl, hr);
+                LOAD_ROW_BLOCK(xi, rowi, xend, x0, bw, c, hl, hr);
                 UNROLL
                 for (int v = 0; v < nvb; v++)
                     UNROLL
@@ -381,6 +385,8 @@ INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_en
     }
 }
 
+/* Channel blocks that do not divide the counts: the last block starts early (see rows_block)
+ * and stores only its own channels. */
 __kernel void conv_dw(const __global float *x, const uint x_off, const uint x_end,
                       const __global float *dz, const uint dz_off, const uint dz_end,
                       __global float *out, const uint out_off, const int nimg, const int ipc)
@@ -388,6 +394,7 @@ __kernel void conv_dw(const __global float *x, const uint x_off, const uint x_en
     int g0 = get_global_id(0), chunk = get_global_id(1);
     if (g0 >= NCOB * NCIB) return;
     int cob = g0 / NCIB, cib = g0 % NCIB;
+    int co0 = min(cob * WCOB, COUT - WCOB), ci0 = min(cib * WCIB, CIN - WCIB);
     int i0 = chunk * ipc, i1 = min(i0 + ipc, nimg);
     if (i0 >= nimg) return;
     dw_acc acc;
@@ -401,17 +408,17 @@ __kernel void conv_dw(const __global float *x, const uint x_off, const uint x_en
                 for (int kx = 0; kx < K; kx++) acc.a[co][ci][ky][kx] = (vec)0.0f;
     for (int img = i0; img < i1; img++) {
         for (int xb = 0; xb < NXB - 1; xb++)
-            dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, cob, cib, xb * TW, TW);
-        dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, cob, cib, (NXB - 1) * TW, LW);
+            dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, xb * TW, TW);
+        dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, (NXB - 1) * TW, LW);
     }
     __global float *o = out + out_off + (uint)chunk * (COUT * CIN * K * K);
     UNROLL
     for (int co = 0; co < WCOB; co++) {
-        int c_o = cob * WCOB + co;
+        int c_o = co0 + co;
         UNROLL
         for (int ci = 0; ci < WCIB; ci++) {
-            int c_i = cib * WCIB + ci;
-            if (c_o >= COUT || c_i >= CIN) continue;
+            int c_i = ci0 + ci;
+            if (c_o < cob * WCOB || c_i < cib * WCIB) continue;
             UNROLL
             for (int ky = 0; ky < K; ky++)
                 UNROLL
