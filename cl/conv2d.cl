@@ -80,14 +80,15 @@ __kernel void bias_grad(const __global float *y, const uint y_off, __global floa
     db[db_off + c] = d.x + d.y + tail;
 }
 
-/* dw_reduce: dst[i] = sum_c part[c*n + i], c < nchunk (weight-gradient partial sums). */
-__kernel void dw_reduce(const __global float *part, const uint part_off, __global float *dst,
-                        const uint dst_off, const uint n, const int nchunk)
+/* dw_reduce: dst[i] = sum_c part[c*stride + i], c < nchunk, i < n (partial sums of gradients
+ * over batch chunks). */
+__kernel void dw_reduce(const __global float *part, const uint part_off, const uint stride,
+                        __global float *dst, const uint dst_off, const uint n, const int nchunk)
 {
     uint i = get_global_id(0);
     if (i >= n) return;
     float s = 0.0f;
-    for (int c = 0; c < nchunk; c++) s += part[part_off + (uint)c * n + i];
+    for (int c = 0; c < nchunk; c++) s += part[part_off + (uint)c * stride + i];
     dst[dst_off + i] = s;
 }
 
@@ -427,6 +428,221 @@ __kernel void conv_dw(const __global float *x, const uint x_off, const uint x_en
         }
     }
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Weight gradient for layers with many output channels: lanes over CV = 16 (or 8) output
+ * channels instead of pixels. dz_prep writes dz = dy * act'(y) back over dy and a
+ * channels-last copy dzt[n][p][CP] (CP = COUT rounded up to 16, zero padded); conv_dwc then
+ * adds, for every pixel, one dzt vector times K*K*WCIB broadcast input values: one load per
+ * 18 FMAs, against ~1 per FMA for the row form above. It also sums db. */
+#ifdef CV
+#define HW (H * W)
+#define CP (((COUT + 15) / 16) * 16) /* dzt row: channels padded to 16 (transposed in 16x16 tiles) */
+#define NPB ((HW + 15) / 16)
+#if CV == 16
+typedef float16 cvec;
+#define CVLOAD vload16
+#else
+typedef float8 cvec;
+#define CVLOAD vload8
+#endif
+
+INLINE float16 load16_exact(const __global float *p, int cnt)
+{
+    return cnt >= 16 ? vload16(0, p)
+           : cnt >= 8 ? (float16)(vload8(0, p), load8_exact(p + 8, cnt - 8))
+                      : (float16)(load8_exact(p, cnt), (float8)0.0f);
+}
+
+INLINE void store16_lanes(__global float *p, float16 v, int cnt)
+{
+    if (cnt >= 16) {
+        vstore16(v, 0, p);
+        return;
+    }
+    float8 a = v.lo;
+    if (cnt >= 8) {
+        vstore8(a, 0, p);
+        p += 8;
+        cnt -= 8;
+        a = v.hi;
+    }
+    float4 b = a.lo;
+    if (cnt >= 4) {
+        vstore4(b, 0, p);
+        p += 4;
+        cnt -= 4;
+        b = a.hi;
+    }
+    float2 c = b.lo;
+    if (cnt >= 2) {
+        vstore2(c, 0, p);
+        p += 2;
+        cnt -= 2;
+        c = b.hi;
+    }
+    if (cnt >= 1) p[0] = c.x;
+}
+
+/* Transpose 16x16 floats in registers: four rounds of zipping row i with row i+8 (each round
+ * rotates the 8-bit (row, column) index by one bit; four rounds swap row and column). */
+INLINE void transpose16(float16 *m)
+{
+    const uint16 lo = (uint16)(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const uint16 hi = (uint16)(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    UNROLL
+    for (int round = 0; round < 4; round++) {
+        float16 t[16];
+        UNROLL
+        for (int i = 0; i < 8; i++) {
+            t[2 * i] = shuffle2(m[i], m[i + 8], lo);
+            t[2 * i + 1] = shuffle2(m[i], m[i + 8], hi);
+        }
+        UNROLL
+        for (int i = 0; i < 16; i++) m[i] = t[i];
+    }
+}
+
+/* 16 channels x cnt pixels: dz = dy * act'(y) back into dy, and the transposed tile into dzt */
+INLINE void dz_prep_block(const __global float *y, uint y_off, __global float *dy, uint dy_off,
+                          __global float *dzt, int img, int c0, int act, const int p0,
+                          const int cnt)
+{
+    float16 m[16];
+    UNROLL
+    for (int j = 0; j < 16; j++) {
+        int c = c0 + j;
+        if (c < COUT) {
+            uint i = (uint)(img * COUT + c) * HW + p0;
+            float16 g = load16_exact(dy + dy_off + i, cnt);
+            if (act != 0) {
+                float16 o = load16_exact(y + y_off + i, cnt);
+                g *= ACT_GRAD(float16, o, act);
+                store16_lanes(dy + dy_off + i, g, cnt);
+            }
+            m[j] = g;
+        } else {
+            m[j] = 0.0f;
+        }
+    }
+    transpose16(m);
+    __global float *out = dzt + ((uint)img * HW + p0) * CP + c0;
+    UNROLL
+    for (int j = 0; j < 16; j++)
+        if (j < cnt) vstore16(m[j], 0, out + j * CP);
+}
+
+/* global: (NPB, CP/16, nimg); pixels [16*g0, +16) x channels [16*g1, +16) of image g2 */
+__kernel void dz_prep(const __global float *y, const uint y_off, __global float *dy,
+                      const uint dy_off, __global float *dzt, const int nimg, const int act)
+{
+    int g0 = get_global_id(0), c0 = get_global_id(1) * 16, img = get_global_id(2);
+    if (g0 >= NPB || c0 >= CP || img >= nimg) return;
+    if (g0 < HW / 16)
+        dz_prep_block(y, y_off, dy, dy_off, dzt, img, c0, act, g0 * 16, 16);
+    else
+        dz_prep_block(y, y_off, dy, dy_off, dzt, img, c0, act, (HW / 16) * 16, HW % 16);
+}
+
+/* Input column ix of one row: each input value x[ci][oy+ky-P][ix] is broadcast once and used
+ * right away for its K output pixels ox = ix - kx + P (input-stationary: consuming it at once
+ * keeps LLVM from keeping many broadcasts alive and spilling). */
+#define DWC_COL(ix_, check)                                                                    \
+    do {                                                                                       \
+        const int ix = (ix_);                                                                  \
+        cvec d[K];                                                                             \
+        UNROLL                                                                                 \
+        for (int kx = 0; kx < K; kx++) {                                                       \
+            int ox = ix - kx + P;                                                              \
+            if (!(check) || (ox >= 0 && ox < W)) d[kx] = CVLOAD(0, drow + ox * CP);            \
+        }                                                                                      \
+        bacc += d[P];                                                                          \
+        UNROLL                                                                                 \
+        for (int ky = 0; ky < K; ky++) {                                                       \
+            if (!rowok[ky]) continue;                                                          \
+            UNROLL                                                                             \
+            for (int ci = 0; ci < WCIB; ci++) {                                                \
+                cvec xv = (cvec)xrow[ky][ci * HW + ix];                                        \
+                UNROLL                                                                         \
+                for (int kx = 0; kx < K; kx++) {                                               \
+                    int ox = ix - kx + P;                                                      \
+                    if ((check) && (ox < 0 || ox >= W)) continue;                              \
+                    acc[ci][ky][kx] = fma(xv, d[kx], acc[ci][ky][kx]);                         \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
+
+/* global: (ceil(COUT/CV) * ceil(CIN/WCIB), nchunk); images [chunk*ipc, +ipc).
+ * With one chunk dW and db go straight to out + w_off / db + b_off; else part[chunk][...]
+ * holds dW (COUT*CIN*K*K) then db (COUT) for dw_reduce. */
+__kernel void conv_dwc(const __global float *x, const uint x_off, const __global float *dzt,
+                       __global float *out, const uint w_off, const uint b_off, const int nimg,
+                       const int ipc, const int chunked)
+{
+    const int ncib = (CIN + WCIB - 1) / WCIB;
+    int g0 = get_global_id(0), chunk = get_global_id(1);
+    if (g0 >= ((COUT + CV - 1) / CV) * ncib) return;
+    int cob = g0 / ncib, cib = g0 % ncib;
+    int ci0 = min(cib * WCIB, CIN - WCIB);
+    int i0 = chunk * ipc, i1 = min(i0 + ipc, nimg);
+    if (i0 >= nimg) return;
+    cvec acc[WCIB][K][K], bacc = 0.0f;
+    UNROLL
+    for (int ci = 0; ci < WCIB; ci++)
+        UNROLL
+        for (int ky = 0; ky < K; ky++)
+            UNROLL
+            for (int kx = 0; kx < K; kx++) acc[ci][ky][kx] = 0.0f;
+    for (int img = i0; img < i1; img++) {
+        const __global float *ximg = x + x_off + (uint)(img * CIN + ci0) * HW;
+        for (int oy = 0; oy < H; oy++) {
+            const __global float *drow = dzt + ((uint)img * HW + oy * W) * CP + cob * CV;
+            /* drow[ox * CP]: dz of output pixel (oy, ox), lanes = channels cob*CV.. */
+            const __global float *xrow[K];
+            int rowok[K];
+            UNROLL
+            for (int ky = 0; ky < K; ky++) {
+                int iy = oy + ky - P;
+                rowok[ky] = iy >= 0 && iy < H;
+                xrow[ky] = ximg + (rowok[ky] ? iy : 0) * W;
+            }
+#if W <= 64
+            UNROLL
+            for (int o = 0; o < W; o++) DWC_COL(o, 1);
+#else
+            UNROLL
+            for (int o = 0; o < P; o++) DWC_COL(o, 1);
+            for (int o = P; o < W - P; o++) DWC_COL(o, 0);
+            UNROLL
+            for (int o = W - P; o < W; o++) DWC_COL(o, 1);
+#endif
+        }
+    }
+    uint base = chunked ? w_off + (uint)chunk * (COUT * CIN * K * K + COUT) : w_off;
+    UNROLL
+    for (int ci = 0; ci < WCIB; ci++) {
+        int c_i = ci0 + ci;
+        if (c_i < cib * WCIB) continue;
+        UNROLL
+        for (int ky = 0; ky < K; ky++)
+            UNROLL
+            for (int kx = 0; kx < K; kx++)
+                UNROLL
+                for (int j = 0; j < CV; j++) {
+                    int c_o = cob * CV + j;
+                    if (c_o < COUT)
+                        out[base + ((c_o * CIN + c_i) * K + ky) * K + kx] = ((float *)&acc[ci][ky][kx])[j];
+                }
+    }
+    if (cib == 0) {
+        uint bb = chunked ? base + COUT * CIN * K * K : b_off;
+        UNROLL
+        for (int j = 0; j < CV; j++)
+            if (cob * CV + j < COUT) out[bb + cob * CV + j] = ((float *)&bacc)[j];
+    }
+}
+#endif /* CV */
 #endif /* DC_CONV */
 
 /* ------------------------------------------------------------------------------------------ */

@@ -206,6 +206,7 @@ typedef struct conv_case {
     int transposed;
     int chunks; /* >0: force the weight-gradient batch split (DAECL_CONV_DW_CHUNKS) */
     int no_dx;  /* first layer: dx == NULL */
+    const char *dw_path; /* force a weight-gradient form: "rows" or "channels" (DAECL_CONV_DW) */
 } conv_case;
 
 static void test_conv_case(conv_case c)
@@ -214,8 +215,9 @@ static void test_conv_case(conv_case c)
     size_t nx = (size_t)c.n * c.cin * c.h * c.w, ny = (size_t)c.n * c.cout * ho * wo;
     size_t nw = (size_t)c.cout * c.cin * c.k * c.k;
     char label[160], op[64];
-    snprintf(label, sizeof label, "n%d %d->%d %dx%d k%d %s%s%s", c.n, c.cin, c.cout, c.h, c.w,
-             c.k, dc_act_name(c.act), c.chunks ? " chunked" : "", c.no_dx ? " no-dx" : "");
+    snprintf(label, sizeof label, "n%d %d->%d %dx%d k%d %s%s%s%s%s", c.n, c.cin, c.cout, c.h, c.w,
+             c.k, dc_act_name(c.act), c.chunks ? " chunked" : "", c.no_dx ? " no-dx" : "",
+             c.dw_path ? " dW-" : "", c.dw_path ? c.dw_path : "");
     const char *kind = c.transposed ? "convT2d" : "conv2d";
 
     double *x = dalloc(nx), *wt = dalloc(nw), *b = dalloc(c.cout), *g = dalloc(ny);
@@ -264,6 +266,7 @@ static void test_conv_case(conv_case c)
         snprintf(chunks, sizeof chunks, "%d", c.chunks);
         setenv("DAECL_CONV_DW_CHUNKS", chunks, 1);
     }
+    if (c.dw_path) setenv("DAECL_CONV_DW", c.dw_path, 1);
     dc_tensor *dxp = c.no_dx ? NULL : &dgx.t;
     if (c.transposed)
         s = dc_convT2d_backward(dev, &dx_in.t, &dy_out.t, &dgy.t, prm.buf, grd.buf, prm.w_off,
@@ -272,6 +275,7 @@ static void test_conv_case(conv_case c)
         s = dc_conv2d_backward(dev, &dx_in.t, &dy_out.t, &dgy.t, prm.buf, grd.buf, prm.w_off,
                                prm.b_off, c.k, c.act, dxp);
     unsetenv("DAECL_CONV_DW_CHUNKS");
+    unsetenv("DAECL_CONV_DW");
     CHECK(s == DC_OK, "%s backward %s: %s", kind, label, dc_error_detail());
     finish();
 
@@ -305,7 +309,7 @@ static void test_conv_case(conv_case c)
         float *untouched = dt_get(&dgx, "dx");
         free(untouched); /* sentinel check only: zero-filled interior must stay zero */
     }
-    printf("  %-8s %-44s fwd %.1e  dz %.1e  dW %.1e  db %.1e  dx %.1e\n", kind, label, e_fwd,
+    printf("  %-8s %-48s fwd %.1e  dz %.1e  dW %.1e  db %.1e  dx %.1e\n", kind, label, e_fwd,
            e_dz, e_dw, e_db, e_dx);
 
     free(gall);
@@ -735,28 +739,32 @@ int main(void)
     printf("device vs reference (max error per tensor):\n");
     /* odd sizes: batch 3, 7x9, 5 channels, k 1/3/5, every activation */
     for (int a = 0; a < DC_ACT_COUNT; a++)
-        test_conv_case((conv_case){3, 5, 5, 7, 9, 3, (dc_act)a, 0, 0, 0});
-    test_conv_case((conv_case){3, 5, 4, 7, 9, 1, DC_ACT_RELU, 0, 0, 0});
-    test_conv_case((conv_case){3, 5, 6, 7, 9, 5, DC_ACT_TANH, 0, 0, 0});
-    test_conv_case((conv_case){3, 5, 6, 7, 9, 5, DC_ACT_SIGMOID, 0, 3, 1});
-    test_conv_case((conv_case){2, 3, 5, 1, 1, 3, DC_ACT_NONE, 0, 0, 0});
+        test_conv_case((conv_case){3, 5, 5, 7, 9, 3, (dc_act)a, 0, 0, 0, NULL});
+    test_conv_case((conv_case){3, 5, 4, 7, 9, 1, DC_ACT_RELU, 0, 0, 0, NULL});
+    test_conv_case((conv_case){3, 5, 6, 7, 9, 5, DC_ACT_TANH, 0, 0, 0, NULL});
+    test_conv_case((conv_case){3, 5, 6, 7, 9, 5, DC_ACT_SIGMOID, 0, 3, 1, NULL});
+    /* both weight-gradient forms on shapes that would pick the other one */
+    test_conv_case((conv_case){3, 5, 5, 7, 9, 3, DC_ACT_RELU, 0, 0, 0, "channels"});
+    test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_TANH, 0, 0, 0, "rows"});
+    test_conv_case((conv_case){2, 3, 5, 1, 1, 3, DC_ACT_NONE, 0, 0, 0, NULL});
     /* wide rows: several row blocks, halos, a last block narrower than the halo */
-    test_conv_case((conv_case){2, 2, 3, 4, 70, 3, DC_ACT_LEAKY_RELU, 0, 2, 0});
-    test_conv_case((conv_case){2, 2, 3, 3, 33, 5, DC_ACT_NONE, 0, 0, 0});
-    test_conv_case((conv_case){1, 2, 17, 9, 16, 3, DC_ACT_RELU, 0, 0, 0});
+    test_conv_case((conv_case){2, 2, 3, 4, 70, 3, DC_ACT_LEAKY_RELU, 0, 2, 0, NULL});
+    test_conv_case((conv_case){2, 2, 3, 3, 33, 5, DC_ACT_NONE, 0, 0, 0, NULL});
+    test_conv_case((conv_case){2, 3, 8, 3, 70, 3, DC_ACT_TANH, 0, 0, 0, NULL}); /* 8 lanes, wide */
+    test_conv_case((conv_case){1, 2, 17, 9, 16, 3, DC_ACT_RELU, 0, 0, 0, NULL});
     /* transposed */
     for (int a = 0; a < DC_ACT_COUNT; a++)
-        test_conv_case((conv_case){3, 5, 4, 7, 9, 3, (dc_act)a, 1, 0, 0});
-    test_conv_case((conv_case){3, 5, 4, 7, 9, 1, DC_ACT_NONE, 1, 0, 0});
-    test_conv_case((conv_case){3, 5, 4, 7, 9, 5, DC_ACT_RELU, 1, 2, 0});
-    test_conv_case((conv_case){2, 3, 2, 4, 5, 3, DC_ACT_TANH, 1, 0, 1});
+        test_conv_case((conv_case){3, 5, 4, 7, 9, 3, (dc_act)a, 1, 0, 0, NULL});
+    test_conv_case((conv_case){3, 5, 4, 7, 9, 1, DC_ACT_NONE, 1, 0, 0, NULL});
+    test_conv_case((conv_case){3, 5, 4, 7, 9, 5, DC_ACT_RELU, 1, 2, 0, NULL});
+    test_conv_case((conv_case){2, 3, 2, 4, 5, 3, DC_ACT_TANH, 1, 0, 1, NULL});
     /* the classic model's layers at batch 2 */
-    test_conv_case((conv_case){2, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 0, 1});
-    test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_RELU, 0, 0, 0});
-    test_conv_case((conv_case){2, 32, 32, 7, 7, 3, DC_ACT_RELU, 0, 0, 0});
-    test_conv_case((conv_case){2, 32, 1, 28, 28, 3, DC_ACT_SIGMOID, 0, 0, 0});
-    test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_RELU, 0, 2, 0});
-    test_conv_case((conv_case){2, 32, 32, 7, 7, 3, DC_ACT_RELU, 1, 0, 0});
+    test_conv_case((conv_case){2, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 0, 1, NULL});
+    test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_RELU, 0, 0, 0, NULL});
+    test_conv_case((conv_case){2, 32, 32, 7, 7, 3, DC_ACT_RELU, 0, 0, 0, NULL});
+    test_conv_case((conv_case){2, 32, 1, 28, 28, 3, DC_ACT_SIGMOID, 0, 0, 0, NULL});
+    test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_RELU, 0, 2, 0, NULL});
+    test_conv_case((conv_case){2, 32, 32, 7, 7, 3, DC_ACT_RELU, 1, 0, 0, NULL});
 
     test_pool_case(3, 5, 7, 9);
     test_pool_case(2, 3, 8, 5);

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "daecl/kernels.h"
 
@@ -166,7 +167,8 @@ typedef struct conv_plan {
     int fcob, fry;    /* forward: output channels and rows per work-item */
     int dcob, dry;    /* input gradient: the same, with the layer's cin as outputs */
     int wcob, wcib;   /* weight gradient: channel pair block per work-item */
-    char opts[320];
+    int cv;           /* >0: weight gradient with lanes over cv output channels (conv_dwc) */
+    char opts[352];
 } conv_plan;
 
 static void rows_split(int cout, int h, int nv, int *cob, int *ry)
@@ -184,15 +186,33 @@ static void conv_plan_make(conv_plan *p, int cin, int cout, int h, int w, int k)
     p->nxb = ceil_div(w, p->vw * p->nv);
     rows_split(cout, h, p->nv, &p->fcob, &p->fry);
     rows_split(cin, h, p->nv, &p->dcob, &p->dry);
-    /* dz rows are cheaper to add than x rows (no shifts): block output channels first */
-    p->wcob = even_part(cout, DW_BUDGET / (k * k));
-    p->wcib = even_part(cin, DW_BUDGET / (k * k * p->wcob));
+    /* testing and tuning override: DAECL_CONV_DW=rows|channels */
+    const char *force = getenv("DAECL_CONV_DW");
+    /* Lanes over output channels need a channels-last copy of dz (one more pass over it); it
+     * pays off when each dz vector meets several input channels, not for a 1-channel input. */
+    int lanes_over_channels = cout >= 8 && cin >= 2;
+    if (force && !strcmp(force, "rows")) lanes_over_channels = 0;
+    if (force && !strcmp(force, "channels")) lanes_over_channels = 1;
+    if (lanes_over_channels) {
+        /* lanes over output channels (conv_dwc): block input channels */
+        p->cv = cout <= 8 ? 8 : 16;
+        p->wcob = 1;
+        p->wcib = even_part(cin, DW_BUDGET / (k * k));
+    } else {
+        /* lanes over pixels (conv_dw); dz rows are cheaper to add than x rows (no shifts):
+         * block output channels first */
+        p->cv = 0;
+        p->wcob = even_part(cout, DW_BUDGET / (k * k));
+        p->wcib = even_part(cin, DW_BUDGET / (k * k * p->wcob));
+    }
     int accn = p->fcob * p->fry > p->dcob * p->dry ? p->fcob * p->fry : p->dcob * p->dry;
-    snprintf(p->opts, sizeof p->opts,
-             "-w -DDC_CONV -DCIN=%d -DCOUT=%d -DH=%d -DW=%d -DK=%d -DVW=%d -DNV=%d -DNXB=%d "
-             "-DFCOB=%d -DFRY=%d -DDCOB=%d -DDRY=%d -DWCOB=%d -DWCIB=%d -DACCN=%d",
-             cin, cout, h, w, k, p->vw, p->nv, p->nxb, p->fcob, p->fry, p->dcob, p->dry, p->wcob,
-             p->wcib, accn * p->nv);
+    int n = snprintf(p->opts, sizeof p->opts,
+                     "-w -DDC_CONV -DCIN=%d -DCOUT=%d -DH=%d -DW=%d -DK=%d -DVW=%d -DNV=%d "
+                     "-DNXB=%d -DFCOB=%d -DFRY=%d -DDCOB=%d -DDRY=%d -DWCOB=%d -DWCIB=%d "
+                     "-DACCN=%d",
+                     cin, cout, h, w, k, p->vw, p->nv, p->nxb, p->fcob, p->fry, p->dcob, p->dry,
+                     p->wcob, p->wcib, accn * p->nv);
+    if (p->cv) snprintf(p->opts + n, sizeof p->opts - n, " -DCV=%d", p->cv);
 }
 
 /* conv_fwd (flip 0) or conv_dx (flip 1): x -> y, with the layer's plan. */
@@ -262,22 +282,82 @@ static int dw_chunks(const dc_device *dev, size_t items, int nimg)
     return (int)want;
 }
 
-/* Sum the chunk partials into grads + w_off (dw_reduce of the layer's program). */
-static dc_status launch_dw_reduce(dc_device *dev, const char *opts, cl_mem part, cl_mem grads,
-                                  size_t w_off, size_t nw, int chunks, const char *what)
+/* dst[dst_off + i] = sum over chunks c of part[part_off + c*stride + i], i < n (dw_reduce of
+ * the layer's program). */
+static dc_status launch_dw_reduce(dc_device *dev, const char *opts, cl_mem part, size_t part_off,
+                                  size_t stride, cl_mem dst, size_t dst_off, size_t n, int chunks,
+                                  const char *what)
 {
     cl_kernel kr;
     DC_TRY(dc_kernel_get(dev, CONV_FILE, opts, "dw_reduce", &kr));
-    cl_uint zero = 0, wo = (cl_uint)w_off, n = (cl_uint)nw;
+    cl_uint po = (cl_uint)part_off, st = (cl_uint)stride, d_o = (cl_uint)dst_off, nn = (cl_uint)n;
     cl_int nc = chunks;
     DC_CL(DC_ARG(kr, 0, part), what);
-    DC_CL(DC_ARG(kr, 1, zero), what);
-    DC_CL(DC_ARG(kr, 2, grads), what);
-    DC_CL(DC_ARG(kr, 3, wo), what);
-    DC_CL(DC_ARG(kr, 4, n), what);
-    DC_CL(DC_ARG(kr, 5, nc), what);
-    size_t global[1] = {nw}, local[1] = {64};
+    DC_CL(DC_ARG(kr, 1, po), what);
+    DC_CL(DC_ARG(kr, 2, st), what);
+    DC_CL(DC_ARG(kr, 3, dst), what);
+    DC_CL(DC_ARG(kr, 4, d_o), what);
+    DC_CL(DC_ARG(kr, 5, nn), what);
+    DC_CL(DC_ARG(kr, 6, nc), what);
+    size_t global[1] = {n}, local[1] = {64};
     return dc_launch(dev, kr, 1, global, local, what);
+}
+
+/* Weight and bias gradient with lanes over output channels: dz_prep (dz in place, and a
+ * channels-last copy in the scratch buffer), then conv_dwc. */
+static dc_status launch_conv_dwc(dc_device *dev, const conv_plan *p, const dc_tensor *x,
+                                 const dc_tensor *y, dc_tensor *dy, cl_mem grads, size_t w_off,
+                                 size_t b_off, dc_act act, const char *what)
+{
+    int cp = ceil_div(p->cout, 16) * 16, hw = p->h * p->w;
+    int ncib = ceil_div(p->cin, p->wcib);
+    size_t items = (size_t)ceil_div(p->cout, p->cv) * ncib;
+    size_t nw = (size_t)p->cout * p->cin * p->k * p->k, ndzt = (size_t)x->n * hw * cp;
+    int chunks = dw_chunks(dev, items, x->n);
+    int ipc = ceil_div(x->n, chunks);
+    chunks = ceil_div(x->n, ipc);
+    cl_mem scratch;
+    DC_TRY(scratch_get(dev, ndzt + (chunks > 1 ? (nw + p->cout) * chunks : 0), &scratch));
+
+    cl_kernel kr;
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, "dz_prep", &kr));
+    cl_uint y_off = (cl_uint)y->off, dy_off = (cl_uint)dy->off;
+    cl_int nimg = x->n, a = (cl_int)act;
+    DC_CL(DC_ARG(kr, 0, y->buf), what);
+    DC_CL(DC_ARG(kr, 1, y_off), what);
+    DC_CL(DC_ARG(kr, 2, dy->buf), what);
+    DC_CL(DC_ARG(kr, 3, dy_off), what);
+    DC_CL(DC_ARG(kr, 4, scratch), what);
+    DC_CL(DC_ARG(kr, 5, nimg), what);
+    DC_CL(DC_ARG(kr, 6, a), what);
+    size_t npb = (size_t)ceil_div(hw, 16);
+    size_t gp[3] = {npb, (size_t)cp / 16, (size_t)x->n}, lp[3] = {divisor_at_most(npb, 16), 1, 1};
+    DC_TRY(dc_launch(dev, kr, 3, gp, lp, what));
+
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, "conv_dwc", &kr));
+    cl_mem out = chunks > 1 ? scratch : grads;
+    cl_uint x_off = (cl_uint)x->off;
+    cl_uint wo = (cl_uint)(chunks > 1 ? ndzt : w_off), bo = (cl_uint)b_off;
+    cl_int ipc_ = ipc, chunked = chunks > 1;
+    DC_CL(DC_ARG(kr, 0, x->buf), what);
+    DC_CL(DC_ARG(kr, 1, x_off), what);
+    DC_CL(DC_ARG(kr, 2, scratch), what);
+    DC_CL(DC_ARG(kr, 3, out), what);
+    DC_CL(DC_ARG(kr, 4, wo), what);
+    DC_CL(DC_ARG(kr, 5, bo), what);
+    DC_CL(DC_ARG(kr, 6, nimg), what);
+    DC_CL(DC_ARG(kr, 7, ipc_), what);
+    DC_CL(DC_ARG(kr, 8, chunked), what);
+    size_t global[2] = {items, (size_t)chunks}, local[2] = {1, 1};
+    DC_TRY(dc_launch(dev, kr, 2, global, local, what));
+    if (chunks > 1) {
+        size_t stride = nw + p->cout;
+        DC_TRY(launch_dw_reduce(dev, p->opts, scratch, ndzt, stride, grads, w_off, nw, chunks,
+                                what));
+        DC_TRY(launch_dw_reduce(dev, p->opts, scratch, ndzt + nw, stride, grads, b_off,
+                                (size_t)p->cout, chunks, what));
+    }
+    return DC_OK;
 }
 
 static dc_status launch_conv_dw(dc_device *dev, const conv_plan *p, const dc_tensor *x,
@@ -311,7 +391,8 @@ static dc_status launch_conv_dw(dc_device *dev, const conv_plan *p, const dc_ten
     DC_CL(DC_ARG(kr, 9, ipc_), what);
     size_t global[2] = {items, (size_t)chunks}, local[2] = {1, 1};
     DC_TRY(dc_launch(dev, kr, 2, global, local, what));
-    if (chunks > 1) DC_TRY(launch_dw_reduce(dev, p->opts, out, grads, w_off, nw, chunks, what));
+    if (chunks > 1)
+        DC_TRY(launch_dw_reduce(dev, p->opts, out, 0, nw, grads, w_off, nw, chunks, what));
     return DC_OK;
 }
 
@@ -351,8 +432,12 @@ dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor
     DC_TRY(check_params(grads, w_off, b_off, nw, y->c, op, "grads"));
     conv_plan p;
     conv_plan_make(&p, x->c, y->c, x->h, x->w, k);
-    DC_TRY(launch_bias_grad(dev, p.opts, y, dy, grads, b_off, act, op));
-    DC_TRY(launch_conv_dw(dev, &p, x, dy, grads, w_off, op));
+    if (p.cv) {
+        DC_TRY(launch_conv_dwc(dev, &p, x, y, dy, grads, w_off, b_off, act, op));
+    } else {
+        DC_TRY(launch_bias_grad(dev, p.opts, y, dy, grads, b_off, act, op));
+        DC_TRY(launch_conv_dw(dev, &p, x, dy, grads, w_off, op));
+    }
     /* dx = conv(dz, flipped W^T): dz's cout channels in, the layer's cin channels out */
     if (dx) DC_TRY(launch_rows(dev, &p, 1, dy, params, w_off, 0, DC_ACT_NONE, dx, op));
     return DC_OK;
@@ -447,7 +532,7 @@ dc_status dc_convT2d_backward(dc_device *dev, const dc_tensor *x, const dc_tenso
     size_t gw[3] = {(size_t)k * k, (size_t)cin, (size_t)cout * chunks};
     size_t lw[3] = {(size_t)k * k, 1, 1};
     DC_TRY(dc_launch(dev, kr, 3, gw, lw, op));
-    if (chunks > 1) DC_TRY(launch_dw_reduce(dev, opts, out, grads, w_off, nw, chunks, op));
+    if (chunks > 1) DC_TRY(launch_dw_reduce(dev, opts, out, 0, nw, grads, w_off, nw, chunks, op));
 
     if (!dx) return DC_OK;
     DC_TRY(dc_kernel_get(dev, CONV_FILE, opts, "convT_dx", &kr));
