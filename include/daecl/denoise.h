@@ -1,0 +1,102 @@
+/* Denoising user images of any size with a trained model (dae-cl denoise, tools/visualize).
+ *
+ * The models are fully convolutional, so one set of parameters runs on any image size. This
+ * module runs a model on an image of any size in bounded device memory, with a result that
+ * does not depend on how the image was cut up:
+ *
+ *  - Borders. The image is extended in every direction by mirror reflection without repeating
+ *    the edge pixel (... c b | a b c ..., OpenCV's BORDER_REFLECT_101), and the model runs on
+ *    windows of that mirrored plane. Windows start at multiples of `align` from the image
+ *    origin (align = 2^(pool depth), 4 for classic/keras/unet), so every pool sees the same 2x2
+ *    grid, and only each window's core is kept: the pixels at least `margin` from every window
+ *    edge, where margin >= `reach`, the distance over which a window edge can change the output.
+ *    ("Same" convolutions zero-pad at the window edge; the difference spreads (k-1)/2 pixels per
+ *    conv layer, halves (rounded up) through a pool, doubles through an upsampling, becomes
+ *    2d + k - 1 through a transposed conv, and takes the larger branch at a merge:
+ *    dc_denoise_geometry. Classic/keras/unet: reach 11, margin 12.) So the output is the model's
+ *    output on the mirrored plane, cropped to the image: the same for any tile size, window shape
+ *    or batch -- a tiled result EQUALS the untiled one everywhere, up to float rounding (a conv
+ *    kernel may sum in another order for another window size), with no seams -- and the
+ *    model's zero padding never touches the image (its borders see mirrored content).
+ *
+ *  - Window shapes. Along a side of n pixels: when n + 2 margin fits in `tile`, one window of
+ *    the smallest size in DC_DENOISE_MIN_WINDOW x 2^k that holds n + 2 margin (at most tile);
+ *    otherwise windows of exactly `tile` pixels whose cores, tile - 2 margin long, tile the
+ *    side. So images of all sizes share a few window shapes (64, 128 or 256 per side at the
+ *    default tile): kernels are specialised per shape, and the first use of a shape compiles
+ *    them (25-55 s on the 2-core PoCL CPU for the classic model; cached on disk after that).
+ *
+ *  - Memory. Device memory per step is bounded by the window size, not the image size:
+ *        activations = batch x (h x w + sum over layers c_l x h_l x w_l) x 4 bytes
+ *    for h x w windows (the input plus every layer's output). For the classic model that is
+ *    102 x T^2 floats for T x T windows (32-channel outputs twice at full size, four times at
+ *    half size, twice at quarter size: 100 T^2; the 1-channel input and output: 2 T^2), so
+ *    26.7 MB for one 256 x 256 window. batch is the largest count that keeps activations within
+ *    DC_DENOISE_MEM_BUDGET (and each tensor within the device's max allocation), at most
+ *    DC_DENOISE_MAX_BATCH and never more than the number of windows: 5 windows of 256 x 256
+ *    (134 MB) for the classic model at the default tile. Host memory: the input and output
+ *    images plus batch windows in and out.
+ *
+ * Values: gray floats in [0,1] in, the model's output activation (sigmoid for the presets)
+ * applied, so [0,1] out for sigmoid models; a linear-output model can leave [0,1] (dc_png_write
+ * clamps). out->bit_depth = in->bit_depth, so 16-bit PNGs can be written back at 16 bits. */
+#ifndef DAECL_DENOISE_H
+#define DAECL_DENOISE_H
+
+#include <stddef.h>
+
+#include "daecl/checkpoint.h"
+#include "daecl/image.h"
+#include "daecl/model.h"
+
+#define DC_DENOISE_TILE_DEFAULT 256           /* largest window side, pixels */
+#define DC_DENOISE_MEM_BUDGET ((size_t)128 << 20) /* activation bytes per step */
+#define DC_DENOISE_MAX_BATCH 8                /* windows per step */
+#define DC_DENOISE_MIN_WINDOW 64              /* smallest window side (see window shapes) */
+
+/* Geometry of an architecture for tiling: align (window sides and starts are multiples of it),
+ * reach (pixels a window edge can influence, see above) and margin (reach rounded up to a
+ * multiple of align). Any pointer may be NULL. Shapes only, no device. */
+void dc_denoise_geometry(const dc_arch *arch, int *align, int *reach, int *margin);
+
+/* What one dc_denoiser_run did (for messages and tests). */
+typedef struct dc_denoise_info {
+    int win_w, win_h;       /* window size the model ran on */
+    int tiles_x, tiles_y;   /* windows across and down (1 x 1: untiled) */
+    int batch;              /* windows per forward pass */
+    size_t act_bytes;       /* device activation memory of the model used */
+} dc_denoise_info;
+
+typedef struct dc_denoiser dc_denoiser; /* opaque */
+
+/* A denoiser running `src`'s architecture with `src`'s parameters (shared, not copied: src must
+ * outlive the denoiser, and later changes to its parameters are seen). tile: the largest window
+ * side, 0 for DC_DENOISE_TILE_DEFAULT; it is rounded up to a multiple of align and to at least
+ * 2 * margin + align (the smallest window with a non-empty core). The model's input must have
+ * one channel (gray images). The per-size inference model is kept between runs and rebuilt only
+ * when the window size changes. */
+dc_status dc_denoiser_create(dc_device *dev, const dc_model *src, int tile, dc_denoiser **out);
+void dc_denoiser_destroy(dc_denoiser *d);
+/* The tile size actually used (after rounding). */
+int dc_denoiser_tile(const dc_denoiser *d);
+
+/* What dc_denoiser_run would do for a w x h image (window shapes, batch, device memory),
+ * without running anything. */
+dc_status dc_denoiser_plan(const dc_denoiser *d, int w, int h, dc_denoise_info *info);
+
+/* Denoise one image: *out is allocated here (free with dc_image_free), in->w x in->h, bit depth
+ * of in. *out is {0} on failure. info may be NULL. Blocking. */
+dc_status dc_denoiser_run(dc_denoiser *d, const dc_image *in, dc_image *out, dc_denoise_info *info);
+
+/* One-shot convenience: create, run, destroy. */
+dc_status dc_denoise_image(dc_device *dev, const dc_model *src, const dc_image *in, dc_image *out,
+                           int tile);
+
+/* Load a checkpoint into a new model for its training input size (batch 1) with its
+ * parameters set: the `src` for dc_denoiser_create and dc_model_create_shared. When ck is not
+ * NULL it receives the checkpoint (seed, configuration; free with dc_checkpoint_free), else the
+ * checkpoint is freed here. Errors name the file. */
+dc_status dc_denoise_load_model(dc_device *dev, const char *path, dc_model **model,
+                                dc_checkpoint *ck);
+
+#endif

@@ -1,0 +1,318 @@
+/* Denoising images of any size: the mirrored image cut into overlapping windows, batched (see
+ * denoise.h for the geometry and the memory bound). */
+#include "daecl/denoise.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct dc_denoiser {
+    dc_device *dev;
+    const dc_model *src;
+    int align, reach, margin, tile;
+    /* the inference model of the last window size, and its input */
+    dc_model *m;
+    dc_tensor x;
+    int mh, mw, mbatch;
+    size_t act_bytes;
+    float *host_in, *host_out; /* mbatch windows each */
+};
+
+/* ---- geometry ------------------------------------------------------------------------------ */
+
+void dc_denoise_geometry(const dc_arch *arch, int *align, int *reach, int *margin)
+{
+    /* depth: pools minus upsamplings so far; bad[i]: pixels from a window edge where layer i's
+     * output may differ from the whole image's, in that layer's own resolution. */
+    int depth = 0, max_exp = 0, b = 0;
+    int bad[DC_MAX_LAYERS];
+    for (int i = 0; i < arch->nlayers; i++) {
+        const dc_layer_spec *L = &arch->layers[i];
+        switch (L->kind) {
+        case DC_LAYER_CONV: b += (L->k - 1) / 2; break;
+        case DC_LAYER_CONVT: b = 2 * b + L->k - 1; depth--; break;
+        case DC_LAYER_POOL:
+            if (depth + 1 > max_exp) max_exp = depth + 1;
+            b = (b + 1) / 2;
+            depth++;
+            break;
+        case DC_LAYER_UP: b *= 2; depth--; break;
+        case DC_LAYER_ADD:
+        case DC_LAYER_CAT:
+            if (L->ref >= 0 && L->ref < i && bad[L->ref] > b) b = bad[L->ref];
+            break;
+        default: break;
+        }
+        bad[i] = b;
+    }
+    int a = 1 << (max_exp < 20 ? max_exp : 20);
+    if (align) *align = a;
+    if (reach) *reach = b;
+    if (margin) *margin = (b + a - 1) / a * a;
+}
+
+static int round_up(int v, int a) { return (v + a - 1) / a * a; }
+
+/* Mirror index into [0, n) without repeating the edge pixel (n = 1: always 0), any i. */
+static int reflect(int i, int n)
+{
+    if (n == 1) return 0;
+    int p = 2 * (n - 1);
+    i %= p;
+    if (i < 0) i += p;
+    return i < n ? i : p - i;
+}
+
+/* Windows along one side of `len` image pixels: n windows of `win` pixels; window t covers
+ * image coordinates [t*core - margin, t*core - margin + win) (reflected where outside) and
+ * contributes its core [t*core, min((t+1)*core, len)). */
+typedef struct span {
+    int n, win, core;
+} span;
+
+static span plan_span(int len, int tile, int margin, int align)
+{
+    span s;
+    int need = round_up(len + 2 * margin, align);
+    if (need <= tile) {
+        /* One window, its side from a short ladder so that images of many sizes share a few
+         * window shapes (each new shape compiles its kernels once). */
+        int b = DC_DENOISE_MIN_WINDOW;
+        while (b < need) b *= 2;
+        s.win = b < tile ? round_up(b, align) : tile;
+        s.n = 1;
+        s.core = len;
+    } else {
+        s.win = tile;
+        s.core = tile - 2 * margin;
+        s.n = (len + s.core - 1) / s.core;
+    }
+    return s;
+}
+
+static void span_window(const span *s, int len, int margin, int t, int *start, int *c0, int *c1)
+{
+    *c0 = t * s->core;
+    *c1 = *c0 + s->core < len ? *c0 + s->core : len;
+    *start = *c0 - margin;
+}
+
+/* ---- model for a window size --------------------------------------------------------------- */
+
+static void release_model(dc_denoiser *d)
+{
+    dc_model_destroy(d->m);
+    d->m = NULL;
+    dc_tensor_release(&d->x);
+    free(d->host_in);
+    free(d->host_out);
+    d->host_in = d->host_out = NULL;
+    d->mh = d->mw = d->mbatch = 0;
+}
+
+/* Activation bytes per window at h x w (input included), and the largest single tensor. */
+static dc_status window_bytes(const dc_denoiser *d, int h, int w, size_t *per, size_t *largest)
+{
+    dc_layer_state layers[DC_MAX_LAYERS];
+    DC_TRY(dc_model_plan(&d->src->arch, 1, h, w, layers, NULL, NULL));
+    size_t in = (size_t)h * w * sizeof(float);
+    *per = in;
+    *largest = in;
+    for (int i = 0; i < d->src->arch.nlayers; i++) {
+        size_t b = (size_t)layers[i].c * layers[i].h * layers[i].w * sizeof(float);
+        *per += b;
+        if (b > *largest) *largest = b;
+    }
+    return DC_OK;
+}
+
+/* Windows per step for h x w windows: within the memory budget and the device's largest
+ * allocation, at most DC_DENOISE_MAX_BATCH and the number of windows. */
+static dc_status plan_batch(const dc_denoiser *d, int h, int w, int windows, size_t *batch_out, size_t *per_out)
+{
+    size_t per, largest;
+    DC_TRY(window_bytes(d, h, w, &per, &largest));
+    size_t batch = DC_DENOISE_MEM_BUDGET / per;
+    if (d->dev->max_alloc > 0 && largest > 0 && batch > d->dev->max_alloc / largest)
+        batch = d->dev->max_alloc / largest;
+    if (batch > DC_DENOISE_MAX_BATCH) batch = DC_DENOISE_MAX_BATCH;
+    if (batch > (size_t)windows) batch = (size_t)windows;
+    if (batch < 1) batch = 1;
+    *batch_out = batch;
+    *per_out = per;
+    return DC_OK;
+}
+
+static dc_status ensure_model(dc_denoiser *d, int h, int w, int windows)
+{
+    size_t batch, per;
+    DC_TRY(plan_batch(d, h, w, windows, &batch, &per));
+    if (d->m && d->mh == h && d->mw == w && d->mbatch >= (int)batch) return DC_OK;
+    release_model(d);
+    size_t px = batch * (size_t)h * w;
+    d->host_in = malloc(px * sizeof(float));
+    d->host_out = malloc(px * sizeof(float));
+    if (!d->host_in || !d->host_out) {
+        release_model(d);
+        return dc_fail(DC_ERR_NOMEM, "out of memory for %zu windows of %dx%d", batch, w, h);
+    }
+    dc_status s = dc_model_create_shared(d->src, h, w, (int)batch, &d->m);
+    if (!s) s = dc_tensor_create(d->dev, (int)batch, 1, h, w, DC_LAYOUT_NCHW, &d->x);
+    if (s) {
+        release_model(d);
+        return s;
+    }
+    d->mh = h;
+    d->mw = w;
+    d->mbatch = (int)batch;
+    d->act_bytes = per * batch;
+    return DC_OK;
+}
+
+/* ---- public -------------------------------------------------------------------------------- */
+
+dc_status dc_denoiser_create(dc_device *dev, const dc_model *src, int tile, dc_denoiser **out)
+{
+    *out = NULL;
+    if (!dev || !src) return dc_fail(DC_ERR_INVALID_ARG, "denoise: no device or model");
+    if (src->in_c != 1)
+        return dc_fail(DC_ERR_UNSUPPORTED, "denoise: the model takes %d-channel images; PNGs are read as gray (1 channel)",
+                       src->in_c);
+    if (tile < 0) return dc_fail(DC_ERR_INVALID_ARG, "denoise: tile size %d is negative", tile);
+    dc_denoiser *d = calloc(1, sizeof *d);
+    if (!d) return dc_fail(DC_ERR_NOMEM, "out of memory");
+    d->dev = dev;
+    d->src = src;
+    dc_denoise_geometry(&src->arch, &d->align, &d->reach, &d->margin);
+    if (tile == 0) tile = DC_DENOISE_TILE_DEFAULT;
+    if (tile > DC_IMAGE_MAX_DIM) tile = DC_IMAGE_MAX_DIM;
+    tile = round_up(tile, d->align);
+    if (tile < 2 * d->margin + d->align) tile = 2 * d->margin + d->align;
+    d->tile = tile;
+    *out = d;
+    return DC_OK;
+}
+
+void dc_denoiser_destroy(dc_denoiser *d)
+{
+    if (!d) return;
+    release_model(d);
+    free(d);
+}
+
+int dc_denoiser_tile(const dc_denoiser *d) { return d->tile; }
+
+dc_status dc_denoiser_plan(const dc_denoiser *d, int w, int h, dc_denoise_info *info)
+{
+    if (w < 1 || h < 1 || w > DC_IMAGE_MAX_DIM || h > DC_IMAGE_MAX_DIM)
+        return dc_fail(DC_ERR_INVALID_ARG, "denoise: image size %dx%d out of range", w, h);
+    span sx = plan_span(w, d->tile, d->margin, d->align), sy = plan_span(h, d->tile, d->margin, d->align);
+    size_t batch, per;
+    DC_TRY(plan_batch(d, sy.win, sx.win, sx.n * sy.n, &batch, &per));
+    *info = (dc_denoise_info){.win_w = sx.win, .win_h = sy.win, .tiles_x = sx.n, .tiles_y = sy.n,
+                              .batch = (int)batch, .act_bytes = batch * per};
+    return DC_OK;
+}
+
+dc_status dc_denoiser_run(dc_denoiser *d, const dc_image *in, dc_image *out, dc_denoise_info *info)
+{
+    *out = (dc_image){0};
+    if (!in || !in->px || in->w < 1 || in->h < 1)
+        return dc_fail(DC_ERR_INVALID_ARG, "denoise: empty input image");
+    if (in->w > DC_IMAGE_MAX_DIM || in->h > DC_IMAGE_MAX_DIM)
+        return dc_fail(DC_ERR_INVALID_ARG, "denoise: image %dx%d too large", in->w, in->h);
+    const int w = in->w, h = in->h;
+    span sx = plan_span(w, d->tile, d->margin, d->align), sy = plan_span(h, d->tile, d->margin, d->align);
+    int windows = sx.n * sy.n;
+    DC_TRY(ensure_model(d, sy.win, sx.win, windows));
+    DC_TRY(dc_image_alloc(out, w, h));
+    out->bit_depth = in->bit_depth == 16 ? 16 : 8;
+
+    const size_t per = (size_t)sy.win * sx.win;
+    dc_status s = DC_OK;
+    for (int first = 0; first < windows && !s; first += d->mbatch) {
+        int n = windows - first < d->mbatch ? windows - first : d->mbatch;
+        /* gather: window pixels of the mirrored image, computed on the fly */
+        for (int k = 0; k < n; k++) {
+            int ty = (first + k) / sx.n, tx = (first + k) % sx.n, y0, x0, c0, c1;
+            span_window(&sy, h, d->margin, ty, &y0, &c0, &c1);
+            span_window(&sx, w, d->margin, tx, &x0, &c0, &c1);
+            float *dst = d->host_in + (size_t)k * per;
+            for (int y = 0; y < sy.win; y++) {
+                const float *row = in->px + (size_t)reflect(y0 + y, h) * w;
+                for (int x = 0; x < sx.win; x++) dst[(size_t)y * sx.win + x] = row[reflect(x0 + x, w)];
+            }
+        }
+        dc_tensor xv = d->x;
+        xv.n = n;
+        xv.owns_buf = 0;
+        s = dc_tensor_write(d->dev, &xv, d->host_in);
+        if (!s) s = dc_model_forward(d->m, &xv, n);
+        dc_tensor z = dc_model_logits(d->m, n);
+        if (!s) s = dc_act_forward(d->dev, d->m->out_act, &z, &z);
+        if (!s) s = dc_tensor_read(d->dev, &z, d->host_out);
+        if (s) break;
+        /* scatter: each window's core */
+        for (int k = 0; k < n; k++) {
+            int ty = (first + k) / sx.n, tx = (first + k) % sx.n, y0, x0, cy0, cy1, cx0, cx1;
+            span_window(&sy, h, d->margin, ty, &y0, &cy0, &cy1);
+            span_window(&sx, w, d->margin, tx, &x0, &cx0, &cx1);
+            const float *src = d->host_out + (size_t)k * per;
+            for (int y = cy0; y < cy1; y++)
+                memcpy(out->px + (size_t)y * w + cx0, src + (size_t)(y - y0) * sx.win + (cx0 - x0),
+                       (size_t)(cx1 - cx0) * sizeof(float));
+        }
+    }
+    if (s) {
+        dc_image_free(out);
+        return s;
+    }
+    if (info)
+        *info = (dc_denoise_info){.win_w = sx.win, .win_h = sy.win, .tiles_x = sx.n, .tiles_y = sy.n,
+                                  .batch = d->mbatch, .act_bytes = d->act_bytes};
+    return DC_OK;
+}
+
+dc_status dc_denoise_image(dc_device *dev, const dc_model *src, const dc_image *in, dc_image *out, int tile)
+{
+    *out = (dc_image){0};
+    dc_denoiser *d;
+    DC_TRY(dc_denoiser_create(dev, src, tile, &d));
+    dc_status s = dc_denoiser_run(d, in, out, NULL);
+    dc_denoiser_destroy(d);
+    return s;
+}
+
+dc_status dc_denoise_load_model(dc_device *dev, const char *path, dc_model **model, dc_checkpoint *ck_out)
+{
+    *model = NULL;
+    dc_checkpoint ck;
+    DC_TRY(dc_checkpoint_load(path, &ck));
+    dc_arch arch;
+    dc_status s = dc_arch_parse(ck.arch, &arch);
+    if (s) {
+        char why[512]; /* the detail buffer cannot be its own format argument */
+        snprintf(why, sizeof why, "%s", dc_error_detail());
+        s = dc_fail(DC_ERR_FORMAT, "%s: %s", path, why);
+    }
+    if (!s && ck.in_c != 1)
+        s = dc_fail(DC_ERR_UNSUPPORTED, "%s: the model takes %d-channel images; only gray (1 channel) is supported",
+                    path, (int)ck.in_c);
+    dc_model *m = NULL;
+    if (!s) s = dc_model_create(dev, &arch, ck.in_c, ck.in_h, ck.in_w, 1, &m);
+    if (!s && m->nparams != ck.nparams)
+        s = dc_fail(DC_ERR_FORMAT, "%s: holds %llu parameters, its architecture needs %zu", path,
+                    (unsigned long long)ck.nparams, m->nparams);
+    if (!s) s = dc_model_set_params(m, ck.params);
+    if (s) {
+        dc_model_destroy(m);
+        dc_checkpoint_free(&ck);
+        return s;
+    }
+    *model = m;
+    if (ck_out)
+        *ck_out = ck;
+    else
+        dc_checkpoint_free(&ck);
+    return DC_OK;
+}
