@@ -1,0 +1,419 @@
+/* Denoising images of any size (src/train/denoise.c): tiling geometry, odd sizes against a
+ * double-precision host run of the model on the mirrored image, tiled == untiled for
+ * windows down to the smallest allowed, 16-bit in -> 16-bit out through PNG files, reuse of one
+ * denoiser across sizes, and loading a model from a checkpoint. The CLI is tested end to end by
+ * tests/test_visualize.sh. */
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daecl/denoise.h"
+#include "ref_layers.h"
+#include "test.h"
+
+/* ---- host reference: the model on one image, output activation applied -------------------- */
+
+static double *ref_run(const dc_arch *a, const float *params, size_t nparams, const double *x, int h, int w)
+{
+    dc_layer_state plan[DC_MAX_LAYERS];
+    if (dc_model_plan(a, 1, h, w, plan, NULL, NULL) != DC_OK) return NULL;
+    double *p = malloc(nparams * sizeof *p);
+    double *out[DC_MAX_LAYERS] = {0};
+    for (size_t i = 0; i < nparams; i++) p[i] = params[i];
+    int c = 1, ch = h, cw = w;
+    const double *in = x;
+    for (int i = 0; i < a->nlayers; i++) {
+        const dc_layer_spec *S = &a->layers[i];
+        const dc_layer_state *P = &plan[i];
+        size_t count = (size_t)P->c * P->h * P->w;
+        out[i] = malloc(count * sizeof(double));
+        dc_act act = S->act; /* the last one too: the denoiser applies it */
+        switch (S->kind) {
+        case DC_LAYER_CONV:
+            ref_conv2d_forward(in, 1, c, ch, cw, p + P->w_off, p + P->b_off, S->channels, S->k, act, out[i], NULL);
+            break;
+        case DC_LAYER_CONVT:
+            ref_convT2d_forward(in, 1, c, ch, cw, p + P->w_off, p + P->b_off, S->channels, S->k, act, out[i], NULL);
+            break;
+        case DC_LAYER_POOL: ref_maxpool2_forward(in, 1, c, ch, cw, out[i]); break;
+        case DC_LAYER_UP: ref_upsample2_forward(in, 1, c, ch, cw, out[i]); break;
+        case DC_LAYER_ADD: ref_add_forward(in, out[S->ref], count, out[i]); break;
+        case DC_LAYER_CAT: ref_concat_forward(in, out[S->ref], 1, c, plan[S->ref].c, ch * cw, out[i]); break;
+        default: break;
+        }
+        in = out[i];
+        c = P->c;
+        ch = P->h;
+        cw = P->w;
+    }
+    double *result = out[a->nlayers - 1];
+    for (int i = 0; i < a->nlayers - 1; i++) free(out[i]);
+    free(p);
+    return result;
+}
+
+/* Mirror without repeating the edge (written independently of denoise.c's). */
+static int mirror(int i, int n)
+{
+    if (n == 1) return 0;
+    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
+    return i;
+}
+
+/* The reference result: the image mirrored `margin` pixels beyond every edge (and up to a
+ * multiple of align), run whole, cropped. The denoiser's windows are larger (32, 64, ...): equal
+ * results also show that what lies beyond the margin does not matter. */
+static double *ref_denoise(const dc_model *m, const float *params, const dc_image *img)
+{
+    int align, margin;
+    dc_denoise_geometry(&m->arch, &align, NULL, &margin);
+    int ph = (img->h + 2 * margin + align - 1) / align * align, pw = (img->w + 2 * margin + align - 1) / align * align;
+    double *x = malloc((size_t)ph * pw * sizeof *x);
+    for (int y = 0; y < ph; y++)
+        for (int xx = 0; xx < pw; xx++)
+            x[(size_t)y * pw + xx] = img->px[(size_t)mirror(y - margin, img->h) * img->w + mirror(xx - margin, img->w)];
+    double *full = ref_run(&m->arch, params, m->nparams, x, ph, pw);
+    free(x);
+    if (!full) return NULL;
+    double *crop = malloc((size_t)img->h * img->w * sizeof *crop);
+    for (int y = 0; y < img->h; y++)
+        for (int xx = 0; xx < img->w; xx++)
+            crop[(size_t)y * img->w + xx] = full[(size_t)(y + margin) * pw + xx + margin];
+    free(full);
+    return crop;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= m)) m = isnan(d) ? INFINITY : d;
+    }
+    return m;
+}
+
+static double max_abs_diff_ref(const float *a, const double *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(a[i] - b[i]);
+        if (!(d <= m)) m = isnan(d) ? INFINITY : d;
+    }
+    return m;
+}
+
+static void random_image(dc_image *img, int w, int h, uint64_t *rng)
+{
+    CHECK_OK(dc_image_alloc(img, w, h));
+    if (!img->px) return;
+    for (size_t i = 0; i < (size_t)w * h; i++) img->px[i] = (float)test_uniform(rng, 0, 1);
+}
+
+/* Glorot weights, then random biases so that zero padding at a window edge shows wherever it
+ * reaches (with zero biases and a dark border it could hide). */
+static dc_model *make_model(dc_device *dev, const char *spec, uint64_t *rng, float **params)
+{
+    dc_arch a;
+    dc_model *m = NULL;
+    *params = NULL;
+    CHECK_OK(dc_arch_parse(spec, &a));
+    CHECK_OK(dc_model_create(dev, &a, 1, 28, 28, 1, &m));
+    if (!m) return NULL;
+    CHECK_OK(dc_model_init_params(m, test_rand_u64(rng)));
+    float *p = malloc(m->nparams * sizeof *p);
+    CHECK_OK(dc_model_get_params(m, p));
+    for (int i = 0; i < a.nlayers; i++)
+        if (m->layers[i].nparams)
+            for (int c = 0; c < a.layers[i].channels; c++) p[m->layers[i].b_off + c] = (float)test_uniform(rng, -0.2, 0.2);
+    CHECK_OK(dc_model_set_params(m, p));
+    *params = p;
+    return m;
+}
+
+/* ---- tests --------------------------------------------------------------------------------- */
+
+static void test_geometry(void)
+{
+    static const struct {
+        const char *spec;
+        int align, reach, margin;
+    } cases[] = {
+        {"classic", 4, 11, 12},
+        {"keras", 4, 11, 12},
+        {"unet", 4, 11, 12},
+        {"conv:8:k5,conv:1:sigmoid", 1, 3, 3},
+        {"conv:4,pool,conv:4,pool,conv:4,pool,conv:4,up,up,up,conv:1", 8, 17, 24},
+        {"conv:4:k7,up,pool,conv:1", 1, 4, 4}, /* pool at depth -1 -> 0: sizes stay integer */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dc_arch a;
+        int al = -1, re = -1, ma = -1;
+        CHECK_OK(dc_arch_parse(cases[i].spec, &a));
+        dc_denoise_geometry(&a, &al, &re, &ma);
+        CHECK(al == cases[i].align && re == cases[i].reach && ma == cases[i].margin,
+              "%s: align %d reach %d margin %d, want %d %d %d", cases[i].spec, al, re, ma, cases[i].align,
+              cases[i].reach, cases[i].margin);
+    }
+}
+
+/* Odd sizes give the same size back, equal to the host reference on the padded image. */
+static void test_sizes(dc_device *dev, uint64_t *rng)
+{
+    float *params;
+    dc_model *m = make_model(dev, "classic", rng, &params);
+    if (!m) return;
+    static const int sizes[][2] = {{1, 1}, {5, 3}, {29, 31}, {2, 2}, {1000, 7}}; /* (h, w) */
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        int h = sizes[i][0], w = sizes[i][1];
+        dc_image in, out = {0};
+        random_image(&in, w, h, rng);
+        CHECK_OK(dc_denoise_image(dev, m, &in, &out, 0));
+        CHECK(out.w == w && out.h == h && out.bit_depth == 8, "%dx%d in: got %dx%d %d-bit", w, h, out.w, out.h,
+              out.bit_depth);
+        if (out.px && out.w == w && out.h == h) {
+            double *want = ref_denoise(m, params, &in);
+            double e = want ? max_abs_diff_ref(out.px, want, (size_t)w * h) : INFINITY;
+            CHECK(e < 1e-4, "%dx%d: differs from the host reference by %g", w, h, e);
+            free(want);
+        }
+        dc_image_free(&in);
+        dc_image_free(&out);
+    }
+    dc_model_destroy(m);
+    free(params);
+}
+
+/* Two runs with different windows give the same result everywhere (margin >= reach): tile_a
+ * cuts the image into windows, tile_b into other windows or none. */
+static void check_tiling(dc_device *dev, const char *spec, int h, int w, int tile_a, int tile_b, uint64_t *rng)
+{
+    float *params;
+    dc_model *m = make_model(dev, spec, rng, &params);
+    if (!m) return;
+    dc_image in, a = {0}, b = {0};
+    random_image(&in, w, h, rng);
+    dc_denoiser *da = NULL, *db = NULL;
+    dc_denoise_info ia = {0}, ib = {0};
+    CHECK_OK(dc_denoiser_create(dev, m, tile_a, &da));
+    CHECK_OK(dc_denoiser_create(dev, m, tile_b, &db));
+    if (da && db) {
+        CHECK_OK(dc_denoiser_run(da, &in, &a, &ia));
+        CHECK_OK(dc_denoiser_run(db, &in, &b, &ib));
+    }
+    CHECK(ia.tiles_x * ia.tiles_y > 1, "%s %dx%d tile %d: not tiled", spec, w, h, tile_a);
+    CHECK(ia.win_w != ib.win_w || ia.win_h != ib.win_h, "%s: both runs used %dx%d windows", spec, ia.win_w, ia.win_h);
+    if (a.px && b.px) {
+        double e = max_abs_diff(a.px, b.px, (size_t)w * h);
+        CHECK(e <= 1e-5, "%s %dx%d: %dx%d windows of %dx%d vs %dx%d of %dx%d differ by %g", spec, w, h, ia.tiles_x,
+              ia.tiles_y, ia.win_w, ia.win_h, ib.tiles_x, ib.tiles_y, ib.win_w, ib.win_h, e);
+        printf("%s %dx%d: %dx%d windows of %dx%d (batch %d, %.1f MB) vs %dx%d of %dx%d: max difference %.2g\n", spec,
+               w, h, ia.tiles_x, ia.tiles_y, ia.win_w, ia.win_h, ia.batch, ia.act_bytes / 1e6, ib.tiles_x, ib.tiles_y,
+               ib.win_w, ib.win_h, e);
+    }
+    dc_denoiser_destroy(da);
+    dc_denoiser_destroy(db);
+    dc_image_free(&in);
+    dc_image_free(&a);
+    dc_image_free(&b);
+    dc_model_destroy(m);
+    free(params);
+}
+
+static void test_tile_rounding(dc_device *dev, uint64_t *rng)
+{
+    float *params;
+    dc_model *m = make_model(dev, "classic", rng, &params);
+    if (!m) return;
+    static const int want[][2] = {{0, DC_DENOISE_TILE_DEFAULT}, {1, 28}, {28, 28}, {29, 32}, {30, 32}, {257, 260}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        dc_denoiser *d = NULL;
+        CHECK_OK(dc_denoiser_create(dev, m, want[i][0], &d));
+        if (d) CHECK(dc_denoiser_tile(d) == want[i][1], "tile %d -> %d, want %d", want[i][0], dc_denoiser_tile(d), want[i][1]);
+        dc_denoiser_destroy(d);
+    }
+    dc_denoiser *d = NULL;
+    CHECK(dc_denoiser_create(dev, m, -1, &d) == DC_ERR_INVALID_ARG && !d, "negative tile accepted");
+    /* The default bound: classic 256 x 256 windows, batch within the memory budget (planned
+     * only: the run at this tile is tested on 1000 x 7, and a 256 x 256 shape costs a long JIT). */
+    dc_image out = {0};
+    dc_denoise_info info = {0};
+    CHECK_OK(dc_denoiser_create(dev, m, 0, &d));
+    if (d) CHECK_OK(dc_denoiser_plan(d, 600, 300, &info));
+    CHECK(info.win_w == 256 && info.win_h == 256 && info.tiles_x == 3 && info.tiles_y == 2,
+          "600x300: %dx%d windows of %dx%d", info.tiles_x, info.tiles_y, info.win_w, info.win_h);
+    size_t per_window = (size_t)102 * 256 * 256 * sizeof(float); /* see denoise.h */
+    CHECK(info.batch == 5 && info.act_bytes == 5 * per_window && info.act_bytes <= DC_DENOISE_MEM_BUDGET,
+          "batch %d, %zu activation bytes", info.batch, info.act_bytes);
+    printf("classic 600x300, default tile: %dx%d windows of %dx%d, batch %d, %.1f MB activations\n", info.tiles_x,
+           info.tiles_y, info.win_w, info.win_h, info.batch, info.act_bytes / 1e6);
+    /* Window ladder: one window of 64, 128, ... up to the tile while side + 2 margin fits. */
+    static const int ladder[][6] = {{232, 232, 1, 1, 256, 256}, {5, 233, 1, 2, 64, 256}, {28, 28, 1, 1, 64, 64},
+                                    {1, 1, 1, 1, 64, 64},       {100, 9, 1, 1, 128, 64}, {1000, 1, 5, 1, 256, 64}};
+    for (size_t i = 0; i < sizeof ladder / sizeof ladder[0] && d; i++) {
+        CHECK_OK(dc_denoiser_plan(d, ladder[i][0], ladder[i][1], &info));
+        CHECK(info.tiles_x == ladder[i][2] && info.tiles_y == ladder[i][3] && info.win_w == ladder[i][4] &&
+                  info.win_h == ladder[i][5],
+              "%dx%d: %dx%d windows of %dx%d", ladder[i][0], ladder[i][1], info.tiles_x, info.tiles_y, info.win_w,
+              info.win_h);
+    }
+    if (d) CHECK(dc_denoiser_plan(d, 0, 5, &info) == DC_ERR_INVALID_ARG, "0x5 planned");
+    /* Empty input refused. */
+    dc_image empty = {0};
+    if (d) CHECK(dc_denoiser_run(d, &empty, &out, NULL) == DC_ERR_INVALID_ARG, "empty image accepted");
+    CHECK(out.px == NULL, "output not cleared on failure");
+    dc_denoiser_destroy(d);
+    dc_image_free(&out);
+    dc_model_destroy(m);
+    free(params);
+}
+
+/* One denoiser, several sizes in a row (model rebuilt or kept), same as fresh one-shot runs. */
+static void test_reuse(dc_device *dev, uint64_t *rng)
+{
+    float *params;
+    dc_model *m = make_model(dev, "classic", rng, &params);
+    if (!m) return;
+    dc_denoiser *d = NULL;
+    CHECK_OK(dc_denoiser_create(dev, m, 28, &d));
+    static const int sizes[][2] = {{29, 31}, {5, 3}, {29, 31}, {1, 1}, {5, 3}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0] && d; i++) {
+        dc_image in, a = {0}, b = {0};
+        random_image(&in, sizes[i][1], sizes[i][0], rng);
+        CHECK_OK(dc_denoiser_run(d, &in, &a, NULL));
+        CHECK_OK(dc_denoise_image(dev, m, &in, &b, 28));
+        if (a.px && b.px)
+            CHECK(max_abs_diff(a.px, b.px, (size_t)in.w * in.h) == 0, "reused denoiser differs at %dx%d", in.w, in.h);
+        dc_image_free(&in);
+        dc_image_free(&a);
+        dc_image_free(&b);
+    }
+    dc_denoiser_destroy(d);
+    /* A model for 2-channel input is refused. */
+    dc_arch a;
+    dc_model *m2 = NULL;
+    CHECK_OK(dc_arch_parse("conv:4,conv:2:sigmoid", &a));
+    CHECK_OK(dc_model_create(dev, &a, 2, 8, 8, 1, &m2));
+    d = NULL;
+    if (m2) CHECK(dc_denoiser_create(dev, m2, 0, &d) == DC_ERR_UNSUPPORTED && !d, "2-channel model accepted");
+    dc_model_destroy(m2);
+    dc_model_destroy(m);
+    free(params);
+}
+
+static void tmp_path(char *buf, size_t len, const char *name)
+{
+    const char *base = getenv("DAECL_TEST_TMP");
+    if (!base || !*base) base = "/tmp";
+    mkdir(base, 0755);
+    snprintf(buf, len, "%s/denoise-%ld-%s", base, (long)getpid(), name);
+}
+
+/* 16-bit PNG in -> 16-bit out, through files as the CLI does it. */
+static void test_16bit(dc_device *dev, uint64_t *rng)
+{
+    float *params;
+    dc_model *m = make_model(dev, "classic", rng, &params);
+    if (!m) return;
+    char in_path[512], out_path[512];
+    tmp_path(in_path, sizeof in_path, "in16.png");
+    tmp_path(out_path, sizeof out_path, "out16.png");
+    dc_image src, in = {0}, out = {0}, back = {0};
+    random_image(&src, 31, 29, rng);
+    CHECK_OK(dc_png_write(in_path, &src, 16));
+    CHECK_OK(dc_png_read(in_path, &in));
+    CHECK(in.bit_depth == 16, "16-bit PNG read as %d-bit", in.bit_depth);
+    CHECK_OK(dc_denoise_image(dev, m, &in, &out, 0));
+    CHECK(out.bit_depth == 16, "16-bit input gave %d-bit output", out.bit_depth);
+    if (out.px) CHECK_OK(dc_png_write(out_path, &out, out.bit_depth));
+    CHECK_OK(dc_png_read(out_path, &back));
+    CHECK(back.bit_depth == 16 && back.w == 31 && back.h == 29, "written back as %dx%d %d-bit", back.w, back.h,
+          back.bit_depth);
+    if (back.px && out.px && back.w == 31 && back.h == 29) {
+        double e = max_abs_diff(back.px, out.px, 31 * 29);
+        CHECK(e <= 0.5 / 65535 + 1e-7, "16-bit round trip error %g", e);
+    }
+    /* 8-bit stays 8-bit */
+    dc_image_free(&in);
+    dc_image_free(&out);
+    CHECK_OK(dc_png_write(in_path, &src, 8));
+    CHECK_OK(dc_png_read(in_path, &in));
+    CHECK_OK(dc_denoise_image(dev, m, &in, &out, 0));
+    CHECK(in.bit_depth == 8 && out.bit_depth == 8, "8-bit input gave %d-bit output", out.bit_depth);
+    unlink(in_path);
+    unlink(out_path);
+    dc_image_free(&src);
+    dc_image_free(&in);
+    dc_image_free(&out);
+    dc_image_free(&back);
+    dc_model_destroy(m);
+    free(params);
+}
+
+static void test_checkpoint(dc_device *dev, uint64_t *rng)
+{
+    float *params;
+    dc_model *m = make_model(dev, "unet", rng, &params);
+    if (!m) return;
+    char path[512], bad_path[512];
+    tmp_path(path, sizeof path, "model.dcl");
+    tmp_path(bad_path, sizeof bad_path, "bad.dcl");
+    float no_state = 0; /* nstate 0, but dc_checkpoint_save memcpy's from it: not NULL */
+    dc_checkpoint ck = {.in_c = 1, .in_h = 28, .in_w = 28, .nparams = m->nparams, .params = params,
+                        .state = &no_state, .seed = 42, .best_val_loss = INFINITY, .config = "seed=42\n"};
+    dc_arch_format(&m->arch, ck.arch, sizeof ck.arch);
+    CHECK_OK(dc_checkpoint_save(path, &ck));
+    dc_model *lm = NULL;
+    dc_checkpoint got;
+    CHECK_OK(dc_denoise_load_model(dev, path, &lm, &got));
+    if (lm) {
+        CHECK(got.seed == 42 && lm->nparams == m->nparams && lm->in_h == 28, "loaded model differs");
+        dc_checkpoint_free(&got);
+        dc_image in, a = {0}, b = {0};
+        random_image(&in, 31, 29, rng);
+        CHECK_OK(dc_denoise_image(dev, m, &in, &a, 0));
+        CHECK_OK(dc_denoise_image(dev, lm, &in, &b, 0));
+        if (a.px && b.px) CHECK(max_abs_diff(a.px, b.px, 31 * 29) == 0, "loaded model denoises differently");
+        dc_image_free(&in);
+        dc_image_free(&a);
+        dc_image_free(&b);
+    }
+    dc_model_destroy(lm);
+    /* parameters that do not fit the architecture, and a missing file: refused, file named */
+    snprintf(ck.arch, sizeof ck.arch, "conv:8,conv:1:sigmoid");
+    CHECK_OK(dc_checkpoint_save(bad_path, &ck));
+    lm = NULL;
+    dc_status s = dc_denoise_load_model(dev, bad_path, &lm, NULL);
+    CHECK(s == DC_ERR_FORMAT && !lm && strstr(dc_error_detail(), bad_path), "mismatched checkpoint: %s: %s",
+          dc_strerror(s), dc_error_detail());
+    unlink(bad_path);
+    s = dc_denoise_load_model(dev, bad_path, &lm, NULL);
+    CHECK(s == DC_ERR_IO && !lm && strstr(dc_error_detail(), bad_path), "missing checkpoint: %s: %s", dc_strerror(s),
+          dc_error_detail());
+    unlink(path);
+    dc_model_destroy(m);
+    free(params);
+}
+
+int main(void)
+{
+    uint64_t rng = test_seed();
+    test_geometry();
+    dc_device *dev = NULL;
+    CHECK_OK(dc_device_open(-1, -1, &dev));
+    if (!dev) TEST_MAIN_END();
+    test_sizes(dev, &rng);
+    /* Sizes are chosen to reuse window shapes: each new one costs a kernel JIT (25-55 s). The
+     * smallest tile (28) gives 4x4-pixel cores: every pixel is near some window's edge. */
+    check_tiling(dev, "classic", 29, 31, 1, 1 << 16, &rng); /* 8x8 windows of 28x28 vs one of 64x64 */
+    check_tiling(dev, "classic", 1000, 7, 0, 1, &rng);      /* 5 windows of 64x256 vs 500 of 28x28 */
+    check_tiling(dev, "keras", 29, 31, 1, 1 << 16, &rng);
+    check_tiling(dev, "unet", 29, 31, 1, 1 << 16, &rng);
+    test_tile_rounding(dev, &rng);
+    test_reuse(dev, &rng);
+    test_16bit(dev, &rng);
+    test_checkpoint(dev, &rng);
+    dc_device_close(dev);
+    TEST_MAIN_END();
+}
