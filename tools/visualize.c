@@ -1,0 +1,332 @@
+/* tools/visualize: pictures of a model and of its training.
+ *
+ *   grid     one column per test image, rows original / noisy / denoised (/ absolute error),
+ *            with the validation noise training used (same seed, same noise: the same noisy
+ *            images as the run's validation and sample grids)
+ *   curves   loss and PSNR per epoch of one run (its metrics.csv)
+ *   compare  the validation PSNR of several runs on one plot
+ *
+ * Built as build/tools/visualize-bin; the script tools/visualize runs it. */
+#include <cairo.h>
+#ifdef DC_HAVE_FONTCONFIG
+#include <fontconfig/fontconfig.h>
+#endif
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/args.h"
+#include "daecl/dataset.h"
+#include "daecl/denoise.h"
+#include "daecl/noise.h"
+#include "visualize_plot.h"
+
+/* ---- as dae-cl's main.c (cli_report, cli_open_device live there, next to its main) ---------- */
+
+static int report(const char *cmd, dc_status status)
+{
+    const char *detail = dc_error_detail();
+    fprintf(stderr, "%s: %s\n", cmd, detail && *detail ? detail : dc_strerror(status));
+    return status == DC_ERR_INVALID_ARG ? 2 : 1;
+}
+
+/* --platform/--device or DAECL_DEVICE/auto; the choice is printed to stderr. PoCL shows zero
+ * devices, silently, when it cannot write its cache: give it one under ~/.cache. */
+static int open_device(const char *cmd, const char *platform, const char *device, dc_device **out)
+{
+    int p = -1, d = -1;
+    if (device && dc_device_parse(device, &p, &d) != DC_OK) return report(cmd, DC_ERR_INVALID_ARG);
+    if (platform) {
+        char *end;
+        long v = strtol(platform, &end, 10);
+        if (end == platform || *end || v < 0 || v > 1000 || (p >= 0 && p != v)) {
+            fprintf(stderr, "%s: --platform: expected a platform index (agreeing with --device), got '%s'\n", cmd, platform);
+            return 2;
+        }
+        p = (int)v;
+        if (d < 0) d = 0;
+    }
+    if (!getenv("POCL_CACHE_DIR")) {
+        const char *home = getenv("HOME");
+        char parent[1024], dir[1100];
+        snprintf(parent, sizeof parent, "%s/.cache", home && *home ? home : "/tmp");
+        snprintf(dir, sizeof dir, "%s/pocl", parent);
+        mkdir(parent, 0755);
+        mkdir(dir, 0755);
+        setenv("POCL_CACHE_DIR", dir, 0);
+    }
+    dc_status s = dc_device_open(p, d, out);
+    if (s) return report(cmd, s);
+    char desc[512];
+    dc_device_describe(*out, desc, sizeof desc);
+    fprintf(stderr, "device %s\n", desc);
+    return 0;
+}
+
+/* ---- grid ---------------------------------------------------------------------------------- */
+
+static int seed_from_config(const char *config, uint64_t *seed)
+{
+    const char *p = config ? strstr(config, "\nseed=") : NULL;
+    if (!p) return 0;
+    *seed = strtoull(p + 6, NULL, 10);
+    return 1;
+}
+
+typedef struct grid_job {
+    int n, offset, scale, error_row;
+    dc_noise_config noise;
+    uint64_t seed;
+    const char *out;
+} grid_job;
+
+/* Noise (validation stream, keyed by dataset index), forward, output activation; rows into
+ * host: clean, noisy, denoised, error, n images each. */
+static dc_status grid_rows(dc_device *dev, const dc_model *src, const dc_dataset *ds, const grid_job *j, float *host)
+{
+    const int n = j->n, h = ds->h, w = ds->w;
+    const size_t per = (size_t)h * w;
+    dc_model *m = NULL;
+    dc_tensor clean = {0}, noisy = {0};
+    cl_mem pixels = NULL, indices = NULL;
+    uint32_t *idx = malloc(sizeof *idx * (size_t)n);
+    dc_status s = idx ? dc_model_create_shared(src, h, w, n, &m) : dc_fail(DC_ERR_NOMEM, "out of memory");
+    if (!s) s = dc_tensor_create(dev, n, 1, h, w, DC_LAYOUT_NCHW, &clean);
+    if (!s) s = dc_tensor_create(dev, n, 1, h, w, DC_LAYOUT_NCHW, &noisy);
+    if (!s) {
+        for (int i = 0; i < n; i++) idx[i] = (uint32_t)(j->offset + i);
+        cl_int err;
+        pixels = clCreateBuffer(dev->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, (size_t)n * per,
+                                ds->images + (size_t)j->offset * per, &err);
+        if (err != CL_SUCCESS) s = dc_cl_fail(err, "grid images");
+        if (!s) indices = clCreateBuffer(dev->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sizeof *idx * (size_t)n, idx, &err);
+        if (!s && err != CL_SUCCESS) s = dc_cl_fail(err, "grid indices");
+    }
+    if (!s) s = dc_noise_apply(dev, &j->noise, j->seed, DC_NOISE_EPOCH_VALIDATION, pixels, indices, n, h, w, &clean,
+                               &noisy, 0, NULL);
+    if (!s) s = dc_model_forward(m, &noisy, n);
+    dc_tensor z = m ? dc_model_logits(m, n) : (dc_tensor){0};
+    if (!s) s = dc_act_forward(dev, m->out_act, &z, &z);
+    if (!s) s = dc_tensor_read(dev, &clean, host);
+    if (!s) s = dc_tensor_read(dev, &noisy, host + n * per);
+    if (!s) s = dc_tensor_read(dev, &z, host + 2 * n * per);
+    if (!s && j->error_row) {
+        float *c = host, *d = host + 2 * n * per, *e = host + 3 * n * per;
+        for (size_t i = 0; i < n * per; i++) e[i] = c[i] > d[i] ? c[i] - d[i] : d[i] - c[i];
+    }
+    if (pixels) clReleaseMemObject(pixels);
+    if (indices) clReleaseMemObject(indices);
+    dc_tensor_release(&clean);
+    dc_tensor_release(&noisy);
+    dc_model_destroy(m);
+    free(idx);
+    return s;
+}
+
+static int cmd_grid(int argc, char **argv)
+{
+    const char *platform = NULL, *device = NULL, *model_path = NULL, *data = "data/mnist", *split = "test",
+               *noise = NULL, *out = NULL;
+    uint64_t seed = 0;
+    int n = 10, offset = 0, scale = 3, error_row = 0, transpose = 0, quiet = 0;
+    arg_opt opts[] = {
+        {"platform", ARG_STRING, &platform, "P", "OpenCL platform index", 1, 0, 0},
+        {"device", ARG_STRING, &device, "D|P:D", "OpenCL device index", 1, 0, 0},
+        {"model", ARG_STRING, &model_path, "FILE", "checkpoint (runs/NAME/model.dcl)", 1, 0, 0},
+        {"data", ARG_STRING, &data, "DIR", "directory with the IDX files", 1, 0, 0},
+        {"split", ARG_STRING, &split, "NAME", "test | train", 1, 0, 0},
+        {"n", ARG_INT, &n, "N", "images (columns)", 1, 1000, 0},
+        {"offset", ARG_INT, &offset, "I", "first image of the split", 0, 1 << 30, 0},
+        {"scale", ARG_INT, &scale, "S", "pixel magnification", 1, 64, 0},
+        {"noise", ARG_STRING, &noise, "KIND:X", "noise (default: the one the model was trained with)", 1, 0, 0},
+        {"seed", ARG_U64, &seed, "N", "noise seed (default: the training seed: the run's validation noise)", 1, 0, 0},
+        {"error-row", ARG_FLAG, &error_row, NULL, "add a 4th row: |denoised - original| (black = exact)", 1, 0, 0},
+        {"transpose", ARG_FLAG, &transpose, NULL, "transpose images as they load (EMNIST)", 1, 0, 0},
+        {"o", ARG_STRING, &out, "OUT.png", "output PNG (8-bit gray)", 1, 0, 0},
+        {"quiet", ARG_FLAG, &quiet, NULL, "print only errors", 1, 0, 0},
+        {0},
+    };
+    const char *pos[1];
+    int npos;
+    int r = args_parse("visualize grid", opts, argc, argv, 1, pos, 0, &npos, "--model FILE --data DIR -o OUT.png [options]");
+    if (r) return r == 1 ? 0 : r;
+    if (!model_path || !out) {
+        fprintf(stderr, "visualize grid: --model FILE and -o OUT.png are required (see tools/visualize grid --help)\n");
+        return 2;
+    }
+    grid_job j = {.n = n, .offset = offset, .scale = scale, .error_row = error_row, .out = out,
+                  .noise = {.kind = DC_NOISE_GAUSSIAN, .param = 0.5f}};
+    if (noise && dc_noise_parse(noise, &j.noise) != DC_OK) return report("visualize grid", DC_ERR_INVALID_ARG);
+
+    dc_dataset ds = {0};
+    dc_status s = dc_dataset_load(data, split, transpose, &ds);
+    if (s) return report("visualize grid", s);
+    if ((size_t)offset + (size_t)n > ds.n) {
+        fprintf(stderr, "visualize grid: --offset %d --n %d: the %s split of %s has %zu images\n", offset, n, split, data,
+                ds.n);
+        dc_dataset_free(&ds);
+        return 2;
+    }
+    dc_device *dev = NULL;
+    r = open_device("visualize grid", platform, device, &dev);
+    if (r) {
+        dc_dataset_free(&ds);
+        return r;
+    }
+    dc_model *src = NULL;
+    dc_checkpoint ck;
+    s = dc_denoise_load_model(dev, model_path, &src, &ck);
+    if (!s) {
+        /* The run's own noise and seed, as training's validation and eval use them. */
+        char saved[64];
+        const char *np = ck.config ? strstr(ck.config, "\nnoise=") : NULL;
+        if (!noise && np && sscanf(np + 7, "%63[^\n]", saved) == 1 && dc_noise_parse(saved, &j.noise) != DC_OK)
+            s = dc_fail(DC_ERR_FORMAT, "%s: bad noise '%s' in the saved configuration", model_path, saved);
+        j.seed = seed;
+        if (!args_find(opts, "seed")->given && !seed_from_config(ck.config, &j.seed)) j.seed = ck.seed;
+        dc_checkpoint_free(&ck);
+    }
+    const int rows = error_row ? 4 : 3;
+    const size_t per = (size_t)ds.h * ds.w;
+    float *host = NULL;
+    uint8_t *img = NULL;
+    dc_grid g = {.rows = rows, .cols = n, .tile_w = ds.w, .tile_h = ds.h, .scale = scale, .sep = 2};
+    int gw = 0, gh = 0;
+    if (!s) {
+        dc_grid_size(&g, &gw, &gh);
+        if (gw == 0) s = dc_fail(DC_ERR_INVALID_ARG, "%s: a %dx%d grid of %dx%d images at scale %d is too large", out, rows, n,
+                                 ds.w, ds.h, scale);
+    }
+    if (!s) {
+        host = malloc(rows * n * per * sizeof *host);
+        img = malloc((size_t)gw * gh);
+        if (!host || !img) s = dc_fail(DC_ERR_NOMEM, "out of memory");
+    }
+    if (!s) s = grid_rows(dev, src, &ds, &j, host);
+    if (!s) {
+        const float **tiles = malloc(sizeof *tiles * rows * n);
+        if (!tiles) s = dc_fail(DC_ERR_NOMEM, "out of memory");
+        for (int i = 0; tiles && i < rows * n; i++) tiles[i] = host + (size_t)i * per;
+        if (!s) s = dc_grid_render(&g, tiles, img);
+        free(tiles);
+    }
+    if (!s) s = dc_png_write_gray8(out, img, gw, gh);
+    r = s ? report("visualize grid", s) : 0;
+    if (!r && !quiet) {
+        char nd[64];
+        dc_noise_format(&j.noise, nd, sizeof nd);
+        printf("%s: %dx%d, %s images %d..%d of %s; rows original, noisy (%s, seed %llu), denoised%s\n", out, gw, gh,
+               split, offset, offset + n - 1, data, nd, (unsigned long long)j.seed, error_row ? ", |error|" : "");
+    }
+    free(host);
+    free(img);
+    dc_model_destroy(src);
+    dc_device_close(dev);
+    dc_dataset_free(&ds);
+    return r;
+}
+
+/* ---- curves / compare (visualize_plot.c) --------------------------------------------------- */
+
+static int cmd_curves(int argc, char **argv)
+{
+    const char *out = NULL;
+    arg_opt opts[] = {
+        {"o", ARG_STRING, &out, "OUT.png", "output PNG", 1, 0, 0},
+        {0},
+    };
+    const char *pos[1];
+    int npos;
+    int r = args_parse("visualize curves", opts, argc, argv, 1, pos, 1, &npos, "runs/NAME[/metrics.csv] -o OUT.png");
+    if (r) return r == 1 ? 0 : r;
+    if (npos != 1 || !out) {
+        fprintf(stderr, "visualize curves: give one run (runs/NAME or its metrics.csv) and -o OUT.png\n");
+        return 2;
+    }
+    char csv[4096];
+    struct stat st;
+    if (stat(pos[0], &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(csv, sizeof csv, "%s/metrics.csv", pos[0]);
+    else
+        snprintf(csv, sizeof csv, "%s", pos[0]);
+    char err[512];
+    if (dc_plot_curves(csv, out, err, sizeof err) != 0) {
+        fprintf(stderr, "visualize curves: %s\n", err);
+        return 1;
+    }
+    printf("%s: curves of %s\n", out, csv);
+    return 0;
+}
+
+static int cmd_compare(int argc, char **argv)
+{
+    const char *out = NULL;
+    arg_opt opts[] = {
+        {"o", ARG_STRING, &out, "OUT.png", "output PNG", 1, 0, 0},
+        {0},
+    };
+    const char **pos = malloc(sizeof *pos * (size_t)argc);
+    if (!pos) return 1;
+    int npos;
+    int r = args_parse("visualize compare", opts, argc, argv, 1, pos, argc, &npos, "runs/A runs/B ... -o OUT.png");
+    if (r) {
+        free(pos);
+        return r == 1 ? 0 : r;
+    }
+    if (npos < 1 || !out) {
+        fprintf(stderr, "visualize compare: give one or more runs (directories or metrics.csv files) and -o OUT.png\n");
+        r = 2;
+    }
+    if (!r) {
+        char err[512];
+        /* The strings are argv's: writable, and dc_plot_compare only reads them. */
+        if (dc_plot_compare(npos, (char **)pos, out, err, sizeof err) != 0) {
+            fprintf(stderr, "visualize compare: %s\n", err);
+            r = 1;
+        } else {
+            printf("%s: validation PSNR of %d runs\n", out, npos);
+        }
+    }
+    free(pos);
+    return r;
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tools/visualize COMMAND [options]   (tools/visualize COMMAND --help for its options)\n\n"
+               "  grid     original / noisy / denoised rows of test images, with the run's validation noise:\n"
+               "           tools/visualize grid --model runs/NAME/model.dcl --data data/mnist -o grid.png\n"
+               "  curves   loss and PSNR per epoch of a run: tools/visualize curves runs/NAME -o curves.png\n"
+               "  compare  validation PSNR of several runs: tools/visualize compare runs/A runs/B -o compare.png\n");
+}
+
+int main(int argc, char **argv)
+{
+    int r;
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "grid") == 0) {
+        r = cmd_grid(argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "curves") == 0) {
+        r = cmd_curves(argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "compare") == 0) {
+        r = cmd_compare(argc - 1, argv + 1);
+    } else {
+        fprintf(stderr, "visualize: unknown command '%s' (grid, curves, compare; see tools/visualize --help)\n", argv[1]);
+        return 2;
+    }
+    /* Release cairo's and fontconfig's caches so LeakSanitizer reports only real leaks. */
+    cairo_debug_reset_static_data();
+#ifdef DC_HAVE_FONTCONFIG
+    FcFini();
+#endif
+    return r;
+}
