@@ -296,7 +296,8 @@ static int cmd_compare(int argc, char **argv)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: tools/visualize COMMAND [options]   (tools/visualize COMMAND --help for its options)\n\n"
-               "  grid     original / noisy / denoised rows of test images, with the run's validation noise:\n"
+               "  grid     original / noisy / denoised rows of test images, with the run's validation noise\n"
+               "           (the default command):\n"
                "           tools/visualize grid --model runs/NAME/model.dcl --data data/mnist -o grid.png\n"
                "  curves   loss and PSNR per epoch of a run: tools/visualize curves runs/NAME -o curves.png\n"
                "  compare  validation PSNR of several runs: tools/visualize compare runs/A runs/B -o compare.png\n");
@@ -315,6 +316,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "grid") == 0) {
         r = cmd_grid(argc - 1, argv + 1);
+    } else if (argv[1][0] == '-') {
+        r = cmd_grid(argc, argv); /* flags without a command: grid (DESIGN.md's form) */
     } else if (strcmp(argv[1], "curves") == 0) {
         r = cmd_curves(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "compare") == 0) {
