@@ -6,8 +6,10 @@
  *    each kernel as -D options) holding everything the layer needs: conv_fwd, conv_dx, conv_dw,
  *    bias_grad, dw_reduce. The activation is a kernel argument (a uniform branch per output
  *    vector), so layers that differ only in activation share the program.
- *  - DC_CONVT: one program per K for the transposed convolution (sizes are arguments: it is
- *    not on the classic model's path) plus bias_grad and dw_reduce.
+ *    The stride-2 transposed convolution of an h x w input runs on its 2h x 2w output grid
+ *    with the same program as a conv of that size: its input zero-interleaved (zero_insert),
+ *    its input gradient computed on the full grid and subsampled (subsample2). That spends 4x
+ *    the FLOPs of a direct transposed conv but reuses the fast kernels.
  *
  * The conv kernels follow DESIGN §7: a work-item is an explicit SIMD program whose vector lanes
  * run along an image row (VW = 8 or 16 lanes, NV vectors per row block of TW = VW*NV pixels,
@@ -95,6 +97,8 @@ __kernel void dw_reduce(const __global float *part, const uint part_off, const u
 /* ------------------------------------------------------------------------------------------ */
 #ifdef DC_CONV
 #define P ((K - 1) / 2)
+#define MAXCOB (FCOB > DCOB ? FCOB : DCOB)
+#define MAXRY (FRY > DRY ? FRY : DRY)
 /* Row vectors */
 #if VW == 16
 typedef float16 vec;
@@ -223,74 +227,95 @@ INLINE vec shifted(vec lo, vec mid, vec hi, int s)
 
 
 /* ------------------------------------------------------------------------------------------ */
-/* Forward and input gradient. rows_block computes, for image img, output channels
- * [cb*cob, +cob) and rows [oy0, +ry) of one row block (x0, width bw):
- *   flip = 0: y = act(conv(x, W) + b), x has cin channels, y cout (the layer's own sizes);
- *   flip = 1: dx = conv(dz, W flipped, transposed): "x" is dz with cin = layer cout channels,
- *             "y" is dx with cout = layer cin channels; no bias, no activation.
+/* Stride-1 "same" convolutions of row blocks. rows_block computes, for image img, output
+ * channels [cb*cob, +cob) and rows [oy0, +ry) of one row block (x0, width bw), with the weight
+ * W[a][b][ky][kx] of the layer ([cout][cin][K][K]) used as
+ *   ct = 0: W[co][ci], ct = 1: W[ci][co] (channels transposed: "x" has the layer's cout
+ *           channels, "y" its cin);
+ *   sf = 0: W[..][ky][kx], sf = 1: W[..][K-1-ky][K-1-kx] (flipped in space).
+ * With ct = 0 the bias and activation are applied. The four combinations are the conv forward
+ * (0,0), conv input gradient (sf 1, ct 1), and, on zero-interleaved or full-size data, the
+ * transposed conv forward (sf 1, ct 0) and input gradient (sf 0, ct 1).
  * All size arguments are constants at every call, so everything unrolls and folds. */
 INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
                        const __global float *prm, uint w_off, uint b_off, __global float *y,
                        uint y_off, int act, int img, int cb, int oy0, const int x0,
                        const int bw, const int cin, const int cout, const int cob,
-                       const int ry, const int flip)
+                       const int ry, const int sf, const int ct)
 {
     const int nvb = (bw + VW - 1) / VW;
     /* The last channel block of a count that cob does not divide starts early (overlapping
      * the previous block, whose channels it computes but does not store), so every weight
      * offset below is a compile-time constant from one base pointer per input channel. */
     const int c0 = min(cb * cob, cout - cob);
+    /* Loop bounds are the program's constants (MAXCOB, MAXRY, NV, K) with the arguments in
+     * conditions: LLVM then unrolls every loop in this function before it is inlined, and the
+     * conditions fold once it is; loops bounded by the arguments stayed rolled for some shapes,
+     * with the accumulators on the stack. */
     vec acc[ACCN];
     UNROLL
-    for (int co = 0; co < cob; co++) {
-        float bias = flip ? 0.0f : prm[b_off + c0 + co];
+    for (int co = 0; co < MAXCOB; co++) {
+        if (co >= cob) break;
+        float bias = ct ? 0.0f : prm[b_off + c0 + co];
         UNROLL
-        for (int i = 0; i < ry * NV; i++) acc[co * ry * NV + i] = (vec)bias;
+        for (int i = 0; i < MAXRY * NV; i++)
+            if (i < ry * NV) acc[co * ry * NV + i] = (vec)bias;
     }
     /* weights of (c0 + co, ci, ky, kx) at wci[co * wstride + tap] */
-    const int wstride = flip ? K * K : cin * K * K;
+    const int wstride = ct ? K * K : cin * K * K;
     for (int ci = 0; ci < cin; ci++) {
         const __global float *wci =
-            prm + w_off + (flip ? (uint)(ci * cout + c0) * (K * K) : (uint)(c0 * cin + ci) * (K * K));
+            prm + w_off + (ct ? (uint)(ci * cout + c0) * (K * K) : (uint)(c0 * cin + ci) * (K * K));
         uint xbase = x_off + (uint)(img * cin + ci) * (H * W) + x0;
         UNROLL
-        for (int r = 0; r < ry + K - 1; r++) {
+        for (int r = 0; r < MAXRY + K - 1; r++) {
             int iy = oy0 + r - P;
-            if (iy < 0 || iy >= H) continue;
+            if (r >= ry + K - 1 || iy < 0 || iy >= H) continue;
             uint rowi = xbase + (uint)iy * W;
             vec c[NV], hl, hr;
             LOAD_ROW_BLOCK(x, rowi, x_end, x0, bw, c, hl, hr);
+            /* every shift of the row first, then each weight broadcast feeds all NV vectors at
+             * once (with v outermost LLVM kept the broadcasts alive across v, and spilled) */
+            vec xs[NV][K];
             UNROLL
-            for (int v = 0; v < nvb; v++)
+            for (int v = 0; v < NV; v++)
                 UNROLL
-                for (int kx = 0; kx < K; kx++) {
-                    vec xs = SHIFTED(c, hl, hr, v, nvb, kx - P);
+                for (int kx = 0; kx < K; kx++)
+                    if (v < nvb) xs[v][kx] = SHIFTED(c, hl, hr, v, nvb, kx - P);
+            UNROLL
+            for (int kx = 0; kx < K; kx++)
+                UNROLL
+                for (int ky = 0; ky < K; ky++) {
+                    int orow = r - ky;
+                    if (orow < 0 || orow >= ry) continue;
+                    int tap = sf ? (K - 1 - ky) * K + (K - 1 - kx) : ky * K + kx;
                     UNROLL
-                    for (int ky = 0; ky < K; ky++) {
-                        int orow = r - ky;
-                        if (orow < 0 || orow >= ry) continue;
-                        int tap = flip ? (K - 1 - ky) * K + (K - 1 - kx) : ky * K + kx;
+                    for (int co = 0; co < MAXCOB; co++) {
+                        if (co >= cob) continue;
+                        vec wv = (vec)wci[co * wstride + tap];
                         UNROLL
-                        for (int co = 0; co < cob; co++) {
+                        for (int v = 0; v < NV; v++) {
+                            if (v >= nvb) continue;
                             int ai = (co * ry + orow) * NV + v;
-                            acc[ai] = fma(xs, (vec)wci[co * wstride + tap], acc[ai]);
+                            acc[ai] = fma(xs[v][kx], wv, acc[ai]);
                         }
                     }
                 }
         }
     }
     UNROLL
-    for (int co = 0; co < cob; co++) {
+    for (int co = 0; co < MAXCOB; co++) {
         int c_ = c0 + co;
         UNROLL
-        for (int r = 0; r < ry; r++) {
+        for (int r = 0; r < MAXRY; r++) {
             int oy = oy0 + r;
-            if (c_ < cb * cob || oy >= H) continue;
+            if (co >= cob || r >= ry || c_ < cb * cob || oy >= H) continue;
             __global float *out = y + y_off + (uint)((img * cout + c_) * H + oy) * W + x0;
             UNROLL
-            for (int v = 0; v < nvb; v++) {
+            for (int v = 0; v < NV; v++) {
+                if (v >= nvb) continue;
                 vec z = acc[(co * ry + r) * NV + v];
-                if (!flip) z = ACT_APPLY(vec, z, act);
+                if (!ct) z = ACT_APPLY(vec, z, act);
                 store_lanes(out + v * VW, z, min(VW, bw - v * VW));
             }
         }
@@ -299,7 +324,7 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
 
 /* Work-item: image get_global_id(2), channel block get_global_id(1), and g0 = row block * NXB
  * + x block. */
-#define ROWS_KERNEL(NAME, CI, CO, COB_, RY_, FLIP_)                                            \
+#define ROWS_KERNEL(NAME, CI, CO, COB_, RY_, SF_, CT_)                                           \
     __kernel void NAME(const __global float *x, const uint x_off, const uint x_end,            \
                        const __global float *prm, const uint w_off, const uint b_off,          \
                        __global float *y, const uint y_off, const int nimg, const int act)     \
@@ -311,22 +336,72 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
         /* one copy of the body for the last (narrower) block, one for the others */           \
         if (xb == NXB - 1)                                                                     \
             rows_block(x, x_off, x_end, prm, w_off, b_off, y, y_off, act, img, cb, oy0,        \
-                       (NXB - 1) * TW, LW, CI, CO, COB_, RY_, FLIP_);                          \
+                       (NXB - 1) * TW, LW, CI, CO, COB_, RY_, SF_, CT_);                          \
         else                                                                                   \
             rows_block(x, x_off, x_end, prm, w_off, b_off, y, y_off, act, img, cb, oy0,        \
-                       xb * TW, TW, CI, CO, COB_, RY_, FLIP_);                                 \
+                       xb * TW, TW, CI, CO, COB_, RY_, SF_, CT_);                                 \
     }
 
 /* y = act(conv(x) + b) */
-ROWS_KERNEL(conv_fwd, CIN, COUT, FCOB, FRY, 0)
+ROWS_KERNEL(conv_fwd, CIN, COUT, FCOB, FRY, 0, 0)
 /* dx = conv(dz, flipped W^T); b_off and act are ignored */
-ROWS_KERNEL(conv_dx, COUT, CIN, DCOB, DRY, 1)
+ROWS_KERNEL(conv_dx, COUT, CIN, DCOB, DRY, 1, 1)
+/* Transposed conv (stride 2) on the output grid, H x W = twice the layer input:
+ * y = act(conv(zero-interleaved x, flipped W) + b) */
+ROWS_KERNEL(convT_fwd, CIN, COUT, FCOB, FRY, 1, 0)
+/* t = conv(dz, W^T) on the output grid; dx = t at the positions of the input pixels */
+ROWS_KERNEL(convT_dx, COUT, CIN, DCOB, DRY, 0, 1)
+
+/* Zero interleaving for the transposed conv: xu (H x W) holds x (H/2 x W/2) at rows and columns
+ * s, s+2, ... and zeros elsewhere. One xu row per work-item, rows = n*c*H. */
+__kernel void zero_insert(const __global float *x, const uint x_off, __global float *xu,
+                          const uint xu_off, const int rows, const int s)
+{
+    int r = get_global_id(0);
+    if (r >= rows) return;
+    const int w = W / 2;
+    int plane = r / H, i = r % H;
+    __global float *o = xu + xu_off + (uint)r * W;
+    if ((i - s) % 2 != 0 || (i - s) / 2 >= H / 2 || i < s) {
+        for (int j = 0; j < W; j++) o[j] = 0.0f;
+        return;
+    }
+    const __global float *src = x + x_off + (uint)(plane * (H / 2) + (i - s) / 2) * w;
+    const uint16 zl = (uint16)(8, 0, 8, 1, 8, 2, 8, 3, 8, 4, 8, 5, 8, 6, 8, 7); /* s = 1 */
+    const uint16 zr = (uint16)(0, 8, 1, 8, 2, 8, 3, 8, 4, 8, 5, 8, 6, 8, 7, 8); /* s = 0 */
+    int j = 0;
+    for (; j + 8 <= w && 2 * j + 16 + s <= W; j += 8) {
+        float8 v = vload8(0, src + j);
+        vstore16(shuffle2(v, (float8)0.0f, s ? zl : zr), 0, o + 2 * j);
+    }
+    for (int q = 2 * j; q < W; q++) {
+        int k = q - s;
+        o[q] = (k >= 0 && k % 2 == 0 && k / 2 < w) ? src[k / 2] : 0.0f;
+    }
+}
+
+/* dx[n][c][iy][ix] = t[n][c][2iy+s][2ix+s], t being H x W; one dx row per work-item,
+ * rows = n*c*(H/2). */
+__kernel void subsample2(const __global float *t, const uint t_off, __global float *dx,
+                         const uint dx_off, const int rows, const int s)
+{
+    int r = get_global_id(0);
+    if (r >= rows) return;
+    const int w = W / 2;
+    int plane = r / (H / 2), iy = r % (H / 2);
+    const __global float *src = t + t_off + (uint)(plane * H + 2 * iy + s) * W + s;
+    __global float *o = dx + dx_off + (uint)r * w;
+    int j = 0;
+    for (; j + 8 <= w && 2 * j + 16 + s <= W; j += 8) vstore8(vload16(0, src + 2 * j).even, 0, o + j);
+    for (; j < w; j++) o[j] = src[2 * j];
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* conv_dw: dW[co][ci][ky][kx] = sum_{n,y,x} dz[n][co][y][x] * x[n][ci][y+ky-P][x+kx-P].
  * Work-item: WCOB output x WCIB input channels (all K*K taps), images [chunk*ipc, +ipc) of the
  * batch. Lanes hold pixel positions; the horizontal sum happens once at the end. With one
- * chunk the result goes straight to dW, else to part[chunk][cout*cin*K*K] for dw_reduce. */
+ * chunk the result goes straight to dW, else to part[chunk][cout*cin*K*K] for dw_reduce.
+ * wflip stores the taps flipped in space (the transposed conv's dW on zero-interleaved x). */
 #define NCOB ((COUT + WCOB - 1) / WCOB)
 #define NCIB ((CIN + WCIB - 1) / WCIB)
 
@@ -360,8 +435,9 @@ INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_en
         UNROLL
         for (int co = 0; co < WCOB; co++)
             UNROLL
-            for (int v = 0; v < nvb; v++)
-                d[co][v] = load_lanes(dzi, (uint)((co * H + oy) * W + x0 + v * VW), dzend,
+            for (int v = 0; v < NV; v++)
+                if (v < nvb)
+                    d[co][v] = load_lanes(dzi, (uint)((co * H + oy) * W + x0 + v * VW), dzend,
                                       min(VW, bw - v * VW));
         UNROLL
         for (int ky = 0; ky < K; ky++) {
@@ -373,9 +449,10 @@ INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_en
                 vec c[NV], hl, hr;
                 LOAD_ROW_BLOCK(xi, rowi, xend, x0, bw, c, hl, hr);
                 UNROLL
-                for (int v = 0; v < nvb; v++)
+                for (int v = 0; v < NV; v++)
                     UNROLL
                     for (int kx = 0; kx < K; kx++) {
+                        if (v >= nvb) continue;
                         vec xs = SHIFTED(c, hl, hr, v, nvb, kx - P);
                         UNROLL
                         for (int co = 0; co < WCOB; co++)
@@ -390,7 +467,8 @@ INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_en
  * and stores only its own channels. */
 __kernel void conv_dw(const __global float *x, const uint x_off, const uint x_end,
                       const __global float *dz, const uint dz_off, const uint dz_end,
-                      __global float *out, const uint out_off, const int nimg, const int ipc)
+                      __global float *out, const uint out_off, const int nimg, const int ipc,
+                      const int wflip)
 {
     int g0 = get_global_id(0), chunk = get_global_id(1);
     if (g0 >= NCOB * NCIB) return;
@@ -424,7 +502,8 @@ __kernel void conv_dw(const __global float *x, const uint x_off, const uint x_en
             for (int ky = 0; ky < K; ky++)
                 UNROLL
                 for (int kx = 0; kx < K; kx++)
-                    o[((c_o * CIN + c_i) * K + ky) * K + kx] = hsum(acc.a[co][ci][ky][kx]);
+                    o[((c_o * CIN + c_i) * K + (wflip ? K - 1 - ky : ky)) * K +
+                      (wflip ? K - 1 - kx : kx)] = hsum(acc.a[co][ci][ky][kx]);
         }
     }
 }
@@ -534,14 +613,15 @@ INLINE void dz_prep_block(const __global float *y, uint y_off, __global float *d
 
 /* global: (NPB, CP/16, nimg); pixels [16*g0, +16) x channels [16*g1, +16) of image g2 */
 __kernel void dz_prep(const __global float *y, const uint y_off, __global float *dy,
-                      const uint dy_off, __global float *dzt, const int nimg, const int act)
+                      const uint dy_off, __global float *dzt, const uint dzt_off, const int nimg,
+                      const int act)
 {
     int g0 = get_global_id(0), c0 = get_global_id(1) * 16, img = get_global_id(2);
     if (g0 >= NPB || c0 >= CP || img >= nimg) return;
     if (g0 < HW / 16)
-        dz_prep_block(y, y_off, dy, dy_off, dzt, img, c0, act, g0 * 16, 16);
+        dz_prep_block(y, y_off, dy, dy_off, dzt + dzt_off, img, c0, act, g0 * 16, 16);
     else
-        dz_prep_block(y, y_off, dy, dy_off, dzt, img, c0, act, (HW / 16) * 16, HW % 16);
+        dz_prep_block(y, y_off, dy, dy_off, dzt + dzt_off, img, c0, act, (HW / 16) * 16, HW % 16);
 }
 
 /* Input column ix of one row: each input value x[ci][oy+ky-P][ix] is broadcast once and used
@@ -577,8 +657,8 @@ __kernel void dz_prep(const __global float *y, const uint y_off, __global float 
  * With one chunk dW and db go straight to out + w_off / db + b_off; else part[chunk][...]
  * holds dW (COUT*CIN*K*K) then db (COUT) for dw_reduce. */
 __kernel void conv_dwc(const __global float *x, const uint x_off, const __global float *dzt,
-                       __global float *out, const uint w_off, const uint b_off, const int nimg,
-                       const int ipc, const int chunked)
+                       const uint dzt_off, __global float *out, const uint w_off, const uint b_off, const int nimg,
+                       const int ipc, const int chunked, const int wflip)
 {
     const int ncib = (CIN + WCIB - 1) / WCIB;
     int g0 = get_global_id(0), chunk = get_global_id(1);
@@ -597,7 +677,7 @@ __kernel void conv_dwc(const __global float *x, const uint x_off, const __global
     for (int img = i0; img < i1; img++) {
         const __global float *ximg = x + x_off + (uint)(img * CIN + ci0) * HW;
         for (int oy = 0; oy < H; oy++) {
-            const __global float *drow = dzt + ((uint)img * HW + oy * W) * CP + cob * CV;
+            const __global float *drow = dzt + dzt_off + ((uint)img * HW + oy * W) * CP + cob * CV;
             /* drow[ox * CP]: dz of output pixel (oy, ox), lanes = channels cob*CV.. */
             const __global float *xrow[K];
             int rowok[K];
@@ -632,7 +712,8 @@ __kernel void conv_dwc(const __global float *x, const uint x_off, const __global
                 for (int j = 0; j < CV; j++) {
                     int c_o = cob * CV + j;
                     if (c_o < COUT)
-                        out[base + ((c_o * CIN + c_i) * K + ky) * K + kx] = ((float *)&acc[ci][ky][kx])[j];
+                        out[base + ((c_o * CIN + c_i) * K + (wflip ? K - 1 - ky : ky)) * K +
+                            (wflip ? K - 1 - kx : kx)] = ((float *)&acc[ci][ky][kx])[j];
                 }
     }
     if (cib == 0) {
@@ -645,86 +726,3 @@ __kernel void conv_dwc(const __global float *x, const uint x_off, const __global
 #endif /* CV */
 #endif /* DC_CONV */
 
-/* ------------------------------------------------------------------------------------------ */
-/* Transposed convolution, stride 2, TF "same" (ops.h): input cin x h x w, output
- * cout x 2h x 2w, y[2iy+ky-PT][2ix+kx-PT] += x[iy][ix] * W[co][ci][ky][kx].
- * Written as gathers over the taps whose parity matches, one output element per work-item;
- * sizes are arguments (dims = (cin, cout, h, w)). */
-#ifdef DC_CONVT
-#define PT ((K > 2 ? K - 2 : 0) / 2)
-
-/* global: (2w, 2h, nimg*cout) */
-__kernel void convT_fwd(const __global float *x, const uint x_off, const __global float *prm,
-                        const uint w_off, const uint b_off, __global float *y,
-                        const uint y_off, const int nimg, const int4 dims, const int act)
-{
-    const int cin = dims.x, cout = dims.y, h = dims.z, w = dims.w, h2 = 2 * h, w2 = 2 * w;
-    int ox = get_global_id(0), oy = get_global_id(1), nc = get_global_id(2);
-    if (ox >= w2 || oy >= h2 || nc >= nimg * cout) return;
-    int img = nc / cout, co = nc % cout;
-    float s = prm[b_off + co];
-    for (int ky = (oy + PT) & 1; ky < K; ky += 2) {
-        int iy = (oy + PT - ky) / 2;
-        if (oy + PT - ky < 0 || iy >= h) continue;
-        for (int kx = (ox + PT) & 1; kx < K; kx += 2) {
-            int ix = (ox + PT - kx) / 2;
-            if (ox + PT - kx < 0 || ix >= w) continue;
-            for (int ci = 0; ci < cin; ci++)
-                s = fma(x[x_off + (uint)((img * cin + ci) * h + iy) * w + ix],
-                        prm[w_off + ((co * cin + ci) * K + ky) * K + kx], s);
-        }
-    }
-    y[y_off + (uint)((img * cout + co) * h2 + oy) * w2 + ox] = ACT_APPLY(float, s, act);
-}
-
-/* dx[ci][iy][ix] = sum_{co,ky,kx} dz[co][2iy+ky-PT][2ix+kx-PT] W[co][ci][ky][kx];
- * global: (w, h, nimg*cin) */
-__kernel void convT_dx(const __global float *dz, const uint dz_off, const __global float *prm,
-                       const uint w_off, __global float *dx, const uint dx_off, const int nimg,
-                       const int4 dims)
-{
-    const int cin = dims.x, cout = dims.y, h = dims.z, w = dims.w, h2 = 2 * h, w2 = 2 * w;
-    int ix = get_global_id(0), iy = get_global_id(1), nc = get_global_id(2);
-    if (ix >= w || iy >= h || nc >= nimg * cin) return;
-    int img = nc / cin, ci = nc % cin;
-    float s = 0.0f;
-    for (int ky = 0; ky < K; ky++) {
-        int oy = 2 * iy + ky - PT;
-        if (oy < 0 || oy >= h2) continue;
-        for (int kx = 0; kx < K; kx++) {
-            int ox = 2 * ix + kx - PT;
-            if (ox < 0 || ox >= w2) continue;
-            for (int co = 0; co < cout; co++)
-                s = fma(dz[dz_off + (uint)((img * cout + co) * h2 + oy) * w2 + ox],
-                        prm[w_off + ((co * cin + ci) * K + ky) * K + kx], s);
-        }
-    }
-    dx[dx_off + (uint)((img * cin + ci) * h + iy) * w + ix] = s;
-}
-
-/* dW[co][ci][ky][kx] = sum_{n,iy,ix} x[ci][iy][ix] dz[co][2iy+ky-PT][2ix+kx-PT], images
- * [chunk*ipc, +ipc) into out[chunk][...]; global: (K*K, cin, cout*nchunk) */
-__kernel void convT_dw(const __global float *x, const uint x_off, const __global float *dz,
-                       const uint dz_off, __global float *out, const uint out_off,
-                       const int nimg, const int ipc, const int4 dims)
-{
-    const int cin = dims.x, cout = dims.y, h = dims.z, w = dims.w, h2 = 2 * h, w2 = 2 * w;
-    int t = get_global_id(0), ci = get_global_id(1), g2 = get_global_id(2);
-    if (t >= K * K || ci >= cin || g2 >= cout * ((nimg + ipc - 1) / ipc)) return;
-    int co = g2 % cout, chunk = g2 / cout, ky = t / K, kx = t % K;
-    int i1 = min(chunk * ipc + ipc, nimg);
-    /* input rows/cols whose target lands inside the output */
-    int ny = h2 - 1 + PT - ky, nx = w2 - 1 + PT - kx; /* 2*i <= n */
-    int iy0 = max(0, (PT - ky + 1) / 2), iy1 = ny < 0 ? 0 : min(h, ny / 2 + 1);
-    int ix0 = max(0, (PT - kx + 1) / 2), ix1 = nx < 0 ? 0 : min(w, nx / 2 + 1);
-    float s = 0.0f;
-    for (int img = chunk * ipc; img < i1; img++)
-        for (int iy = iy0; iy < iy1; iy++) {
-            const __global float *xr = x + x_off + (uint)((img * cin + ci) * h + iy) * w;
-            const __global float *dr =
-                dz + dz_off + (uint)((img * cout + co) * h2 + 2 * iy + ky - PT) * w2;
-            for (int ix = ix0; ix < ix1; ix++) s = fma(xr[ix], dr[2 * ix + kx - PT], s);
-        }
-    out[out_off + (uint)chunk * (cout * cin * K * K) + ((co * cin + ci) * K + ky) * K + kx] = s;
-}
-#endif /* DC_CONVT */

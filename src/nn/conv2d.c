@@ -215,14 +215,17 @@ static void conv_plan_make(conv_plan *p, int cin, int cout, int h, int w, int k)
     if (p->cv) snprintf(p->opts + n, sizeof p->opts - n, " -DCV=%d", p->cv);
 }
 
-/* conv_fwd (flip 0) or conv_dx (flip 1): x -> y, with the layer's plan. */
-static dc_status launch_rows(dc_device *dev, const conv_plan *p, int flip, const dc_tensor *x,
-                             cl_mem prm, size_t w_off, size_t b_off, dc_act act, dc_tensor *y,
-                             const char *what)
+/* The rows kernels: conv_fwd, conv_dx, convT_fwd (weights as conv_fwd's: out = the layer's
+ * cout channels) and convT_dx (as conv_dx's: out = the layer's cin). */
+static dc_status launch_rows(dc_device *dev, const conv_plan *p, const char *name,
+                             const dc_tensor *x, cl_mem prm, size_t w_off, size_t b_off,
+                             dc_act act, dc_tensor *y, const char *what)
 {
     cl_kernel kr;
-    DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, flip ? "conv_dx" : "conv_fwd", &kr));
-    int cout = flip ? p->cin : p->cout, cob = flip ? p->dcob : p->fcob, ry = flip ? p->dry : p->fry;
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, name, &kr));
+    int to_cin = strstr(name, "_dx") != NULL;
+    int cout = to_cin ? p->cin : p->cout, cob = to_cin ? p->dcob : p->fcob;
+    int ry = to_cin ? p->dry : p->fry;
     cl_uint x_off = (cl_uint)x->off, x_end = (cl_uint)(x->off + dc_tensor_size(x));
     cl_uint wo = (cl_uint)w_off, bo = (cl_uint)b_off, y_off = (cl_uint)y->off;
     cl_int nimg = x->n, a = (cl_int)act;
@@ -279,7 +282,8 @@ static int dw_chunks(const dc_device *dev, size_t items, int nimg)
     }
     if (want < 1) want = 1;
     if (want > nimg) want = nimg;
-    return (int)want;
+    int ipc = ceil_div(nimg, (int)want);
+    return ceil_div(nimg, ipc); /* no empty chunk */
 }
 
 /* dst[dst_off + i] = sum over chunks c of part[part_off + c*stride + i], i < n (dw_reduce of
@@ -303,96 +307,111 @@ static dc_status launch_dw_reduce(dc_device *dev, const char *opts, cl_mem part,
     return dc_launch(dev, kr, 1, global, local, what);
 }
 
-/* Weight and bias gradient with lanes over output channels: dz_prep (dz in place, and a
- * channels-last copy in the scratch buffer), then conv_dwc. */
-static dc_status launch_conv_dwc(dc_device *dev, const conv_plan *p, const dc_tensor *x,
-                                 const dc_tensor *y, dc_tensor *dy, cl_mem grads, size_t w_off,
-                                 size_t b_off, dc_act act, const char *what)
-{
-    int cp = ceil_div(p->cout, 16) * 16, hw = p->h * p->w;
-    int ncib = ceil_div(p->cin, p->wcib);
-    size_t items = (size_t)ceil_div(p->cout, p->cv) * ncib;
-    size_t nw = (size_t)p->cout * p->cin * p->k * p->k, ndzt = (size_t)x->n * hw * cp;
-    int chunks = dw_chunks(dev, items, x->n);
-    int ipc = ceil_div(x->n, chunks);
-    chunks = ceil_div(x->n, ipc);
-    cl_mem scratch;
-    DC_TRY(scratch_get(dev, ndzt + (chunks > 1 ? (nw + p->cout) * chunks : 0), &scratch));
+/* How the weight gradient of a plan runs over n images, and the scratch it needs. */
+typedef struct dw_run {
+    size_t items;  /* work-items per chunk */
+    int chunks;    /* batch chunks (partial sums in scratch when > 1) */
+    size_t ndzt;   /* floats of the channels-last dz copy (conv_dwc) */
+    size_t npart;  /* floats of the partial sums */
+    size_t nw;     /* weights */
+} dw_run;
 
+static dw_run dw_run_make(const dc_device *dev, const conv_plan *p, int n)
+{
+    dw_run r;
+    r.nw = (size_t)p->cout * p->cin * p->k * p->k;
+    if (p->cv) {
+        r.items = (size_t)ceil_div(p->cout, p->cv) * ceil_div(p->cin, p->wcib);
+        r.chunks = dw_chunks(dev, r.items, n);
+        r.ndzt = (size_t)n * p->h * p->w * (size_t)(ceil_div(p->cout, 16) * 16);
+        r.npart = r.chunks > 1 ? (r.nw + p->cout) * r.chunks : 0;
+    } else {
+        r.items = (size_t)ceil_div(p->cout, p->wcob) * ceil_div(p->cin, p->wcib);
+        r.chunks = dw_chunks(dev, r.items, n);
+        r.ndzt = 0;
+        r.npart = r.chunks > 1 ? r.nw * r.chunks : 0;
+    }
+    return r;
+}
+
+/* dz = dy * act'(y) over dy, then dW (taps flipped when wflip) and db, from input x (the layer
+ * input, or its zero-interleaved form for the transposed conv). Uses scratch[s_off, +ndzt+npart). */
+static dc_status launch_dw(dc_device *dev, const conv_plan *p, const dw_run *r, const dc_tensor *x,
+                           const dc_tensor *y, dc_tensor *dy, cl_mem grads, size_t w_off,
+                           size_t b_off, dc_act act, int wflip, cl_mem scratch, size_t s_off,
+                           const char *what)
+{
     cl_kernel kr;
+    int ipc = ceil_div(x->n, r->chunks);
+    cl_int nimg = x->n, ipc_ = ipc, wf = wflip, a = (cl_int)act;
+    cl_uint x_off = (cl_uint)x->off;
+    size_t part = s_off + r->ndzt; /* partial sums after the dz copy */
+    if (!p->cv) {
+        DC_TRY(launch_bias_grad(dev, p->opts, y, dy, grads, b_off, act, what));
+        DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, "conv_dw", &kr));
+        cl_mem out = r->chunks > 1 ? scratch : grads;
+        cl_uint out_off = (cl_uint)(r->chunks > 1 ? part : w_off);
+        cl_uint x_end = (cl_uint)(x->off + dc_tensor_size(x));
+        cl_uint dz_off = (cl_uint)dy->off, dz_end = (cl_uint)(dy->off + dc_tensor_size(dy));
+        DC_CL(DC_ARG(kr, 0, x->buf), what);
+        DC_CL(DC_ARG(kr, 1, x_off), what);
+        DC_CL(DC_ARG(kr, 2, x_end), what);
+        DC_CL(DC_ARG(kr, 3, dy->buf), what);
+        DC_CL(DC_ARG(kr, 4, dz_off), what);
+        DC_CL(DC_ARG(kr, 5, dz_end), what);
+        DC_CL(DC_ARG(kr, 6, out), what);
+        DC_CL(DC_ARG(kr, 7, out_off), what);
+        DC_CL(DC_ARG(kr, 8, nimg), what);
+        DC_CL(DC_ARG(kr, 9, ipc_), what);
+        DC_CL(DC_ARG(kr, 10, wf), what);
+        size_t global[2] = {r->items, (size_t)r->chunks}, local[2] = {1, 1};
+        DC_TRY(dc_launch(dev, kr, 2, global, local, what));
+        if (r->chunks > 1)
+            DC_TRY(launch_dw_reduce(dev, p->opts, scratch, part, r->nw, grads, w_off, r->nw,
+                                    r->chunks, what));
+        return DC_OK;
+    }
+
+    /* lanes over output channels: dz_prep writes the channels-last copy at scratch + s_off */
+    int cp = ceil_div(p->cout, 16) * 16, hw = p->h * p->w;
     DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, "dz_prep", &kr));
-    cl_uint y_off = (cl_uint)y->off, dy_off = (cl_uint)dy->off;
-    cl_int nimg = x->n, a = (cl_int)act;
+    cl_uint y_off = (cl_uint)y->off, dy_off = (cl_uint)dy->off, dzt_off = (cl_uint)s_off;
     DC_CL(DC_ARG(kr, 0, y->buf), what);
     DC_CL(DC_ARG(kr, 1, y_off), what);
     DC_CL(DC_ARG(kr, 2, dy->buf), what);
     DC_CL(DC_ARG(kr, 3, dy_off), what);
     DC_CL(DC_ARG(kr, 4, scratch), what);
-    DC_CL(DC_ARG(kr, 5, nimg), what);
-    DC_CL(DC_ARG(kr, 6, a), what);
+    DC_CL(DC_ARG(kr, 5, dzt_off), what);
+    DC_CL(DC_ARG(kr, 6, nimg), what);
+    DC_CL(DC_ARG(kr, 7, a), what);
     size_t npb = (size_t)ceil_div(hw, 16);
     size_t gp[3] = {npb, (size_t)cp / 16, (size_t)x->n}, lp[3] = {divisor_at_most(npb, 16), 1, 1};
     DC_TRY(dc_launch(dev, kr, 3, gp, lp, what));
 
     DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, "conv_dwc", &kr));
-    cl_mem out = chunks > 1 ? scratch : grads;
-    cl_uint x_off = (cl_uint)x->off;
-    cl_uint wo = (cl_uint)(chunks > 1 ? ndzt : w_off), bo = (cl_uint)b_off;
-    cl_int ipc_ = ipc, chunked = chunks > 1;
+    cl_mem out = r->chunks > 1 ? scratch : grads;
+    cl_uint wo = (cl_uint)(r->chunks > 1 ? part : w_off), bo = (cl_uint)b_off;
+    cl_int chunked = r->chunks > 1;
     DC_CL(DC_ARG(kr, 0, x->buf), what);
     DC_CL(DC_ARG(kr, 1, x_off), what);
     DC_CL(DC_ARG(kr, 2, scratch), what);
-    DC_CL(DC_ARG(kr, 3, out), what);
-    DC_CL(DC_ARG(kr, 4, wo), what);
-    DC_CL(DC_ARG(kr, 5, bo), what);
-    DC_CL(DC_ARG(kr, 6, nimg), what);
-    DC_CL(DC_ARG(kr, 7, ipc_), what);
-    DC_CL(DC_ARG(kr, 8, chunked), what);
-    size_t global[2] = {items, (size_t)chunks}, local[2] = {1, 1};
+    DC_CL(DC_ARG(kr, 3, dzt_off), what);
+    DC_CL(DC_ARG(kr, 4, out), what);
+    DC_CL(DC_ARG(kr, 5, wo), what);
+    DC_CL(DC_ARG(kr, 6, bo), what);
+    DC_CL(DC_ARG(kr, 7, nimg), what);
+    DC_CL(DC_ARG(kr, 8, ipc_), what);
+    DC_CL(DC_ARG(kr, 9, chunked), what);
+    DC_CL(DC_ARG(kr, 10, wf), what);
+    size_t global[2] = {r->items, (size_t)r->chunks}, local[2] = {1, 1};
     DC_TRY(dc_launch(dev, kr, 2, global, local, what));
-    if (chunks > 1) {
-        size_t stride = nw + p->cout;
-        DC_TRY(launch_dw_reduce(dev, p->opts, scratch, ndzt, stride, grads, w_off, nw, chunks,
-                                what));
-        DC_TRY(launch_dw_reduce(dev, p->opts, scratch, ndzt + nw, stride, grads, b_off,
-                                (size_t)p->cout, chunks, what));
+    if (r->chunks > 1) {
+        size_t stride = r->nw + p->cout;
+        DC_TRY(launch_dw_reduce(dev, p->opts, scratch, part, stride, grads, w_off, r->nw,
+                                r->chunks, what));
+        DC_TRY(launch_dw_reduce(dev, p->opts, scratch, part + r->nw, stride, grads, b_off,
+                                (size_t)p->cout, r->chunks, what));
     }
-    return DC_OK;
-}
-
-static dc_status launch_conv_dw(dc_device *dev, const conv_plan *p, const dc_tensor *x,
-                                const dc_tensor *dz, cl_mem grads, size_t w_off, const char *what)
-{
-    int ncob = ceil_div(p->cout, p->wcob), ncib = ceil_div(p->cin, p->wcib);
-    size_t items = (size_t)ncob * ncib, nw = (size_t)p->cout * p->cin * p->k * p->k;
-    int chunks = dw_chunks(dev, items, x->n);
-    int ipc = ceil_div(x->n, chunks);
-    chunks = ceil_div(x->n, ipc);
-    cl_kernel kr;
-    DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, "conv_dw", &kr));
-    cl_mem out = grads;
-    cl_uint out_off = (cl_uint)w_off;
-    if (chunks > 1) {
-        DC_TRY(scratch_get(dev, nw * chunks, &out));
-        out_off = 0;
-    }
-    cl_uint x_off = (cl_uint)x->off, x_end = (cl_uint)(x->off + dc_tensor_size(x));
-    cl_uint dz_off = (cl_uint)dz->off, dz_end = (cl_uint)(dz->off + dc_tensor_size(dz));
-    cl_int nimg = x->n, ipc_ = ipc;
-    DC_CL(DC_ARG(kr, 0, x->buf), what);
-    DC_CL(DC_ARG(kr, 1, x_off), what);
-    DC_CL(DC_ARG(kr, 2, x_end), what);
-    DC_CL(DC_ARG(kr, 3, dz->buf), what);
-    DC_CL(DC_ARG(kr, 4, dz_off), what);
-    DC_CL(DC_ARG(kr, 5, dz_end), what);
-    DC_CL(DC_ARG(kr, 6, out), what);
-    DC_CL(DC_ARG(kr, 7, out_off), what);
-    DC_CL(DC_ARG(kr, 8, nimg), what);
-    DC_CL(DC_ARG(kr, 9, ipc_), what);
-    size_t global[2] = {items, (size_t)chunks}, local[2] = {1, 1};
-    DC_TRY(dc_launch(dev, kr, 2, global, local, what));
-    if (chunks > 1)
-        DC_TRY(launch_dw_reduce(dev, p->opts, out, 0, nw, grads, w_off, nw, chunks, what));
     return DC_OK;
 }
 
@@ -409,7 +428,7 @@ dc_status dc_conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, s
     DC_TRY(check_params(params, w_off, b_off, (size_t)y->c * x->c * k * k, y->c, op, "params"));
     conv_plan p;
     conv_plan_make(&p, x->c, y->c, x->h, x->w, k);
-    return launch_rows(dev, &p, 0, x, params, w_off, b_off, act, y, op);
+    return launch_rows(dev, &p, "conv_fwd", x, params, w_off, b_off, act, y, op);
 }
 
 dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
@@ -432,22 +451,39 @@ dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor
     DC_TRY(check_params(grads, w_off, b_off, nw, y->c, op, "grads"));
     conv_plan p;
     conv_plan_make(&p, x->c, y->c, x->h, x->w, k);
-    if (p.cv) {
-        DC_TRY(launch_conv_dwc(dev, &p, x, y, dy, grads, w_off, b_off, act, op));
-    } else {
-        DC_TRY(launch_bias_grad(dev, p.opts, y, dy, grads, b_off, act, op));
-        DC_TRY(launch_conv_dw(dev, &p, x, dy, grads, w_off, op));
-    }
+    dw_run r = dw_run_make(dev, &p, x->n);
+    cl_mem scratch = NULL;
+    if (r.ndzt + r.npart) DC_TRY(scratch_get(dev, r.ndzt + r.npart, &scratch));
+    DC_TRY(launch_dw(dev, &p, &r, x, y, dy, grads, w_off, b_off, act, 0, scratch, 0, op));
     /* dx = conv(dz, flipped W^T): dz's cout channels in, the layer's cin channels out */
-    if (dx) DC_TRY(launch_rows(dev, &p, 1, dy, params, w_off, 0, DC_ACT_NONE, dx, op));
+    if (dx) DC_TRY(launch_rows(dev, &p, "conv_dx", dy, params, w_off, 0, DC_ACT_NONE, dx, op));
     return DC_OK;
 }
 
 /* ---- transposed conv --------------------------------------------------------------------- */
 
-static void convT_opts(char *opts, size_t len, int k)
+/* The transposed conv of x (h x w) runs on its output grid (2h x 2w, the plan's size) with x
+ * zero-interleaved at rows/columns zs, zs+2, ...: with pt = max(k-2,0)/2 (ops.h) the output
+ * y[2iy+ky-pt] takes x[iy] W[ky]; on the grid that is a "same" conv of the interleaved input
+ * with the flipped kernel once x[iy] sits at 2iy + zs, zs = (k-1)/2 - pt. */
+static int convT_shift(int k) { return (k - 1) / 2 - (k > 2 ? k - 2 : 0) / 2; }
+
+static dc_status launch_resample(dc_device *dev, const conv_plan *p, const char *name,
+                                 const dc_tensor *src, const dc_tensor *dst, int rows, int zs,
+                                 const char *what)
 {
-    snprintf(opts, len, "-w -DDC_CONVT -DK=%d", k);
+    cl_kernel kr;
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, name, &kr));
+    cl_uint so = (cl_uint)src->off, d_o = (cl_uint)dst->off;
+    cl_int r = rows, s = zs;
+    DC_CL(DC_ARG(kr, 0, src->buf), what);
+    DC_CL(DC_ARG(kr, 1, so), what);
+    DC_CL(DC_ARG(kr, 2, dst->buf), what);
+    DC_CL(DC_ARG(kr, 3, d_o), what);
+    DC_CL(DC_ARG(kr, 4, r), what);
+    DC_CL(DC_ARG(kr, 5, s), what);
+    size_t global[1] = {(size_t)rows}, local[1] = {divisor_at_most((size_t)rows, 32)};
+    return dc_launch(dev, kr, 1, global, local, what);
 }
 
 dc_status dc_convT2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, size_t w_off,
@@ -459,27 +495,15 @@ dc_status dc_convT2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, 
     DC_TRY(check_k_act(k, act, op));
     DC_TRY(check_shape(y, x->n, y->c, 2 * x->h, 2 * x->w, op, "y"));
     DC_TRY(check_params(params, w_off, b_off, (size_t)y->c * x->c * k * k, y->c, op, "params"));
-    char opts[64];
-    convT_opts(opts, sizeof opts, k);
-    cl_kernel kr;
-    DC_TRY(dc_kernel_get(dev, CONV_FILE, opts, "convT_fwd", &kr));
-    cl_uint x_off = (cl_uint)x->off, wo = (cl_uint)w_off, bo = (cl_uint)b_off;
-    cl_uint y_off = (cl_uint)y->off;
-    cl_int nimg = x->n, a = (cl_int)act;
-    cl_int4 dims = {{x->c, y->c, x->h, x->w}};
-    DC_CL(DC_ARG(kr, 0, x->buf), op);
-    DC_CL(DC_ARG(kr, 1, x_off), op);
-    DC_CL(DC_ARG(kr, 2, params), op);
-    DC_CL(DC_ARG(kr, 3, wo), op);
-    DC_CL(DC_ARG(kr, 4, bo), op);
-    DC_CL(DC_ARG(kr, 5, y->buf), op);
-    DC_CL(DC_ARG(kr, 6, y_off), op);
-    DC_CL(DC_ARG(kr, 7, nimg), op);
-    DC_CL(DC_ARG(kr, 8, dims), op);
-    DC_CL(DC_ARG(kr, 9, a), op);
-    size_t global[3] = {(size_t)y->w, (size_t)y->h, (size_t)y->n * y->c};
-    size_t local[3] = {divisor_at_most(global[0], 64), 1, 1};
-    return dc_launch(dev, kr, 3, global, local, op);
+    conv_plan p;
+    conv_plan_make(&p, x->c, y->c, y->h, y->w, k);
+    size_t nxu = (size_t)x->n * x->c * y->h * y->w;
+    if (nxu > UINT_MAX) return dc_fail(DC_ERR_UNSUPPORTED, "%s: too large", op);
+    cl_mem scratch;
+    DC_TRY(scratch_get(dev, nxu, &scratch));
+    dc_tensor xu = dc_tensor_view(scratch, 0, x->n, x->c, y->h, y->w, DC_LAYOUT_NCHW);
+    DC_TRY(launch_resample(dev, &p, "zero_insert", x, &xu, x->n * x->c * y->h, convT_shift(k), op));
+    return launch_rows(dev, &p, "convT_fwd", &xu, params, w_off, b_off, act, y, op);
 }
 
 dc_status dc_convT2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
@@ -501,51 +525,20 @@ dc_status dc_convT2d_backward(dc_device *dev, const dc_tensor *x, const dc_tenso
     size_t nw = (size_t)cout * cin * k * k;
     DC_TRY(check_params(params, w_off, b_off, nw, cout, op, "params"));
     DC_TRY(check_params(grads, w_off, b_off, nw, cout, op, "grads"));
-    char opts[64];
-    convT_opts(opts, sizeof opts, k);
-    DC_TRY(launch_bias_grad(dev, opts, y, dy, grads, b_off, act, op));
-
-    /* dW: one work-item per weight and batch chunk */
-    cl_kernel kr;
-    DC_TRY(dc_kernel_get(dev, CONV_FILE, opts, "convT_dw", &kr));
-    int chunks = dw_chunks(dev, nw, x->n);
-    int ipc = ceil_div(x->n, chunks);
-    chunks = ceil_div(x->n, ipc);
-    cl_mem out = grads;
-    cl_uint out_off = (cl_uint)w_off;
-    if (chunks > 1) {
-        DC_TRY(scratch_get(dev, nw * chunks, &out));
-        out_off = 0;
-    }
-    cl_uint x_off = (cl_uint)x->off, dz_off = (cl_uint)dy->off;
-    cl_int nimg = x->n, ipc_ = ipc;
-    cl_int4 dims = {{cin, cout, x->h, x->w}};
-    DC_CL(DC_ARG(kr, 0, x->buf), op);
-    DC_CL(DC_ARG(kr, 1, x_off), op);
-    DC_CL(DC_ARG(kr, 2, dy->buf), op);
-    DC_CL(DC_ARG(kr, 3, dz_off), op);
-    DC_CL(DC_ARG(kr, 4, out), op);
-    DC_CL(DC_ARG(kr, 5, out_off), op);
-    DC_CL(DC_ARG(kr, 6, nimg), op);
-    DC_CL(DC_ARG(kr, 7, ipc_), op);
-    DC_CL(DC_ARG(kr, 8, dims), op);
-    size_t gw[3] = {(size_t)k * k, (size_t)cin, (size_t)cout * chunks};
-    size_t lw[3] = {(size_t)k * k, 1, 1};
-    DC_TRY(dc_launch(dev, kr, 3, gw, lw, op));
-    if (chunks > 1) DC_TRY(launch_dw_reduce(dev, opts, out, 0, nw, grads, w_off, nw, chunks, op));
-
+    conv_plan p;
+    conv_plan_make(&p, cin, cout, y->h, y->w, k);
+    dw_run r = dw_run_make(dev, &p, x->n);
+    /* scratch: the interleaved input (later the full-grid input gradient), then dW's needs */
+    size_t nxu = (size_t)x->n * cin * y->h * y->w;
+    if (nxu + r.ndzt + r.npart > UINT_MAX) return dc_fail(DC_ERR_UNSUPPORTED, "%s: too large", op);
+    cl_mem scratch;
+    DC_TRY(scratch_get(dev, nxu + r.ndzt + r.npart, &scratch));
+    dc_tensor xu = dc_tensor_view(scratch, 0, x->n, cin, y->h, y->w, DC_LAYOUT_NCHW);
+    int zs = convT_shift(k);
+    DC_TRY(launch_resample(dev, &p, "zero_insert", x, &xu, x->n * cin * y->h, zs, op));
+    DC_TRY(launch_dw(dev, &p, &r, &xu, y, dy, grads, w_off, b_off, act, 1, scratch, nxu, op));
     if (!dx) return DC_OK;
-    DC_TRY(dc_kernel_get(dev, CONV_FILE, opts, "convT_dx", &kr));
-    cl_uint wo = (cl_uint)w_off, dx_off = (cl_uint)dx->off;
-    DC_CL(DC_ARG(kr, 0, dy->buf), op);
-    DC_CL(DC_ARG(kr, 1, dz_off), op);
-    DC_CL(DC_ARG(kr, 2, params), op);
-    DC_CL(DC_ARG(kr, 3, wo), op);
-    DC_CL(DC_ARG(kr, 4, dx->buf), op);
-    DC_CL(DC_ARG(kr, 5, dx_off), op);
-    DC_CL(DC_ARG(kr, 6, nimg), op);
-    DC_CL(DC_ARG(kr, 7, dims), op);
-    size_t gx[3] = {(size_t)x->w, (size_t)x->h, (size_t)x->n * cin};
-    size_t lx[3] = {divisor_at_most(gx[0], 64), 1, 1};
-    return dc_launch(dev, kr, 3, gx, lx, op);
+    /* t = conv(dz, W^T) on the full grid (over xu, no longer needed), dx = t at the inputs */
+    DC_TRY(launch_rows(dev, &p, "convT_dx", dy, params, w_off, 0, DC_ACT_NONE, &xu, op));
+    return launch_resample(dev, &p, "subsample2", &xu, dx, x->n * cin * x->h, zs, op);
 }
