@@ -160,6 +160,19 @@ static size_t divisor_at_most(size_t n, size_t most)
 
 static int is_cpu(const dc_device *dev) { return (dev->type & CL_DEVICE_TYPE_CPU) != 0; }
 
+/* dc_launch with the local size shrunk (halved) until the kernel accepts it: GPU drivers lower
+ * a kernel's work-group limit when it needs many registers, as these kernels do. */
+static dc_status launch(dc_device *dev, cl_kernel k, cl_uint dims, const size_t *global,
+                        const size_t *local, const char *what)
+{
+    size_t loc[3] = {1, 1, 1}, most = 0;
+    for (cl_uint i = 0; i < dims; i++) loc[i] = local[i];
+    if (clGetKernelWorkGroupInfo(k, dev->id, CL_KERNEL_WORK_GROUP_SIZE, sizeof most, &most,
+                                 NULL) == CL_SUCCESS && most > 0)
+        while (loc[0] * loc[1] * loc[2] > most && loc[0] > 1) loc[0] = (loc[0] + 1) / 2;
+    return dc_launch(dev, k, dims, global, loc, what);
+}
+
 /* Work split of one conv layer geometry; the -D options of its program. */
 typedef struct conv_plan {
     int cin, cout, h, w, k;
@@ -242,7 +255,7 @@ static dc_status launch_rows(dc_device *dev, const conv_plan *p, const char *nam
     size_t g0 = (size_t)p->nxb * ceil_div(p->h, ry);
     size_t global[3] = {g0, (size_t)ceil_div(cout, cob), (size_t)x->n};
     size_t local[3] = {divisor_at_most(g0, 32), 1, 1};
-    return dc_launch(dev, kr, 3, global, local, what);
+    return launch(dev, kr, 3, global, local, what);
 }
 
 /* dz = dy * act'(y) in place, db = sum of dz per channel (from the layer's program). */
@@ -265,7 +278,7 @@ static dc_status launch_bias_grad(dc_device *dev, const char *opts, const dc_ten
     DC_CL(DC_ARG(kr, 8, hw), what);
     DC_CL(DC_ARG(kr, 9, a), what);
     size_t global[1] = {(size_t)y->c}, local[1] = {1};
-    return dc_launch(dev, kr, 1, global, local, what);
+    return launch(dev, kr, 1, global, local, what);
 }
 
 /* Number of batch chunks for a weight-gradient kernel with `items` work-items per chunk. */
@@ -304,7 +317,7 @@ static dc_status launch_dw_reduce(dc_device *dev, const char *opts, cl_mem part,
     DC_CL(DC_ARG(kr, 5, nn), what);
     DC_CL(DC_ARG(kr, 6, nc), what);
     size_t global[1] = {n}, local[1] = {64};
-    return dc_launch(dev, kr, 1, global, local, what);
+    return launch(dev, kr, 1, global, local, what);
 }
 
 /* How the weight gradient of a plan runs over n images, and the scratch it needs. */
@@ -365,7 +378,7 @@ static dc_status launch_dw(dc_device *dev, const conv_plan *p, const dw_run *r, 
         DC_CL(DC_ARG(kr, 9, ipc_), what);
         DC_CL(DC_ARG(kr, 10, wf), what);
         size_t global[2] = {r->items, (size_t)r->chunks}, local[2] = {1, 1};
-        DC_TRY(dc_launch(dev, kr, 2, global, local, what));
+        DC_TRY(launch(dev, kr, 2, global, local, what));
         if (r->chunks > 1)
             DC_TRY(launch_dw_reduce(dev, p->opts, scratch, part, r->nw, grads, w_off, r->nw,
                                     r->chunks, what));
@@ -386,7 +399,7 @@ static dc_status launch_dw(dc_device *dev, const conv_plan *p, const dw_run *r, 
     DC_CL(DC_ARG(kr, 7, a), what);
     size_t npb = (size_t)ceil_div(hw, 16);
     size_t gp[3] = {npb, (size_t)cp / 16, (size_t)x->n}, lp[3] = {divisor_at_most(npb, 16), 1, 1};
-    DC_TRY(dc_launch(dev, kr, 3, gp, lp, what));
+    DC_TRY(launch(dev, kr, 3, gp, lp, what));
 
     DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, "conv_dwc", &kr));
     cl_mem out = r->chunks > 1 ? scratch : grads;
@@ -404,7 +417,7 @@ static dc_status launch_dw(dc_device *dev, const conv_plan *p, const dw_run *r, 
     DC_CL(DC_ARG(kr, 9, chunked), what);
     DC_CL(DC_ARG(kr, 10, wf), what);
     size_t global[2] = {r->items, (size_t)r->chunks}, local[2] = {1, 1};
-    DC_TRY(dc_launch(dev, kr, 2, global, local, what));
+    DC_TRY(launch(dev, kr, 2, global, local, what));
     if (r->chunks > 1) {
         size_t stride = r->nw + p->cout;
         DC_TRY(launch_dw_reduce(dev, p->opts, scratch, part, stride, grads, w_off, r->nw,
@@ -483,7 +496,7 @@ static dc_status launch_resample(dc_device *dev, const conv_plan *p, const char 
     DC_CL(DC_ARG(kr, 4, r), what);
     DC_CL(DC_ARG(kr, 5, s), what);
     size_t global[1] = {(size_t)rows}, local[1] = {divisor_at_most((size_t)rows, 32)};
-    return dc_launch(dev, kr, 1, global, local, what);
+    return launch(dev, kr, 1, global, local, what);
 }
 
 dc_status dc_convT2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, size_t w_off,
