@@ -16,52 +16,11 @@
 #include <sys/stat.h>
 
 #include "cli/args.h"
+#include "cli/commands.h"
 #include "daecl/dataset.h"
 #include "daecl/denoise.h"
 #include "daecl/noise.h"
 #include "visualize_plot.h"
-
-/* ---- as dae-cl's main.c (cli_report, cli_open_device live there, next to its main) ---------- */
-
-static int report(const char *cmd, dc_status status)
-{
-    const char *detail = dc_error_detail();
-    fprintf(stderr, "%s: %s\n", cmd, detail && *detail ? detail : dc_strerror(status));
-    return status == DC_ERR_INVALID_ARG ? 2 : 1;
-}
-
-/* --platform/--device or DAECL_DEVICE/auto; the choice is printed to stderr. PoCL shows zero
- * devices, silently, when it cannot write its cache: give it one under ~/.cache. */
-static int open_device(const char *cmd, const char *platform, const char *device, dc_device **out)
-{
-    int p = -1, d = -1;
-    if (device && dc_device_parse(device, &p, &d) != DC_OK) return report(cmd, DC_ERR_INVALID_ARG);
-    if (platform) {
-        char *end;
-        long v = strtol(platform, &end, 10);
-        if (end == platform || *end || v < 0 || v > 1000 || (p >= 0 && p != v)) {
-            fprintf(stderr, "%s: --platform: expected a platform index (agreeing with --device), got '%s'\n", cmd, platform);
-            return 2;
-        }
-        p = (int)v;
-        if (d < 0) d = 0;
-    }
-    if (!getenv("POCL_CACHE_DIR")) {
-        const char *home = getenv("HOME");
-        char parent[1024], dir[1100];
-        snprintf(parent, sizeof parent, "%s/.cache", home && *home ? home : "/tmp");
-        snprintf(dir, sizeof dir, "%s/pocl", parent);
-        mkdir(parent, 0755);
-        mkdir(dir, 0755);
-        setenv("POCL_CACHE_DIR", dir, 0);
-    }
-    dc_status s = dc_device_open(p, d, out);
-    if (s) return report(cmd, s);
-    char desc[512];
-    dc_device_describe(*out, desc, sizeof desc);
-    fprintf(stderr, "device %s\n", desc);
-    return 0;
-}
 
 /* ---- grid ---------------------------------------------------------------------------------- */
 
@@ -148,27 +107,27 @@ static int cmd_grid(int argc, char **argv)
     };
     const char *pos[1];
     int npos;
-    int r = args_parse("visualize grid", opts, argc, argv, 1, pos, 0, &npos, "--model FILE --data DIR -o OUT.png [options]");
+    int r = args_parse("grid", opts, argc, argv, 1, pos, 0, &npos, "--model FILE --data DIR -o OUT.png [options]");
     if (r) return r == 1 ? 0 : r;
     if (!model_path || !out) {
-        fprintf(stderr, "visualize grid: --model FILE and -o OUT.png are required (see tools/visualize grid --help)\n");
+        fprintf(stderr, "tools/visualize grid: --model FILE and -o OUT.png are required (see tools/visualize grid --help)\n");
         return 2;
     }
     grid_job j = {.n = n, .offset = offset, .scale = scale, .error_row = error_row, .out = out,
                   .noise = {.kind = DC_NOISE_GAUSSIAN, .param = 0.5f}};
-    if (noise && dc_noise_parse(noise, &j.noise) != DC_OK) return report("visualize grid", DC_ERR_INVALID_ARG);
+    if (noise && dc_noise_parse(noise, &j.noise) != DC_OK) return cli_report("grid", DC_ERR_INVALID_ARG);
 
     dc_dataset ds = {0};
     dc_status s = dc_dataset_load(data, split, transpose, &ds);
-    if (s) return report("visualize grid", s);
+    if (s) return cli_report("grid", s);
     if ((size_t)offset + (size_t)n > ds.n) {
-        fprintf(stderr, "visualize grid: --offset %d --n %d: the %s split of %s has %zu images\n", offset, n, split, data,
+        fprintf(stderr, "tools/visualize grid: --offset %d --n %d: the %s split of %s has %zu images\n", offset, n, split, data,
                 ds.n);
         dc_dataset_free(&ds);
         return 2;
     }
     dc_device *dev = NULL;
-    r = open_device("visualize grid", platform, device, &dev);
+    r = cli_open_device("grid", platform, device, 1, &dev);
     if (r) {
         dc_dataset_free(&ds);
         return r;
@@ -211,7 +170,7 @@ static int cmd_grid(int argc, char **argv)
         free(tiles);
     }
     if (!s) s = dc_png_write_gray8(out, img, gw, gh);
-    r = s ? report("visualize grid", s) : 0;
+    r = s ? cli_report("grid", s) : 0;
     if (!r && !quiet) {
         char nd[64];
         dc_noise_format(&j.noise, nd, sizeof nd);
@@ -237,10 +196,10 @@ static int cmd_curves(int argc, char **argv)
     };
     const char *pos[1];
     int npos;
-    int r = args_parse("visualize curves", opts, argc, argv, 1, pos, 1, &npos, "runs/NAME[/metrics.csv] -o OUT.png");
+    int r = args_parse("curves", opts, argc, argv, 1, pos, 1, &npos, "runs/NAME[/metrics.csv] -o OUT.png");
     if (r) return r == 1 ? 0 : r;
     if (npos != 1 || !out) {
-        fprintf(stderr, "visualize curves: give one run (runs/NAME or its metrics.csv) and -o OUT.png\n");
+        fprintf(stderr, "tools/visualize curves: give one run (runs/NAME or its metrics.csv) and -o OUT.png\n");
         return 2;
     }
     char csv[4096];
@@ -251,7 +210,7 @@ static int cmd_curves(int argc, char **argv)
         snprintf(csv, sizeof csv, "%s", pos[0]);
     char err[512];
     if (dc_plot_curves(csv, out, err, sizeof err) != 0) {
-        fprintf(stderr, "visualize curves: %s\n", err);
+        fprintf(stderr, "tools/visualize curves: %s\n", err);
         return 1;
     }
     printf("%s: curves of %s\n", out, csv);
@@ -268,20 +227,20 @@ static int cmd_compare(int argc, char **argv)
     const char **pos = malloc(sizeof *pos * (size_t)argc);
     if (!pos) return 1;
     int npos;
-    int r = args_parse("visualize compare", opts, argc, argv, 1, pos, argc, &npos, "runs/A runs/B ... -o OUT.png");
+    int r = args_parse("compare", opts, argc, argv, 1, pos, argc, &npos, "runs/A runs/B ... -o OUT.png");
     if (r) {
         free(pos);
         return r == 1 ? 0 : r;
     }
     if (npos < 1 || !out) {
-        fprintf(stderr, "visualize compare: give one or more runs (directories or metrics.csv files) and -o OUT.png\n");
+        fprintf(stderr, "tools/visualize compare: give one or more runs (directories or metrics.csv files) and -o OUT.png\n");
         r = 2;
     }
     if (!r) {
         char err[512];
         /* The strings are argv's: writable, and dc_plot_compare only reads them. */
         if (dc_plot_compare(npos, (char **)pos, out, err, sizeof err) != 0) {
-            fprintf(stderr, "visualize compare: %s\n", err);
+            fprintf(stderr, "tools/visualize compare: %s\n", err);
             r = 1;
         } else {
             printf("%s: validation PSNR of %d runs\n", out, npos);
@@ -305,6 +264,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    args_program = "tools/visualize";
     int r;
     if (argc < 2) {
         usage(stderr);
@@ -323,7 +283,7 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[1], "compare") == 0) {
         r = cmd_compare(argc - 1, argv + 1);
     } else {
-        fprintf(stderr, "visualize: unknown command '%s' (grid, curves, compare; see tools/visualize --help)\n", argv[1]);
+        fprintf(stderr, "tools/visualize: unknown command '%s' (grid, curves, compare; see tools/visualize --help)\n", argv[1]);
         return 2;
     }
     /* Release cairo's and fontconfig's caches so LeakSanitizer reports only real leaks. */

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *args_program = "dae-cl";
+
 arg_opt *args_find(arg_opt *opts, const char *name)
 {
     for (arg_opt *o = opts; o->name; o++)
@@ -28,10 +30,10 @@ static void show_default(const arg_opt *o, char *buf, size_t len)
 
 void args_help(const char *cmd, const arg_opt *opts, const char *usage, FILE *out)
 {
-    fprintf(out, "usage: dae-cl %s %s\n\noptions:\n", cmd, usage);
+    fprintf(out, "usage: %s %s %s\n\noptions:\n", args_program, cmd, usage);
     for (const arg_opt *o = opts; o->name; o++) {
         char left[64], def[128];
-        snprintf(left, sizeof left, "--%s%s%s", o->name, o->type == ARG_FLAG ? "" : " ",
+        snprintf(left, sizeof left, "%s%s%s%s", o->name[1] ? "--" : "-", o->name, o->type == ARG_FLAG ? "" : " ",
                  o->type == ARG_FLAG ? "" : (o->meta ? o->meta : "X"));
         show_default(o, def, sizeof def);
         fprintf(out, "  %-24s %s%s\n", left, o->help, def);
@@ -41,7 +43,8 @@ void args_help(const char *cmd, const arg_opt *opts, const char *usage, FILE *ou
 
 static int bad(const char *cmd, const char *name, const char *why, const char *value)
 {
-    fprintf(stderr, "dae-cl %s: --%s: %s, got '%s' (see dae-cl %s --help)\n", cmd, name, why, value, cmd);
+    fprintf(stderr, "%s %s: --%s: %s, got '%s' (see %s %s --help)\n", args_program, cmd, name, why, value,
+            args_program, cmd);
     return 2;
 }
 
@@ -96,7 +99,8 @@ int args_parse(const char *cmd, arg_opt *opts, int argc, char **argv, int first,
         const char *a = argv[i];
         if (only_positional || a[0] != '-' || a[1] == '\0') {
             if (*npos >= max_pos) {
-                fprintf(stderr, "dae-cl %s: unexpected argument '%s' (see dae-cl %s --help)\n", cmd, a, cmd);
+                fprintf(stderr, "%s %s: unexpected argument '%s' (see %s %s --help)\n", args_program, cmd, a,
+                        args_program, cmd);
                 return 2;
             }
             pos[(*npos)++] = a;
@@ -119,7 +123,8 @@ int args_parse(const char *cmd, arg_opt *opts, int argc, char **argv, int first,
         key[klen] = '\0';
         arg_opt *o = args_find(opts, key);
         if (!o) {
-            fprintf(stderr, "dae-cl %s: unknown option '%s' (see dae-cl %s --help)\n", cmd, a, cmd);
+            fprintf(stderr, "%s %s: unknown option '%s' (see %s %s --help)\n", args_program, cmd, a, args_program,
+                    cmd);
             return 2;
         }
         if (o->type == ARG_FLAG) {
@@ -129,7 +134,8 @@ int args_parse(const char *cmd, arg_opt *opts, int argc, char **argv, int first,
         }
         const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
         if (!v) {
-            fprintf(stderr, "dae-cl %s: --%s needs a value (see dae-cl %s --help)\n", cmd, key, cmd);
+            fprintf(stderr, "%s %s: --%s needs a value (see %s %s --help)\n", args_program, cmd, key, args_program,
+                    cmd);
             return 2;
         }
         int r = set_value(cmd, o, v);

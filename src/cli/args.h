@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Program name in messages and help: "dae-cl" unless a tool sets its own. */
+extern const char *args_program;
+
 typedef enum arg_type { ARG_FLAG, ARG_INT, ARG_U64, ARG_FLOAT, ARG_STRING } arg_type;
 
 typedef struct arg_opt {

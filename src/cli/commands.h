@@ -17,4 +17,8 @@ struct dc_device;
 int cli_open_device(const char *cmd, const char *platform, const char *device, int quiet,
                     struct dc_device **out);
 
+/* PoCL shows zero devices, silently, when it cannot write its cache: point it at ~/.cache/pocl
+ * unless POCL_CACHE_DIR is set. */
+void cli_ensure_pocl_cache_dir(void);
+
 #endif

@@ -24,7 +24,7 @@ typedef struct bytes {
 
 static void put(bytes *b, const void *data, size_t n)
 {
-    if (b->oom) return;
+    if (b->oom || n == 0) return; /* memcpy from NULL is undefined even for 0 bytes */
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n) cap *= 2;
