@@ -1,15 +1,17 @@
 /* Convolution kernels (src/nn/conv2d.c): conv2d forward, input gradient, weight gradient,
  * bias gradient, and the stride-2 transposed convolution. NCHW float32.
  *
- * Programs. PoCL spends ~1-3 s on every program build however small, so there are few:
- *  - DC_CONV: one program per conv layer geometry (CIN, COUT, H, W, K and the work split of
- *    each kernel as -D options) holding everything the layer needs: conv_fwd, conv_dx, conv_dw,
- *    bias_grad, dw_reduce. The activation is a kernel argument (a uniform branch per output
- *    vector), so layers that differ only in activation share the program.
- *    The stride-2 transposed convolution of an h x w input runs on its 2h x 2w output grid
- *    with the same program as a conv of that size: its input zero-interleaved (zero_insert),
- *    its input gradient computed on the full grid and subsampled (subsample2). That spends 4x
- *    the FLOPs of a direct transposed conv but reuses the fast kernels.
+ * Programs. PoCL spends ~1-3 s on every program build however small, so there are few: one
+ * per conv layer geometry (DC_CONV; CIN, COUT, H, W, K and the work split of each kernel as -D
+ * options), holding every kernel such a layer needs: conv_fwd, conv_dx, the two weight-gradient
+ * forms (conv_dw with lanes over pixels; dz_prep + conv_dwc with lanes over output channels),
+ * bias_grad, dw_reduce, and the transposed-conv kernels. PoCL generates machine code per kernel
+ * at its first launch, so unused ones cost only parsing. The activation is a kernel argument (a
+ * uniform branch per output vector), so layers that differ only in activation share a program.
+ * The stride-2 transposed convolution of an h x w input runs on its 2h x 2w output grid with
+ * the program of a conv of that size: its input zero-interleaved (zero_insert), its input
+ * gradient computed on the full grid and subsampled (subsample2). That spends 4x the FLOPs of
+ * a direct transposed conv but reuses the fast kernels.
  *
  * The conv kernels follow DESIGN §7: a work-item is an explicit SIMD program whose vector lanes
  * run along an image row (VW = 8 or 16 lanes, NV vectors per row block of TW = VW*NV pixels,
