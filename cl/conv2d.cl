@@ -235,7 +235,8 @@ INLINE vec shifted(vec lo, vec mid, vec hi, int s)
  *   ct = 0: W[co][ci], ct = 1: W[ci][co] (channels transposed: "x" has the layer's cout
  *           channels, "y" its cin);
  *   sf = 0: W[..][ky][kx], sf = 1: W[..][K-1-ky][K-1-kx] (flipped in space).
- * With ct = 0 the bias and activation are applied. The four combinations are the conv forward
+ * ws selects the weight-stationary loop order (see below). With ct = 0 the bias and
+ * activation are applied. The four combinations are the conv forward
  * (0,0), conv input gradient (sf 1, ct 1), and, on zero-interleaved or full-size data, the
  * transposed conv forward (sf 1, ct 0) and input gradient (sf 0, ct 1).
  * All size arguments are constants at every call, so everything unrolls and folds. */
@@ -243,7 +244,7 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
                        const __global float *prm, uint w_off, uint b_off, __global float *y,
                        uint y_off, int act, int img, int cb, int oy0, const int x0,
                        const int bw, const int cin, const int cout, const int cob,
-                       const int ry, const int sf, const int ct)
+                       const int ry, const int sf, const int ct, const int ws)
 {
     const int nvb = (bw + VW - 1) / VW;
     /* The last channel block of a count that cob does not divide starts early (overlapping
@@ -269,6 +270,51 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
         const __global float *wci =
             prm + w_off + (ct ? (uint)(ci * cout + c0) * (K * K) : (uint)(c0 * cin + ci) * (K * K));
         uint xbase = x_off + (uint)(img * cin + ci) * (H * W) + x0;
+        if (ws) {
+            /* Weight-stationary (rows of at most one vector): the shifts of all ry+K-1 input
+             * rows first (zeros outside the image), then each weight broadcast feeds its ry
+             * output rows at once, instead of one FMA per broadcast load. */
+            vec xw[MAXRY + K - 1][NV][K];
+            UNROLL
+            for (int r = 0; r < MAXRY + K - 1; r++) {
+                int iy = oy0 + r - P;
+                if (r >= ry + K - 1) continue;
+                vec c[NV], hl = (vec)0.0f, hr = (vec)0.0f;
+                UNROLL
+                for (int v = 0; v < NV; v++) c[v] = (vec)0.0f;
+                if (iy >= 0 && iy < H) {
+                    uint rowi = xbase + (uint)iy * W;
+                    LOAD_ROW_BLOCK(x, rowi, x_end, x0, bw, c, hl, hr);
+                }
+                UNROLL
+                for (int v = 0; v < NV; v++)
+                    UNROLL
+                    for (int kx = 0; kx < K; kx++)
+                        if (v < nvb) xw[r][v][kx] = SHIFTED(c, hl, hr, v, nvb, kx - P);
+            }
+            UNROLL
+            for (int ky = 0; ky < K; ky++)
+                UNROLL
+                for (int kx = 0; kx < K; kx++) {
+                    int tap = sf ? (K - 1 - ky) * K + (K - 1 - kx) : ky * K + kx;
+                    UNROLL
+                    for (int co = 0; co < MAXCOB; co++) {
+                        if (co >= cob) continue;
+                        vec wv = (vec)wci[co * wstride + tap];
+                        UNROLL
+                        for (int orow = 0; orow < MAXRY; orow++) {
+                            if (orow >= ry) continue;
+                            UNROLL
+                            for (int v = 0; v < NV; v++) {
+                                if (v >= nvb) continue;
+                                int ai = (co * ry + orow) * NV + v;
+                                acc[ai] = fma(xw[orow + ky][v][kx], wv, acc[ai]);
+                            }
+                        }
+                    }
+                }
+            continue;
+        }
         UNROLL
         for (int r = 0; r < MAXRY + K - 1; r++) {
             int iy = oy0 + r - P;
@@ -326,7 +372,7 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
 
 /* Work-item: image get_global_id(2), channel block get_global_id(1), and g0 = row block * NXB
  * + x block. */
-#define ROWS_KERNEL(NAME, CI, CO, COB_, RY_, SF_, CT_)                                           \
+#define ROWS_KERNEL(NAME, CI, CO, COB_, RY_, SF_, CT_, WS_)                                           \
     __kernel void NAME(const __global float *x, const uint x_off, const uint x_end,            \
                        const __global float *prm, const uint w_off, const uint b_off,          \
                        __global float *y, const uint y_off, const int nimg, const int act)     \
@@ -338,21 +384,21 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
         /* one copy of the body for the last (narrower) block, one for the others */           \
         if (xb == NXB - 1)                                                                     \
             rows_block(x, x_off, x_end, prm, w_off, b_off, y, y_off, act, img, cb, oy0,        \
-                       (NXB - 1) * TW, LW, CI, CO, COB_, RY_, SF_, CT_);                          \
+                       (NXB - 1) * TW, LW, CI, CO, COB_, RY_, SF_, CT_, WS_);                          \
         else                                                                                   \
             rows_block(x, x_off, x_end, prm, w_off, b_off, y, y_off, act, img, cb, oy0,        \
-                       xb * TW, TW, CI, CO, COB_, RY_, SF_, CT_);                                 \
+                       xb * TW, TW, CI, CO, COB_, RY_, SF_, CT_, WS_);                                 \
     }
 
 /* y = act(conv(x) + b) */
-ROWS_KERNEL(conv_fwd, CIN, COUT, FCOB, FRY, 0, 0)
+ROWS_KERNEL(conv_fwd, CIN, COUT, FCOB, FRY, 0, 0, FWS)
 /* dx = conv(dz, flipped W^T); b_off and act are ignored */
-ROWS_KERNEL(conv_dx, COUT, CIN, DCOB, DRY, 1, 1)
+ROWS_KERNEL(conv_dx, COUT, CIN, DCOB, DRY, 1, 1, DWS)
 /* Transposed conv (stride 2) on the output grid, H x W = twice the layer input:
  * y = act(conv(zero-interleaved x, flipped W) + b) */
-ROWS_KERNEL(convT_fwd, CIN, COUT, FCOB, FRY, 1, 0)
+ROWS_KERNEL(convT_fwd, CIN, COUT, FCOB, FRY, 1, 0, FWS)
 /* t = conv(dz, W^T) on the output grid; dx = t at the positions of the input pixels */
-ROWS_KERNEL(convT_dx, COUT, CIN, DCOB, DRY, 0, 1)
+ROWS_KERNEL(convT_dx, COUT, CIN, DCOB, DRY, 0, 1, DWS)
 
 /* Zero interleaving for the transposed conv: xu (H x W) holds x (H/2 x W/2) at rows and columns
  * s, s+2, ... and zeros elsewhere. One xu row per work-item, rows = n*c*H. */

@@ -177,15 +177,26 @@ static dc_status launch(dc_device *dev, cl_kernel k, cl_uint dims, const size_t 
 typedef struct conv_plan {
     int cin, cout, h, w, k;
     int vw, nv, nxb;  /* lanes per vector, vectors per row block, row blocks per row */
-    int fcob, fry;    /* forward: output channels and rows per work-item */
-    int dcob, dry;    /* input gradient: the same, with the layer's cin as outputs */
+    int fcob, fry, fws; /* forward: output channels and rows per work-item, loop order */
+    int dcob, dry, dws; /* input gradient: the same, with the layer's cin as outputs */
     int wcob, wcib;   /* weight gradient: channel pair block per work-item */
     int cv;           /* >0: weight gradient with lanes over cv output channels (conv_dwc) */
-    char opts[352];
+    char opts[384];
 } conv_plan;
 
-static void rows_split(int cout, int h, int nv, int *cob, int *ry)
+static void rows_split(int cout, int h, int nv, int k, int *cob, int *ry, int *ws)
 {
+    /* Rows of one vector: weight-stationary over 2 rows when the shifted input rows
+     * ((2+k-1)*k vectors) fit beside the accumulators in 32 registers; each weight broadcast
+     * then feeds 2 FMAs. Otherwise input-stationary: each input row is consumed at once. */
+    const char *e = getenv("DAECL_CONV_WS"); /* tuning override: 0 or 1 */
+    *ws = nv == 1 && h >= 2 && (2 + k - 1) * k + ACC_BUDGET <= 30;
+    if (e && *e) *ws = *ws && atoi(e);
+    if (*ws) {
+        *cob = even_part(cout, ACC_BUDGET / 2);
+        *ry = even_part(h, 2);
+        return;
+    }
     *cob = even_part(cout, ACC_BUDGET / nv);
     int r = ACC_BUDGET / (nv * *cob);
     *ry = even_part(h, r < 1 ? 1 : r);
@@ -197,8 +208,8 @@ static void conv_plan_make(conv_plan *p, int cin, int cout, int h, int w, int k)
     p->vw = w <= 8 ? 8 : 16;
     p->nv = w <= p->vw ? 1 : 2;
     p->nxb = ceil_div(w, p->vw * p->nv);
-    rows_split(cout, h, p->nv, &p->fcob, &p->fry);
-    rows_split(cin, h, p->nv, &p->dcob, &p->dry);
+    rows_split(cout, h, p->nv, k, &p->fcob, &p->fry, &p->fws);
+    rows_split(cin, h, p->nv, k, &p->dcob, &p->dry, &p->dws);
     /* testing and tuning override: DAECL_CONV_DW=rows|channels */
     const char *force = getenv("DAECL_CONV_DW");
     /* Lanes over output channels need a channels-last copy of dz (one more pass over it); it
@@ -221,10 +232,10 @@ static void conv_plan_make(conv_plan *p, int cin, int cout, int h, int w, int k)
     int accn = p->fcob * p->fry > p->dcob * p->dry ? p->fcob * p->fry : p->dcob * p->dry;
     int n = snprintf(p->opts, sizeof p->opts,
                      "-w -DDC_CONV -DCIN=%d -DCOUT=%d -DH=%d -DW=%d -DK=%d -DVW=%d -DNV=%d "
-                     "-DNXB=%d -DFCOB=%d -DFRY=%d -DDCOB=%d -DDRY=%d -DWCOB=%d -DWCIB=%d "
-                     "-DACCN=%d",
-                     cin, cout, h, w, k, p->vw, p->nv, p->nxb, p->fcob, p->fry, p->dcob, p->dry,
-                     p->wcob, p->wcib, accn * p->nv);
+                     "-DNXB=%d -DFCOB=%d -DFRY=%d -DFWS=%d -DDCOB=%d -DDRY=%d -DDWS=%d "
+                     "-DWCOB=%d -DWCIB=%d -DACCN=%d",
+                     cin, cout, h, w, k, p->vw, p->nv, p->nxb, p->fcob, p->fry, p->fws, p->dcob,
+                     p->dry, p->dws, p->wcob, p->wcib, accn * p->nv);
     if (p->cv) snprintf(p->opts + n, sizeof p->opts - n, " -DCV=%d", p->cv);
 }
 
