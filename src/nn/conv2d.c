@@ -1,12 +1,20 @@
 /* Convolution and transposed convolution (ops.h): shape checks, per-shape kernel plans and the
  * enqueueing of cl/conv2d.cl. Nothing here waits for the device.
  *
- * Kernel plans (see cl/conv2d.cl): the "rows" kernels put an image row in the vector lanes
- * (16 lanes, 8 for rows of at most 8 pixels; up to two vectors per row block), and give each
- * work-item as many output channels and rows as fit in a budget of accumulator registers.
- * Weight gradients give each work-item a few (output, input) channel pairs over the whole
- * batch; only when that leaves too few work-items for the device (GPUs) is the batch split into
- * chunks whose partial sums go to a scratch buffer and are added by a second small kernel. */
+ * Kernel plans (see cl/conv2d.cl): the "rows" kernels (forward, input gradient) put an image
+ * row in the vector lanes (16 lanes, 8 for rows of at most 8 pixels; up to two vectors per row
+ * block), and give each work-item as many output channels and rows as fit in a budget of
+ * accumulator registers; rows of one vector use the weight-stationary order over 2 rows.
+ * Weight gradients take lanes over output channels (from a channels-last copy of dz) when the
+ * layer has >= 8 outputs and >= 2 inputs, else lanes over pixels; each work-item handles a
+ * block of channel pairs over the whole batch, and only when that leaves too few work-items for
+ * the device (GPUs) is the batch split into chunks whose partial sums are added by a second
+ * small kernel. The transposed conv runs on its output grid (see convT_shift below).
+ *
+ * Tuning and testing overrides (environment, read at each call; they change the program):
+ *   DAECL_CONV_DW=rows|channels   weight-gradient form
+ *   DAECL_CONV_DW_CHUNKS=N        batch chunks for the weight gradient
+ *   DAECL_CONV_WS=0               no weight-stationary rows */
 #include "daecl/ops.h"
 
 #include <limits.h>
