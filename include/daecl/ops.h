@@ -22,8 +22,9 @@
  *    output channels from a channels-last copy of dz: batch * h * w * round_up(cout, 16)
  *    floats (3.2 MB for the classic model's 32->32 layer at 14x14, batch 128);
  *  - on devices with many compute units (GPUs) the batch is split into chunks for dW, whose
- *    partial sums (chunks * (cout*cin*k*k + cout) floats) are added by a second small kernel.
- * Layers with few channels (the classic model's first and last) use none. */
+ *    partial sums (chunks * (cout*cin*k*k + cout) floats) are added by a second small kernel;
+ *  - the transposed conv keeps its zero-interleaved input there (batch * cin * 2h * 2w floats).
+ * Plain conv layers with few channels (the classic model's first and last) use none. */
 #ifndef DAECL_OPS_H
 #define DAECL_OPS_H
 
