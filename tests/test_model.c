@@ -231,7 +231,10 @@ static void test_gradients(dc_device *dev, uint64_t *rng, const char *spec, int 
 
     if (fd) {
         /* Central differences in double on the reference (smooth activations: no kinks). */
-        double worst = 0, hstep = 1e-6;
+        /* Normwise (relative to the largest gradient): single tiny components are dominated by
+         * the differencing error, not by a wrong derivative. */
+        double worst = 0, hstep = 1e-6, gscale = 1e-30;
+        for (size_t t = 0; t < np; t++) gscale = fmax(gscale, fabs(g[t]));
         for (size_t t = 0; t < np; t += 1 + np / 60) {
             double keep = p[t];
             p[t] = keep + hstep;
@@ -240,12 +243,12 @@ static void test_gradients(dc_device *dev, uint64_t *rng, const char *spec, int 
             double lm = ref_forward(&r, p, x, y);
             p[t] = keep;
             double num = (lp - lm) / (2 * hstep);
-            double err = fabs(num - g[t]) / fmax(fabs(g[t]), 1e-6);
+            double err = fabs(num - g[t]) / gscale;
             if (err > worst) worst = err;
         }
         ref_forward(&r, p, x, y); /* restore activations */
-        fprintf(stderr, "%s: reference gradient vs finite differences: max rel err %.2e\n", spec, worst);
-        CHECK(worst < 1e-5, "%s: FD rel err %.2e > 1e-5", spec, worst);
+        fprintf(stderr, "%s: reference gradient vs finite differences: max normwise err %.2e\n", spec, worst);
+        CHECK(worst < 1e-6, "%s: FD normwise err %.2e > 1e-6", spec, worst);
     }
 
     dc_model *m = NULL;

@@ -19,6 +19,12 @@ typedef struct dc_kernel_stats {
 } dc_kernel_stats;
 
 struct dc_program_entry; /* kernels.c */
+struct dc_device;
+
+/* Called by dc_device_close before the context goes: modules that keep per-device state
+ * (scratch buffers) register one, so nobody has to remember to release it. */
+typedef void (*dc_device_cleanup)(struct dc_device *dev);
+#define DC_DEVICE_MAX_CLEANUPS 8
 
 typedef struct dc_device {
     cl_platform_id platform;
@@ -34,6 +40,8 @@ typedef struct dc_device {
     size_t max_wg;
     struct dc_program_entry *programs; /* programs built for this device in this process */
     dc_kernel_stats stats;
+    dc_device_cleanup cleanups[DC_DEVICE_MAX_CLEANUPS];
+    int ncleanups;
 } dc_device;
 
 /* Print a clinfo-like table of every platform and device to out. */
@@ -46,6 +54,8 @@ dc_status dc_device_parse(const char *spec, int *platform, int *device);
  * without a platform means platform 0. Errors say what exists and how to get a CPU driver. */
 dc_status dc_device_open(int platform, int device, dc_device **out);
 void dc_device_close(dc_device *dev);
+/* Register fn to run at dc_device_close (once, however often it is registered). */
+dc_status dc_device_add_cleanup(dc_device *dev, dc_device_cleanup fn);
 
 /* "CPU", "GPU", "ACCEL" or "OTHER". */
 const char *dc_device_type_name(cl_device_type t);

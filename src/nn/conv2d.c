@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daecl/conv_gemm.h"
 #include "daecl/kernels.h"
 
 #define CONV_FILE "conv2d.cl"
@@ -92,7 +93,8 @@ static pthread_mutex_t scratch_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static dc_status scratch_get(dc_device *dev, size_t floats, cl_mem *out)
 {
-    dc_status st = DC_OK;
+    dc_status st = dc_device_add_cleanup(dev, dc_ops_release); /* freed with the device */
+    if (st) return st;
     pthread_mutex_lock(&scratch_lock);
     int slot = -1;
     for (int i = 0; i < SCRATCH_SLOTS; i++)
@@ -452,6 +454,9 @@ static dc_status launch_dw(dc_device *dev, const conv_plan *p, const dw_run *r, 
 dc_status dc_conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, size_t w_off,
                             size_t b_off, int k, dc_act act, dc_tensor *y)
 {
+    /* GPUs take im2col + CLBlast SGEMM, CPUs the direct kernels (DAECL_CONV overrides). */
+    if (dc_conv_algo_for(dev) == DC_CONV_GEMM)
+        return dc_conv2d_gemm_forward(dev, x, params, w_off, b_off, k, act, y);
     const char *op = "conv2d forward";
     DC_TRY(check_t(x, op, "x"));
     DC_TRY(check_t(y, op, "y"));
@@ -467,6 +472,8 @@ dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor
                              dc_tensor *dy, cl_mem params, cl_mem grads, size_t w_off,
                              size_t b_off, int k, dc_act act, dc_tensor *dx)
 {
+    if (dc_conv_algo_for(dev) == DC_CONV_GEMM)
+        return dc_conv2d_gemm_backward(dev, x, y, dy, params, grads, w_off, b_off, k, act, dx);
     const char *op = "conv2d backward";
     DC_TRY(check_t(x, op, "x"));
     DC_TRY(check_t(y, op, "y"));

@@ -167,8 +167,9 @@ static void slot_clear(int i)
 /* Scratch buffer `kind` of at least `bytes` for dev's context (grown, never shrunk). */
 static dc_status scratch_get(dc_device *dev, int kind, size_t bytes, cl_mem *out)
 {
-    dc_status st = DC_OK;
     *out = NULL;
+    dc_status st = dc_device_add_cleanup(dev, dc_conv_gemm_release); /* freed with the device */
+    if (st) return st;
     if (bytes > dev->max_alloc)
         return dc_fail(DC_ERR_DEVICE_MEMORY,
                        "conv gemm: %s: %.1f MiB is more than the device's largest allocation "

@@ -278,10 +278,21 @@ void dc_device_describe(const dc_device *dev, char *buf, size_t len)
              dev->driver);
 }
 
+dc_status dc_device_add_cleanup(dc_device *dev, dc_device_cleanup fn)
+{
+    for (int i = 0; i < dev->ncleanups; i++)
+        if (dev->cleanups[i] == fn) return DC_OK;
+    if (dev->ncleanups == DC_DEVICE_MAX_CLEANUPS)
+        return dc_fail(DC_ERR_UNSUPPORTED, "too many per-device cleanups registered");
+    dev->cleanups[dev->ncleanups++] = fn;
+    return DC_OK;
+}
+
 void dc_device_close(dc_device *dev)
 {
     if (!dev) return;
     if (dev->queue) clFinish(dev->queue);
+    for (int i = dev->ncleanups - 1; i >= 0; i--) dev->cleanups[i](dev);
     dc_programs_release(dev);
     if (dev->queue) clReleaseCommandQueue(dev->queue);
     if (dev->ctx) clReleaseContext(dev->ctx);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "daecl/checkpoint.h"
+#include "daecl/conv_gemm.h"
 #include "daecl/image.h"
 #include "daecl/loader.h"
 #include "daecl/progress.h"
@@ -486,9 +487,10 @@ dc_status dc_train(dc_device *dev, const dc_train_config *cfg, dc_train_summary 
     trainer t = {.dev = dev, .cfg = *cfg};
     dc_status s = setup(&t);
     if (!s && !cfg->quiet) {
-        printf("training %s on %zu images (%dx%d), validating on %zu; %zu parameters; batch %d; %s; %s loss\n",
+        printf("training %s on %zu images (%dx%d), validating on %zu; %zu parameters; batch %d; %s; %s loss; "
+               "%s convolutions\n",
                t.arch_canon, t.train.n, t.train.h, t.train.w, t.test.n, t.model->nparams, t.cfg.batch,
-               dc_optim_name(t.cfg.optim.kind), dc_loss_name(t.cfg.loss));
+               dc_optim_name(t.cfg.optim.kind), dc_loss_name(t.cfg.loss), dc_conv_algo_name(dc_conv_algo_for(dev)));
         if (cfg->resume)
             printf("resuming %s at epoch %d, step %lld\n", t.model_path, t.start_epoch + 1, (long long)t.step);
         fflush(stdout);
