@@ -32,6 +32,12 @@ dc_status dc_tensor_create(dc_device *dev, int n, int c, int h, int w, dc_layout
 dc_tensor dc_tensor_view(cl_mem buf, size_t off, int n, int c, int h, int w, dc_layout layout);
 void dc_tensor_release(dc_tensor *t);
 
+/* Argument checks shared by the ops: present, NCHW, non-empty, 32-bit indexable; and an exact
+ * shape. One-line errors start with `op` and name the tensor. */
+dc_status dc_tensor_check(const dc_tensor *t, const char *op, const char *name);
+dc_status dc_tensor_check_shape(const dc_tensor *t, int n, int c, int h, int w, const char *op,
+                                const char *name);
+
 /* Blocking copies from/to host memory in NCHW order. */
 dc_status dc_tensor_write(dc_device *dev, const dc_tensor *t, const float *host);
 dc_status dc_tensor_read(dc_device *dev, const dc_tensor *t, float *host);

@@ -42,20 +42,6 @@ dc_status dc_act_parse(const char *s, dc_act *out)
                    "unknown activation '%s' (none, relu, sigmoid, leaky, tanh)", s ? s : "");
 }
 
-static dc_status check_t(const dc_tensor *t, const char *op, const char *name)
-{
-    if (!t || !t->buf) return dc_fail(DC_ERR_INVALID_ARG, "%s: %s is missing", op, name);
-    if (t->layout != DC_LAYOUT_NCHW)
-        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s: only the NCHW layout is supported", op, name);
-    if (t->n < 1 || t->c < 1 || t->h < 1 || t->w < 1)
-        return dc_fail(DC_ERR_INVALID_ARG, "%s: %s has an empty shape %dx%dx%dx%d", op, name,
-                       t->n, t->c, t->h, t->w);
-    if (t->off + dc_tensor_size(t) > UINT_MAX)
-        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s ends past 2^32 floats (32-bit indexing)", op,
-                       name);
-    return DC_OK;
-}
-
 static dc_status check_same(const dc_tensor *a, const dc_tensor *b, const char *op)
 {
     if (a->n != b->n || a->c != b->c || a->h != b->h || a->w != b->w)
@@ -85,8 +71,8 @@ static dc_status launch(dc_device *dev, dc_act act, const char *name, const dc_t
 dc_status dc_act_forward(dc_device *dev, dc_act act, const dc_tensor *x, dc_tensor *y)
 {
     const char *op = "activation forward";
-    DC_TRY(check_t(x, op, "x"));
-    DC_TRY(check_t(y, op, "y"));
+    DC_TRY(dc_tensor_check(x, op, "x"));
+    DC_TRY(dc_tensor_check(y, op, "y"));
     DC_TRY(check_same(x, y, op));
     if ((unsigned)act >= DC_ACT_COUNT)
         return dc_fail(DC_ERR_INVALID_ARG, "%s: invalid activation %d", op, (int)act);
@@ -100,8 +86,8 @@ dc_status dc_act_forward(dc_device *dev, dc_act act, const dc_tensor *x, dc_tens
 dc_status dc_act_backward(dc_device *dev, dc_act act, const dc_tensor *y, dc_tensor *dy)
 {
     const char *op = "activation backward";
-    DC_TRY(check_t(y, op, "y"));
-    DC_TRY(check_t(dy, op, "dy"));
+    DC_TRY(dc_tensor_check(y, op, "y"));
+    DC_TRY(dc_tensor_check(dy, op, "dy"));
     DC_TRY(check_same(y, dy, op));
     if ((unsigned)act >= DC_ACT_COUNT)
         return dc_fail(DC_ERR_INVALID_ARG, "%s: invalid activation %d", op, (int)act);

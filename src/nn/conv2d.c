@@ -35,29 +35,6 @@
 
 /* ---- checks -------------------------------------------------------------------------------- */
 
-static dc_status check_t(const dc_tensor *t, const char *op, const char *name)
-{
-    if (!t || !t->buf) return dc_fail(DC_ERR_INVALID_ARG, "%s: %s is missing", op, name);
-    if (t->layout != DC_LAYOUT_NCHW)
-        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s: only the NCHW layout is supported", op, name);
-    if (t->n < 1 || t->c < 1 || t->h < 1 || t->w < 1)
-        return dc_fail(DC_ERR_INVALID_ARG, "%s: %s has an empty shape %dx%dx%dx%d", op, name,
-                       t->n, t->c, t->h, t->w);
-    if (t->off + dc_tensor_size(t) > UINT_MAX)
-        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s ends past 2^32 floats (32-bit indexing)", op,
-                       name);
-    return DC_OK;
-}
-
-static dc_status check_shape(const dc_tensor *t, int n, int c, int h, int w, const char *op,
-                             const char *name)
-{
-    if (t->n != n || t->c != c || t->h != h || t->w != w)
-        return dc_fail(DC_ERR_INVALID_ARG, "%s: %s is %dx%dx%dx%d, expected %dx%dx%dx%d", op, name,
-                       t->n, t->c, t->h, t->w, n, c, h, w);
-    return DC_OK;
-}
-
 static dc_status check_k_act(int k, dc_act act, const char *op)
 {
     if (k < 1 || k % 2 == 0 || k > DC_CONV_MAX_K)
@@ -458,10 +435,10 @@ dc_status dc_conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, s
     if (dc_conv_algo_for(dev) == DC_CONV_GEMM)
         return dc_conv2d_gemm_forward(dev, x, params, w_off, b_off, k, act, y);
     const char *op = "conv2d forward";
-    DC_TRY(check_t(x, op, "x"));
-    DC_TRY(check_t(y, op, "y"));
+    DC_TRY(dc_tensor_check(x, op, "x"));
+    DC_TRY(dc_tensor_check(y, op, "y"));
     DC_TRY(check_k_act(k, act, op));
-    DC_TRY(check_shape(y, x->n, y->c, x->h, x->w, op, "y"));
+    DC_TRY(dc_tensor_check_shape(y, x->n, y->c, x->h, x->w, op, "y"));
     DC_TRY(check_params(params, w_off, b_off, (size_t)y->c * x->c * k * k, y->c, op, "params"));
     conv_plan p;
     conv_plan_make(&p, x->c, y->c, x->h, x->w, k);
@@ -475,15 +452,15 @@ dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor
     if (dc_conv_algo_for(dev) == DC_CONV_GEMM)
         return dc_conv2d_gemm_backward(dev, x, y, dy, params, grads, w_off, b_off, k, act, dx);
     const char *op = "conv2d backward";
-    DC_TRY(check_t(x, op, "x"));
-    DC_TRY(check_t(y, op, "y"));
-    DC_TRY(check_t(dy, op, "dy"));
+    DC_TRY(dc_tensor_check(x, op, "x"));
+    DC_TRY(dc_tensor_check(y, op, "y"));
+    DC_TRY(dc_tensor_check(dy, op, "dy"));
     DC_TRY(check_k_act(k, act, op));
-    DC_TRY(check_shape(y, x->n, y->c, x->h, x->w, op, "y"));
-    DC_TRY(check_shape(dy, y->n, y->c, y->h, y->w, op, "dy"));
+    DC_TRY(dc_tensor_check_shape(y, x->n, y->c, x->h, x->w, op, "y"));
+    DC_TRY(dc_tensor_check_shape(dy, y->n, y->c, y->h, y->w, op, "dy"));
     if (dx) {
-        DC_TRY(check_t(dx, op, "dx"));
-        DC_TRY(check_shape(dx, x->n, x->c, x->h, x->w, op, "dx"));
+        DC_TRY(dc_tensor_check(dx, op, "dx"));
+        DC_TRY(dc_tensor_check_shape(dx, x->n, x->c, x->h, x->w, op, "dx"));
     }
     size_t nw = (size_t)y->c * x->c * k * k;
     DC_TRY(check_params(params, w_off, b_off, nw, y->c, op, "params"));
@@ -529,10 +506,10 @@ dc_status dc_convT2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, 
                              size_t b_off, int k, dc_act act, dc_tensor *y)
 {
     const char *op = "convT2d forward";
-    DC_TRY(check_t(x, op, "x"));
-    DC_TRY(check_t(y, op, "y"));
+    DC_TRY(dc_tensor_check(x, op, "x"));
+    DC_TRY(dc_tensor_check(y, op, "y"));
     DC_TRY(check_k_act(k, act, op));
-    DC_TRY(check_shape(y, x->n, y->c, 2 * x->h, 2 * x->w, op, "y"));
+    DC_TRY(dc_tensor_check_shape(y, x->n, y->c, 2 * x->h, 2 * x->w, op, "y"));
     DC_TRY(check_params(params, w_off, b_off, (size_t)y->c * x->c * k * k, y->c, op, "params"));
     conv_plan p;
     conv_plan_make(&p, x->c, y->c, y->h, y->w, k);
@@ -550,15 +527,15 @@ dc_status dc_convT2d_backward(dc_device *dev, const dc_tensor *x, const dc_tenso
                               size_t b_off, int k, dc_act act, dc_tensor *dx)
 {
     const char *op = "convT2d backward";
-    DC_TRY(check_t(x, op, "x"));
-    DC_TRY(check_t(y, op, "y"));
-    DC_TRY(check_t(dy, op, "dy"));
+    DC_TRY(dc_tensor_check(x, op, "x"));
+    DC_TRY(dc_tensor_check(y, op, "y"));
+    DC_TRY(dc_tensor_check(dy, op, "dy"));
     DC_TRY(check_k_act(k, act, op));
-    DC_TRY(check_shape(y, x->n, y->c, 2 * x->h, 2 * x->w, op, "y"));
-    DC_TRY(check_shape(dy, y->n, y->c, y->h, y->w, op, "dy"));
+    DC_TRY(dc_tensor_check_shape(y, x->n, y->c, 2 * x->h, 2 * x->w, op, "y"));
+    DC_TRY(dc_tensor_check_shape(dy, y->n, y->c, y->h, y->w, op, "dy"));
     if (dx) {
-        DC_TRY(check_t(dx, op, "dx"));
-        DC_TRY(check_shape(dx, x->n, x->c, x->h, x->w, op, "dx"));
+        DC_TRY(dc_tensor_check(dx, op, "dx"));
+        DC_TRY(dc_tensor_check_shape(dx, x->n, x->c, x->h, x->w, op, "dx"));
     }
     int cin = x->c, cout = y->c;
     size_t nw = (size_t)cout * cin * k * k;

@@ -7,26 +7,12 @@
 
 #include "daecl/kernels.h"
 
-static dc_status check_t(const dc_tensor *t, const char *op, const char *name)
-{
-    if (!t || !t->buf) return dc_fail(DC_ERR_INVALID_ARG, "%s: %s is missing", op, name);
-    if (t->layout != DC_LAYOUT_NCHW)
-        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s: only the NCHW layout is supported", op, name);
-    if (t->n < 1 || t->c < 1 || t->h < 1 || t->w < 1)
-        return dc_fail(DC_ERR_INVALID_ARG, "%s: %s has an empty shape %dx%dx%dx%d", op, name,
-                       t->n, t->c, t->h, t->w);
-    if (t->off + dc_tensor_size(t) > UINT_MAX)
-        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s ends past 2^32 floats (32-bit indexing)", op,
-                       name);
-    return DC_OK;
-}
-
 dc_status dc_add_forward(dc_device *dev, const dc_tensor *a, const dc_tensor *b, dc_tensor *y)
 {
     const char *op = "add forward";
-    DC_TRY(check_t(a, op, "a"));
-    DC_TRY(check_t(b, op, "b"));
-    DC_TRY(check_t(y, op, "y"));
+    DC_TRY(dc_tensor_check(a, op, "a"));
+    DC_TRY(dc_tensor_check(b, op, "b"));
+    DC_TRY(dc_tensor_check(y, op, "y"));
     if (a->n != b->n || a->c != b->c || a->h != b->h || a->w != b->w || y->n != a->n ||
         y->c != a->c || y->h != a->h || y->w != a->w)
         return dc_fail(DC_ERR_INVALID_ARG, "%s: shapes differ: a %dx%dx%dx%d, b %dx%dx%dx%d, y %dx%dx%dx%d",
@@ -85,9 +71,9 @@ dc_status dc_concat_forward(dc_device *dev, const dc_tensor *a, const dc_tensor 
                             dc_tensor *y)
 {
     const char *op = "concat forward";
-    DC_TRY(check_t(a, op, "a"));
-    DC_TRY(check_t(b, op, "b"));
-    DC_TRY(check_t(y, op, "y"));
+    DC_TRY(dc_tensor_check(a, op, "a"));
+    DC_TRY(dc_tensor_check(b, op, "b"));
+    DC_TRY(dc_tensor_check(y, op, "y"));
     DC_TRY(check_concat(a, b, y, op));
     DC_TRY(chan_copy(dev, a, 0, y, 0, a->c, op));
     return chan_copy(dev, b, 0, y, a->c, b->c, op);
@@ -97,9 +83,9 @@ dc_status dc_concat_backward(dc_device *dev, const dc_tensor *dy, dc_tensor *da,
                              dc_tensor *db)
 {
     const char *op = "concat backward";
-    DC_TRY(check_t(dy, op, "dy"));
-    DC_TRY(check_t(da, op, "da"));
-    DC_TRY(check_t(db, op, "db"));
+    DC_TRY(dc_tensor_check(dy, op, "dy"));
+    DC_TRY(dc_tensor_check(da, op, "da"));
+    DC_TRY(dc_tensor_check(db, op, "db"));
     DC_TRY(check_concat(da, db, dy, op));
     DC_TRY(chan_copy(dev, dy, 0, da, 0, da->c, op));
     return chan_copy(dev, dy, da->c, db, 0, db->c, op);

@@ -6,20 +6,6 @@
 
 #include "daecl/kernels.h"
 
-static dc_status check_t(const dc_tensor *t, const char *op, const char *name)
-{
-    if (!t || !t->buf) return dc_fail(DC_ERR_INVALID_ARG, "%s: %s is missing", op, name);
-    if (t->layout != DC_LAYOUT_NCHW)
-        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s: only the NCHW layout is supported", op, name);
-    if (t->n < 1 || t->c < 1 || t->h < 1 || t->w < 1)
-        return dc_fail(DC_ERR_INVALID_ARG, "%s: %s has an empty shape %dx%dx%dx%d", op, name,
-                       t->n, t->c, t->h, t->w);
-    if (t->off + dc_tensor_size(t) > UINT_MAX)
-        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s ends past 2^32 floats (32-bit indexing)", op,
-                       name);
-    return DC_OK;
-}
-
 /* y must be x's size halved (floored); both at least 1x1 for the forward. */
 static dc_status check_pair(const dc_tensor *x, const dc_tensor *y, const char *op,
                             const char *yname)
@@ -35,10 +21,10 @@ static size_t local_for(size_t g) { return g < 64 ? g : 64; }
 dc_status dc_maxpool2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y)
 {
     const char *op = "maxpool2 forward";
-    DC_TRY(check_t(x, op, "x"));
+    DC_TRY(dc_tensor_check(x, op, "x"));
     if (x->h < 2 || x->w < 2)
         return dc_fail(DC_ERR_INVALID_ARG, "%s: x is %dx%d, need at least 2x2", op, x->h, x->w);
-    DC_TRY(check_t(y, op, "y"));
+    DC_TRY(dc_tensor_check(y, op, "y"));
     DC_TRY(check_pair(x, y, op, "y"));
     cl_kernel k;
     DC_TRY(dc_kernel_get(dev, "pool.cl", NULL, "maxpool2_fwd", &k));
@@ -59,11 +45,11 @@ dc_status dc_maxpool2_backward(dc_device *dev, const dc_tensor *x, const dc_tens
                                dc_tensor *dx)
 {
     const char *op = "maxpool2 backward";
-    DC_TRY(check_t(x, op, "x"));
+    DC_TRY(dc_tensor_check(x, op, "x"));
     if (x->h < 2 || x->w < 2)
         return dc_fail(DC_ERR_INVALID_ARG, "%s: x is %dx%d, need at least 2x2", op, x->h, x->w);
-    DC_TRY(check_t(dy, op, "dy"));
-    DC_TRY(check_t(dx, op, "dx"));
+    DC_TRY(dc_tensor_check(dy, op, "dy"));
+    DC_TRY(dc_tensor_check(dx, op, "dx"));
     DC_TRY(check_pair(x, dy, op, "dy"));
     if (dx->n != x->n || dx->c != x->c || dx->h != x->h || dx->w != x->w)
         return dc_fail(DC_ERR_INVALID_ARG, "%s: dx is %dx%dx%dx%d, x is %dx%dx%dx%d", op, dx->n,

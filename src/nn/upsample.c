@@ -6,20 +6,6 @@
 
 #include "daecl/kernels.h"
 
-static dc_status check_t(const dc_tensor *t, const char *op, const char *name)
-{
-    if (!t || !t->buf) return dc_fail(DC_ERR_INVALID_ARG, "%s: %s is missing", op, name);
-    if (t->layout != DC_LAYOUT_NCHW)
-        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s: only the NCHW layout is supported", op, name);
-    if (t->n < 1 || t->c < 1 || t->h < 1 || t->w < 1)
-        return dc_fail(DC_ERR_INVALID_ARG, "%s: %s has an empty shape %dx%dx%dx%d", op, name,
-                       t->n, t->c, t->h, t->w);
-    if (t->off + dc_tensor_size(t) > UINT_MAX)
-        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s ends past 2^32 floats (32-bit indexing)", op,
-                       name);
-    return DC_OK;
-}
-
 /* big must be small's size doubled. */
 static dc_status check_pair(const dc_tensor *small, const dc_tensor *big, const char *op)
 {
@@ -52,8 +38,8 @@ static dc_status launch(dc_device *dev, const char *name, const dc_tensor *src,
 dc_status dc_upsample2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y)
 {
     const char *op = "upsample2 forward";
-    DC_TRY(check_t(x, op, "x"));
-    DC_TRY(check_t(y, op, "y"));
+    DC_TRY(dc_tensor_check(x, op, "x"));
+    DC_TRY(dc_tensor_check(y, op, "y"));
     DC_TRY(check_pair(x, y, op));
     return launch(dev, "upsample2_fwd", x, y, x, op);
 }
@@ -61,8 +47,8 @@ dc_status dc_upsample2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y)
 dc_status dc_upsample2_backward(dc_device *dev, const dc_tensor *dy, dc_tensor *dx)
 {
     const char *op = "upsample2 backward";
-    DC_TRY(check_t(dy, op, "dy"));
-    DC_TRY(check_t(dx, op, "dx"));
+    DC_TRY(dc_tensor_check(dy, op, "dy"));
+    DC_TRY(dc_tensor_check(dx, op, "dx"));
     DC_TRY(check_pair(dx, dy, op));
     return launch(dev, "upsample2_bwd", dy, dx, dx, op);
 }

@@ -1,6 +1,8 @@
 /* Device tensors and flat-buffer helpers (see tensor.h). */
 #include "daecl/tensor.h"
 
+#include <limits.h>
+
 #include "daecl/kernels.h"
 
 size_t dc_tensor_size(const dc_tensor *t)
@@ -119,4 +121,27 @@ dc_status dc_axpy(dc_device *dev, cl_mem y, size_t y_off, cl_mem x, size_t x_off
     DC_CL(DC_ARG(k, 5, a), "axpy_f32 arg");
     size_t g = n;
     return dc_launch(dev, k, 1, &g, NULL, "axpy_f32");
+}
+
+dc_status dc_tensor_check(const dc_tensor *t, const char *op, const char *name)
+{
+    if (!t || !t->buf) return dc_fail(DC_ERR_INVALID_ARG, "%s: %s is missing", op, name);
+    if (t->layout != DC_LAYOUT_NCHW)
+        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s: only the NCHW layout is supported", op, name);
+    if (t->n < 1 || t->c < 1 || t->h < 1 || t->w < 1)
+        return dc_fail(DC_ERR_INVALID_ARG, "%s: %s has an empty shape %dx%dx%dx%d", op, name,
+                       t->n, t->c, t->h, t->w);
+    if (t->off + dc_tensor_size(t) > UINT_MAX)
+        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s ends past 2^32 floats (32-bit indexing)", op,
+                       name);
+    return DC_OK;
+}
+
+dc_status dc_tensor_check_shape(const dc_tensor *t, int n, int c, int h, int w, const char *op,
+                                const char *name)
+{
+    if (t->n != n || t->c != c || t->h != h || t->w != w)
+        return dc_fail(DC_ERR_INVALID_ARG, "%s: %s is %dx%dx%dx%d, expected %dx%dx%dx%d", op, name,
+                       t->n, t->c, t->h, t->w, n, c, h, w);
+    return DC_OK;
 }
