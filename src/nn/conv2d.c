@@ -25,6 +25,7 @@
 
 #include "daecl/conv_gemm.h"
 #include "daecl/kernels.h"
+#include "nn/conv_checks.h"
 
 #define CONV_FILE "conv2d.cl"
 
@@ -34,25 +35,6 @@
 #define DW_BUDGET 18
 
 /* ---- checks -------------------------------------------------------------------------------- */
-
-static dc_status check_k_act(int k, dc_act act, const char *op)
-{
-    if (k < 1 || k % 2 == 0 || k > DC_CONV_MAX_K)
-        return dc_fail(DC_ERR_INVALID_ARG, "%s: kernel size %d: must be odd, 1..%d", op, k,
-                       DC_CONV_MAX_K);
-    if ((unsigned)act >= DC_ACT_COUNT)
-        return dc_fail(DC_ERR_INVALID_ARG, "%s: invalid activation %d", op, (int)act);
-    return DC_OK;
-}
-
-static dc_status check_params(cl_mem params, size_t w_off, size_t b_off, size_t nw, int cout,
-                              const char *op, const char *name)
-{
-    if (!params) return dc_fail(DC_ERR_INVALID_ARG, "%s: %s buffer is missing", op, name);
-    if (w_off + nw > UINT_MAX || b_off + (size_t)cout > UINT_MAX)
-        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s offsets past 2^32 floats", op, name);
-    return DC_OK;
-}
 
 /* ---- scratch (weight-gradient partial sums on many-core devices) -------------------------- */
 

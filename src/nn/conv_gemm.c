@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "daecl/kernels.h"
+#include "nn/conv_checks.h"
 
 #define IM2COL_FILE "im2col.cl"
 #define RED_WG 64 /* work-group size of bias_grad, fixed in cl/im2col.cl */
@@ -93,25 +94,6 @@ static dc_status clblast_fail(CLBlastStatusCode st, const char *what)
 }
 
 /* ---- checks (as conv2d.c) ---------------------------------------------------------------- */
-
-static dc_status check_k_act(int k, dc_act act, const char *op)
-{
-    if (k < 1 || k % 2 == 0 || k > DC_CONV_MAX_K)
-        return dc_fail(DC_ERR_INVALID_ARG, "%s: kernel size %d: must be odd, 1..%d", op, k,
-                       DC_CONV_MAX_K);
-    if ((unsigned)act >= DC_ACT_COUNT)
-        return dc_fail(DC_ERR_INVALID_ARG, "%s: invalid activation %d", op, (int)act);
-    return DC_OK;
-}
-
-static dc_status check_params(cl_mem params, size_t w_off, size_t b_off, size_t nw, int cout,
-                              const char *op, const char *name)
-{
-    if (!params) return dc_fail(DC_ERR_INVALID_ARG, "%s: %s buffer is missing", op, name);
-    if (w_off + nw > UINT_MAX || b_off + (size_t)cout > UINT_MAX)
-        return dc_fail(DC_ERR_UNSUPPORTED, "%s: %s offsets past 2^32 floats", op, name);
-    return DC_OK;
-}
 
 /* ---- scratch: one set of buffers per OpenCL context -------------------------------------- */
 
