@@ -282,7 +282,11 @@ static void test_gradients(dc_device *dev, uint64_t *rng, const char *spec, int 
         fprintf(stderr, "%s (n=%d %dx%d): logits rel err %.2e, parameter gradient normwise err %.2e, loss %.4f\n",
                 spec, n, h, w, zerr, gerr, loss);
         CHECK(zerr < 1e-4, "%s: logits err %.2e", spec, zerr);
-        CHECK(gerr < 1e-4, "%s: gradient err %.2e", spec, gerr);
+        /* ReLU/max-pool models: a pre-activation or a pooling pair within float rounding of a tie
+         * can take the other branch on the device than in double, moving one contribution
+         * (seen once at 2e-4 in many runs); smooth models have no such branch. */
+        double gtol = fd ? 1e-4 : 1e-3;
+        CHECK(gerr < gtol, "%s: gradient err %.2e (tolerance %.0e)", spec, gerr, gtol);
         dc_tensor_release(&xt);
         dc_tensor_release(&yt);
         dc_model_destroy(m);
