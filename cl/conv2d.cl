@@ -13,7 +13,7 @@
  * gradient computed on the full grid and subsampled (subsample2). That spends 4x the FLOPs of
  * a direct transposed conv but reuses the fast kernels.
  *
- * The conv kernels follow DESIGN §7: a work-item is an explicit SIMD program whose vector lanes
+ * The conv kernels follow the CPU kernel rules in docs/ARCHITECTURE.md: a work-item is an explicit SIMD program whose vector lanes
  * run along an image row (VW = 8 or 16 lanes, NV vectors per row block of TW = VW*NV pixels,
  * NXB blocks per row). The K horizontal taps are the row vector shifted by -P..P lanes
  * (shuffle2 with the neighbouring vector, or with the halo values at the block edges), the

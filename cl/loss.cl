@@ -1,4 +1,4 @@
-/* Losses fused with the output activation (see include/daecl/loss.h for the definitions).
+/* Losses fused with the output activation (see src/daecl/loss.h for the definitions).
  *
  * One work-item per chunk of LOSS_CHUNK consecutive elements of the flat NCHW tensor: it writes
  * the gradient (scaled by 1/count) and/or the activated output, and one partial loss sum into

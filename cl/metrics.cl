@@ -1,4 +1,4 @@
-/* Device accumulators and image metrics (definitions in include/daecl/metrics.h).
+/* Device accumulators and image metrics (definitions in src/daecl/metrics.h).
  *
  * No contraction into fma here: TwoSum is only error-free with separately rounded operations,
  * and SSIM of identical images comes out exactly 1 when 2·(μ·μ) and μ·μ + μ·μ round alike. */

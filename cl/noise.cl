@@ -3,7 +3,7 @@
  * Philox4x32-10 (Random123's philox4x32_R(10, ctr, key)) keyed by
  *   key = {seed lo, seed hi}, counter = {pixel / 4, sample index, epoch, stream}
  * so a sample's noise does not depend on the batch it is in. The layout, the noise models and
- * their exact formulas are documented in include/daecl/noise.h; src/stream/noise.c holds the
+ * their exact formulas are documented in src/daecl/noise.h; src/stream/noise.c holds the
  * same code for the host and must stay in step with this file (tests/test_noise.c compares
  * them). No contraction into fma: the host must be able to reproduce every rounding. */
 #pragma OPENCL FP_CONTRACT OFF

@@ -1,5 +1,5 @@
 /* Optimizer updates over flat buffers (formulas and their tf.keras origin in
- * include/daecl/optim.h). One work-item per 8 parameters: a float8 body (one AVX2 register on a
+ * src/daecl/optim.h). One work-item per 8 parameters: a float8 body (one AVX2 register on a
  * CPU) and a scalar tail for the last partial group. Step-dependent scalars (Adam's lr_t) come
  * from the host, so each kernel is built once. State arrays: s0 = st[0, n), s1 = st[n, 2n). */
 

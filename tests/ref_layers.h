@@ -1,4 +1,4 @@
-/* Plain C, double-precision reference of every layer op in include/daecl/ops.h, forward and
+/* Plain C, double-precision reference of every layer op in src/daecl/ops.h, forward and
  * backward. Slow and obvious on purpose: the device kernels and the model are tested against it.
  *
  * Conventions (identical to ops.h):

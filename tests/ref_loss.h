@@ -1,5 +1,5 @@
 /* Double-precision host references for the losses and metrics (tests/ref_loss.c): written
- * straightforwardly from the definitions in include/daecl/loss.h and metrics.h, independent of
+ * straightforwardly from the definitions in src/daecl/loss.h and metrics.h, independent of
  * the kernels' arrangement (e.g. SSIM here uses the full 2-D window, the kernel a separable
  * sliding one). */
 #ifndef DAECL_REF_LOSS_H

@@ -1,4 +1,4 @@
-/* The im2col + CLBlast SGEMM convolution (include/daecl/conv_gemm.h) against the
+/* The im2col + CLBlast SGEMM convolution (src/daecl/conv_gemm.h) against the
  * double-precision reference (tests/ref_layers.c), and against the direct kernels.
  *
  * Metric and tolerance as tests/test_layers.c: err = max_i |dev_i - ref_i| / max(|ref_i|, mag_i)

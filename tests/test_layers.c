@@ -1,4 +1,4 @@
-/* Layer ops (include/daecl/ops.h) on the OpenCL device against the double-precision reference
+/* Layer ops (src/daecl/ops.h) on the OpenCL device against the double-precision reference
  * (tests/ref_layers.c), and the reference's own backward against central finite differences.
  *
  * Inputs are fresh random numbers every run (seed printed; DAECL_TEST_SEED repeats a run).

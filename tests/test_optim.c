@@ -1,5 +1,5 @@
 /* Optimizers: several steps on the device vs the closed-form tf.keras update in double on the
- * host (formulas in include/daecl/optim.h), on random parameters and fresh random gradients each
+ * host (formulas in src/daecl/optim.h), on random parameters and fresh random gradients each
  * step; defaults, parsing, validation messages.
  *
  * Error measures (printed):

@@ -277,7 +277,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "grid") == 0) {
         r = cmd_grid(argc - 1, argv + 1);
     } else if (argv[1][0] == '-') {
-        r = cmd_grid(argc, argv); /* flags without a command: grid (DESIGN.md's form) */
+        r = cmd_grid(argc, argv); /* flags without a command: grid (the short form the docs show) */
     } else if (strcmp(argv[1], "curves") == 0) {
         r = cmd_curves(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "compare") == 0) {

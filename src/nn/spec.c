@@ -12,7 +12,7 @@ static const struct {
     {"classic", "conv:32,pool,conv:32,pool,conv:32,up,conv:32,up,conv:1:sigmoid"},
     /* Its Conv2DTranspose variant. */
     {"keras", "conv:32,pool,conv:32,pool,convT:32,convT:32,conv:1:sigmoid"},
-    /* classic + additive encoder→decoder skips: same parameters, better PSNR (DESIGN §6). */
+    /* classic + additive encoder→decoder skips: same parameters, better PSNR (+1.3 dB after one epoch, README). */
     {"unet", "conv:32@e1,pool,conv:32@e2,pool,conv:32,up,add:e2,conv:32,up,add:e1,conv:1:sigmoid"},
 };
 

@@ -1,4 +1,4 @@
-/* Double-buffered loader: see include/daecl/loader.h for the contract.
+/* Double-buffered loader: see src/daecl/loader.h for the contract.
  *
  * Slots form a ring of NSLOTS; the loader thread fills them in batch order and the main thread
  * consumes them in the same order. A slot's life:
