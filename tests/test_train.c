@@ -91,8 +91,8 @@ static void *stop_later(void *arg)
     return NULL;
 }
 
-/* `--checkpoint-epochs FILE`: print "EPOCH ROWS" (epochs done, metrics rows held), exit 1 if it
- * does not load. */
+/* `--checkpoint-epochs FILE`: print "EPOCH ROWS" (epochs done, metrics rows held), then the rows;
+ * exit 1 if it does not load. */
 static int print_checkpoint_epochs(const char *path)
 {
     dc_checkpoint ck;
@@ -102,7 +102,7 @@ static int print_checkpoint_epochs(const char *path)
     }
     int rows = 0;
     for (const char *p = ck.metrics; p && *p; p++) rows += *p == '\n';
-    printf("%d %d\n", ck.epoch, rows);
+    printf("%d %d\n%s", ck.epoch, rows, ck.metrics ? ck.metrics : "");
     dc_checkpoint_free(&ck);
     return 0;
 }
