@@ -18,10 +18,8 @@ helper="$build/tests/test_train"
 tmp=$(mktemp -d /tmp/daecl-faults-XXXXXX)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 KILLS=${KILLS:-12}
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source=tests/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
 start=$SECONDS
 
 "$helper" --make-subset "$tmp/mnist" 64 32 >/dev/null || { echo "cannot make the MNIST subset" >&2; exit 1; }
@@ -123,16 +121,6 @@ check_consistent "final"
 find "$run" -name '*.tmp.*' | grep -q . && bad "temporaries survived the final run: $(find "$run" -name '*.tmp.*')" || ok
 
 # ---- resume with changed settings ----------------------------------------------------------------
-expect() {
-  local want=$1 pattern=$2
-  shift 3
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -ne "$want" ]; then bad "$* -> exit $status, want $want: $out"; return; fi
-  if ! grep -qE -- "$pattern" <<<"$out"; then bad "$* -> output lacks /$pattern/: $out"; return; fi
-  ok
-}
 expect 0 '^--lr 0.0001 replaces 0.001 from the checkpoint$' -- \
   "$bin" train "${common[@]}" --out "$run" --resume --epochs $((final + 1)) --lr 0.0001
 expect 2 'batch=32, which cannot change on --resume' -- "$bin" train "${common[@]}" --out "$run" --resume --epochs 99 --batch 64
