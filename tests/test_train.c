@@ -7,7 +7,9 @@
  * `test_train --checkpoint-epochs FILE` prints a checkpoint's epochs and metrics rows (used by
  * test_faults_train.sh). */
 #include <math.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/file.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -220,6 +222,21 @@ int main(int argc, char **argv)
     CHECK_OK(dc_run_config_set(&d.run, "arch", "classic"));
     s = dc_train(dev, &d, NULL);
     CHECK(s == DC_ERR_FORMAT && strstr(dc_error_detail(), "truncated"), "truncated: %s", dc_error_detail());
+    /* One writer per run directory: a held lock refuses the run, naming the holder's PID. */
+    {
+        char lock[800];
+        snprintf(lock, sizeof lock, "%s/.lock", a.out_dir);
+        int fd = open(lock, O_RDWR);
+        CHECK(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0, "cannot take %s", lock);
+        char pid[32];
+        snprintf(pid, sizeof pid, "(pid %ld)", (long)getpid());
+        dc_train_config w = a;
+        w.resume = 1;
+        s = dc_train(dev, &w, NULL);
+        CHECK(s == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), "in use") && strstr(dc_error_detail(), pid),
+              "second writer: %s", dc_error_detail());
+        if (fd >= 0) close(fd);
+    }
     /* A fresh run does not overwrite an existing run. */
     dc_train_config e = a;
     e.resume = 0;

@@ -68,13 +68,8 @@ int cmd_train(int argc, char **argv)
     int r = args_parse("train", opts, argc, argv, 1, pos, 0, &npos, "[options]");
     if (r) return r == 1 ? 0 : r;
 
-    /* The optimizer first: choosing it resets the hyper-parameters not given to its defaults. */
-    int order[64], no = 0, opt = dc_run_field_find("optimizer");
-    order[no++] = opt;
-    for (int f = 0; f < nfields; f++)
-        if (f != opt) order[no++] = f;
-    for (int i = 0; i < no; i++) {
-        int f = order[i];
+    /* Only the flags given: on --resume they are what the user asks to change. */
+    for (int f = 0; f < nfields; f++) {
         if (!args_find(opts, fields[f].flag)->given) continue;
         dc_status s = dc_run_config_set(&cfg.run, fields[f].flag, fields[f].type == DC_RUN_BOOL ? NULL : values[f]);
         if (s) return cli_report("train", s);
