@@ -247,7 +247,7 @@ static dc_status resume_settings(trainer *t, const dc_checkpoint *ck)
     dc_run_config run = ck->run;
     char notices[2048];
     DC_TRY(dc_run_config_resume(&run, &c->run, notices, sizeof notices));
-    if (!c->quiet && notices[0]) fputs(notices, stdout);
+    if (notices[0]) fputs(notices, c->quiet ? stderr : stdout); /* never silent, even with --quiet */
     c->run = run;
     if (ck->epoch >= c->run.epochs)
         return dc_fail(DC_ERR_INVALID_ARG, "%s: already trained %d epochs; pass --epochs N with N > %d to continue",
