@@ -71,6 +71,9 @@ check_consistent() {
   ck_epochs=$epochs
 }
 
+# A first run, not killed, builds the kernels (a cold cache takes tens of seconds).
+"$bin" train "${common[@]}" --out "$tmp/warm" --epochs 1 --quiet >"$tmp/warm.log" 2>&1 || bad "warm-up run: $(cat "$tmp/warm.log")"
+
 # ---- kill -9 at random moments ------------------------------------------------------------------
 mid_save=0
 windows=0
