@@ -81,6 +81,10 @@ int main(void)
     ck.epoch = 3;
     ck.batch = 17;
     ck.best_val_loss = 0.1015;
+    ck.best_epoch = 3;
+    ck.lr_reductions = 2;
+    ck.lr_last_reduction = 1;
+    CHECK_OK(dc_run_config_set(&ck.run, "lr-schedule", "plateau"));
     ck.metrics = "1,0.5,,,,,1.00,100.0\n2,0.4,,,,,1.00,100.0\n3,0.3,0.2,20.0,0.9,0.8,1.00,100.0\n";
     char good[512];
     path_of(good, sizeof good, "good.dcl");
@@ -95,8 +99,9 @@ int main(void)
     CHECK(strcmp(back.arch, ck.arch) == 0 && back.in_h == 28 && back.nparams == 1000 && back.nstate == 2000,
           "header fields");
     CHECK(back.step == 1234 && back.epoch == 3 && back.batch == 17 && back.best_val_loss == ck.best_val_loss &&
-              back.version == DC_CHECKPOINT_VERSION && !back.unknown_key[0],
-          "training position");
+              back.version == DC_CHECKPOINT_VERSION && !back.unknown_key[0] && back.best_epoch == 3 &&
+              back.lr_reductions == 2 && back.lr_last_reduction == 1 && back.run.schedule.kind == DC_LR_PLATEAU,
+          "training position and steering state");
     ck.run.given = 0;
     CHECK(memcmp(&back.run, &ck.run, sizeof ck.run) == 0, "run configuration differs after the round trip");
     CHECK(back.run.optim.lr == ck.run.optim.lr && back.run.optim.eps == ck.run.optim.eps && back.run.seed == ck.run.seed,
@@ -136,6 +141,20 @@ int main(void)
                   memcmp(conv.params, old.params, 39 * sizeof(float)) == 0,
               "converted checkpoint differs");
         dc_checkpoint_free(&conv);
+        dc_checkpoint_free(&old);
+    }
+
+    /* Version 2 (before schedules: `dae-cl train --arch conv:2,conv:1:sigmoid --epochs 2 --batch 64
+     * --seed 5` on 256 images): loads with the schedule's defaults, its best epoch the last one. */
+    char v2[1024];
+    snprintf(v2, sizeof v2, "%s/tests/fixtures/v2-adam-2epochs.dcl", root ? root : ".");
+    CHECK_OK(dc_checkpoint_load(v2, &old));
+    if (old.params) {
+        CHECK(old.version == 2 && old.epoch == 2 && old.best_epoch == 2 && old.lr_reductions == 0 &&
+                  old.run.schedule.kind == DC_LR_CONSTANT && old.run.early_stop == 0 && old.run.seed == 5 &&
+                  old.metrics && strstr(old.metrics, "2,0.604120,"),
+              "v2 model: version %d epoch %d best %d schedule %d", old.version, old.epoch, old.best_epoch,
+              (int)old.run.schedule.kind);
         dc_checkpoint_free(&old);
     }
 

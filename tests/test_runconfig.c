@@ -20,6 +20,7 @@ static void other_value(const dc_run_field *fd, uint64_t *rng, char *buf, size_t
     case DC_RUN_OPTIMIZER: snprintf(buf, len, "rmsprop"); break;
     case DC_RUN_LOSS: snprintf(buf, len, "mse"); break;
     case DC_RUN_NOISE: snprintf(buf, len, "saltpepper:%.3f", test_uniform(rng, 0.01, 0.5)); break;
+    case DC_RUN_SCHEDULE: snprintf(buf, len, "%s", test_rand_u64(rng) % 2 ? "cosine" : "plateau"); break;
     }
 }
 
@@ -71,6 +72,21 @@ int main(void)
         CHECK(memcmp(&c, &back, sizeof c) == 0, "round trip differs:\n%s", text);
     }
 
+    /* The schedule's cross-field checks name the flag. */
+    {
+        dc_run_config s;
+        dc_run_config_defaults(&s);
+        CHECK_OK(dc_run_config_set(&s, "warmup", "2"));
+        CHECK(dc_run_config_check(&s) == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), "--warmup") &&
+                  strstr(dc_error_detail(), "cosine"),
+              "warmup without cosine: %s", dc_error_detail());
+        CHECK_OK(dc_run_config_set(&s, "lr-schedule", "cosine"));
+        CHECK_OK(dc_run_config_check(&s));
+        CHECK_OK(dc_run_config_set(&s, "warmup", "10"));
+        CHECK(dc_run_config_check(&s) == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), "--epochs 10"),
+              "warmup >= epochs: %s", dc_error_detail());
+    }
+
     /* The optimizer's hyper-parameters: its defaults, except those the user gave (any order). */
     dc_run_config c;
     dc_run_config_defaults(&c);
@@ -88,7 +104,8 @@ int main(void)
         {"batch", "0", "between 1 and 65536"}, {"epochs", "ten", "integer"},     {"seed", "-3", "non-negative"},
         {"lr", "nan", "finite"},               {"momentum", "1.5", "between"},    {"noise", "gaussian:99", "gaussian:99"},
         {"optimizer", "lbfgs", "unknown optimizer"}, {"loss", "hinge", "hinge"},  {"arch", "conv:x", "conv:x"},
-        {"validate-every", "0", "between 1 and 1000000"},
+        {"validate-every", "0", "between 1 and 1000000"}, {"lr-schedule", "linear", "constant, step, cosine or plateau"},
+        {"lr-gamma", "1.5", "between"}, {"early-stop", "-1", "between 0 and"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         dc_run_config_defaults(&c);
@@ -148,10 +165,10 @@ int main(void)
     char unknown[64];
     CHECK_OK(dc_run_config_parse("config_version=1\nbatch=32\n", "a.dcl", NULL, &p, NULL));
     CHECK(p.batch == 32 && p.epochs == 10 && p.given == 0, "partial text");
-    CHECK_OK(dc_run_config_parse("batch=32\nwarmup=5\nzzz=1\n", "a.dcl", NULL, &p, unknown));
-    CHECK(strcmp(unknown, "warmup") == 0 && p.batch == 32, "unknown key: '%s'", unknown);
-    CHECK(dc_run_config_parse("warmup=5\n", "a.dcl", NULL, &p, NULL) == DC_ERR_FORMAT &&
-              strstr(dc_error_detail(), "a.dcl") && strstr(dc_error_detail(), "warmup"),
+    CHECK_OK(dc_run_config_parse("batch=32\nfuture_knob=5\nzzz=1\n", "a.dcl", NULL, &p, unknown));
+    CHECK(strcmp(unknown, "future_knob") == 0 && p.batch == 32, "unknown key: '%s'", unknown);
+    CHECK(dc_run_config_parse("future_knob=5\n", "a.dcl", NULL, &p, NULL) == DC_ERR_FORMAT &&
+              strstr(dc_error_detail(), "a.dcl") && strstr(dc_error_detail(), "future_knob"),
           "unknown key refused: %s", dc_error_detail());
     static const char *const skip[] = {"device", NULL};
     CHECK_OK(dc_run_config_parse("device=0:0 CPU\nseed=9\n", "a.dcl", skip, &p, NULL));

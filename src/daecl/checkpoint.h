@@ -9,6 +9,10 @@
  * step, epoch position, best validation loss, the run configuration as named fields
  * (daecl/runconfig.h: a new setting adds a key, not a format version), and the metrics.csv rows
  * of the epochs done (so the log beside a checkpoint can always be rebuilt to match it).
+ * Version 3 adds, last, the state of the run's steering as "key=value\n" text (best_epoch,
+ * lr_reductions, lr_last_reduction: daecl/schedule.h), so a resumed schedule or early stop
+ * continues exactly; version 2 loads with best_epoch = the checkpoint's epoch when it has a best
+ * loss (patience counts from there) and no reductions.
  * Version 1 (dae-cl 0.1.0: optimizer and seed as binary fields, no metrics rows) still loads,
  * converted; any other version is refused. */
 #ifndef DAECL_CHECKPOINT_H
@@ -20,7 +24,7 @@
 #include "daecl/optim.h"
 #include "daecl/runconfig.h"
 
-#define DC_CHECKPOINT_VERSION 2
+#define DC_CHECKPOINT_VERSION 3
 
 typedef struct dc_checkpoint {
     char arch[DC_SPEC_MAX]; /* canonical spec (dc_arch_format) */
@@ -33,6 +37,8 @@ typedef struct dc_checkpoint {
     int32_t epoch;        /* completed epochs */
     int32_t batch;        /* batches done in epoch `epoch` when interrupted mid-epoch, else 0 */
     double best_val_loss; /* +inf if never validated */
+    int32_t best_epoch;   /* epoch of best_val_loss, 0 if never validated */
+    int32_t lr_reductions, lr_last_reduction; /* plateau schedule (daecl/schedule.h) */
     dc_run_config run;    /* the run's settings; run.arch is arch */
     char *metrics;        /* metrics.csv rows of epochs 1..epoch, no header; NULL from version 1 */
     int version;          /* format version of the file loaded (1 was converted) */

@@ -10,9 +10,9 @@
  *
  * On --resume the checkpoint's settings are the run's; a setting the user gave again (its bit
  * in `given`) either replaces the stored one with a notice (epochs, lr, validate-every, samples,
- * val-limit, data) or, where the arithmetic or the random streams depend on it (batch,
+ * val-limit, data, the schedule's parameters, early-stop, save-every, keep) or, where the arithmetic or the random streams depend on it (batch,
  * architecture, noise, seed, loss, optimizer and its other hyper-parameters, train-limit,
- * transpose, noise-fixed), is refused with the reason. */
+ * transpose, noise-fixed, lr-schedule), is refused with the reason. */
 #ifndef DAECL_RUNCONFIG_H
 #define DAECL_RUNCONFIG_H
 
@@ -23,6 +23,7 @@
 #include "daecl/model.h"
 #include "daecl/noise.h"
 #include "daecl/optim.h"
+#include "daecl/schedule.h"
 
 #define DC_RUN_CONFIG_VERSION 1
 #define DC_RUN_PATH_MAX 1024
@@ -41,12 +42,15 @@ typedef struct dc_run_config {
     int validate_every;     /* epochs between validations (the last epoch always validates) */
     int samples;            /* write OUT/samples/epoch_NNN.png */
     int transpose;          /* EMNIST */
+    dc_schedule_config schedule; /* learning rate per epoch (daecl/schedule.h) */
+    int early_stop;         /* stop after this many epochs without val_loss improvement; 0 never */
+    int save_every, keep;   /* epoch_NNN.dcl every save_every epochs (0 never), the keep most recent (0 all) */
     uint64_t given;         /* bit i: field i was set by dc_run_config_set (the user's choice) */
 } dc_run_config;
 
 typedef enum dc_run_type {
     DC_RUN_PATH, DC_RUN_ARCH, DC_RUN_INT, DC_RUN_U64, DC_RUN_FLOAT, DC_RUN_BOOL,
-    DC_RUN_OPTIMIZER, DC_RUN_LOSS, DC_RUN_NOISE
+    DC_RUN_OPTIMIZER, DC_RUN_LOSS, DC_RUN_NOISE, DC_RUN_SCHEDULE
 } dc_run_type;
 
 typedef struct dc_run_field {
@@ -77,7 +81,8 @@ dc_status dc_run_config_set(dc_run_config *c, const char *key_or_flag, const cha
 void dc_run_config_value(const dc_run_config *c, int field, char *buf, size_t len);
 /* The default for help: "gaussian:0.5", or per optimizer "adam 0.001, sgd 0.01, ...". */
 void dc_run_config_default_text(int field, char *buf, size_t len);
-/* Checks across fields (the optimizer's hyper-parameters, see dc_optim_validate). */
+/* Checks across fields (the optimizer's hyper-parameters, see dc_optim_validate; the schedule's,
+ * see dc_schedule_check). */
 dc_status dc_run_config_check(const dc_run_config *c);
 
 /* "config_version=1\nkey=value\n..." for every field; with_arch = 0 leaves out the

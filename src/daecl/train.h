@@ -5,12 +5,16 @@
  *                     and from the checkpoint's own rows on resume, so it always describes
  *                     exactly the epochs of the checkpoint beside it
  *   OUT/model.dcl     last checkpoint; OUT/best.dcl the one with the best validation loss
+ *   OUT/epoch_NNN.dcl every --save-every epochs, the --keep most recent (written before model.dcl,
+ *                     so a fault between them repeats the epoch and writes it again)
  *   OUT/samples/epoch_NNN.png  fixed test images: clean / noisy / denoised
  *   OUT/.lock         held (flock) for the whole run: a second writer is refused with the PID
  *                     of the first; the kernel drops the lock when a process dies, even by kill -9
  * A run starts by removing temporaries (NAME.tmp.PID) that dead processes left in OUT and
  * OUT/samples. A fresh run into a directory without model.dcl removes a stale metrics.csv and
- * best.dcl. Ctrl-C (SIGINT/SIGTERM, via dc_train_request_stop) finishes the step, saves and
+ * best.dcl and epoch_NNN.dcl. The learning rate follows the run's schedule (daecl/schedule.h);
+ * --early-stop ends the run (DC_OK, summary.stopped_early) at a validated epoch that many epochs
+ * after the best one, and a resume of such a run is refused unless the patience grows. Ctrl-C (SIGINT/SIGTERM, via dc_train_request_stop) finishes the step, saves and
  * returns DC_ERR_INTERRUPTED. A non-finite loss stops with DC_ERR_NONFINITE, keeping the last
  * good checkpoint. */
 #ifndef DAECL_TRAIN_H
@@ -34,6 +38,10 @@ typedef struct dc_train_summary {
     double train_loss, seconds, images_per_second;
     dc_eval_result val; /* last validation */
     int validated;
+    double lr;          /* learning rate of the last epoch */
+    int best_epoch;     /* epoch of the best validation loss (best.dcl), 0 if none */
+    double best_val_loss;
+    int stopped_early;  /* --early-stop ended the run before --epochs */
 } dc_train_summary;
 
 /* The run configuration's defaults (runconfig.c), out_dir runs/default. */

@@ -165,6 +165,10 @@ dc_status dc_checkpoint_save(const char *path, const dc_checkpoint *ck)
     PUT(&payload, ck->best_val_loss);
     put_str(&payload, run);
     put_str(&payload, ck->metrics);
+    char state[256];
+    snprintf(state, sizeof state, "best_epoch=%d\nlr_reductions=%d\nlr_last_reduction=%d\n", (int)ck->best_epoch,
+             (int)ck->lr_reductions, (int)ck->lr_last_reduction);
+    put_str(&payload, state);
 
     bytes file = {0};
     uint32_t version = DC_CHECKPOINT_VERSION, bom = BYTE_ORDER_MARK;
@@ -197,6 +201,27 @@ static dc_status parse_run(const char *path, dc_checkpoint *ck, const char *text
         ck->run.seed = v1_seed;
     }
     snprintf(ck->run.arch, sizeof ck->run.arch, "%s", ck->arch);
+    return DC_OK;
+}
+
+/* Version 3's steering state: the keys save writes, each once at most. */
+static dc_status parse_state(const char *path, dc_checkpoint *ck, const char *text)
+{
+    static const char *const keys[] = {"best_epoch", "lr_reductions", "lr_last_reduction"};
+    int32_t *slots[] = {&ck->best_epoch, &ck->lr_reductions, &ck->lr_last_reduction};
+    for (const char *p = text; p && *p;) {
+        const char *eq = strchr(p, '='), *nl = strchr(p, '\n');
+        if (!eq || !nl || eq > nl) return dc_fail(DC_ERR_FORMAT, "%s: corrupt training state line", path);
+        int k = -1;
+        for (int i = 0; i < 3; i++)
+            if ((size_t)(eq - p) == strlen(keys[i]) && strncmp(p, keys[i], strlen(keys[i])) == 0) k = i;
+        char *end;
+        long v = strtol(eq + 1, &end, 10);
+        if (k < 0 || end != nl || v < 0 || v > 1000000000)
+            return dc_fail(DC_ERR_FORMAT, "%s: bad training state '%.*s'", path, (int)(nl - p), p);
+        *slots[k] = (int32_t)v;
+        p = nl + 1;
+    }
     return DC_OK;
 }
 
@@ -249,7 +274,7 @@ dc_status dc_checkpoint_load(const char *path, dc_checkpoint *ck)
     memcpy(&version, data + 8, 4);
     memcpy(&bom, data + 12, 4);
     memcpy(&plen, data + 16, 8);
-    if (version != DC_CHECKPOINT_VERSION && version != 1) {
+    if (version < 1 || version > DC_CHECKPOINT_VERSION) {
         s = dc_fail(DC_ERR_FORMAT, "%s: checkpoint format version %u; this dae-cl reads versions 1 to %d%s", path,
                     version, DC_CHECKPOINT_VERSION, version > DC_CHECKPOINT_VERSION ? " (a newer dae-cl wrote it)" : "");
         goto out;
@@ -309,9 +334,15 @@ dc_status dc_checkpoint_load(const char *path, dc_checkpoint *ck)
     GET(&r, ck->best_val_loss);
     char *run = get_str(&r);
     if (version >= 2) ck->metrics = get_str(&r);
+    char *state = version >= 3 ? get_str(&r) : NULL;
     if (!r.bad && r.pos == r.len)
         s = parse_run(path, ck, run, version == 1 ? &v1_optim : NULL, v1_seed);
+    if (!s && !r.bad && r.pos == r.len) {
+        if (state) s = parse_state(path, ck, state);
+        else if (isfinite(ck->best_val_loss)) ck->best_epoch = ck->epoch; /* versions 1, 2 */
+    }
     free(run);
+    free(state);
     if (s) goto out;
     if (r.bad || r.pos != r.len) {
         s = dc_fail(DC_ERR_FORMAT, "%s: corrupt payload (fields do not add up to its length)", path);

@@ -44,6 +44,24 @@ static const dc_run_field fields[] = {
     {"samples", "no-samples", DC_RUN_BOOL, F(samples), "1", NULL, "do not write samples/epoch_NNN.png", 1, 0, NULL},
     {"transpose", "transpose", DC_RUN_BOOL, F(transpose), "0", NULL, "transpose images as they load (EMNIST)", 1, 0,
      "the weights were trained on images the other way round"},
+    {"lr_schedule", "lr-schedule", DC_RUN_SCHEDULE, F(schedule.kind), "constant", "NAME",
+     "learning rate per epoch: constant | step | cosine | plateau", 1, 0,
+     "the schedule's state (plateau's reductions) belongs to it"},
+    {"lr_step_every", "lr-step-every", DC_RUN_INT, F(schedule.step_every), "10", "E",
+     "step: multiply the rate by --lr-gamma every E epochs", 1, 1000000, NULL},
+    {"lr_gamma", "lr-gamma", DC_RUN_FLOAT, F(schedule.gamma), "0.1", "X", "step, plateau: factor of each reduction",
+     1e-9, 1, NULL},
+    {"warmup", "warmup", DC_RUN_INT, F(schedule.warmup), "0", "W", "cosine: epochs of linear warmup", 0, 1000000, NULL},
+    {"lr_patience", "lr-patience", DC_RUN_INT, F(schedule.patience), "5", "P",
+     "plateau: reduce after P epochs without val_loss improvement", 1, 1000000, NULL},
+    {"min_lr", "min-lr", DC_RUN_FLOAT, F(schedule.min_lr), "0", "X", "cosine: the final rate; plateau: the floor", 0, 1e6,
+     NULL},
+    {"early_stop", "early-stop", DC_RUN_INT, F(early_stop), "0", "P",
+     "stop after P epochs without val_loss improvement (0: never); best.dcl keeps the best", 0, 1000000, NULL},
+    {"save_every", "save-every", DC_RUN_INT, F(save_every), "0", "E", "also save epoch_NNN.dcl every E epochs (0: never)",
+     0, 1000000, NULL},
+    {"keep", "keep", DC_RUN_INT, F(keep), "0", "K", "keep only the K most recent epoch_NNN.dcl (0: all)", 0, 1000000,
+     NULL},
 };
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 _Static_assert(sizeof fields / sizeof fields[0] <= 64, "one bit of dc_run_config.given per field");
@@ -87,6 +105,7 @@ void dc_run_config_value(const dc_run_config *c, int f, char *buf, size_t len)
     case DC_RUN_OPTIMIZER: snprintf(buf, len, "%s", dc_optim_name(*(const dc_optim_kind *)p)); break;
     case DC_RUN_LOSS: snprintf(buf, len, "%s", dc_loss_name(*(const dc_loss_kind *)p)); break;
     case DC_RUN_NOISE: dc_noise_format((const dc_noise_config *)p, buf, len); break;
+    case DC_RUN_SCHEDULE: snprintf(buf, len, "%s", dc_lr_schedule_name(*(const dc_lr_schedule *)p)); break;
     }
 }
 
@@ -156,6 +175,7 @@ static dc_status set_field(dc_run_config *c, int f, const char *v)
     }
     case DC_RUN_LOSS: DC_TRY(dc_loss_parse(v, (dc_loss_kind *)p)); break;
     case DC_RUN_NOISE: DC_TRY(dc_noise_parse(v, (dc_noise_config *)p)); break;
+    case DC_RUN_SCHEDULE: DC_TRY(dc_lr_schedule_parse(v, (dc_lr_schedule *)p)); break;
     }
     return DC_OK;
 }
@@ -206,7 +226,11 @@ void dc_run_config_default_text(int f, char *buf, size_t len)
     if (users == 0 || (users > 1 && agree)) format_float(first, buf, len);
 }
 
-dc_status dc_run_config_check(const dc_run_config *c) { return dc_optim_validate(&c->optim); }
+dc_status dc_run_config_check(const dc_run_config *c)
+{
+    DC_TRY(dc_optim_validate(&c->optim));
+    return dc_schedule_check(&c->schedule, c->epochs);
+}
 
 size_t dc_run_config_format(const dc_run_config *c, int with_arch, char *buf, size_t len)
 {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daecl/checkpoint.h"
@@ -117,7 +118,73 @@ static void remove_stale_temporaries(const char *dir)
     closedir(d);
 }
 
-static const char csv_header[] = "epoch,train_loss,val_loss,val_psnr,val_ssim,val_acc,seconds,img_per_s\n";
+/* lr and unix_time came later, at the end: readers that look columns up by name, or by position
+ * from the left, read old and new logs alike. */
+static const char csv_header[] =
+    "epoch,train_loss,val_loss,val_psnr,val_ssim,val_acc,seconds,img_per_s,lr,unix_time\n";
+#define CSV_FIELDS 10
+
+/* Rows from before lr and unix_time existed get those fields empty, so every row of the log has
+ * the header's fields. Returns rows (reallocated) or NULL when out of memory. */
+static char *pad_rows(char *rows)
+{
+    size_t len = strlen(rows), extra = 0;
+    for (const char *p = rows; *p;) {
+        const char *nl = strchr(p, '\n');
+        int commas = 0;
+        for (const char *q = p; q < nl; q++) commas += *q == ',';
+        if (commas < CSV_FIELDS - 1) extra += (size_t)(CSV_FIELDS - 1 - commas);
+        p = nl + 1;
+    }
+    if (!extra) return rows;
+    char *out = malloc(len + extra + 1), *o = out;
+    if (!out) {
+        free(rows);
+        return NULL;
+    }
+    for (const char *p = rows; *p;) {
+        const char *nl = strchr(p, '\n');
+        int commas = 0;
+        for (const char *q = p; q < nl; q++) commas += *q == ',';
+        memcpy(o, p, (size_t)(nl - p));
+        o += nl - p;
+        for (; commas < CSV_FIELDS - 1; commas++) *o++ = ',';
+        *o++ = '\n';
+        p = nl + 1;
+    }
+    *o = '\0';
+    free(rows);
+    return out;
+}
+
+/* epoch_NNN.dcl files in dir, all but the `keep` of the highest epochs removed (keep 0: all). */
+static void prune_epoch_files(const char *dir, int keep)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    int *epochs = NULL, n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int ep, len = 0;
+        if (sscanf(e->d_name, "epoch_%d.dcl%n", &ep, &len) != 1 || e->d_name[len] || ep < 0) continue;
+        if (n == cap) {
+            int *ne = realloc(epochs, sizeof *ne * (size_t)(cap = cap ? 2 * cap : 16));
+            if (!ne) break;
+            epochs = ne;
+        }
+        epochs[n++] = ep;
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) {
+        int newer = 0;
+        for (int j = 0; j < n; j++) newer += epochs[j] > epochs[i];
+        if (newer < keep) continue;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/epoch_%03d.dcl", dir, epochs[i]);
+        unlink(path);
+    }
+    free(epochs);
+}
 
 /* The rows of metrics.csv (no header) for epochs 1..epochs, from a log a version-1 checkpoint
  * left: later rows (written before a save that never happened) are dropped. */
@@ -169,7 +236,8 @@ typedef struct trainer {
     dc_accum acc;
     int64_t step;
     int start_epoch, start_batch;
-    double best_val_loss;
+    dc_schedule_state sched;   /* best validation loss and epoch, plateau reductions */
+    dc_optim_config optim;     /* the run's optimizer at this epoch's learning rate */
     /* fixed sample images for the per-epoch grid */
     cl_mem sample_pixels, sample_indices;
     int nsamples;
@@ -204,7 +272,10 @@ static dc_status save_checkpoint(trainer *t, const char *path, int epoch, int ba
     ck.step = t->step;
     ck.epoch = epoch;
     ck.batch = batch;
-    ck.best_val_loss = t->best_val_loss;
+    ck.best_val_loss = t->sched.best_val_loss;
+    ck.best_epoch = t->sched.best_epoch;
+    ck.lr_reductions = t->sched.reductions;
+    ck.lr_last_reduction = t->sched.last_reduction;
     ck.run = t->cfg.run;
     ck.metrics = t->rows;
     ck.params = malloc((ck.nparams ? ck.nparams : 1) * sizeof(float));
@@ -255,6 +326,7 @@ static dc_status resume_settings(trainer *t, const dc_checkpoint *ck)
     /* The log: the checkpoint's own rows (version 2), else the old log cut to its epochs. */
     free(t->rows);
     t->rows = ck->metrics ? strdup(ck->metrics) : rows_from_csv(t->csv_path, ck->epoch);
+    if (t->rows) t->rows = pad_rows(t->rows);
     if (!t->rows) return dc_fail(DC_ERR_NOMEM, "out of memory");
     t->rows_len = t->rows_cap = strlen(t->rows);
     return DC_OK;
@@ -281,7 +353,7 @@ static dc_status setup(trainer *t)
     snprintf(t->csv_path, sizeof t->csv_path, "%s/metrics.csv", c->out_dir);
     snprintf(t->config_path, sizeof t->config_path, "%s/config", c->out_dir);
     snprintf(t->samples_dir, sizeof t->samples_dir, "%s/samples", c->out_dir);
-    t->best_val_loss = INFINITY;
+    dc_schedule_state_init(&t->sched);
     DC_TRY(lock_run_dir(c->out_dir, &t->lock_fd));
     remove_stale_temporaries(c->out_dir);
     remove_stale_temporaries(t->samples_dir);
@@ -305,6 +377,7 @@ static dc_status setup(trainer *t)
                            t->model_path);
         unlink(t->csv_path);
         unlink(t->best_path);
+        prune_epoch_files(c->out_dir, 0);
         t->rows = strdup("");
         if (!t->rows) return dc_fail(DC_ERR_NOMEM, "out of memory");
     }
@@ -336,7 +409,12 @@ static dc_status setup(trainer *t)
             t->step = ck.step;
             t->start_epoch = ck.epoch;
             t->start_batch = ck.batch;
-            t->best_val_loss = ck.best_val_loss;
+            t->sched = (dc_schedule_state){.best_val_loss = ck.best_val_loss, .best_epoch = ck.best_epoch,
+                                           .reductions = ck.lr_reductions, .last_reduction = ck.lr_last_reduction};
+            if (!s && dc_schedule_should_stop(&t->sched, c->run.early_stop, ck.epoch))
+                s = dc_fail(DC_ERR_INVALID_ARG, "%s: stopped early at epoch %d, no val_loss improvement since epoch %d; "
+                            "pass --early-stop above %d (or 0) to continue", t->model_path, ck.epoch,
+                            t->sched.best_epoch, ck.epoch - t->sched.best_epoch);
         } else {
             s = dc_model_init_params(t->model, derive_seed(c->run.seed, STREAM_INIT));
             if (!s) s = dc_optim_state_init(t->dev, &c->run.optim, t->opt_state, t->model->nparams);
@@ -421,12 +499,16 @@ static dc_status write_samples(trainer *t, int epoch)
 static dc_status add_row(trainer *t, int epoch, double train_loss, const dc_eval_result *val, int validated,
                          double seconds, double ips)
 {
-    char row[512];
+    char row[512], tail[96];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(tail, sizeof tail, "%.2f,%.1f,%.9g,%.3f\n", seconds, ips, (double)t->optim.lr,
+             now.tv_sec + now.tv_nsec * 1e-9);
     if (validated)
-        snprintf(row, sizeof row, "%d,%.6f,%.6f,%.4f,%.5f,%.5f,%.2f,%.1f\n", epoch, train_loss, val->loss, val->psnr,
-                 val->ssim, val->acc, seconds, ips);
+        snprintf(row, sizeof row, "%d,%.6f,%.6f,%.4f,%.5f,%.5f,%s", epoch, train_loss, val->loss, val->psnr, val->ssim,
+                 val->acc, tail);
     else
-        snprintf(row, sizeof row, "%d,%.6f,,,,,%.2f,%.1f\n", epoch, train_loss, seconds, ips);
+        snprintf(row, sizeof row, "%d,%.6f,,,,,%s", epoch, train_loss, tail);
     size_t n = strlen(row);
     if (t->rows_len + n + 1 > t->rows_cap) {
         size_t cap = (t->rows_cap + n + 1) * 2;
@@ -454,7 +536,7 @@ static dc_status train_step(trainer *t, uint32_t epoch, int n, cl_mem pixels, cl
     DC_TRY(dc_loss_compute(t->dev, c->loss, t->model->out_act == DC_ACT_SIGMOID, &z, &clean, &dz, NULL, &t->acc, 0));
     DC_TRY(dc_model_backward(t->model, &noisy, n));
     t->step++;
-    return dc_optim_step(t->dev, &c->optim, t->model->params, t->model->grads, t->opt_state, t->model->nparams,
+    return dc_optim_step(t->dev, &t->optim, t->model->params, t->model->grads, t->opt_state, t->model->nparams,
                          (long)t->step);
 }
 
@@ -477,6 +559,8 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
     for (int e = t->start_epoch; e < r->epochs; e++) {
         int start_batch = e == t->start_epoch ? t->start_batch : 0;
         int nb = dc_loader_batches_per_epoch(t->loader);
+        t->optim = r->optim;
+        t->optim.lr = (float)dc_schedule_lr(&r->schedule, &t->sched, r->optim.lr, e, r->epochs);
         DC_TRY(dc_loader_start_epoch(t->loader, (uint32_t)e, start_batch));
         DC_TRY(dc_accum_reset(t->dev, &t->acc));
         dc_progress_epoch(&prog, e + 1, r->epochs, nb, first_step_of_run);
@@ -529,13 +613,19 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
         double ips = images / (train_seconds > 0 ? train_seconds : 1e-9);
         int validate = (e + 1) % (r->validate_every > 0 ? r->validate_every : 1) == 0 || e + 1 == r->epochs;
         dc_eval_result val = {0};
-        char extra[256] = "";
+        char extra[300] = "";
+        int improved = 0;
         if (validate) {
             DC_TRY(dc_evaluate(t->eval, t->model, r->loss, &r->noise, r->seed, 0, &val));
             snprintf(extra, sizeof extra, " - val_loss: %.4f - val_psnr: %.2f - val_ssim: %.3f - val_acc: %.4f",
                      val.loss, val.psnr, val.ssim, val.acc);
+            improved = dc_schedule_observe(&r->schedule, &t->sched, e + 1, val.loss);
             sum->val = val;
             sum->validated = 1;
+        }
+        if (r->schedule.kind != DC_LR_CONSTANT) {
+            size_t el = strlen(extra);
+            snprintf(extra + el, sizeof extra - el, " - lr: %.3g", (double)t->optim.lr);
         }
         dc_progress_end(&prog, b - start_batch == nb ? nb : b, train_loss, extra);
         double seconds = dc_now() - t0;
@@ -543,9 +633,12 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
          * two leaves the log one row short, and the next run rebuilds it from model.dcl. best.dcl
          * goes before model.dcl: a fault between them repeats the epoch, which saves it again. */
         DC_TRY(add_row(t, e + 1, train_loss, &val, validate, seconds, ips));
-        if (validate && val.loss < t->best_val_loss) {
-            t->best_val_loss = val.loss;
-            DC_TRY(save_checkpoint(t, t->best_path, e + 1, 0));
+        if (improved) DC_TRY(save_checkpoint(t, t->best_path, e + 1, 0));
+        if (r->save_every && (e + 1) % r->save_every == 0) {
+            char path[4200];
+            snprintf(path, sizeof path, "%s/epoch_%03d.dcl", c->out_dir, e + 1);
+            DC_TRY(save_checkpoint(t, path, e + 1, 0));
+            if (r->keep) prune_epoch_files(c->out_dir, r->keep);
         }
         DC_TRY(save_checkpoint(t, t->model_path, e + 1, 0));
         DC_TRY(write_csv(t));
@@ -560,6 +653,16 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
         sum->train_loss = train_loss;
         sum->seconds += seconds;
         sum->images_per_second = ips;
+        sum->lr = t->optim.lr;
+        sum->best_epoch = t->sched.best_epoch;
+        sum->best_val_loss = t->sched.best_val_loss;
+        if (validate && dc_schedule_should_stop(&t->sched, r->early_stop, e + 1)) {
+            sum->stopped_early = 1;
+            if (!c->quiet)
+                printf("early stop: no val_loss improvement for %d epochs; best.dcl holds epoch %d (val_loss %.4f)\n",
+                       e + 1 - t->sched.best_epoch, t->sched.best_epoch, t->sched.best_val_loss);
+            break;
+        }
     }
     return DC_OK;
 }
