@@ -82,7 +82,7 @@ static int cmd_grid(int argc, char **argv)
     int n = 10, offset = 0, scale = 3, error_row = 0, transpose = 0, quiet = 0;
     arg_opt opts[] = {
         {"platform", ARG_STRING, &platform, "P", "OpenCL platform index", 1, 0, 0},
-        {"device", ARG_STRING, &device, "D|P:D", "OpenCL device index", 1, 0, 0},
+        {"device", ARG_STRING, &device, CLI_DEVICE_META, CLI_DEVICE_HELP, 1, 0, 0},
         {"model", ARG_STRING, &model_path, "FILE", "checkpoint (runs/NAME/model.dcl)", 1, 0, 0},
         {"data", ARG_STRING, &data, "DIR", "directory with the IDX files", 1, 0, 0},
         {"split", ARG_STRING, &split, "NAME", "test | train", 1, 0, 0},

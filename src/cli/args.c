@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef DAECL_VERSION
+#define DAECL_VERSION "unknown"
+#endif
+
 const char *args_program = "dae-cl";
 
 arg_opt *args_find(arg_opt *opts, const char *name)
@@ -40,6 +44,7 @@ void args_help(const char *cmd, const arg_opt *opts, const char *usage, FILE *ou
         fprintf(out, "  %-24s %s%s\n", left, o->help, def);
     }
     fprintf(out, "  %-24s %s\n", "--help", "show this help");
+    fprintf(out, "  %-24s %s\n", "--version", "print the version");
 }
 
 static int bad(const char *cmd, const char *name, const char *why, const char *value)
@@ -113,6 +118,10 @@ int args_parse(const char *cmd, arg_opt *opts, int argc, char **argv, int first,
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             args_help(cmd, opts, usage, stdout);
+            return 1;
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("%s %s\n", args_program, DAECL_VERSION);
             return 1;
         }
         const char *name = a + (a[1] == '-' ? 2 : 1);

@@ -23,7 +23,8 @@ typedef struct arg_opt {
 } arg_opt;
 
 /* Parse argv[first..]. Positional arguments are collected into pos (up to max_pos). Returns 0,
- * or prints one line "dae-cl CMD: problem" to stderr and returns 2; returns 1 after --help. */
+ * or prints one line "dae-cl CMD: problem" to stderr and returns 2; returns 1 after --help or
+ * --version (printed to stdout): the caller exits 0. */
 int args_parse(const char *cmd, arg_opt *opts, int argc, char **argv, int first, const char **pos,
                int max_pos, int *npos, const char *usage);
 void args_help(const char *cmd, const arg_opt *opts, const char *usage, FILE *out);

@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/json.h"
 #include "daecl/denoise.h"
 #include "daecl/noise.h"
 
@@ -16,7 +17,20 @@ typedef struct denoise_job {
     const dc_noise_config *noise; /* NULL: none */
     uint64_t seed;
     int compare, quiet;
+    json_writer *json; /* --json: one entry per input in its "files" array */
 } denoise_job;
+
+/* The --json entry of an input that failed; its message went to stderr. */
+static void json_failed(const denoise_job *j, const char *in, const char *out, const char *why)
+{
+    if (!j->json) return;
+    json_object(j->json, NULL);
+    json_string(j->json, "input", in);
+    json_string(j->json, "output", out);
+    json_bool(j->json, "ok", 0);
+    json_string(j->json, "error", why);
+    json_end(j->json);
+}
 
 static double now_s(void)
 {
@@ -98,8 +112,21 @@ static int denoise_file(const denoise_job *j, const char *in_path, const char *o
     if (!s) s = dc_denoiser_run(j->den, src, &out, &info);
     if (!s) s = dc_png_write(out_path, &out, out.bit_depth);
     if (!s && cmp_path) s = write_compare(cmp_path, src, &out);
+    if (s) json_failed(j, in_path, out_path, dc_error_detail());
     int r = s ? file_failed(in_path, out_path) : 0;
-    if (!r && !j->quiet) {
+    if (!r && j->json) {
+        json_object(j->json, NULL);
+        json_string(j->json, "input", in_path);
+        json_string(j->json, "output", out_path);
+        json_bool(j->json, "ok", 1);
+        json_int(j->json, "width", out.w);
+        json_int(j->json, "height", out.h);
+        json_int(j->json, "bit_depth", out.bit_depth);
+        json_int(j->json, "windows", info.tiles_x * info.tiles_y);
+        json_number(j->json, "seconds", now_s() - t0);
+        json_string(j->json, "comparison", cmp_path);
+        json_end(j->json);
+    } else if (!r && !j->quiet) {
         printf("%s -> %s: %dx%d, %d-bit", in_path, out_path, out.w, out.h, out.bit_depth);
         if (info.tiles_x * info.tiles_y > 1)
             printf(", %dx%d windows of %dx%d", info.tiles_x, info.tiles_y, info.win_w, info.win_h);
@@ -115,10 +142,10 @@ int cmd_denoise(int argc, char **argv)
 {
     const char *platform = NULL, *device = NULL, *model_path = NULL, *out = NULL, *out_dir = NULL, *noise = NULL;
     uint64_t seed = 0;
-    int tile = DC_DENOISE_TILE_DEFAULT, compare = 0, quiet = 0;
+    int tile = DC_DENOISE_TILE_DEFAULT, compare = 0, quiet = 0, as_json = 0;
     arg_opt opts[] = {
         {"platform", ARG_STRING, &platform, "P", "OpenCL platform index", 1, 0, 0},
-        {"device", ARG_STRING, &device, "D|P:D", "OpenCL device index", 1, 0, 0},
+        {"device", ARG_STRING, &device, CLI_DEVICE_META, CLI_DEVICE_HELP, 1, 0, 0},
         {"model", ARG_STRING, &model_path, "FILE", "checkpoint (runs/NAME/model.dcl)", 1, 0, 0},
         {"o", ARG_STRING, &out, "OUT.png", "output file (one input)", 1, 0, 0},
         {"out-dir", ARG_STRING, &out_dir, "DIR", "output directory: DIR/NAME.png for each input NAME.png", 1, 0, 0},
@@ -127,6 +154,7 @@ int cmd_denoise(int argc, char **argv)
         {"compare", ARG_FLAG, &compare, NULL, "also write input | output side by side (OUT-compare.png)", 1, 0, 0},
         {"tile", ARG_INT, &tile, "N", "largest piece processed at once, pixels (bounds device memory; 0: default)", 0, 1 << 20, 0},
         {"quiet", ARG_FLAG, &quiet, NULL, "print only errors", 1, 0, 0},
+        {"json", ARG_FLAG, &as_json, NULL, "print the summary as one JSON document (messages go to stderr)", 1, 0, 0},
         {0},
     };
     const char **pos = malloc(sizeof *pos * (size_t)(argc > 0 ? argc : 1));
@@ -144,6 +172,7 @@ int cmd_denoise(int argc, char **argv)
     else if (!out && !out_dir) problem = "give -o OUT.png (one input) or --out-dir DIR";
     else if (out && out_dir) problem = "-o and --out-dir exclude each other";
     else if (out && npos > 1) problem = "-o names one output but several inputs were given: use --out-dir DIR";
+    else if (as_json && out && strcmp(out, "-") == 0) problem = "--json and -o - both want stdout: name an output file";
     if (problem) {
         fprintf(stderr, "dae-cl denoise: %s (see dae-cl denoise --help)\n", problem);
         free(pos);
@@ -162,7 +191,7 @@ int cmd_denoise(int argc, char **argv)
     }
 
     dc_device *dev = NULL;
-    r = cli_open_device("denoise", platform, device, quiet, &dev);
+    r = cli_open_device("denoise", platform, device, quiet || as_json, &dev);
     if (r) {
         free(pos);
         return r;
@@ -184,7 +213,15 @@ int cmd_denoise(int argc, char **argv)
         return r;
     }
 
-    denoise_job job = {.den = den, .noise = noise ? &nc : NULL, .seed = seed, .compare = compare, .quiet = quiet};
+    json_writer jw;
+    denoise_job job = {.den = den, .noise = noise ? &nc : NULL, .seed = seed, .compare = compare, .quiet = quiet,
+                       .json = as_json ? &jw : NULL};
+    if (as_json) {
+        json_begin(&jw, stdout);
+        json_object(&jw, NULL);
+        json_string(&jw, "model", model_path);
+        json_array(&jw, "files");
+    }
     char (*outs)[4096] = calloc((size_t)npos, sizeof *outs);
     int failed = 0;
     for (int i = 0; i < npos && outs; i++) {
@@ -201,6 +238,7 @@ int cmd_denoise(int argc, char **argv)
         if (dup >= 0) {
             fprintf(stderr, "dae-cl denoise: %s: output %s is also the output of %s; skipped (rename one)\n", pos[i],
                     outs[i], pos[dup]);
+            json_failed(&job, pos[i], outs[i], "the output of an earlier input");
             outs[i][0] = '\0'; /* so a third one names the first, not this one */
             failed++;
             continue;
@@ -208,6 +246,7 @@ int cmd_denoise(int argc, char **argv)
         if (same_file(pos[i], outs[i])) {
             fprintf(stderr, "dae-cl denoise: %s: the output would overwrite the input; choose another -o or --out-dir\n",
                     pos[i]);
+            json_failed(&job, pos[i], outs[i], "the output would overwrite the input");
             failed++;
             continue;
         }
@@ -215,6 +254,11 @@ int cmd_denoise(int argc, char **argv)
         failed += denoise_file(&job, pos[i], outs[i], compare ? cmp : NULL);
     }
     if (!outs) failed = cli_report("denoise", dc_fail(DC_ERR_NOMEM, "out of memory"));
+    if (as_json) {
+        json_end(&jw);
+        json_int(&jw, "failed", failed);
+        json_end(&jw);
+    }
     if (failed && npos > 1 && !quiet) fprintf(stderr, "dae-cl denoise: %d of %d files failed\n", failed, npos);
     free(outs);
     dc_denoiser_destroy(den);

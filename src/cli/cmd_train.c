@@ -6,6 +6,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/json.h"
 #include "daecl/checkpoint.h"
 #include "daecl/train.h"
 
@@ -42,7 +43,7 @@ int cmd_train(int argc, char **argv)
     arg_opt opts[64 + 8];
     int n = 0;
     opts[n++] = (arg_opt){"platform", ARG_STRING, &platform, "P", "OpenCL platform index", 1, 0, 0};
-    opts[n++] = (arg_opt){"device", ARG_STRING, &device, "D|P:D", "OpenCL device index", 1, 0, 0};
+    opts[n++] = (arg_opt){"device", ARG_STRING, &device, CLI_DEVICE_META, CLI_DEVICE_HELP, 1, 0, 0};
     for (int f = 0; f < nfields; f++) {
         if (fields[f].type == DC_RUN_BOOL) {
             opts[n++] = (arg_opt){fields[f].flag, ARG_FLAG, &flags[f], NULL, fields[f].help, 1, 0, 0};
@@ -99,15 +100,48 @@ int cmd_train(int argc, char **argv)
 
 /* ---- eval ---------------------------------------------------------------------------------- */
 
+static void eval_figures(json_writer *w, const char *key, double loss, double psnr, double ssim, double acc,
+                         double acc_thresh)
+{
+    json_object(w, key);
+    json_number(w, "loss", loss);
+    json_number(w, "psnr_db", psnr);
+    json_number(w, "ssim", ssim);
+    json_number(w, "accuracy", acc);
+    json_number(w, "accuracy_thresholded", acc_thresh);
+    json_end(w);
+}
+
+static void eval_json(const char *model, const char *split, const char *data, const dc_noise_config *nc, uint64_t seed,
+                      dc_loss_kind lk, const dc_eval_result *res)
+{
+    char nd[64];
+    dc_noise_format(nc, nd, sizeof nd);
+    json_writer w;
+    json_begin(&w, stdout);
+    json_object(&w, NULL);
+    json_string(&w, "model", model);
+    json_string(&w, "data", data);
+    json_string(&w, "split", split);
+    json_uint(&w, "images", res->images);
+    json_string(&w, "noise", nd);
+    json_uint(&w, "seed", seed);
+    json_string(&w, "loss", dc_loss_name(lk));
+    json_number(&w, "seconds", res->seconds);
+    eval_figures(&w, "noisy", res->noisy_loss, res->noisy_psnr, res->noisy_ssim, res->noisy_acc, res->noisy_acc_thresh);
+    eval_figures(&w, "denoised", res->loss, res->psnr, res->ssim, res->acc, res->acc_thresh);
+    json_end(&w);
+}
+
 int cmd_eval(int argc, char **argv)
 {
     const char *platform = NULL, *device = NULL, *model_path = NULL, *data = "data/mnist", *noise = NULL,
                *loss = "bce", *split = "test";
     uint64_t seed = 0, limit = 0;
-    int batch = 128, transpose = 0, quiet = 0;
+    int batch = 128, transpose = 0, quiet = 0, as_json = 0;
     arg_opt opts[] = {
         {"platform", ARG_STRING, &platform, "P", "OpenCL platform index", 1, 0, 0},
-        {"device", ARG_STRING, &device, "D|P:D", "OpenCL device index", 1, 0, 0},
+        {"device", ARG_STRING, &device, CLI_DEVICE_META, CLI_DEVICE_HELP, 1, 0, 0},
         {"model", ARG_STRING, &model_path, "FILE", "checkpoint (runs/NAME/model.dcl)", 1, 0, 0},
         {"data", ARG_STRING, &data, "DIR", "directory with the IDX files", 1, 0, 0},
         {"split", ARG_STRING, &split, "NAME", "test | train", 1, 0, 0},
@@ -118,6 +152,7 @@ int cmd_eval(int argc, char **argv)
         {"batch", ARG_INT, &batch, "N", "images per step", 1, 65536, 0},
         {"transpose", ARG_FLAG, &transpose, NULL, "transpose images as they load (EMNIST)", 1, 0, 0},
         {"quiet", ARG_FLAG, &quiet, NULL, "print only the figures", 1, 0, 0},
+        {"json", ARG_FLAG, &as_json, NULL, "print the figures as one JSON document (messages go to stderr)", 1, 0, 0},
         {0},
     };
     const char *pos[1];
@@ -156,7 +191,7 @@ int cmd_eval(int argc, char **argv)
     }
     dc_dataset_truncate(&ds, (size_t)limit);
     dc_device *dev = NULL;
-    r = cli_open_device("eval", platform, device, quiet, &dev);
+    r = cli_open_device("eval", platform, device, quiet || as_json, &dev);
     dc_model *m = NULL;
     dc_evaluator *ev = NULL;
     dc_eval_result res;
@@ -171,7 +206,9 @@ int cmd_eval(int argc, char **argv)
         if (!s) s = dc_evaluate(ev, m, lk, &nc, seed, 1, &res);
         if (s) r = cli_report("eval", s);
     }
-    if (!r) {
+    if (!r && as_json) {
+        eval_json(model_path, split, data, &nc, seed, lk, &res);
+    } else if (!r) {
         char nd[64];
         dc_noise_format(&nc, nd, sizeof nd);
         printf("%s: %zu %s images, noise %s, seed %llu, %.1f s\n", model_path, res.images, split, nd,

@@ -11,6 +11,10 @@ int cmd_devices(int argc, char **argv);
 
 /* Print "dae-cl CMD: <detail>" for the last failure and return the exit status for it. */
 int cli_report(const char *cmd, int status);
+/* The --device flag of every command that opens one. */
+#define CLI_DEVICE_META "D|P:D|TYPE"
+#define CLI_DEVICE_HELP "OpenCL device: index D, P:D, or the first of a type: gpu | cpu | accel"
+
 /* Open the device chosen by --platform/--device (either may be NULL) or DAECL_DEVICE/auto,
  * and print which one was chosen (to stderr when quiet is set). */
 struct dc_device;

@@ -35,7 +35,8 @@ int cli_open_device(const char *cmd, const char *platform, const char *device, i
                     dc_device **out)
 {
     int p = -1, d = -1;
-    if (device) {
+    cl_device_type type = dc_device_type_parse(device);
+    if (device && !type) {
         dc_status s = dc_device_parse(device, &p, &d);
         if (s) return cli_report(cmd, s);
     }
@@ -51,10 +52,10 @@ int cli_open_device(const char *cmd, const char *platform, const char *device, i
             return 2;
         }
         p = (int)v;
-        if (d < 0) d = 0;
+        if (d < 0 && !type) d = 0;
     }
     cli_ensure_pocl_cache_dir();
-    dc_status s = dc_device_open(p, d, out);
+    dc_status s = type ? dc_device_open_type(type, p, out) : dc_device_open(p, d, out);
     if (s) return cli_report(cmd, s);
     char desc[512];
     dc_device_describe(*out, desc, sizeof desc);

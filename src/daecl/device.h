@@ -1,7 +1,8 @@
 /* OpenCL platforms and devices: listing, selection, one context + in-order queue per device.
  *
- * Selection order when the user names nothing: DAECL_DEVICE=P:D if set, else the first GPU,
- * else the first accelerator, else the first CPU (platforms in ICD order). */
+ * Selection order when the user names nothing: DAECL_DEVICE (P:D, D, or a type: gpu | cpu |
+ * accel) if set, else the first GPU, else the first accelerator, else the first CPU (platforms
+ * in ICD order). */
 #ifndef DAECL_DEVICE_H
 #define DAECL_DEVICE_H
 
@@ -44,11 +45,29 @@ typedef struct dc_device {
     int ncleanups;
 } dc_device;
 
+/* Every platform and its devices, for listings. */
+#define DC_CATALOG_PLATFORMS 16
+#define DC_CATALOG_DEVICES 64
+typedef struct dc_device_catalog {
+    int nplatforms;
+    char platform_name[DC_CATALOG_PLATFORMS][128], platform_version[DC_CATALOG_PLATFORMS][128];
+    int ndevices;
+    dc_device devices[DC_CATALOG_DEVICES]; /* info fields and indices only: no context or queue */
+} dc_device_catalog;
+/* Fill cat (large: allocate it); no platform at all is DC_ERR_NO_DEVICE with the install hint. */
+dc_status dc_device_catalog_get(dc_device_catalog *cat);
+
 /* Print a clinfo-like table of every platform and device to out. */
 dc_status dc_device_list(FILE *out);
 
 /* Parse "P:D" or "D" (platform then defaults to -1) into indices; -1 means "not given". */
 dc_status dc_device_parse(const char *spec, int *platform, int *device);
+/* "gpu", "cpu", "accel" (or "accelerator"), any case, into a CL_DEVICE_TYPE_*; 0 if spec is
+ * not a type name. */
+cl_device_type dc_device_type_parse(const char *spec);
+/* The first device of this type (in ICD order; on `platform` only when >= 0). The error names
+ * the devices that exist. */
+dc_status dc_device_open_type(cl_device_type type, int platform, dc_device **out);
 
 /* Open a device: platform/device -1 = not given (see selection order above). A device index
  * without a platform means platform 0. Errors say what exists and how to get a CPU driver. */

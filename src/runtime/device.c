@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "daecl/kernels.h"
 
@@ -111,33 +112,62 @@ static void fill_info(dc_device *d)
     clGetDeviceInfo(d->id, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof d->max_wg, &d->max_wg, NULL);
 }
 
-dc_status dc_device_list(FILE *out)
+dc_status dc_device_catalog_get(dc_device_catalog *cat)
 {
+    memset(cat, 0, sizeof *cat);
     cl_platform_id plats[MAX_PLATFORMS];
     cl_uint np = 0;
     DC_TRY(get_platforms(plats, &np));
     if (np == 0) return dc_fail(DC_ERR_NO_DEVICE, "no OpenCL platform found: %s", install_hint);
-    fprintf(out, "%-5s %-6s %-40s %-28s %-14s %-16s %4s %10s %6s\n", "P:D", "TYPE", "NAME",
-            "VENDOR", "DRIVER", "OPENCL C", "CUs", "MEMORY", "MAXWG");
-    for (cl_uint p = 0; p < np; p++) {
-        char pname[128], pver[128];
-        platform_str(plats[p], CL_PLATFORM_NAME, pname, sizeof pname);
-        platform_str(plats[p], CL_PLATFORM_VERSION, pver, sizeof pver);
-        fprintf(out, "platform %u: %s (%s)\n", p, pname, pver);
+    for (cl_uint p = 0; p < np && p < DC_CATALOG_PLATFORMS; p++) {
+        platform_str(plats[p], CL_PLATFORM_NAME, cat->platform_name[p], sizeof cat->platform_name[p]);
+        platform_str(plats[p], CL_PLATFORM_VERSION, cat->platform_version[p], sizeof cat->platform_version[p]);
+        cat->nplatforms++;
         cl_device_id devs[MAX_DEVICES];
         cl_uint nd = get_devices(plats[p], devs);
-        if (nd == 0) fprintf(out, "  (no devices)\n");
-        for (cl_uint i = 0; i < nd; i++) {
-            dc_device d = {.platform = plats[p], .id = devs[i]};
-            fill_info(&d);
-            char idx[16];
-            snprintf(idx, sizeof idx, "%u:%u", p, i);
-            fprintf(out, "%-5s %-6s %-40.40s %-28.28s %-14.14s %-16.16s %4u %7.1fGiB %6zu\n", idx,
-                    dc_device_type_name(d.type), d.name, d.vendor, d.driver, d.c_version,
-                    d.compute_units, (double)d.global_mem / (1024.0 * 1024.0 * 1024.0), d.max_wg);
+        for (cl_uint i = 0; i < nd && cat->ndevices < DC_CATALOG_DEVICES; i++) {
+            dc_device *d = &cat->devices[cat->ndevices++];
+            *d = (dc_device){.platform = plats[p], .id = devs[i], .platform_index = (int)p, .device_index = (int)i};
+            fill_info(d);
         }
     }
     return DC_OK;
+}
+
+dc_status dc_device_list(FILE *out)
+{
+    dc_device_catalog *cat = malloc(sizeof *cat);
+    if (!cat) return dc_fail(DC_ERR_NOMEM, "out of memory listing devices");
+    dc_status s = dc_device_catalog_get(cat);
+    if (!s)
+        fprintf(out, "%-5s %-6s %-40s %-28s %-14s %-16s %4s %10s %6s\n", "P:D", "TYPE", "NAME", "VENDOR", "DRIVER",
+                "OPENCL C", "CUs", "MEMORY", "MAXWG");
+    for (int p = 0; !s && p < cat->nplatforms; p++) {
+        fprintf(out, "platform %d: %s (%s)\n", p, cat->platform_name[p], cat->platform_version[p]);
+        int listed = 0;
+        for (int i = 0; i < cat->ndevices; i++) {
+            const dc_device *d = &cat->devices[i];
+            if (d->platform_index != p) continue;
+            listed++;
+            char idx[24];
+            snprintf(idx, sizeof idx, "%d:%d", p, d->device_index);
+            fprintf(out, "%-5s %-6s %-40.40s %-28.28s %-14.14s %-16.16s %4u %7.1fGiB %6zu\n", idx,
+                    dc_device_type_name(d->type), d->name, d->vendor, d->driver, d->c_version, d->compute_units,
+                    (double)d->global_mem / (1024.0 * 1024.0 * 1024.0), d->max_wg);
+        }
+        if (!listed) fprintf(out, "  (no devices)\n");
+    }
+    free(cat);
+    return s;
+}
+
+cl_device_type dc_device_type_parse(const char *spec)
+{
+    if (!spec) return 0;
+    if (strcasecmp(spec, "gpu") == 0) return CL_DEVICE_TYPE_GPU;
+    if (strcasecmp(spec, "cpu") == 0) return CL_DEVICE_TYPE_CPU;
+    if (strcasecmp(spec, "accel") == 0 || strcasecmp(spec, "accelerator") == 0) return CL_DEVICE_TYPE_ACCELERATOR;
+    return 0;
 }
 
 dc_status dc_device_parse(const char *spec, int *platform, int *device)
@@ -159,7 +189,8 @@ dc_status dc_device_parse(const char *spec, int *platform, int *device)
     *device = (int)b;
     return DC_OK;
 bad:
-    return dc_fail(DC_ERR_INVALID_ARG, "bad device '%s': expected P:D or D, e.g. 0:0 (see dae-cl --list-devices)", spec);
+    return dc_fail(DC_ERR_INVALID_ARG,
+                   "bad device '%s': expected P:D, D (e.g. 0:0) or a type: gpu, cpu, accel (see dae-cl --list-devices)", spec);
 }
 
 /* "platforms: 0 (Portable Computing Language: 1 device)" for error messages. */
@@ -186,11 +217,46 @@ static int type_rank(cl_device_type t)
     return 3;
 }
 
+static dc_status open_chosen(cl_platform_id chosen_p, cl_device_id chosen_d, int cp, int cd, dc_device **out);
+
+dc_status dc_device_open_type(cl_device_type type, int platform, dc_device **out)
+{
+    *out = NULL;
+    cl_platform_id plats[MAX_PLATFORMS];
+    cl_uint np = 0;
+    DC_TRY(get_platforms(plats, &np));
+    if (np == 0) return dc_fail(DC_ERR_NO_DEVICE, "no OpenCL platform found: %s", install_hint);
+    if (platform >= 0 && (cl_uint)platform >= np) return dc_fail(DC_ERR_NO_DEVICE, "no OpenCL platform %d", platform);
+    /* What exists, for the message when nothing matches: "0:0 CPU, 1:0 GPU". */
+    char seen[512] = "";
+    size_t used = 0;
+    for (cl_uint p = 0; p < np; p++) {
+        if (platform >= 0 && p != (cl_uint)platform) continue;
+        cl_device_id devs[MAX_DEVICES];
+        cl_uint nd = get_devices(plats[p], devs);
+        for (cl_uint i = 0; i < nd; i++) {
+            cl_device_type t = 0;
+            clGetDeviceInfo(devs[i], CL_DEVICE_TYPE, sizeof t, &t, NULL);
+            if (t & type) return open_chosen(plats[p], devs[i], (int)p, (int)i, out);
+            if (used < sizeof seen)
+                used += (size_t)snprintf(seen + used, sizeof seen - used, "%s%u:%u %s", used ? ", " : "", p, i,
+                                         dc_device_type_name(t));
+        }
+    }
+    return dc_fail(DC_ERR_NO_DEVICE, "no %s device%s; devices: %s (see dae-cl --list-devices)", dc_device_type_name(type),
+                   platform >= 0 ? " on that platform" : "", used ? seen : "none");
+}
+
 dc_status dc_device_open(int platform, int device, dc_device **out)
 {
     *out = NULL;
     if (platform < 0 && device < 0) {
         const char *env = getenv("DAECL_DEVICE");
+        cl_device_type type = dc_device_type_parse(env);
+        if (type) {
+            dc_status s = dc_device_open_type(type, -1, out);
+            return s ? dc_fail(s, "DAECL_DEVICE=%s: %s", env, dc_error_detail()) : DC_OK;
+        }
         if (env && *env) {
             dc_status s = dc_device_parse(env, &platform, &device);
             if (s) return dc_fail(s, "DAECL_DEVICE: %s", dc_error_detail());
@@ -246,7 +312,11 @@ dc_status dc_device_open(int platform, int device, dc_device **out)
             return dc_fail(DC_ERR_NO_DEVICE, "no OpenCL device found; platforms: %s; %s", avail,
                            install_hint);
     }
+    return open_chosen(chosen_p, chosen_d, cp, cd, out);
+}
 
+static dc_status open_chosen(cl_platform_id chosen_p, cl_device_id chosen_d, int cp, int cd, dc_device **out)
+{
     dc_device *d = calloc(1, sizeof *d);
     if (!d) return dc_fail(DC_ERR_NOMEM, "out of memory opening the OpenCL device");
     d->platform = chosen_p;

@@ -1,6 +1,8 @@
 /* Keras-style progress display (see progress.h). */
 #include "daecl/progress.h"
 
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,7 +15,11 @@ double dc_now(void)
 
 void dc_progress_init(dc_progress *p, FILE *out, int quiet)
 {
-    *p = (dc_progress){.out = out, .quiet = quiet, .tty = isatty(fileno(out))};
+    /* Redraws (\r and erase-line) only on a terminal that knows them: not TERM=dumb (Emacs
+     * shells, CI logs) or unset. */
+    const char *term = getenv("TERM");
+    int capable = term && *term && strcmp(term, "dumb") != 0;
+    *p = (dc_progress){.out = out, .quiet = quiet, .tty = isatty(fileno(out)) && capable};
 }
 
 void dc_progress_epoch(dc_progress *p, int epoch, int epochs, int total_steps, int skip_first)
