@@ -111,7 +111,13 @@ out=$("$fetch" --from "$t/nowhere" "$t/out5" 2>&1); rc=$?
 check "missing --from dir refused: $out" test $rc -ne 0
 check "missing --from dir named: $out" contains "$out" "$t/nowhere"
 out=$("$fetch" --bogus 2>&1); rc=$?
-check "unknown option refused: $out" test $rc -ne 0
+check "unknown option is a usage error (exit 2, got $rc): $out" test $rc -eq 2
+out=$("$fetch" --from 2>&1); rc=$?
+check "--from without a value: exit 2 (got $rc): $out" test $rc -eq 2
+out=$("$fetch" --version 2>&1); rc=$?
+check "--version: exit 0 and the version (got $rc): $out" test $rc -eq 0 -a "$out" == "fetch-mnist 0.1.0"
+out=$("$fetch" --version --bogus 2>&1); rc=$?
+check "--version --bogus: exit 2 (got $rc): $out" test $rc -eq 2
 out=$("$fetch" --help 2>&1); rc=$?
 check "--help works" test $rc -eq 0
 check "--help mentions --from" contains "$out" "--from"

@@ -22,6 +22,10 @@
 #include "daecl/noise.h"
 #include "visualize_plot.h"
 
+#ifndef DAECL_VERSION
+#define DAECL_VERSION "unknown"
+#endif
+
 /* ---- grid ---------------------------------------------------------------------------------- */
 
 typedef struct grid_job {
@@ -105,6 +109,7 @@ static int cmd_grid(int argc, char **argv)
         fprintf(stderr, "tools/visualize grid: --model FILE and -o OUT.png are required (see tools/visualize grid --help)\n");
         return 2;
     }
+    if ((r = cli_check_output("grid", out, ".png", 0)) != 0) return r;
     grid_job j = {.n = n, .offset = offset, .scale = scale, .error_row = error_row, .out = out};
     if (noise && dc_noise_parse(noise, &j.noise) != DC_OK) return cli_report("grid", DC_ERR_INVALID_ARG);
 
@@ -190,6 +195,7 @@ static int cmd_curves(int argc, char **argv)
         fprintf(stderr, "tools/visualize curves: give one run (runs/NAME or its metrics.csv) and -o OUT.png\n");
         return 2;
     }
+    if ((r = cli_check_output("curves", out, ".png", 0)) != 0) return r;
     char csv[4096];
     struct stat st;
     if (stat(pos[0], &st) == 0 && S_ISDIR(st.st_mode))
@@ -224,6 +230,7 @@ static int cmd_compare(int argc, char **argv)
         fprintf(stderr, "tools/visualize compare: give one or more runs (directories or metrics.csv files) and -o OUT.png\n");
         r = 2;
     }
+    if (!r) r = cli_check_output("compare", out, ".png", 0);
     if (!r) {
         char err[512];
         /* The strings are argv's: writable, and dc_plot_compare only reads them. */
@@ -247,7 +254,9 @@ static void usage(FILE *f)
                "           (the default command):\n"
                "           tools/visualize grid --model runs/NAME/model.dcl --data data/mnist -o grid.png\n"
                "  curves   loss and PSNR per epoch of a run: tools/visualize curves runs/NAME -o curves.png\n"
-               "  compare  validation PSNR of several runs: tools/visualize compare runs/A runs/B -o compare.png\n");
+               "  compare  validation PSNR of several runs: tools/visualize compare runs/A runs/B -o compare.png\n\n"
+               "  --help     this text        --version  print the version\n"
+               "Outputs are PNG: -o names a .png file (no other format, not stdout).\n");
 }
 
 int main(int argc, char **argv)
@@ -258,8 +267,15 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-        usage(stdout);
+    int top_help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0;
+    if (top_help || strcmp(argv[1], "--version") == 0) {
+        if (argc > 2) {
+            fprintf(stderr, "tools/visualize: %s takes no arguments, got '%s' (see tools/visualize --help)\n", argv[1],
+                    argv[2]);
+            return 2;
+        }
+        if (top_help) usage(stdout);
+        else printf("tools/visualize %s\n", DAECL_VERSION);
         return 0;
     }
     if (strcmp(argv[1], "grid") == 0) {

@@ -178,6 +178,10 @@ int cmd_denoise(int argc, char **argv)
         free(pos);
         return 2;
     }
+    if (out && (r = cli_check_output("denoise", out, ".png", 1)) != 0) {
+        free(pos);
+        return r;
+    }
     dc_noise_config nc;
     if (noise && dc_noise_parse(noise, &nc) != DC_OK) {
         free(pos);

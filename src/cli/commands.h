@@ -21,6 +21,11 @@ struct dc_device;
 int cli_open_device(const char *cmd, const char *platform, const char *device, int quiet,
                     struct dc_device **out);
 
+/* The -o PATH of a command that writes `ext` files (".png"): the format comes from the name, so
+ * another extension (or none) is refused; "-" (stdout) passes only where stdout_ok. Returns 0,
+ * or prints one line and returns 2. */
+int cli_check_output(const char *cmd, const char *path, const char *ext, int stdout_ok);
+
 /* PoCL shows zero devices, silently, when it cannot write its cache: point it at ~/.cache/pocl
  * unless POCL_CACHE_DIR is set. */
 void cli_ensure_pocl_cache_dir(void);

@@ -2,6 +2,8 @@
  * choice. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "cli/args.h"
@@ -63,3 +65,22 @@ int cli_open_device(const char *cmd, const char *platform, const char *device, i
     return 0;
 }
 
+
+int cli_check_output(const char *cmd, const char *path, const char *ext, int stdout_ok)
+{
+    if (strcmp(path, "-") == 0) {
+        if (stdout_ok) return 0;
+        fprintf(stderr, "%s %s: -o -: this command does not write to stdout; name a %s file\n", args_program, cmd, ext);
+        return 2;
+    }
+    size_t n = strlen(path), e = strlen(ext);
+    if (n > e && strcasecmp(path + n - e, ext) == 0 && path[n - e - 1] != '/') return 0;
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+    if (dot && (!slash || dot > slash) && dot[1])
+        fprintf(stderr, "%s %s: -o %s: cannot write the %s format, only %s; name a %s file\n", args_program, cmd, path,
+                dot + 1, ext + 1, ext);
+    else
+        fprintf(stderr, "%s %s: -o %s: the output format comes from the file name; name a %s file\n", args_program, cmd,
+                path, ext);
+    return 2;
+}
