@@ -34,10 +34,37 @@ grep -q '(default.*(default' <<<"$help" && bad "a help line with two defaults" |
 "$bin" eval --help | grep -q -- '--seed N .*(default: the training seed[^(]*$' && ok || bad "eval --help --seed line"
 expect 2 'unknown command' -- "$bin" frobnicate
 
+# One convention for every command: --help and --version (exit 0, stdout), an unknown option or
+# an extra argument is a usage error (exit 2, one line).
+for cmd in train eval denoise model devices; do
+  expect 0 "usage: dae-cl $cmd" -- "$bin" $cmd --help
+  expect 0 '^dae-cl 0\.' -- "$bin" $cmd --version
+  expect 2 "dae-cl $cmd: unknown option '--bogus'" -- "$bin" $cmd --bogus
+  one_line_error "$bin" $cmd --bogus
+done
+expect 0 'usage: dae-cl train' -- "$bin" help train
+for args in "--version --bogus" "--list-devices --bogus" "--help --bogus" "devices extra" "model extra"; do
+  # shellcheck disable=SC2086
+  expect 2 'dae-cl' -- "$bin" $args
+done
+expect 0 'usage: dae-cl devices' -- "$bin" devices --help
+# --json: one document on stdout, nothing else there.
+"$bin" --list-devices --json >"$tmp/devices.json" 2>/dev/null &&
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert any(x["type"]=="CPU" for p in d["platforms"] for x in p["devices"])' \
+    "$tmp/devices.json" && ok || bad "--list-devices --json: $(cat "$tmp/devices.json")"
+# Device choice by type: the CPU is found, a type that is absent is named.
+expect 2 "bad device 'tpu'" -- "$bin" train --device tpu --out "$tmp/never"
+# Outputs: the format comes from the name; stdout only where it makes sense.
+expect 2 '-o out.svg: cannot write the svg format, only png' -- "$bin" denoise --model m.dcl in.png -o out.svg
+expect 2 'the output format comes from the file name' -- "$bin" denoise --model m.dcl in.png -o out
+expect 2 '--json and -o - both want stdout' -- "$bin" denoise --model m.dcl in.png -o - --json
+
 "$build/tests/test_train" --make-subset "$tmp/mnist" 1024 256 || { bad "cannot make the MNIST subset"; }
 d="$tmp/mnist"
+expect 1 'no ACCEL device; devices: .*0:0 CPU' -- env DAECL_DEVICE=accel "$bin" eval --model "$DAECL_SOURCE_ROOT/tests/fixtures/v1-sgd-mask.dcl" --data "$d" --limit 1
 for args in "--batch 0" "--lr -1" "--lr nan" "--optimizer foo" "--epochs 0" "--noise gaussian:99" \
-            "--noise bogus" "--frobnicate" "--loss hinge" "--seed -3" "--momentum 1.5"; do
+            "--noise bogus" "--frobnicate" "--loss hinge" "--seed -3" "--momentum 1.5" "--lr-schedule linear" \
+            "--warmup 2" "--lr-schedule cosine --warmup 10" "--lr-gamma 0" "--early-stop -1" "--keep x"; do
   # shellcheck disable=SC2086
   expect 2 'dae-cl train: ' -- "$bin" train --data "$d" --out "$tmp/never" $args
   # shellcheck disable=SC2086
@@ -57,6 +84,24 @@ for f in config metrics.csv model.dcl best.dcl samples/epoch_001.png; do
 done
 grep -q '^optimizer=adam$' "$tmp/run1/config" && ok || bad "config lacks the optimizer"
 expect 0 'noisy input' -- "$bin" eval --model "$tmp/run1/model.dcl" --data "$d"
+# eval --json: the same figures as one JSON document on stdout; the device line on stderr.
+"$bin" eval --model "$tmp/run1/model.dcl" --data "$d" --limit 100 --device cpu --json >"$tmp/eval.json" 2>"$tmp/eval.err" &&
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["images"]==100 and d["denoised"]["psnr_db"]>d["noisy"]["psnr_db"]' \
+    "$tmp/eval.json" && grep -q '^device 0:0 CPU' "$tmp/eval.err" && ok || bad "eval --json: $(cat "$tmp/eval.json" "$tmp/eval.err")"
+# denoise --json: one entry per input, failures included.
+"$bin" denoise --model "$tmp/run1/model.dcl" "$tmp/run1/samples/epoch_001.png" "$tmp/missing.png" --out-dir "$tmp/dn" --json \
+  >"$tmp/dn.json" 2>"$tmp/dn.err"
+status=$?
+[ "$status" -eq 1 ] && python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+f = d["files"]
+assert d["failed"] == 1 and len(f) == 2 and f[0]["ok"] and f[0]["width"] > 0 and not f[1]["ok"] and "missing.png" in f[1]["error"]
+' "$tmp/dn.json" && ok || bad "denoise --json (exit $status): $(cat "$tmp/dn.json" "$tmp/dn.err")"
+# A terminal that cannot erase lines (TERM=dumb) gets no escape sequences.
+script -qec "TERM=dumb $bin train --data $d --out $tmp/dumb --epochs 1 --train-limit 256 --val-limit 64 --no-samples" /dev/null \
+  >"$tmp/dumb.log" 2>&1
+grep -q 'Epoch 1/1' "$tmp/dumb.log" && ! grep -q $'\e' "$tmp/dumb.log" && ok || bad "TERM=dumb output: $(cat -v "$tmp/dumb.log")"
 expect 0 '^denoised' -- "$bin" eval --model "$tmp/run1/model.dcl" --data "$d" --limit 100 --quiet
 expect 2 '--resume' -- "$bin" train --data "$d" --out "$tmp/run1" --epochs 1
 
@@ -97,6 +142,17 @@ head -c 500 "$tmp/run1/model.dcl" >"$tmp/short.dcl"
 expect 1 'short.dcl: truncated' -- "$bin" eval --model "$tmp/short.dcl" --data "$d"
 echo "not a model" >"$tmp/text.dcl"
 expect 1 'text.dcl: not a dae-cl checkpoint' -- "$bin" eval --model "$tmp/text.dcl" --data "$d"
+
+# Steering from the command line: the flags land in the run's config, the learning rate in
+# metrics.csv, epoch files kept as asked, and early stopping says so.
+expect 0 'Epoch 2/2 .* lr: 0.0005' -- "$bin" train --data "$d" --out "$tmp/steer" --epochs 2 --train-limit 256 --val-limit 64 \
+  --no-samples --lr-schedule step --lr-step-every 1 --lr-gamma 0.5 --save-every 1 --keep 1 --early-stop 3
+grep -q '^lr_schedule=step$' "$tmp/steer/config" && grep -q '^early_stop=3$' "$tmp/steer/config" && ok || bad "steer config: $(cat "$tmp/steer/config")"
+head -1 "$tmp/steer/metrics.csv" | grep -q ',lr,unix_time$' && [ "$(cut -d, -f9 "$tmp/steer/metrics.csv" | tail -n +2 | tr '\n' ' ')" == "0.00100000005 0.000500000024 " ] &&
+  ok || bad "steer metrics: $(cat "$tmp/steer/metrics.csv")"
+[ ! -e "$tmp/steer/epoch_001.dcl" ] && [ -s "$tmp/steer/epoch_002.dcl" ] && ok || bad "--keep 1: $(ls "$tmp/steer")"
+expect 2 'lr-schedule cannot change|cannot change on --resume' -- "$bin" train --data "$d" --out "$tmp/steer" --epochs 3 --resume --lr-schedule cosine
+expect 0 '^--early-stop 5 replaces 3 from the checkpoint' -- "$bin" train --data "$d" --out "$tmp/steer" --epochs 3 --resume --early-stop 5
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -109,6 +109,122 @@ static int print_checkpoint_epochs(const char *path)
     return 0;
 }
 
+/* Column `col` (0-based) of metrics.csv's rows into v; returns the rows read. */
+static int csv_column(const char *dir, int col, double *v, int max)
+{
+    char path[800], line[512];
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    if (!f) return 0;
+    if (!fgets(line, sizeof line, f)) line[0] = '\0';
+    CHECK(strstr(line, ",lr,unix_time") != NULL, "metrics.csv header: %s", line);
+    while (n < max && fgets(line, sizeof line, f)) {
+        char *p = line;
+        for (int c = 0; c < col && p; c++) p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
+        v[n++] = p && *p != ',' ? strtod(p, NULL) : NAN;
+    }
+    fclose(f);
+    return n;
+}
+
+static int exists_in(const char *dir, const char *name)
+{
+    char path[800];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* 5. Steering: a step schedule resumed mid-schedule equals the uninterrupted run bit for bit,
+ * with the closed-form rates in metrics.csv and the --keep most recent epoch_NNN.dcl; plateau +
+ * early stop end the run at the first epoch without improvement, keep the best in best.dcl, and
+ * the plateau's reduction survives into the resumed run. */
+static void steering(dc_device *dev)
+{
+    dc_train_config a, b;
+    base_config(&a, "step-straight", 3);
+    base_config(&b, "step-resumed", 1);
+    for (dc_train_config *c = &a; c; c = c == &a ? &b : NULL) {
+        CHECK_OK(dc_run_config_set(&c->run, "lr-schedule", "step"));
+        CHECK_OK(dc_run_config_set(&c->run, "lr-step-every", "1"));
+        CHECK_OK(dc_run_config_set(&c->run, "lr-gamma", "0.5"));
+        CHECK_OK(dc_run_config_set(&c->run, "save-every", "1"));
+        CHECK_OK(dc_run_config_set(&c->run, "keep", "2"));
+    }
+    CHECK_OK(dc_train(dev, &a, NULL));
+    CHECK_OK(dc_train(dev, &b, NULL));
+    b.resume = 1;
+    CHECK_OK(dc_run_config_set(&b.run, "epochs", "3"));
+    CHECK_OK(dc_train(dev, &b, NULL));
+    float *pa = NULL, *pb = NULL, *pe = NULL;
+    size_t na = 0, nb = 0, ne = 0;
+    CHECK(read_params(a.out_dir, "model.dcl", &pa, &na) == 0 && read_params(b.out_dir, "model.dcl", &pb, &nb) == 0 &&
+              read_params(b.out_dir, "epoch_003.dcl", &pe, &ne) == 0,
+          "step runs' checkpoints");
+    CHECK(pa && pb && na == nb && memcmp(pa, pb, na * sizeof(float)) == 0, "step schedule: resumed weights differ");
+    CHECK(pb && pe && nb == ne && memcmp(pb, pe, nb * sizeof(float)) == 0, "epoch_003.dcl differs from model.dcl");
+    free(pa);
+    free(pb);
+    free(pe);
+    for (int run = 0; run < 2; run++) {
+        const char *dir = run ? b.out_dir : a.out_dir;
+        double lr[4];
+        int n = csv_column(dir, 8, lr, 4);
+        CHECK(n == 3 && (float)lr[0] == 1e-3f && (float)lr[1] == 1e-3f / 2 && (float)lr[2] == 1e-3f / 4,
+              "%s: lr column %d rows: %g %g %g", dir, n, lr[0], lr[1], lr[2]);
+        CHECK(!exists_in(dir, "epoch_001.dcl") && exists_in(dir, "epoch_002.dcl") && exists_in(dir, "epoch_003.dcl"),
+              "%s: --keep 2 keeps epochs 2 and 3 only", dir);
+    }
+
+    /* Plateau (patience 1) and early stop (patience 1) at a rate high enough to wobble. */
+    dc_train_config p;
+    base_config(&p, "plateau", 6);
+    CHECK_OK(dc_run_config_set(&p.run, "lr", "0.02"));
+    CHECK_OK(dc_run_config_set(&p.run, "train-limit", "512"));
+    CHECK_OK(dc_run_config_set(&p.run, "lr-schedule", "plateau"));
+    CHECK_OK(dc_run_config_set(&p.run, "lr-patience", "1"));
+    CHECK_OK(dc_run_config_set(&p.run, "early-stop", "1"));
+    dc_train_summary sum;
+    CHECK_OK(dc_train(dev, &p, &sum));
+    double val[8], lr[8];
+    int n = csv_column(p.out_dir, 2, val, 8);
+    csv_column(p.out_dir, 8, lr, 8);
+    /* The first epoch whose loss is not below every earlier one (the log rounds to 6 digits). */
+    int first_flat = 0;
+    for (int e = 1; e < n && !first_flat; e++) {
+        int better = 1;
+        for (int k = 0; k < e; k++) better &= val[e] < val[k];
+        if (!better) first_flat = e + 1;
+    }
+    fprintf(stderr, "plateau run: %d epochs, stopped early %d, best epoch %d\n", n, sum.stopped_early, sum.best_epoch);
+    char best[800];
+    snprintf(best, sizeof best, "%s/best.dcl", p.out_dir);
+    dc_checkpoint bk;
+    if (sum.stopped_early) {
+        CHECK(n == first_flat && sum.epochs_done == n && sum.best_epoch == n - 1, "stopped at %d, first flat epoch %d, best %d",
+              n, first_flat, sum.best_epoch);
+        CHECK(dc_checkpoint_load(best, &bk) == DC_OK && bk.epoch == sum.best_epoch && bk.best_val_loss == sum.best_val_loss,
+              "best.dcl is not the best epoch");
+        dc_checkpoint_free(&bk);
+        for (int e = 0; e < n; e++) CHECK((float)lr[e] == 0.02f, "plateau lr before the reduction: %g", lr[e]);
+        /* The same patience refuses to resume; patience 0 continues at the reduced rate. */
+        dc_train_config q = p;
+        q.resume = 1;
+        char more[16];
+        snprintf(more, sizeof more, "%d", n + 1);
+        CHECK_OK(dc_run_config_set(&q.run, "epochs", more));
+        dc_status s = dc_train(dev, &q, NULL);
+        CHECK(s == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), "stopped early"), "resume after early stop: %s",
+              dc_error_detail());
+        CHECK_OK(dc_run_config_set(&q.run, "early-stop", "0"));
+        CHECK_OK(dc_train(dev, &q, NULL));
+        CHECK(csv_column(p.out_dir, 8, lr, 8) == n + 1 && (float)lr[n] == (float)((double)0.02f * (double)0.1f),
+              "after the reduction the rate is %g", lr[n]);
+    } else {
+        CHECK(n == 6 && first_flat == 0, "ran %d epochs without stopping, first flat epoch %d", n, first_flat);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--checkpoint-epochs") == 0) return print_checkpoint_epochs(argv[2]);
@@ -253,6 +369,8 @@ int main(int argc, char **argv)
           "divergence -> %d %s", (int)s, dc_error_detail());
     snprintf(ckp, sizeof ckp, "%s/model.dcl", g.out_dir);
     CHECK(access(ckp, F_OK) != 0, "a diverged run wrote %s", ckp);
+
+    steering(dev);
 
     dc_model_destroy(m);
     dc_evaluator_destroy(ev);

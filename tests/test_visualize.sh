@@ -116,6 +116,18 @@ run 2 "$vis" grid --model "$model" --data "$d" --n 10 --offset 60 -o "$t/never.p
 check "--offset 60 --n 10 of 64 refused by name ($out)" grep -q "has 64 images" <<<"$out"
 run 2 "$vis" grid --model "$model" --data "$d" --n 0 -o "$t/never.png"
 run 2 "$vis" frobnicate
+# The conventions every command follows: --version, --help, extra arguments and outputs.
+run 0 "$vis" --version
+check "--version names the program: $out" grep -q '^tools/visualize 0\.' <<<"$out"
+run 0 "$vis" curves --version
+run 2 "$vis" --version --bogus
+run 2 "$vis" --help --bogus
+run 2 "$vis" grid --model "$model" --data "$d" -o "$t/never.svg"
+check "-o .svg refused naming the format: $out" grep -q 'cannot write the svg format' <<<"$out"
+run 2 "$vis" curves "$t/run" -o -
+check "-o - refused: $out" grep -q 'does not write to stdout' <<<"$out"
+run 2 "$vis" compare "$t/run" -o "$t/never.jpg"
+check "nothing written for refused outputs" test ! -e "$t/never.svg" -a ! -e "$t/never.jpg" -a ! -e -
 check "no output for refused grids" test ! -e "$t/never.png"
 
 # ---- visualize curves / compare --------------------------------------------------------------

@@ -152,7 +152,7 @@ int cmd_denoise(int argc, char **argv)
         {"noise", ARG_STRING, &noise, "KIND:X", "add this noise first (a demo): gaussian:S | saltpepper:P | speckle:S | poisson:PEAK | mask:P", 1, 0, 0},
         {"seed", ARG_U64, &seed, "N", "noise seed (default: the model's training seed)", 1, 0, 0},
         {"compare", ARG_FLAG, &compare, NULL, "also write input | output side by side (OUT-compare.png)", 1, 0, 0},
-        {"tile", ARG_INT, &tile, "N", "largest piece processed at once, pixels (bounds device memory; 0: default)", 0, 1 << 20, 0},
+        {"tile", ARG_INT, &tile, "N", "largest piece processed at once, pixels: bounds device memory (0 also means the default)", 0, 1 << 20, 0},
         {"quiet", ARG_FLAG, &quiet, NULL, "print only errors", 1, 0, 0},
         {"json", ARG_FLAG, &as_json, NULL, "print the summary as one JSON document (messages go to stderr)", 1, 0, 0},
         {0},
