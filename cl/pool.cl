@@ -4,36 +4,37 @@
  * so the first maximum wins ties (forward value and backward routing use the same rule).
  * Eight windows at a time as float8 (even/odd lanes of two float16 row loads), then the rest
  * one by one; branch-free, as the winner is data-dependent (mispredicted branches made the
- * backward 4x slower). */
+ * backward 4x slower). The forward is one macro over the window reduction, POOL2_FWD, so
+ * another 2x2 pool's forward is one line. */
+
+/* Window reductions over the candidates a b / c d, for float8 and float alike. Max: a later
+ * candidate wins only when strictly greater (select keeps m when the comparison is false). */
+#define MAX4(T, a, b, c, d) max_later(max_later(max_later(a, b), c), d)
+#define max_later(m, b) select(m, b, (b) > (m))
 
 /* One output row per work-item: rows = n*c*(h/2). */
-__kernel void maxpool2_fwd(const __global float *x, const uint x_off, __global float *y,
-                           const uint y_off, const int rows, const int h, const int w)
-{
-    int r = get_global_id(0);
-    if (r >= rows) return;
-    int ho = h / 2, wo = w / 2;
-    int img = r / ho, oy = r % ho;
-    const __global float *r0 = x + x_off + (uint)(img * h + 2 * oy) * w, *r1 = r0 + w;
-    __global float *o = y + y_off + (uint)r * wo;
-    int ox = 0;
-    for (; ox + 8 <= wo; ox += 8) {
-        float16 t = vload16(0, r0 + 2 * ox), u = vload16(0, r1 + 2 * ox);
-        float8 m = t.even, b = t.odd, c = u.even, d = u.odd;
-        m = select(m, b, b > m);
-        m = select(m, c, c > m);
-        m = select(m, d, d > m);
-        vstore8(m, 0, o + ox);
+#define POOL2_FWD(NAME, REDUCE)                                                                \
+    __kernel void NAME(const __global float *x, const uint x_off, __global float *y,          \
+                       const uint y_off, const int rows, const int h, const int w)             \
+    {                                                                                          \
+        int r = get_global_id(0);                                                              \
+        if (r >= rows) return;                                                                 \
+        int ho = h / 2, wo = w / 2;                                                            \
+        int img = r / ho, oy = r % ho;                                                         \
+        const __global float *r0 = x + x_off + (uint)(img * h + 2 * oy) * w, *r1 = r0 + w;      \
+        __global float *o = y + y_off + (uint)r * wo;                                          \
+        int ox = 0;                                                                            \
+        for (; ox + 8 <= wo; ox += 8) {                                                        \
+            float16 t = vload16(0, r0 + 2 * ox), u = vload16(0, r1 + 2 * ox);                  \
+            vstore8(REDUCE(float8, t.even, t.odd, u.even, u.odd), 0, o + ox);                  \
+        }                                                                                      \
+        for (; ox < wo; ox++) {                                                                \
+            float2 t = vload2(ox, r0), u = vload2(ox, r1);                                     \
+            o[ox] = REDUCE(float, t.x, t.y, u.x, u.y);                                         \
+        }                                                                                      \
     }
-    for (; ox < wo; ox++) {
-        float m = r0[2 * ox];
-        float b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
-        m = b > m ? b : m;
-        m = c > m ? c : m;
-        m = d > m ? d : m;
-        o[ox] = m;
-    }
-}
+
+POOL2_FWD(maxpool2_fwd, MAX4)
 
 /* Two dx rows (2q, 2q+1) per work-item, pairs = n*c*ceil(h/2): the winner of each window gets
  * dy, everything else (odd size's last row/column included) gets zero. */

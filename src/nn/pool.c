@@ -18,16 +18,17 @@ static dc_status check_pair(const dc_tensor *x, const dc_tensor *y, const char *
 
 static size_t local_for(size_t g) { return g < 64 ? g : 64; }
 
-dc_status dc_maxpool2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y)
+/* Both pools' forward: one kernel argument list, one output row per work-item. */
+static dc_status pool_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y, const char *kernel,
+                              const char *op)
 {
-    const char *op = "maxpool2 forward";
     DC_TRY(dc_tensor_check(x, op, "x"));
     if (x->h < 2 || x->w < 2)
         return dc_fail(DC_ERR_INVALID_ARG, "%s: x is %dx%d, need at least 2x2", op, x->h, x->w);
     DC_TRY(dc_tensor_check(y, op, "y"));
     DC_TRY(check_pair(x, y, op, "y"));
     cl_kernel k;
-    DC_TRY(dc_kernel_get(dev, "pool.cl", NULL, "maxpool2_fwd", &k));
+    DC_TRY(dc_kernel_get(dev, "pool.cl", NULL, kernel, &k));
     cl_uint xo = (cl_uint)x->off, yo = (cl_uint)y->off;
     cl_int rows = y->n * y->c * y->h, h = x->h, w = x->w;
     DC_CL(DC_ARG(k, 0, x->buf), op);
@@ -39,6 +40,11 @@ dc_status dc_maxpool2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y)
     DC_CL(DC_ARG(k, 6, w), op);
     size_t g[1] = {(size_t)rows}, l[1] = {local_for((size_t)rows)};
     return dc_launch(dev, k, 1, g, l, op);
+}
+
+dc_status dc_maxpool2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y)
+{
+    return pool_forward(dev, x, y, "maxpool2_fwd", "maxpool2 forward");
 }
 
 dc_status dc_maxpool2_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *dy,
