@@ -11,6 +11,7 @@
  * candidate wins only when strictly greater (select keeps m when the comparison is false). */
 #define MAX4(T, a, b, c, d) max_later(max_later(max_later(a, b), c), d)
 #define max_later(m, b) select(m, b, (b) > (m))
+#define AVG4(T, a, b, c, d) ((((a) + (b)) + ((c) + (d))) * (T)0.25f)
 
 /* One output row per work-item: rows = n*c*(h/2). */
 #define POOL2_FWD(NAME, REDUCE)                                                                \
@@ -85,6 +86,36 @@ __kernel void maxpool2_bwd(const __global float *x, const uint x_off, const __gl
         float v = g[ox];
         vstore2((float2)(wa ? v : 0.0f, wb ? v : 0.0f), ox, d0);
         vstore2((float2)(wc ? v : 0.0f, wd ? v : 0.0f), ox, d1);
+    }
+    if (w & 1) {
+        d0[w - 1] = 0.0f;
+        d1[w - 1] = 0.0f;
+    }
+}
+
+/* Average pooling 2x2, stride 2, "valid" (src/nn/pool.c): the mean of each window, same layout
+ * and work split as max pooling. */
+POOL2_FWD(avgpool2_fwd, AVG4)
+
+/* Two dx rows (2q, 2q+1) per work-item, pairs = n*c*ceil(h/2): dy/4 on every pixel of the
+ * window, zero on an odd size's last row/column. */
+__kernel void avgpool2_bwd(const __global float *dy, const uint dy_off, __global float *dx,
+                           const uint dx_off, const int pairs, const int h, const int w)
+{
+    int r = get_global_id(0);
+    if (r >= pairs) return;
+    int ho = h / 2, wo = w / 2, hp = (h + 1) / 2;
+    int img = r / hp, q = r % hp;
+    __global float *d0 = dx + dx_off + (uint)(img * h + 2 * q) * w, *d1 = d0 + w;
+    if (q >= ho) { /* the last row of an odd height */
+        for (int j = 0; j < w; j++) d0[j] = 0.0f;
+        return;
+    }
+    const __global float *g = dy + dy_off + (uint)(img * ho + q) * wo;
+    for (int ox = 0; ox < wo; ox++) {
+        float v = g[ox] * 0.25f;
+        vstore2((float2)(v, v), ox, d0);
+        vstore2((float2)(v, v), ox, d1);
     }
     if (w & 1) {
         d0[w - 1] = 0.0f;

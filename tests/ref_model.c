@@ -92,6 +92,13 @@ static void pool_bwd(const ref_layer_io *o)
     if (o->dx) ref_maxpool2_backward(o->in, o->n, o->c, o->h, o->w, o->dy, o->dx);
 }
 
+static void avgpool_fwd(const ref_layer_io *o) { ref_avgpool2_forward(o->in, o->n, o->c, o->h, o->w, o->out); }
+
+static void avgpool_bwd(const ref_layer_io *o)
+{
+    if (o->dx) ref_avgpool2_backward(o->dy, o->n, o->c, o->h, o->w, o->dx);
+}
+
 static void up_fwd(const ref_layer_io *o) { ref_upsample2_forward(o->in, o->n, o->c, o->h, o->w, o->out); }
 
 static void up_bwd(const ref_layer_io *o)
@@ -123,6 +130,7 @@ static const ref_kind kinds[] = {
     {"conv", same_shape, conv_fwd, conv_bwd, "conv:3:tanh,%s,conv:1:sigmoid", "conv:4:tanh:k5"},
     {"convT", doubled_shape, convT_fwd, convT_bwd, "conv:3:tanh,pool,%s,conv:1:sigmoid", "convT:4:tanh:k5"},
     {"pool", halved_shape, pool_fwd, pool_bwd, "conv:3:tanh,%s,conv:3:tanh,up,conv:1:sigmoid", "pool"},
+    {"avgpool", halved_shape, avgpool_fwd, avgpool_bwd, "conv:3:tanh,%s,conv:3:tanh,up,conv:1:sigmoid", "avgpool"},
     {"up", up_shape, up_fwd, up_bwd, "conv:3:tanh,pool,conv:3:tanh,%s,conv:1:sigmoid", "up"},
     {"add", add_shape, add_fwd, add_bwd, "conv:3:tanh@a,conv:3:tanh,%s,conv:1:sigmoid", "add:a"},
     {"cat", cat_shape, cat_fwd, cat_bwd, "conv:3:tanh@a,conv:2:tanh,%s,conv:1:sigmoid", "cat:a"},

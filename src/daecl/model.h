@@ -7,6 +7,7 @@
  *                              ACT relu (default) | sigmoid | tanh | leaky | linear
  *   convT:C[:ACT][:kK][@NAME]  transposed conv, stride 2 ("same": doubles H and W)
  *   pool[@NAME]                2×2 max pool, stride 2 ("valid": odd sizes floor, as Keras)
+ *   avgpool[@NAME]             2×2 average pool, stride 2 ("valid", as pool)
  *   up[@NAME]                  2× nearest upsampling
  *   add:NAME / cat:NAME        merge the running tensor with layer NAME's output by addition
  *                              or channel concatenation (skip connections)

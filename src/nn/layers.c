@@ -116,6 +116,13 @@ static void pool_describe(const dc_layer_spec *L, const dc_arch *a, char *buf, s
     snprintf(buf, len, "maxpool 2x2");
 }
 
+static void avgpool_describe(const dc_layer_spec *L, const dc_arch *a, char *buf, size_t len)
+{
+    (void)L;
+    (void)a;
+    snprintf(buf, len, "avgpool 2x2");
+}
+
 static dc_status pool_shape(const dc_layer_spec *L, int c, int h, int w, const dc_layer_state *ref,
                             dc_layer_state *o)
 {
@@ -144,6 +151,14 @@ static dc_status pool_forward(dc_layer_run *r) { return dc_maxpool2_forward(r->d
 static dc_status pool_backward(dc_layer_run *r, dc_tensor *dy, dc_tensor *dx)
 {
     return dx ? dc_maxpool2_backward(r->dev, r->in, dy, dx) : DC_OK;
+}
+
+static dc_status avgpool_forward(dc_layer_run *r) { return dc_avgpool2_forward(r->dev, r->in, r->out); }
+
+static dc_status avgpool_backward(dc_layer_run *r, dc_tensor *dy, dc_tensor *dx)
+{
+    (void)r;
+    return dx ? dc_avgpool2_backward(r->dev, dy, dx) : DC_OK;
 }
 
 /* ---- nearest upsampling ×2 ------------------------------------------------------------------ */
@@ -256,6 +271,8 @@ static const dc_layer_kind registry[] = {
      CONV_OPTS, convT_describe, convT_shape, convT_reach, conv_init, convT_forward, convT_backward},
     {"pool", "2x2 max pooling, stride 2 (odd sizes floor)",
      0, pool_describe, pool_shape, pool_reach, NULL, pool_forward, pool_backward},
+    {"avgpool", "2x2 average pooling, stride 2 (odd sizes floor)",
+     0, avgpool_describe, pool_shape, pool_reach, NULL, avgpool_forward, avgpool_backward},
     {"up", "2x nearest-neighbour upsampling",
      0, up_describe, up_shape, up_reach, NULL, up_forward, up_backward},
     {"add", "adds the output of the earlier layer @NAME (same shape)",
