@@ -29,9 +29,12 @@
 #define HEAD_sigmoid(T, z, p, dp)                     \
     SIGMOID_PARTS(T, z, e, r, p);                     \
     T dp = e * r * r
+/* tanh' = 1 - tanh² cancels where |tanh| is near 1; 4e/(1+e)², e = exp(-2|z|), does not. */
 #define HEAD_tanh(T, z, p, dp)                        \
     T p = tanh(z);                                    \
-    T dp = (T)1.0f - p * p
+    T e2 = exp((T)-2.0f * fabs(z));                   \
+    T r2 = (T)1.0f / ((T)1.0f + e2);                  \
+    T dp = (T)4.0f * e2 * r2 * r2
 #define HEAD_relu(T, z, p, dp)                        \
     T dp = select((T)0.0f, (T)1.0f, (z) > (T)0.0f);   \
     T p = z * dp
