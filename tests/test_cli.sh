@@ -85,9 +85,15 @@ done
 grep -q '^optimizer=adam$' "$tmp/run1/config" && ok || bad "config lacks the optimizer"
 expect 0 'noisy input' -- "$bin" eval --model "$tmp/run1/model.dcl" --data "$d"
 # eval --json: the same figures as one JSON document on stdout; the device line on stderr.
+# The figures are the text table's (which rounds them).
+text=$("$bin" eval --model "$tmp/run1/model.dcl" --data "$d" --limit 100 --quiet 2>/dev/null | grep '^denoised')
 "$bin" eval --model "$tmp/run1/model.dcl" --data "$d" --limit 100 --device cpu --json >"$tmp/eval.json" 2>"$tmp/eval.err" &&
-  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["images"]==100 and d["denoised"]["psnr_db"]>d["noisy"]["psnr_db"]' \
-    "$tmp/eval.json" && grep -q '^device 0:0 CPU' "$tmp/eval.err" && ok || bad "eval --json: $(cat "$tmp/eval.json" "$tmp/eval.err")"
+  python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+f = d["denoised"]
+assert d["images"] == 100 and sys.argv[2].split()[1:4] == ["%.4f" % f["loss"], "%.2f" % f["psnr_db"], "%.4f" % f["ssim"]]
+' "$tmp/eval.json" "$text" && grep -q '^device 0:0 CPU' "$tmp/eval.err" && ok || bad "eval --json: $(cat "$tmp/eval.json" "$tmp/eval.err") vs $text"
 # denoise --json: one entry per input, failures included.
 "$bin" denoise --model "$tmp/run1/model.dcl" "$tmp/run1/samples/epoch_001.png" "$tmp/missing.png" --out-dir "$tmp/dn" --json \
   >"$tmp/dn.json" 2>"$tmp/dn.err"

@@ -72,6 +72,35 @@ int main(int argc, char **argv)
     CHECK(dc_device_parse("3", &p, &d) == DC_OK && p == -1 && d == 3, "parse 3");
     CHECK(dc_device_parse("1:", &p, &d) == DC_ERR_INVALID_ARG, "parse '1:'");
     CHECK(dc_device_parse("-1", &p, &d) == DC_ERR_INVALID_ARG, "parse -1");
+    /* By type: names in any case; the CPU opens, a missing type names what exists. */
+    CHECK(dc_device_type_parse("GPU") == CL_DEVICE_TYPE_GPU && dc_device_type_parse("cpu") == CL_DEVICE_TYPE_CPU &&
+              dc_device_type_parse("accelerator") == CL_DEVICE_TYPE_ACCELERATOR &&
+              dc_device_type_parse("accel") == CL_DEVICE_TYPE_ACCELERATOR && dc_device_type_parse("0:0") == 0 &&
+              dc_device_type_parse(NULL) == 0,
+          "type names");
+    CHECK_OK(dc_device_open_type(CL_DEVICE_TYPE_CPU, -1, &dev));
+    CHECK(dev && (dev->type & CL_DEVICE_TYPE_CPU), "--device cpu opened another type");
+    dc_device_close(dev);
+    dev = NULL;
+    s = dc_device_open_type(CL_DEVICE_TYPE_ACCELERATOR, -1, &dev);
+    CHECK(s == DC_ERR_NO_DEVICE && dev == NULL && strstr(dc_error_detail(), "no ACCEL device") &&
+              strstr(dc_error_detail(), "0:0 CPU"),
+          "accel: %s", dc_error_detail());
+    setenv("DAECL_DEVICE", "cpu", 1);
+    CHECK_OK(dc_device_open(-1, -1, &dev));
+    CHECK(dev && (dev->type & CL_DEVICE_TYPE_CPU), "DAECL_DEVICE=cpu");
+    dc_device_close(dev);
+    dev = NULL;
+    setenv("DAECL_DEVICE", "accel", 1);
+    s = dc_device_open(-1, -1, &dev);
+    CHECK(s == DC_ERR_NO_DEVICE && strstr(dc_error_detail(), "DAECL_DEVICE=accel"), "env accel: %s", dc_error_detail());
+    unsetenv("DAECL_DEVICE");
+    /* The catalog agrees with the listing. */
+    dc_device_catalog *cat = malloc(sizeof *cat);
+    CHECK(cat && dc_device_catalog_get(cat) == DC_OK && cat->nplatforms >= 1 && cat->ndevices >= 1 &&
+              cat->devices[0].platform_index == 0 && cat->devices[0].device_index == 0 && cat->devices[0].compute_units > 0,
+          "catalog");
+    free(cat);
     CHECK(strcmp(dc_cl_error_name(CL_OUT_OF_RESOURCES), "CL_OUT_OF_RESOURCES") == 0, "names");
     CHECK(dc_cl_fail(CL_MEM_OBJECT_ALLOCATION_FAILURE, "x") == DC_ERR_DEVICE_MEMORY, "oom status");
 

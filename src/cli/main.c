@@ -108,22 +108,31 @@ static int no_more_arguments(int argc, char **argv)
     return 2;
 }
 
+/* dae-cl --help | -h | help [COMMAND] */
+static int help(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "help") == 0) {
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+            if (strcmp(argv[2], commands[i].name) == 0) {
+                char *sub[] = {argv[2], "--help", NULL};
+                return commands[i].run(2, sub);
+            }
+        fprintf(stderr, "dae-cl help: unknown command '%s' (see dae-cl --help)\n", argv[2]);
+        return 2;
+    }
+    if (argc > 2) return no_more_arguments(argc, argv);
+    usage(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        if (argc > 2 && strcmp(argv[1], "help") == 0) {
-            /* dae-cl help COMMAND: that command's help */
-            for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-                if (strcmp(argv[2], commands[i].name) == 0 && argc == 3) {
-                    char *sub[] = {argv[2], "--help", NULL};
-                    return commands[i].run(2, sub);
-                }
-        }
-        if (argc > 2) return no_more_arguments(argc, argv);
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
     }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0)
+        return help(argc, argv);
     if (strcmp(argv[1], "--version") == 0) {
         if (argc > 2) return no_more_arguments(argc, argv);
         printf("dae-cl %s\n", DAECL_VERSION);
