@@ -38,7 +38,7 @@ int cmd_train(int argc, char **argv)
     arg_opt opts[] = {
         {"platform", ARG_STRING, &platform, "P", "OpenCL platform index", 1, 0, 0},
         {"device", ARG_STRING, &device, "D|P:D", "OpenCL device index", 1, 0, 0},
-        {"data", ARG_STRING, &cfg.data_dir, "DIR", "directory with the IDX files (tools/fetch-mnist)", 1, 0, 0},
+        {"data", ARG_STRING, &cfg.data_dir, "DIR", "directory with the IDX files (dae-cl-fetch-mnist downloads MNIST)", 1, 0, 0},
         {"arch", ARG_STRING, &cfg.arch, "SPEC", "classic | keras | unet | a layer spec (dae-cl model --help)", 1, 0, 0},
         {"epochs", ARG_INT, &cfg.epochs, "N", "epochs to train (in total, when resuming)", 1, 1000000, 0},
         {"batch", ARG_INT, &cfg.batch, "N", "images per step", 1, 65536, 0},

@@ -15,6 +15,18 @@
 #include "daecl/eval.h"
 #include "daecl/optim.h"
 
+/* What a progress callback sees: after every step, and once at the end of every epoch. */
+typedef struct dc_train_progress {
+    int epoch, epochs;   /* 1-based */
+    int step, steps;     /* steps done in this epoch, of steps */
+    double loss;         /* mean training loss of the epoch at the last read (NaN before one) */
+    int epoch_done;
+    double val_loss, val_psnr; /* when epoch_done and the epoch validated, else NaN */
+} dc_train_progress;
+
+/* Return non-zero to stop training as dc_train_request_stop does (save, DC_ERR_INTERRUPTED). */
+typedef int (*dc_train_progress_fn)(void *user, const dc_train_progress *p);
+
 typedef struct dc_train_config {
     const char *data_dir, *arch, *out_dir;
     int epochs, batch;
@@ -29,6 +41,8 @@ typedef struct dc_train_config {
     int samples;          /* write OUT/samples/epoch_NNN.png */
     int transpose;        /* EMNIST */
     int quiet, verbose;
+    dc_train_progress_fn progress; /* may be NULL (the library API's callback) */
+    void *progress_user;
 } dc_train_config;
 
 typedef struct dc_train_summary {

@@ -424,6 +424,12 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
                                    loss_sum, e + 1, b, e > 0 ? "the last checkpoint keeps the last good weights" : "nothing saved");
                 if (due) dc_progress_draw(&prog, b, loss_sum / (double)images);
             }
+            if (c->progress) {
+                dc_train_progress p = {.epoch = e + 1, .epochs = c->epochs, .step = b, .steps = nb,
+                                       .loss = images && (due || b % NAN_CHECK_STEPS == 0) ? loss_sum / (double)images : NAN,
+                                       .val_loss = NAN, .val_psnr = NAN};
+                if (c->progress(c->progress_user, &p)) stop_requested = 1;
+            }
             if (stop_requested) {
                 clFinish(t->dev->queue);
                 DC_TRY(dc_accum_read(t->dev, &t->acc, &loss_sum));
@@ -471,6 +477,15 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
         sum->train_loss = train_loss;
         sum->seconds += seconds;
         sum->images_per_second = ips;
+        if (c->progress) {
+            dc_train_progress p = {.epoch = e + 1, .epochs = c->epochs, .step = b, .steps = nb, .loss = train_loss,
+                                   .epoch_done = 1, .val_loss = validate ? val.loss : NAN,
+                                   .val_psnr = validate ? val.psnr : NAN};
+            if (c->progress(c->progress_user, &p)) stop_requested = 1;
+        }
+        if (stop_requested && e + 1 < c->epochs)
+            return dc_fail(DC_ERR_INTERRUPTED, "stopped after epoch %d; saved %s (continue with --resume)", e + 1,
+                           t->model_path);
     }
     return DC_OK;
 }
