@@ -37,7 +37,7 @@ mandir=$dest$(abs "$DAECL_MANDIR")
 # ---- files -----------------------------------------------------------------------------------
 want=("$bindir/dae-cl" "$bindir/dae-cl-fetch-mnist" "$libdir/libdaecl.so" "$libdir/libdaecl.so.0"
       "$libdir/libdaecl.a" "$incdir/daecl.h" "$incdir/daecl_version.h" "$libdir/pkgconfig/daecl.pc"
-      "$mandir/man1/dae-cl.1" "$datadir/bash-completion/completions/dae-cl"
+      "$mandir/man1/dae-cl.1" "$mandir/man1/dae-cl-visualize.1" "$mandir/man1/dae-cl-fetch-mnist.1" "$datadir/bash-completion/completions/dae-cl"
       "$datadir/bash-completion/completions/dae-cl-visualize"
       "$datadir/doc/dae-cl/README.md" "$datadir/doc/dae-cl/LICENSE")
 [ "$DAECL_HAVE_VISUALIZE" = 1 ] && want+=("$bindir/dae-cl-visualize")
@@ -69,6 +69,16 @@ cc=${CC:-cc}
 if ! (cd "$t" && $cc -std=c11 -Wall -Wextra -Werror "${san[@]}" example.c $flags -o example) 2>"$t/cc.log"; then
   cat "$t/cc.log" >&2
   bad "the example does not build with pkg-config --cflags --libs daecl"
+fi
+# C++: the header's extern "C" block, compiled and linked from C++ (when a C++ compiler exists).
+if command -v c++ >/dev/null 2>&1; then
+  printf '#include <daecl.h>\n#include <cstring>\nint main() { return std::strcmp(daecl_version(), DAECL_VERSION_STRING) != 0; }\n' >"$t/cxx.cc"
+  if (cd "$t" && c++ -Wall -Wextra -Werror "${san[@]}" cxx.cc $flags -o cxx) 2>"$t/cxx.log"; then
+    check "a C++ program calls the library" env LD_LIBRARY_PATH="$libdir" "$t/cxx"
+  else
+    cat "$t/cxx.log" >&2
+    bad "daecl.h does not build as C++"
+  fi
 fi
 # Static: libdaecl.a and the private dependencies pkg-config lists for it.
 static_libs=$(pkg-config --static --libs daecl | sed 's/-ldaecl\b//')
