@@ -64,6 +64,7 @@ static int write_split(const char *dir, const char *prefix, int n, uint64_t *rng
 
 typedef struct progress_log {
     int steps, epochs_done, cancel_at, last_epoch;
+    int cancel_at_epoch_end; /* stop at the first epoch's end */
     int bad_order;
 } progress_log;
 
@@ -78,6 +79,7 @@ static int on_progress(void *user, const daecl_train_progress *p)
         if (p->step < 1 || p->step > p->steps || p->epoch < 1 || p->epoch > p->epochs) log->bad_order++;
         log->last_epoch = p->epoch;
     }
+    if (log->cancel_at_epoch_end && p->epoch_done) return 1;
     return log->cancel_at && log->steps >= log->cancel_at;
 }
 
@@ -195,6 +197,17 @@ static void test_train(daecl_device *dev, const char *data, const char *tmp, cha
     CHECK_API(daecl_train(dev, c, on_progress, &rest, &sum));
     CHECK(sum.epochs_done == 3 && rest.epochs_done == 2, "resumed to epoch %d with %d epochs", sum.epochs_done,
           rest.epochs_done);
+    daecl_train_config_free(c);
+
+    /* Cancelled at the end of epoch 1 of 3: stops there, epoch 1 saved. */
+    snprintf(out, sizeof out, "%s/epoch-end", tmp);
+    c = config(data, out, "3");
+    progress_log at_end = {.cancel_at_epoch_end = 1};
+    s = daecl_train(dev, c, on_progress, &at_end, NULL);
+    CHECK(s == DAECL_ERR_INTERRUPTED && at_end.epochs_done == 1 && at_end.steps == NTRAIN / 32 &&
+              strstr(daecl_last_error(), "after epoch 1"),
+          "cancel at epoch end: %s (%s), %d steps, %d epochs", daecl_status_name(s), daecl_last_error(), at_end.steps,
+          at_end.epochs_done);
     daecl_train_config_free(c);
 }
 
