@@ -106,7 +106,8 @@ typedef enum daecl_sample {
 } daecl_sample;
 
 /* A caller-owned image buffer: pixel (x, y) channel c is at
- * (char *)data + y * stride + (x * channels + c) * sample size. */
+ * (char *)data + y * stride + (x * channels + c) * sample size. data and stride must be
+ * multiples of the sample size (1, 2 or 4 bytes). */
 typedef struct daecl_image {
     void *data;
     int width, height;

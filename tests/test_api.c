@@ -301,6 +301,9 @@ static void test_denoise(daecl_model *m, uint64_t *rng)
     narrow.stride = (size_t)w - 1;
     CHECK(daecl_denoise(m, &narrow, &out8, 0) == DAECL_ERR_INVALID_ARG && strstr(daecl_last_error(), "stride"),
           "short stride refused: %s", daecl_last_error());
+    daecl_image odd = {(char *)g16 + 1, w - 1, h, 1, DAECL_U16, 0};
+    CHECK(daecl_denoise(m, &odd, &outf, 0) == DAECL_ERR_INVALID_ARG && strstr(daecl_last_error(), "multiple"),
+          "misaligned 16-bit data refused: %s", daecl_last_error());
     daecl_image smaller = out8;
     smaller.height = h - 1;
     CHECK(daecl_denoise(m, &in8, &smaller, 0) == DAECL_ERR_INVALID_ARG, "size mismatch refused");

@@ -72,6 +72,9 @@ static daecl_status check_image(const char *which, const daecl_image *im)
                                   which, im->channels));
     if (im->sample != DAECL_U8 && im->sample != DAECL_U16 && im->sample != DAECL_F32)
         return api_status(dc_fail(DC_ERR_INVALID_ARG, "daecl_denoise: %s image has an unknown sample type %d", which, (int)im->sample));
+    if ((uintptr_t)im->data % sample_size(im->sample) || im->stride % sample_size(im->sample))
+        return api_status(dc_fail(DC_ERR_INVALID_ARG, "daecl_denoise: %s image's data or stride is not a multiple of its %zu-byte sample",
+                                  which, sample_size(im->sample)));
     size_t packed = (size_t)im->width * (size_t)im->channels * sample_size(im->sample);
     if (im->stride && im->stride < packed)
         return api_status(dc_fail(DC_ERR_INVALID_ARG, "daecl_denoise: %s image's stride %zu is less than a row (%zu bytes)",
