@@ -167,7 +167,8 @@ DAECL_API daecl_status daecl_train_config_set(daecl_train_config *cfg, const cha
 typedef struct daecl_train_progress {
     int epoch, epochs;    /* 1-based epoch of epochs */
     int step, steps;      /* steps done in this epoch, of steps */
-    double loss;          /* mean training loss of the epoch so far (NaN before it is read) */
+    double loss;          /* the epoch's mean training loss when last read from the device
+                           * (every 50 steps: a read waits for the device), NaN before */
     int epoch_done;       /* 1 once per epoch, after validation */
     double val_loss, val_psnr; /* at epoch_done when the epoch validated, else NaN */
 } daecl_train_progress;

@@ -398,7 +398,7 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
         double t0 = dc_now();
         size_t images = 0;
         int b = start_batch;
-        double loss_sum = 0;
+        double loss_sum = 0, last_mean = NAN; /* last_mean: the epoch's mean loss when last read */
         for (;;) {
             int n;
             cl_mem pixels, indices;
@@ -422,12 +422,12 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
                 if (!isfinite(loss_sum))
                     return dc_fail(DC_ERR_NONFINITE, "loss is %g in epoch %d by step %d; stopped, %s",
                                    loss_sum, e + 1, b, e > 0 ? "the last checkpoint keeps the last good weights" : "nothing saved");
-                if (due) dc_progress_draw(&prog, b, loss_sum / (double)images);
+                last_mean = loss_sum / (double)images;
+                if (due) dc_progress_draw(&prog, b, last_mean);
             }
             if (c->progress) {
                 dc_train_progress p = {.epoch = e + 1, .epochs = c->epochs, .step = b, .steps = nb,
-                                       .loss = images && (due || b % NAN_CHECK_STEPS == 0) ? loss_sum / (double)images : NAN,
-                                       .val_loss = NAN, .val_psnr = NAN};
+                                       .loss = last_mean, .val_loss = NAN, .val_psnr = NAN};
                 if (c->progress(c->progress_user, &p)) stop_requested = 1;
             }
             if (stop_requested) {
