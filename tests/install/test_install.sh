@@ -54,6 +54,11 @@ check "daecl_denoise exported" grep -qx daecl_denoise <<<"$exports"
 check "daecl_version exported" grep -qx daecl_version <<<"$exports"
 private=$(grep -v '^daecl_' <<<"$exports")
 check "only daecl_* exported (also: $(echo $private | head -c 300))" test -z "$private"
+# The static library: no global definitions but daecl_*.
+static_globals=$(nm -g --defined-only "$libdir/libdaecl.a" | awk 'NF == 3 { print $3 }')
+check "libdaecl.a defines daecl_denoise" grep -qx daecl_denoise <<<"$static_globals"
+private=$(grep -v '^daecl_' <<<"$static_globals")
+check "libdaecl.a has no global symbols but daecl_* (also: $(echo $private | head -c 300))" test -z "$private"
 
 # ---- build the example with pkg-config only --------------------------------------------------
 # daecl.pc says prefix=/usr/local (say); the sysroot puts its -I and -L into the DESTDIR.
@@ -88,6 +93,11 @@ if ! (cd "$t" && $cc -std=c11 "${san[@]}" example.c $(pkg-config --cflags daecl)
   bad "the example does not link against libdaecl.a"
 fi
 check "example-static does not need libdaecl.so" bash -c '! ldd "$1" | grep -q libdaecl' _ "$t/example-static"
+# A program with its own dc_* functions (the library's internal prefix) still links statically.
+printf 'int dc_fail(void) { return 0; }\nint dc_device_open(void) { return 0; }\n' >"$t/clash.c"
+check "libdaecl.a does not clash with a program's own dc_fail/dc_device_open" \
+  bash -c 'cd "$1" && "$2" -std=c11 "${@:4}" example.c clash.c $(pkg-config --cflags daecl) "$3" $(pkg-config --static --libs daecl | sed "s/-ldaecl\b//") -o clash' \
+  _ "$t" "$cc" "$libdir/libdaecl.a" "${san[@]}"
 export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 check "example runs against the installed libdaecl.so" bash -c 'ldd "$1" | grep -q "$2/libdaecl.so.0"' _ "$t/example" "$libdir"
 
