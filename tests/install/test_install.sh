@@ -96,7 +96,7 @@ check "example-static does not need libdaecl.so" bash -c '! ldd "$1" | grep -q l
 # A program with its own dc_* functions (the library's internal prefix) still links statically.
 printf 'int dc_fail(void) { return 0; }\nint dc_device_open(void) { return 0; }\n' >"$t/clash.c"
 check "libdaecl.a does not clash with a program's own dc_fail/dc_device_open" \
-  bash -c 'cd "$1" && "$2" -std=c11 "${@:4}" example.c clash.c $(pkg-config --cflags daecl) "$3" $(pkg-config --static --libs daecl | sed "s/-ldaecl\b//") -o clash' \
+  bash -c 'cd "$1" && $2 -std=c11 "${@:4}" example.c clash.c $(pkg-config --cflags daecl) "$3" $(pkg-config --static --libs daecl | sed "s/-ldaecl\b//") -o clash' \
   _ "$t" "$cc" "$libdir/libdaecl.a" "${san[@]}"
 export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 check "example runs against the installed libdaecl.so" bash -c 'ldd "$1" | grep -q "$2/libdaecl.so.0"' _ "$t/example" "$libdir"
