@@ -173,21 +173,6 @@ daecl_status daecl_denoise(daecl_model *m, const daecl_image *in, const daecl_im
 
 /* ---- evaluate ------------------------------------------------------------------------------- */
 
-/* The noise and seed the model was trained with, from the checkpoint's configuration text
- * (defaults: gaussian:0.5 and the checkpoint's seed field). */
-static dc_status training_noise_seed(const dc_checkpoint *ck, dc_noise_config *noise, uint64_t *seed)
-{
-    *noise = (dc_noise_config){.kind = DC_NOISE_GAUSSIAN, .param = 0.5f};
-    *seed = ck->seed;
-    const char *cfg = ck->config;
-    const char *p = cfg ? strstr(cfg, "\nseed=") : NULL;
-    if (p) *seed = strtoull(p + 6, NULL, 10);
-    char text[64];
-    p = cfg ? strstr(cfg, "\nnoise=") : NULL;
-    if (p && sscanf(p + 7, "%63[^\n]", text) == 1) return dc_noise_parse(text, noise);
-    return DC_OK;
-}
-
 void api_eval_result(const dc_eval_result *r, daecl_eval_result *out)
 {
     *out = (daecl_eval_result){.images = r->images, .loss = r->loss, .psnr = r->psnr, .ssim = r->ssim,
@@ -201,9 +186,9 @@ daecl_status daecl_evaluate(daecl_model *m, const daecl_eval_options *opt, daecl
     memset(out, 0, sizeof *out);
     dc_loss_kind loss = DC_LOSS_BCE;
     if (opt->loss) API_TRY(dc_loss_parse(opt->loss, &loss));
-    dc_noise_config noise;
-    uint64_t seed;
-    API_TRY(training_noise_seed(&m->ck, &noise, &seed));
+    /* By default the noise and seed of the run's validation. */
+    dc_noise_config noise = m->ck.run.noise;
+    uint64_t seed = m->ck.run.seed;
     if (opt->noise) API_TRY(dc_noise_parse(opt->noise, &noise));
     if (opt->use_seed) seed = opt->seed;
     if (opt->batch < 0) return api_status(dc_fail(DC_ERR_INVALID_ARG, "daecl_evaluate: batch %d is negative", opt->batch));

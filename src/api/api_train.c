@@ -1,23 +1,14 @@
-/* Public API: training configuration by flag name, and training with a progress callback. */
-#include <errno.h>
-#include <math.h>
+/* Public API: training settings by name (the run configuration's table, runconfig.h, plus the
+ * run directory, resume and printing), and training with a progress callback. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "daecl/train.h"
 
-enum { TEXT_DATA, TEXT_OUT, TEXT_ARCH, NTEXT };
-
-/* The optimizer's own defaults are applied when training starts, then the hyper-parameters
- * that were set, so "optimizer" and "lr" may be set in either order. */
-enum { HP_LR, HP_MOMENTUM, HP_NESTEROV, HP_BETA1, HP_BETA2, HP_RHO, HP_EPS, HP_INITIAL_ACC, NHP };
-
 struct daecl_train_config {
     dc_train_config dc;
-    char *text[NTEXT];
-    dc_optim_config hyper;
-    int hyper_set[NHP];
+    char *out_dir; /* owned copy behind dc.out_dir */
 };
 
 daecl_status daecl_train_config_new(daecl_train_config **out)
@@ -35,127 +26,35 @@ daecl_status daecl_train_config_new(daecl_train_config **out)
 void daecl_train_config_free(daecl_train_config *cfg)
 {
     if (!cfg) return;
-    for (int i = 0; i < NTEXT; i++) free(cfg->text[i]);
+    free(cfg->out_dir);
     free(cfg);
-}
-
-/* ---- values --------------------------------------------------------------------------------- */
-
-static daecl_status bad_value(const char *name, const char *value, const char *want)
-{
-    return api_status(dc_fail(DC_ERR_INVALID_ARG, "training setting %s: '%s' is not %s", name, value, want));
-}
-
-static daecl_status parse_int(const char *name, const char *v, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || errno || x < lo || x > hi) {
-        char want[64];
-        snprintf(want, sizeof want, "an integer in %ld..%ld", lo, hi);
-        return bad_value(name, v, want);
-    }
-    *out = (int)x;
-    return DAECL_OK;
-}
-
-static daecl_status parse_u64(const char *name, const char *v, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (end == v || *end || errno || *v == '-') return bad_value(name, v, "a non-negative integer");
-    *out = x;
-    return DAECL_OK;
-}
-
-static daecl_status parse_float(const char *name, const char *v, double lo, double hi, float *out)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (end == v || *end || errno || !(x >= lo && x <= hi)) {
-        char want[80];
-        snprintf(want, sizeof want, "a number in [%g, %g]", lo, hi);
-        return bad_value(name, v, want);
-    }
-    *out = (float)x;
-    return DAECL_OK;
 }
 
 static daecl_status parse_flag(const char *name, const char *v, int *out)
 {
-    if (strcmp(v, "0") && strcmp(v, "1")) return bad_value(name, v, "0 or 1");
+    if (strcmp(v, "0") && strcmp(v, "1"))
+        return api_status(dc_fail(DC_ERR_INVALID_ARG, "training setting %s: '%s' is not 0 or 1", name, v));
     *out = v[0] == '1';
-    return DAECL_OK;
-}
-
-static daecl_status set_text(daecl_train_config *c, int which, const char *v)
-{
-    char *copy = strdup(v);
-    if (!copy) return api_status(dc_fail(DC_ERR_NOMEM, "training setting: out of memory"));
-    free(c->text[which]);
-    c->text[which] = copy;
-    if (which == TEXT_DATA) c->dc.data_dir = copy;
-    if (which == TEXT_OUT) c->dc.out_dir = copy;
-    if (which == TEXT_ARCH) c->dc.arch = copy;
-    return DAECL_OK;
-}
-
-static daecl_status set_hyper(daecl_train_config *c, int which, const char *name, const char *v)
-{
-    /* The ranges of `dae-cl train`'s flags. */
-    static const struct {
-        double lo, hi;
-    } range[NHP] = {[HP_LR] = {1e-12, 1e6}, [HP_MOMENTUM] = {0, 0.999999}, [HP_BETA1] = {0, 0.999999},
-                    [HP_BETA2] = {0, 0.999999}, [HP_RHO] = {0, 0.999999}, [HP_EPS] = {1e-30, 1},
-                    [HP_INITIAL_ACC] = {0, 1e6}};
-    float *field[NHP] = {[HP_LR] = &c->hyper.lr, [HP_MOMENTUM] = &c->hyper.momentum, [HP_BETA1] = &c->hyper.beta1,
-                         [HP_BETA2] = &c->hyper.beta2, [HP_RHO] = &c->hyper.rho, [HP_EPS] = &c->hyper.eps,
-                         [HP_INITIAL_ACC] = &c->hyper.initial_accumulator};
-    if (which == HP_NESTEROV) API_TRY(parse_flag(name, v, &c->hyper.nesterov));
-    else API_TRY(parse_float(name, v, range[which].lo, range[which].hi, field[which]));
-    c->hyper_set[which] = 1;
     return DAECL_OK;
 }
 
 daecl_status daecl_train_config_set(daecl_train_config *c, const char *name, const char *v)
 {
     if (!c || !name || !v) return api_null("daecl_train_config_set: cfg, name and value");
-    dc_train_config *d = &c->dc;
-    static const char *const hyper_names[NHP] = {"lr", "momentum", "nesterov", "beta1", "beta2", "rho", "eps",
-                                                 "initial-accumulator"};
-    for (int i = 0; i < NHP; i++)
-        if (strcmp(name, hyper_names[i]) == 0) return set_hyper(c, i, name, v);
-    if (strcmp(name, "data") == 0) return set_text(c, TEXT_DATA, v);
-    if (strcmp(name, "out") == 0) return set_text(c, TEXT_OUT, v);
-    if (strcmp(name, "arch") == 0) {
-        dc_arch arch;
-        API_TRY(dc_arch_parse(v, &arch));
-        return set_text(c, TEXT_ARCH, v);
-    }
-    if (strcmp(name, "epochs") == 0) return parse_int(name, v, 1, 1000000, &d->epochs);
-    if (strcmp(name, "batch") == 0) return parse_int(name, v, 1, 65536, &d->batch);
-    if (strcmp(name, "validate-every") == 0) return parse_int(name, v, 1, 1000000, &d->validate_every);
-    if (strcmp(name, "optimizer") == 0) return api_status(dc_optim_parse(v, &d->optim.kind));
-    if (strcmp(name, "loss") == 0) return api_status(dc_loss_parse(v, &d->loss));
-    if (strcmp(name, "noise") == 0) return api_status(dc_noise_parse(v, &d->noise));
-    if (strcmp(name, "noise-fixed") == 0) return parse_flag(name, v, &d->noise_fixed);
-    if (strcmp(name, "seed") == 0) return parse_u64(name, v, &d->seed);
-    if (strcmp(name, "resume") == 0) return parse_flag(name, v, &d->resume);
-    if (strcmp(name, "samples") == 0) return parse_flag(name, v, &d->samples);
-    if (strcmp(name, "transpose") == 0) return parse_flag(name, v, &d->transpose);
-    if (strcmp(name, "train-limit") == 0 || strcmp(name, "val-limit") == 0) {
-        uint64_t n;
-        API_TRY(parse_u64(name, v, &n));
-        *(name[0] == 't' ? &d->train_limit : &d->val_limit) = (size_t)n;
+    if (dc_run_field_find(name) >= 0) return api_status(dc_run_config_set(&c->dc.run, name, v));
+    if (strcmp(name, "out") == 0) {
+        char *copy = strdup(v);
+        if (!copy) return api_status(dc_fail(DC_ERR_NOMEM, "training setting out: out of memory"));
+        free(c->out_dir);
+        c->out_dir = copy;
+        c->dc.out_dir = copy;
         return DAECL_OK;
     }
+    if (strcmp(name, "resume") == 0) return parse_flag(name, v, &c->dc.resume);
     if (strcmp(name, "print") == 0) {
         int print;
         API_TRY(parse_flag(name, v, &print));
-        d->quiet = !print;
+        c->dc.quiet = !print;
         return DAECL_OK;
     }
     return api_status(dc_fail(DC_ERR_INVALID_ARG, "unknown training setting '%s' (the names of dae-cl train's flags)", name));
@@ -183,16 +82,6 @@ daecl_status daecl_train(daecl_device *dev, const daecl_train_config *cfg, daecl
     if (!dev || !cfg) return api_null("daecl_train: dev and cfg");
     if (summary) memset(summary, 0, sizeof *summary);
     dc_train_config c = cfg->dc;
-    dc_optim_defaults(c.optim.kind, &c.optim);
-    const dc_optim_config *h = &cfg->hyper;
-    if (cfg->hyper_set[HP_LR]) c.optim.lr = h->lr;
-    if (cfg->hyper_set[HP_MOMENTUM]) c.optim.momentum = h->momentum;
-    if (cfg->hyper_set[HP_NESTEROV]) c.optim.nesterov = h->nesterov;
-    if (cfg->hyper_set[HP_BETA1]) c.optim.beta1 = h->beta1;
-    if (cfg->hyper_set[HP_BETA2]) c.optim.beta2 = h->beta2;
-    if (cfg->hyper_set[HP_RHO]) c.optim.rho = h->rho;
-    if (cfg->hyper_set[HP_EPS]) c.optim.eps = h->eps;
-    if (cfg->hyper_set[HP_INITIAL_ACC]) c.optim.initial_accumulator = h->initial_accumulator;
     callback cb = {progress, user};
     if (progress) {
         c.progress = forward_progress;
