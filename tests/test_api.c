@@ -191,8 +191,14 @@ static void test_train(daecl_device *dev, const char *data, const char *tmp, cha
     char ck[800];
     snprintf(ck, sizeof ck, "%s/model.dcl", out);
     CHECK(file_exists(ck), "cancelled run saved %s", ck);
-    /* ... and resumes to the end. */
+    /* Resuming with another batch size is refused, saying why (the run configuration's policy). */
     CHECK_API(daecl_train_config_set(c, "resume", "1"));
+    CHECK_API(daecl_train_config_set(c, "batch", "16"));
+    s = daecl_train(dev, c, NULL, NULL, NULL);
+    CHECK(s == DAECL_ERR_INVALID_ARG && strstr(daecl_last_error(), "batch"), "resume with batch 16: %s (%s)",
+          daecl_status_name(s), daecl_last_error());
+    /* ... and with the same settings it runs to the end. */
+    CHECK_API(daecl_train_config_set(c, "batch", "32"));
     progress_log rest = {0};
     CHECK_API(daecl_train(dev, c, on_progress, &rest, &sum));
     CHECK(sum.epochs_done == 3 && rest.epochs_done == 2, "resumed to epoch %d with %d epochs", sum.epochs_done,
