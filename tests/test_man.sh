@@ -14,8 +14,9 @@ section() {
     on { print }' "$man" | sed -e 's/\\-/-/g' -e 's/\\f[BIRP]//g'
 }
 
-# Options a --help text prints: lines "  --name ..." or "  -x ...", without --help/-h.
-help_options() { grep -oE '^  +-{1,2}[a-zA-Z0-9][a-zA-Z0-9-]*' | tr -d ' ' | grep -vxE -- '--help|-h' | sort -u; }
+# Options a --help text prints: lines "  --name ..." or "  -x ...", without --help/-h and
+# --version, which every command takes (the page says so once).
+help_options() { grep -oE '^  +-{1,2}[a-zA-Z0-9][a-zA-Z0-9-]*' | tr -d ' ' | grep -vxE -- '--help|-h|--version' | sort -u; }
 
 # described TITLE OPTIONS...: each option appears as a whole word in section TITLE.
 described() {
@@ -40,7 +41,7 @@ commands=$(grep -oE '^  [a-z][a-z-]* ' <<<"$top" | tr -d ' ')
 [ -n "$commands" ] || bad "no commands found in $bin --help"
 described "GLOBAL OPTIONS" $(grep -oE '^  --[a-z-]+' <<<"$top" | tr -d ' ')
 for c in $commands; do
-  # `devices` takes no options (it lists the devices); every other command prints its help.
+  # every command prints its help (devices: --json).
   opts=$("$bin" "$c" --help 2>/dev/null | help_options)
   described "dae-cl $c" $opts
 done
