@@ -161,11 +161,14 @@ DAECL_API void daecl_train_config_free(daecl_train_config *cfg);
 /* Set one setting by the name of its `dae-cl train` flag, value as text:
  * data out arch epochs batch optimizer lr momentum nesterov beta1 beta2 rho eps
  * initial-accumulator loss noise noise-fixed seed resume train-limit val-limit validate-every
- * samples transpose print. Yes/no settings take "0" or "1" (samples "0" is --no-samples).
+ * samples transpose print lr-schedule lr-step-every lr-gamma warmup lr-patience min-lr
+ * early-stop save-every keep. Yes/no settings take "0" or "1" (samples "0" is --no-samples).
  * The optimizer and its hyper-parameters may be set in any order. With resume "1" the run
  * continues from out/model.dcl with its stored settings: a setting set here that may change
- * (epochs, lr, validate-every, samples, val-limit, data) replaces the stored one, one that may
- * not (batch, arch, noise, seed, ...) makes daecl_train fail, saying why. Unknown names and bad
+ * (epochs, lr, validate-every, samples, val-limit, data, the schedule's parameters, early-stop,
+ * save-every, keep) replaces the stored one, one that may not (batch, arch, noise, seed,
+ * lr-schedule, ...) makes daecl_train fail, saying why. An early stop (early-stop) ends the run
+ * with DAECL_OK before its epochs. Unknown names and bad
  * values are refused here. */
 DAECL_API daecl_status daecl_train_config_set(daecl_train_config *cfg, const char *name, const char *value);
 
