@@ -2,6 +2,7 @@
  * and formats back; random values survive format -> parse bit-exactly; bad values are refused
  * naming the flag; on resume every field that may change is applied with a notice and every
  * other one refused with its reason; stored text from other versions is read or refused. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "daecl/runconfig.h"
@@ -13,7 +14,11 @@ static void other_value(const dc_run_field *fd, uint64_t *rng, char *buf, size_t
     switch (fd->type) {
     case DC_RUN_PATH: snprintf(buf, len, "/data/set-%llu", (unsigned long long)(test_rand_u64(rng) % 1000)); break;
     case DC_RUN_ARCH: snprintf(buf, len, "conv:%d,pool,conv:1:sigmoid", 2 + (int)(test_rand_u64(rng) % 30)); break;
-    case DC_RUN_INT: snprintf(buf, len, "%d", 2 + (int)(test_rand_u64(rng) % 60)); break;
+    case DC_RUN_INT: {
+        int v = 2 + (int)(test_rand_u64(rng) % 60);
+        snprintf(buf, len, "%d", fd->def && atoi(fd->def) == v ? v + 1 : v); /* never the default */
+        break;
+    }
     case DC_RUN_U64: snprintf(buf, len, "%llu", (unsigned long long)(test_rand_u64(rng) | 1ull << 63)); break;
     case DC_RUN_FLOAT: snprintf(buf, len, "%.9g", test_uniform(rng, 0.01, 0.9)); break;
     case DC_RUN_BOOL: snprintf(buf, len, "%s", fd->def[0] == '1' ? "0" : "1"); break;
