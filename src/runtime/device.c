@@ -137,6 +137,9 @@ dc_status dc_device_list(FILE *out)
                     d.compute_units, (double)d.global_mem / (1024.0 * 1024.0 * 1024.0), d.max_wg);
         }
     }
+    fprintf(out, "tested in CI: PoCL CPU devices, and Mesa rusticl's llvmpipe (RUSTICL_ENABLE=llvmpipe, "
+                 "tests/ci/rusticl.sh); other devices, GPUs included, are untested (README: Tested "
+                 "OpenCL implementations)\n");
     return DC_OK;
 }
 
