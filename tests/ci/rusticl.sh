@@ -21,8 +21,7 @@ if [ -z "$platform" ] || ! clinfo -l 2>/dev/null | grep -A1 "rusticl" | grep -q 
 fi
 start=$SECONDS
 echo "== rusticl (platform $platform, llvmpipe): device tests =="
-# test_noise is not in the list yet: see README, "Tested OpenCL implementations".
-for t in loss optim conv_gemm layers model; do
+for t in loss optim noise conv_gemm layers model; do
   t0=$SECONDS
   DAECL_DEVICE="$platform:0" DAECL_TEST_TMP="$PWD/$build/tests/tmp" "$build/tests/test_$t" \
     > "$build/rusticl-$t.log" 2>&1 || { tail -30 "$build/rusticl-$t.log"; echo "rusticl: test_$t FAILED"; exit 1; }
