@@ -23,7 +23,7 @@ start=$SECONDS
 echo "== rusticl (platform $platform, llvmpipe): device tests =="
 for t in loss optim noise conv_gemm layers model; do
   t0=$SECONDS
-  DAECL_DEVICE="$platform:0" DAECL_TEST_TMP="$PWD/$build/tests/tmp" "$build/tests/test_$t" \
+  DAECL_DEVICE="$platform:0" DAECL_TEST_MODEL_SHAPES=1 DAECL_TEST_TMP="$PWD/$build/tests/tmp" "$build/tests/test_$t" \
     > "$build/rusticl-$t.log" 2>&1 || { tail -30 "$build/rusticl-$t.log"; echo "rusticl: test_$t FAILED"; exit 1; }
   echo "rusticl: test_$t passed ($((SECONDS - t0)) s): $(tail -1 "$build/rusticl-$t.log")"
 done
