@@ -28,20 +28,20 @@ for t in loss optim noise conv_gemm layers model; do
   echo "rusticl: test_$t passed ($((SECONDS - t0)) s): $(tail -1 "$build/rusticl-$t.log")"
 done
 
-echo "== rusticl vs PoCL: 1 epoch on 256 MNIST images, batch 64 =="
+echo "== rusticl vs PoCL: 1 epoch on 64 MNIST images, batch 32 =="
 if [ ! -f data/mnist/train-images-idx3-ubyte ] && [ ! -f data/mnist/train-images-idx3-ubyte.gz ]; then
   echo "rusticl: no MNIST in data/mnist (tools/fetch-mnist): training comparison skipped"
 else
   loss_of() { sed -n 's/.*test: loss \([0-9.]*\).*/\1/p' "$1"; }
   for impl in pocl rusticl; do
     dev=$pocl; [ "$impl" = rusticl ] && dev=$platform
-    "$build/src/cli/dae-cl" train --device "$dev:0" --epochs 1 --train-limit 256 --val-limit 256 \
-      --batch 64 --seed 3 --no-samples --quiet --out "$build/rusticl-run-$impl" > "$build/rusticl-train-$impl.log" 2>&1 \
+    "$build/src/cli/dae-cl" train --device "$dev:0" --epochs 1 --train-limit 64 --val-limit 64 \
+      --batch 32 --seed 3 --no-samples --quiet --out "$build/rusticl-run-$impl" > "$build/rusticl-train-$impl.log" 2>&1 \
       || { cat "$build/rusticl-train-$impl.log"; echo "rusticl: training on $impl FAILED"; exit 1; }
   done
   a=$(loss_of "$build/rusticl-train-pocl.log") b=$(loss_of "$build/rusticl-train-rusticl.log")
   # Same seed and data: only float rounding differs (fma contraction, exp/tanh ulps), so the
-  # validation losses agree to well under 1e-3 after 4 steps; a plan bug moves them by 1e-2+.
+  # validation losses agree to well under 1e-3 after 2 steps; a plan bug moves them by 1e-2+.
   awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; if (d < 0) d = -d; printf "val_loss PoCL %s rusticl %s |diff| %.2g (tolerance 2e-3)\n", a, b, d; exit !(a != "" && d <= 2e-3) }' \
     || { echo "rusticl: final loss differs from PoCL's"; exit 1; }
 fi
