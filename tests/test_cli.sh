@@ -140,6 +140,13 @@ grep -q '^optimizer=sgd$' "$tmp/v1/config" && grep -q '^noise=mask:0.25$' "$tmp/
   ok || bad "v1 settings not kept: $(cat "$tmp/v1/config")"
 expect 0 'noise mask:0.25, seed 7' -- "$bin" eval --model "$tmp/v1/model.dcl" --data "$d" --limit 64
 
+# A version-2 checkpoint (before lr and unix_time): its rows come back with those fields empty.
+mkdir -p "$tmp/v2"
+cp "$DAECL_SOURCE_ROOT/tests/fixtures/v2-adam-2epochs.dcl" "$tmp/v2/model.dcl"
+expect 0 'resuming' -- "$bin" train --data "$d" --out "$tmp/v2" --resume --epochs 3 --no-samples
+[ "$(awk -F, '{print NF}' "$tmp/v2/metrics.csv" | sort -u)" == "10" ] && grep -q '^1,0.608173,.*,,$' "$tmp/v2/metrics.csv" &&
+  grep -q '^3,.*,0.00100000005,[0-9.]*$' "$tmp/v2/metrics.csv" && ok || bad "v2 rows: $(cat "$tmp/v2/metrics.csv")"
+
 # Damaged checkpoints: one line naming the file and the problem.
 cp "$tmp/run1/model.dcl" "$tmp/flipped.dcl"
 printf '\x55' | dd of="$tmp/flipped.dcl" bs=1 seek=400 conv=notrunc status=none
