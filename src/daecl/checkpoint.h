@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "daecl/fileio.h" /* dc_write_file_atomic */
 #include "daecl/model.h"
 #include "daecl/optim.h"
 
@@ -37,8 +38,5 @@ dc_status dc_checkpoint_save(const char *path, const dc_checkpoint *ck);
  * truncation, CRC mismatch, inconsistent payload. */
 dc_status dc_checkpoint_load(const char *path, dc_checkpoint *ck);
 void dc_checkpoint_free(dc_checkpoint *ck);
-
-/* Write `size` bytes to path atomically (temp file in the same directory, fsync, rename). */
-dc_status dc_write_file_atomic(const char *path, const void *data, size_t size);
 
 #endif

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,49 +100,6 @@ static float *get_floats(reader *r, uint64_t n)
     return f;
 }
 
-/* ---- atomic write ------------------------------------------------------------------------- */
-
-dc_status dc_write_file_atomic(const char *path, const void *data, size_t size)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return dc_fail(DC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    const unsigned char *p = data;
-    size_t left = size;
-    while (left) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return dc_fail(DC_ERR_IO, "%s: write failed: %s", path, strerror(e));
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return dc_fail(DC_ERR_IO, "%s: cannot flush to disk: %s", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return dc_fail(DC_ERR_IO, "%s: cannot rename into place: %s", path, strerror(e));
-    }
-    /* Make the rename itself durable. */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    int dfd = open(dirname(dir), O_RDONLY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return DC_OK;
-}
-
 /* ---- save / load -------------------------------------------------------------------------- */
 
 dc_status dc_checkpoint_save(const char *path, const dc_checkpoint *ck)
@@ -190,22 +146,13 @@ dc_status dc_checkpoint_save(const char *path, const dc_checkpoint *ck)
 
 static dc_status read_file(const char *path, unsigned char **data, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return dc_fail(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return dc_fail(DC_ERR_IO, "%s: not a regular file", path);
-    }
-    long n = ftell(f);
-    rewind(f);
-    if (n < 0) {
-        fclose(f);
-        return dc_fail(DC_ERR_IO, "%s: cannot read", path);
-    }
+    FILE *f;
+    long long n;
+    DC_TRY(dc_fopen_regular(path, "a dae-cl checkpoint", &f, &n));
     *data = malloc(n ? (size_t)n : 1);
     if (!*data) {
         fclose(f);
-        return dc_fail(DC_ERR_NOMEM, "%s: out of memory (%ld bytes)", path, n);
+        return dc_fail(DC_ERR_NOMEM, "%s: out of memory (%lld bytes)", path, n);
     }
     size_t r = fread(*data, 1, (size_t)n, f);
     fclose(f);
@@ -246,9 +193,14 @@ dc_status dc_checkpoint_load(const char *path, dc_checkpoint *ck)
         s = dc_fail(DC_ERR_FORMAT, "%s: written on a machine of the other byte order", path);
         goto out;
     }
-    if (plen > len - HEADER_BYTES || len - HEADER_BYTES - plen < 4) {
+    if (plen > len - HEADER_BYTES) {
         s = dc_fail(DC_ERR_FORMAT, "%s: truncated: header says %llu bytes of payload, file holds %zu", path,
                     (unsigned long long)plen, len - HEADER_BYTES);
+        goto out;
+    }
+    if (len - HEADER_BYTES - plen < 4) {
+        s = dc_fail(DC_ERR_FORMAT, "%s: truncated: the payload is complete but its CRC-32 is missing (%zu of 4 bytes)",
+                    path, len - HEADER_BYTES - (size_t)plen);
         goto out;
     }
     if (len - HEADER_BYTES - plen != 4) {
