@@ -1,6 +1,8 @@
 /* Checkpoint files (see checkpoint.h). */
 #include "daecl/checkpoint.h"
 
+#include "daecl/image.h" /* DC_IMAGE_MAX_*: the input shape limits */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -12,6 +14,7 @@
 #define MAGIC "DAECLCKP"
 #define BYTE_ORDER_MARK 0x01020304u
 #define HEADER_BYTES (8 + 4 + 4 + 8)
+#define DC_CHECKPOINT_MAX_CHANNELS 4096 /* input channels a model can have */
 
 /* ---- growable byte buffer ----------------------------------------------------------------- */
 
@@ -245,8 +248,13 @@ dc_status dc_checkpoint_load(const char *path, dc_checkpoint *ck)
     ck->config = get_str(&r);
     if (r.bad || r.pos != r.len) {
         s = dc_fail(DC_ERR_FORMAT, "%s: corrupt payload (fields do not add up to its length)", path);
-    } else if (kind < 0 || kind >= DC_OPT_COUNT || ck->in_c <= 0 || ck->in_h <= 0 || ck->in_w <= 0 ||
-               ck->epoch < 0 || ck->step < 0 || ck->batch < 0) {
+    } else if (ck->in_c <= 0 || ck->in_h <= 0 || ck->in_w <= 0 || ck->in_c > DC_CHECKPOINT_MAX_CHANNELS ||
+               ck->in_h > DC_IMAGE_MAX_DIM || ck->in_w > DC_IMAGE_MAX_DIM ||
+               (int64_t)ck->in_h * ck->in_w > DC_IMAGE_MAX_PIXELS) {
+        s = dc_fail(DC_ERR_FORMAT, "%s: impossible input shape %dx%dx%d (limits: %d channels, %d per side, %d pixels)",
+                    path, ck->in_c, ck->in_h, ck->in_w, DC_CHECKPOINT_MAX_CHANNELS, DC_IMAGE_MAX_DIM,
+                    DC_IMAGE_MAX_PIXELS);
+    } else if (kind < 0 || kind >= DC_OPT_COUNT || ck->epoch < 0 || ck->step < 0 || ck->batch < 0) {
         s = dc_fail(DC_ERR_FORMAT, "%s: corrupt payload (impossible values)", path);
     } else {
         for (uint64_t i = 0; i < ck->nparams; i++)
