@@ -7,6 +7,10 @@
 
 #include "daecl/model.h"
 
+/* Largest height or width of any layer output: keeps every size computation far from int
+ * overflow (the image reader allows 2^20 per side). */
+#define DC_MODEL_MAX_SIDE (1 << 21)
+
 static dc_tensor view_n(const dc_tensor *t, int n)
 {
     dc_tensor v = *t;
@@ -94,6 +98,9 @@ static dc_status up_shape(const dc_layer_spec *L, int c, int h, int w, const dc_
 {
     (void)L;
     (void)ref;
+    if (h > DC_MODEL_MAX_SIDE / 2 || w > DC_MODEL_MAX_SIDE / 2) /* found by tests/fuzz: "up" x20 wrapped */
+        return dc_fail(DC_ERR_INVALID_ARG, "up: a %dx%d input would grow beyond %d pixels per side", h, w,
+                       DC_MODEL_MAX_SIDE);
     o->c = c;
     o->h = h * 2;
     o->w = w * 2;
