@@ -79,7 +79,7 @@ static dc_status parse_token(dc_arch *a, int index, char *tok)
     if (strcmp(kind, "conv") == 0 || strcmp(kind, "convT") == 0) {
         L->kind = kind[4] == 'T' ? DC_LAYER_CONVT : DC_LAYER_CONV;
         if (nf < 2 || parse_positive(fields[1], 4096, &L->channels))
-            return bad_token(index, orig, "needs a channel count, e.g. conv:32");
+            return bad_token(index, orig, "needs a channel count from 1 to 4096, e.g. conv:32");
         for (int i = 2; i < nf; i++) {
             const char *f = fields[i];
             if (f[0] == 'k' && isdigit((unsigned char)f[1])) {
