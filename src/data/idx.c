@@ -1,8 +1,8 @@
 /* IDX reader and writer (MNIST format), raw or gzip, and split loading from a directory.
  *
  * Only regular files are read (fileio.h). gzip is recognised by its magic bytes and inflated
- * here, member after member; anything else after the last member is refused. For raw files the size on disk
- * is known, so truncation and trailing bytes are caught before the payload is allocated; for
+ * here, member after member; anything else after the last member is refused. For raw files the
+ * size on disk is known, so truncation and trailing bytes are caught before the payload is allocated; for
  * gzip the payload buffer grows as data arrives, so a corrupt header cannot make us allocate
  * gigabytes for a file that holds a few bytes. */
 #include "daecl/dataset.h"
@@ -60,12 +60,10 @@ static dc_status in_fill(idx_in *r)
     }
 }
 
-static dc_status in_open(idx_in *r, const char *path)
+static void in_close(idx_in *r);
+
+static dc_status in_open_fd(idx_in *r, const char *path)
 {
-    memset(r, 0, sizeof *r);
-    r->path = path;
-    r->fd = -1;
-    if (!path || !*path) return dc_fail(DC_ERR_INVALID_ARG, "IDX reader: empty file name");
     DC_TRY(dc_open_regular(path, "an IDX file", &r->fd, &r->file_size));
     r->buf = malloc(IN_BUF);
     if (!r->buf) return dc_fail(DC_ERR_NOMEM, "%s: out of memory", path);
@@ -77,6 +75,17 @@ static dc_status in_open(idx_in *r, const char *path)
         r->z_ready = 1;
     }
     return DC_OK;
+}
+
+static dc_status in_open(idx_in *r, const char *path)
+{
+    memset(r, 0, sizeof *r);
+    r->path = path;
+    r->fd = -1;
+    if (!path || !*path) return dc_fail(DC_ERR_INVALID_ARG, "IDX reader: empty file name");
+    dc_status s = in_open_fd(r, path);
+    if (s) in_close(r);
+    return s;
 }
 
 static void in_close(idx_in *r)
