@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # valgrind memcheck of the dae-cl command line on a tiny run (issue 11): a one-epoch training run
 # on 64 synthetic images (device, kernels, loader thread, optimizer, evaluation, checkpoint and
-# sample PNG writing; about 3 CPU-minutes under valgrind, so denoise is left to the ASan build).
+# sample PNG writing; about 1.5 CPU-minutes under valgrind, so denoise is left to the ASan build).
 # dae-cl's own code must lose nothing
 # ("definitely lost" and memory errors = 0); tests/valgrind.supp suppresses only the OpenCL
 # driver stack (PoCL, LLVM, glibc's loader as it dlopen()s them), each entry explained there.
