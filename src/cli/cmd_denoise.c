@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -183,6 +184,8 @@ int cmd_denoise(int argc, char **argv)
     else if (out && out_dir) problem = "-o and --out-dir exclude each other";
     else if (out && npos > 1) problem = "-o names one output but several inputs were given: use --out-dir DIR";
     else if (out && compare && strcmp(out, "-") == 0) problem = "--compare needs a file name for -o, not -";
+    else if (out && strcmp(out, "-") == 0 && isatty(STDOUT_FILENO))
+        problem = "-o - writes a PNG to standard output, which is a terminal: redirect it to a file or a pipe";
     if (problem) {
         fprintf(stderr, "dae-cl denoise: %s (see dae-cl denoise --help)\n", problem);
         free(pos);
