@@ -1,8 +1,12 @@
-/* Checkpoint files: round trip, and every kind of damage refused with its own message. */
+/* Checkpoint files: round trip (run configuration and metrics rows included), a version-1 file
+ * written by dae-cl 0.1.0 (tests/fixtures) converted on load, and every kind of damage refused
+ * with its own message. */
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <zlib.h>
 
 #include "daecl/checkpoint.h"
 #include "test.h"
@@ -63,13 +67,21 @@ int main(void)
     ck.state = malloc(ck.nstate * sizeof(float));
     for (size_t i = 0; i < ck.nparams; i++) ck.params[i] = (float)test_uniform(&rng, -1, 1);
     for (size_t i = 0; i < ck.nstate; i++) ck.state[i] = (float)test_uniform(&rng, 0, 1);
-    dc_optim_defaults(DC_OPT_ADAM, &ck.optim);
+    dc_run_config_defaults(&ck.run);
+    snprintf(ck.run.arch, sizeof ck.run.arch, "%s", ck.arch);
+    CHECK_OK(dc_run_config_set(&ck.run, "optimizer", "rmsprop"));
+    ck.run.optim.lr = (float)test_uniform(&rng, 1e-5, 1); /* any float: must come back bit-exact */
+    ck.run.optim.rho = (float)test_uniform(&rng, 0.5, 0.99);
+    ck.run.optim.momentum = (float)test_uniform(&rng, 0, 0.9);
+    ck.run.optim.eps = (float)test_uniform(&rng, 1e-9, 1e-6);
+    CHECK_OK(dc_run_config_set(&ck.run, "noise", "saltpepper:0.3"));
+    ck.run.seed = 0xDEADBEEFCAFEull;
+    ck.run.batch = 96;
     ck.step = 1234;
     ck.epoch = 3;
     ck.batch = 17;
-    ck.seed = 0xDEADBEEFCAFEull;
     ck.best_val_loss = 0.1015;
-    ck.config = "batch=128\nloss=bce\n";
+    ck.metrics = "1,0.5,,,,,1.00,100.0\n2,0.4,,,,,1.00,100.0\n3,0.3,0.2,20.0,0.9,0.8,1.00,100.0\n";
     char good[512];
     path_of(good, sizeof good, "good.dcl");
     CHECK_OK(dc_checkpoint_save(good, &ck));
@@ -78,20 +90,80 @@ int main(void)
     CHECK(access(tmp, F_OK) != 0, "temp file left behind");
 
     dc_checkpoint back;
+    char p[512];
     CHECK_OK(dc_checkpoint_load(good, &back));
     CHECK(strcmp(back.arch, ck.arch) == 0 && back.in_h == 28 && back.nparams == 1000 && back.nstate == 2000,
           "header fields");
-    CHECK(back.step == 1234 && back.epoch == 3 && back.batch == 17 && back.seed == ck.seed &&
-              back.best_val_loss == ck.best_val_loss && back.optim.kind == DC_OPT_ADAM &&
-              back.optim.beta2 == ck.optim.beta2,
+    CHECK(back.step == 1234 && back.epoch == 3 && back.batch == 17 && back.best_val_loss == ck.best_val_loss &&
+              back.version == DC_CHECKPOINT_VERSION && !back.unknown_key[0],
           "training position");
+    ck.run.given = 0;
+    CHECK(memcmp(&back.run, &ck.run, sizeof ck.run) == 0, "run configuration differs after the round trip");
+    CHECK(back.run.optim.lr == ck.run.optim.lr && back.run.optim.eps == ck.run.optim.eps && back.run.seed == ck.run.seed,
+          "hyper-parameters bit-exact: lr %.9g/%.9g eps %.9g/%.9g", (double)back.run.optim.lr, (double)ck.run.optim.lr,
+          (double)back.run.optim.eps, (double)ck.run.optim.eps);
     CHECK(memcmp(back.params, ck.params, 1000 * sizeof(float)) == 0, "parameters bit-identical");
     CHECK(memcmp(back.state, ck.state, 2000 * sizeof(float)) == 0, "optimizer state bit-identical");
-    CHECK(back.config && strcmp(back.config, ck.config) == 0, "config text");
+    CHECK(back.metrics && strcmp(back.metrics, ck.metrics) == 0, "metrics rows");
     dc_checkpoint_free(&back);
 
+    /* Version 1 (dae-cl 0.1.0, written by `dae-cl train --arch conv:2:k3,conv:1:sigmoid --epochs 2
+     * --batch 16 --optimizer sgd --momentum 0.5 --lr 0.05 --seed 7 --noise mask:0.25 --loss mse
+     * --validate-every 2`): converted, every setting kept. */
+    const char *root = getenv("DAECL_SOURCE_ROOT");
+    char v1[1024];
+    snprintf(v1, sizeof v1, "%s/tests/fixtures/v1-sgd-mask.dcl", root ? root : ".");
+    dc_checkpoint old;
+    CHECK_OK(dc_checkpoint_load(v1, &old));
+    if (old.params) {
+        CHECK(old.version == 1 && strcmp(old.arch, "conv:2,conv:1:sigmoid") == 0 && old.nparams == 39 &&
+                  old.nstate == 39 && old.epoch == 2 && old.batch == 0 && old.metrics == NULL,
+              "v1 model: version %d arch %s nparams %llu epoch %d", old.version, old.arch,
+              (unsigned long long)old.nparams, old.epoch);
+        const dc_run_config *r = &old.run;
+        CHECK(r->optim.kind == DC_OPT_SGD && r->optim.lr == 0.05f && r->optim.momentum == 0.5f && r->seed == 7 &&
+                  r->noise.kind == DC_NOISE_MASK && r->noise.param == 0.25f && r->loss == DC_LOSS_MSE && r->batch == 16 &&
+                  r->epochs == 2 && r->validate_every == 2 && strcmp(r->arch, old.arch) == 0,
+              "v1 settings not converted: optimizer %d lr %g seed %llu batch %d", (int)r->optim.kind,
+              (double)r->optim.lr, (unsigned long long)r->seed, r->batch);
+        /* Saved again, it is a current checkpoint with the same settings. */
+        path_of(p, sizeof p, "converted.dcl");
+        CHECK_OK(dc_checkpoint_save(p, &old));
+        dc_checkpoint conv;
+        CHECK_OK(dc_checkpoint_load(p, &conv));
+        old.run.given = 0;
+        CHECK(conv.version == DC_CHECKPOINT_VERSION && memcmp(&conv.run, &old.run, sizeof old.run) == 0 &&
+                  memcmp(conv.params, old.params, 39 * sizeof(float)) == 0,
+              "converted checkpoint differs");
+        dc_checkpoint_free(&conv);
+        dc_checkpoint_free(&old);
+    }
+
+    /* A setting this dae-cl does not know (a newer one wrote it) loads, and is reported. */
+    {
+        dc_checkpoint u = ck;
+        path_of(p, sizeof p, "unknown-key.dcl");
+        CHECK_OK(dc_checkpoint_save(p, &u));
+        /* Rewrite the run text's "transpose" key as "transposX": same length, CRC fixed below. */
+        FILE *uf = fopen(p, "r+b");
+        size_t len = file_size(p);
+        unsigned char *buf = malloc(len);
+        if (uf && buf && fread(buf, 1, len, uf) == len) {
+            for (size_t i = 0; i + 10 < len; i++)
+                if (memcmp(buf + i, "\ntranspose=", 11) == 0) buf[i + 9] = 'X';
+            uint32_t crc = (uint32_t)crc32(0L, buf + 24, (uInt)(len - 28));
+            memcpy(buf + len - 4, &crc, 4);
+            rewind(uf);
+            fwrite(buf, 1, len, uf);
+        }
+        if (uf) fclose(uf);
+        free(buf);
+        CHECK_OK(dc_checkpoint_load(p, &back));
+        CHECK(strcmp(back.unknown_key, "transposX") == 0, "unknown key reported as '%s'", back.unknown_key);
+        dc_checkpoint_free(&back);
+    }
+
     size_t full = file_size(good);
-    char p[512];
     /* Truncated: cut in the header, and in the payload. */
     path_of(p, sizeof p, "short-header.dcl");
     copy_file(good, p, 12);
@@ -116,6 +188,8 @@ int main(void)
     copy_file(good, p, full);
     patch_byte(p, 8, 9);
     expect_refused(p, "version 9");
+    patch_byte(p, 8, 0);
+    expect_refused(p, "version 0");
     /* Not a checkpoint at all. */
     path_of(p, sizeof p, "magic.dcl");
     FILE *f = fopen(p, "w");

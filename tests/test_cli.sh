@@ -7,22 +7,8 @@ build=${DAECL_BUILD_ROOT:?run through meson test}
 bin="$build/src/cli/dae-cl"
 tmp=$(mktemp -d /tmp/daecl-cli-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-
-# expect STATUS PATTERN -- command...: exit status and a line of output matching PATTERN.
-expect() {
-  local want=$1 pattern=$2
-  shift 3
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -ne "$want" ]; then bad "$* -> exit $status, want $want: $out"; return; fi
-  if ! grep -qE -- "$pattern" <<<"$out"; then bad "$* -> output lacks /$pattern/: $out"; return; fi
-  ok
-}
+# shellcheck source=tests/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
 # A usage error is exactly one line.
 one_line_error() {
   local out lines
@@ -36,6 +22,16 @@ expect 0 'total: 28353 parameters' -- "$bin" model --arch classic
 expect 0 'add e1' -- "$bin" model --arch unet
 expect 2 "layer 3 'conv:x'" -- "$bin" model --arch conv:32,pool,conv:x
 expect 0 'usage: dae-cl train' -- "$bin" train --help
+# Help defaults come from the run configuration's table: right, and never "(default 0)" for a
+# value that depends on the optimizer.
+help=$("$bin" train --help)
+for line in '--seed N .*\(default 1\)$' '--beta1 X .*\(default adam 0\.9\)$' '--noise KIND:X .*\(default gaussian:0\.5\)$' \
+            '--lr X .*\(default sgd 0\.01, adam 0\.001, adadelta 1, rmsprop 0\.001, adagrad 0\.01\)$' \
+            '--resume .*may change: --data --epochs --lr'; do
+  grep -qE -- "$line" <<<"$help" && ok || bad "train --help lacks /$line/"
+done
+grep -q '(default.*(default' <<<"$help" && bad "a help line with two defaults" || ok
+"$bin" eval --help | grep -q -- '--seed N .*(default: the training seed[^(]*$' && ok || bad "eval --help --seed line"
 expect 2 'unknown command' -- "$bin" frobnicate
 
 "$build/tests/test_train" --make-subset "$tmp/mnist" 1024 256 || { bad "cannot make the MNIST subset"; }
@@ -79,6 +75,19 @@ expect 0 'denoised' -- "$bin" eval --model "$tmp/run2/model.dcl" --data "$d" --l
 done_epochs=$(( $(wc -l <"$tmp/run2/metrics.csv" 2>/dev/null || echo 1) - 1 ))
 [ "$done_epochs" -ge 0 ] || done_epochs=0
 expect 0 'resuming' -- "$bin" train --data "$d" --out "$tmp/run2" --epochs $((done_epochs + 1)) --resume
+
+# The checkpoint and the log agree after Ctrl-C and resume.
+ck=$("$build/tests/test_train" --checkpoint-epochs "$tmp/run2/model.dcl")
+[ "${ck%% *}" -eq $((done_epochs + 1)) ] && [ "$(tail -n +2 "$tmp/run2/metrics.csv")" == "$(tail -n +2 <<<"$ck")" ] && ok ||
+  bad "run2: checkpoint '$ck' vs metrics.csv: $(cat "$tmp/run2/metrics.csv")"
+
+# A version-1 checkpoint (dae-cl 0.1.0) resumes with its own settings; its data moved (notice).
+mkdir -p "$tmp/v1"
+cp "${DAECL_SOURCE_ROOT:?}/tests/fixtures/v1-sgd-mask.dcl" "$tmp/v1/model.dcl"
+expect 0 "^--data $d replaces /tmp/v1fx/mnist from the checkpoint" -- "$bin" train --data "$d" --out "$tmp/v1" --resume --epochs 3
+grep -q '^optimizer=sgd$' "$tmp/v1/config" && grep -q '^noise=mask:0.25$' "$tmp/v1/config" && grep -q '^lr=0.05$' "$tmp/v1/config" &&
+  ok || bad "v1 settings not kept: $(cat "$tmp/v1/config")"
+expect 0 'noise mask:0.25, seed 7' -- "$bin" eval --model "$tmp/v1/model.dcl" --data "$d" --limit 64
 
 # Damaged checkpoints: one line naming the file and the problem.
 cp "$tmp/run1/model.dcl" "$tmp/flipped.dcl"

@@ -361,14 +361,16 @@ static void test_checkpoint(dc_device *dev, uint64_t *rng)
     tmp_path(bad_path, sizeof bad_path, "bad.dcl");
     float no_state = 0; /* nstate 0, but dc_checkpoint_save memcpy's from it: not NULL */
     dc_checkpoint ck = {.in_c = 1, .in_h = 28, .in_w = 28, .nparams = m->nparams, .params = params,
-                        .state = &no_state, .seed = 42, .best_val_loss = INFINITY, .config = "seed=42\n"};
+                        .state = &no_state, .best_val_loss = INFINITY};
+    dc_run_config_defaults(&ck.run);
+    ck.run.seed = 42;
     dc_arch_format(&m->arch, ck.arch, sizeof ck.arch);
     CHECK_OK(dc_checkpoint_save(path, &ck));
     dc_model *lm = NULL;
     dc_checkpoint got;
     CHECK_OK(dc_denoise_load_model(dev, path, &lm, &got));
     if (lm) {
-        CHECK(got.seed == 42 && lm->nparams == m->nparams && lm->in_h == 28, "loaded model differs");
+        CHECK(got.run.seed == 42 && lm->nparams == m->nparams && lm->in_h == 28, "loaded model differs");
         dc_checkpoint_free(&got);
         dc_image in, a = {0}, b = {0};
         random_image(&in, 31, 29, rng);

@@ -3,9 +3,13 @@
  * input; an interrupted and resumed run is bit-identical to an uninterrupted one; damaged or
  * mismatched checkpoints are refused on resume; a diverging run stops on the non-finite loss.
  *
- * `test_train --make-subset DIR [NTRAIN NTEST]` only writes the subset (used by test_cli.sh). */
+ * `test_train --make-subset DIR [NTRAIN NTEST]` only writes the subset (used by test_cli.sh);
+ * `test_train --checkpoint-epochs FILE` prints a checkpoint's epochs and metrics rows (used by
+ * test_faults_train.sh). */
 #include <math.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/file.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -57,14 +61,15 @@ static void base_config(dc_train_config *c, const char *name, int epochs)
     static int next;
     char *o = out[next++ % 8];
     snprintf(o, 700, "%s/%s", tmp, name);
+    char n[16];
+    snprintf(n, sizeof n, "%d", epochs);
     dc_train_defaults(c);
-    c->data_dir = data;
     c->out_dir = o;
-    c->epochs = epochs;
-    c->batch = 64;
-    c->seed = 42;
     c->quiet = 1;
-    c->samples = 1;
+    CHECK_OK(dc_run_config_set(&c->run, "data", data));
+    CHECK_OK(dc_run_config_set(&c->run, "epochs", n));
+    CHECK_OK(dc_run_config_set(&c->run, "batch", "64"));
+    CHECK_OK(dc_run_config_set(&c->run, "seed", "42"));
 }
 
 static int read_params(const char *dir, const char *file, float **p, size_t *n)
@@ -88,8 +93,25 @@ static void *stop_later(void *arg)
     return NULL;
 }
 
+/* `--checkpoint-epochs FILE`: print "EPOCH ROWS" (epochs done, metrics rows held), then the rows;
+ * exit 1 if it does not load. */
+static int print_checkpoint_epochs(const char *path)
+{
+    dc_checkpoint ck;
+    if (dc_checkpoint_load(path, &ck) != DC_OK) {
+        fprintf(stderr, "%s\n", dc_error_detail());
+        return 1;
+    }
+    int rows = 0;
+    for (const char *p = ck.metrics; p && *p; p++) rows += *p == '\n';
+    printf("%d %d\n%s", ck.epoch, rows, ck.metrics ? ck.metrics : "");
+    dc_checkpoint_free(&ck);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--checkpoint-epochs") == 0) return print_checkpoint_epochs(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "--make-subset") == 0)
         return make_subset(argv[2], argc > 3 ? strtoul(argv[3], NULL, 10) : NTRAIN,
                            argc > 4 ? strtoul(argv[4], NULL, 10) : NTEST) ? 1 : 0;
@@ -139,7 +161,7 @@ int main(int argc, char **argv)
     dc_eval_result r = {0};
     if (m && p) {
         CHECK_OK(dc_model_set_params(m, p));
-        CHECK_OK(dc_evaluate(ev, m, DC_LOSS_BCE, &c.noise, c.seed, 1, &r));
+        CHECK_OK(dc_evaluate(ev, m, DC_LOSS_BCE, &c.run.noise, c.run.seed, 1, &r));
     }
     fprintf(stderr, "train loss by epoch %.4f %.4f %.4f; val PSNR %.2f %.2f %.2f dB; noisy input %.2f dB; %.0f img/s\n",
             loss[0], loss[1], loss[2], psnr[0], psnr[1], psnr[2], r.noisy_psnr, sum.images_per_second);
@@ -161,8 +183,8 @@ int main(int argc, char **argv)
     CHECK_OK(dc_train(dev, &a, NULL));
     base_config(&b, "resumed", 1);
     CHECK_OK(dc_train(dev, &b, NULL));
-    b.epochs = 2;
     b.resume = 1;
+    CHECK_OK(dc_run_config_set(&b.run, "epochs", "2"));
     CHECK_OK(dc_train(dev, &b, NULL));
     dc_train_config ci;
     base_config(&ci, "interrupted", 2);
@@ -188,17 +210,33 @@ int main(int argc, char **argv)
 
     /* 3. Resume refuses damaged or mismatched checkpoints, each with its own message. */
     dc_train_config d = b;
-    d.epochs = 3;
-    d.arch = "unet";
+    CHECK_OK(dc_run_config_set(&d.run, "epochs", "3"));
+    CHECK_OK(dc_run_config_set(&d.run, "arch", "unet"));
     s = dc_train(dev, &d, NULL);
-    CHECK(s == DC_ERR_MISMATCH && strstr(dc_error_detail(), "differs from --arch"), "other arch: %s", dc_error_detail());
+    CHECK(s == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), "--arch") && strstr(dc_error_detail(), "cannot change"),
+          "other arch: %s", dc_error_detail());
     char ckp[800], cmd[2000];
     snprintf(ckp, sizeof ckp, "%s/model.dcl", b.out_dir);
     snprintf(cmd, sizeof cmd, "truncate -s 1000 '%s'", ckp);
     CHECK(system(cmd) == 0, "truncate");
-    d.arch = "classic";
+    CHECK_OK(dc_run_config_set(&d.run, "arch", "classic"));
     s = dc_train(dev, &d, NULL);
     CHECK(s == DC_ERR_FORMAT && strstr(dc_error_detail(), "truncated"), "truncated: %s", dc_error_detail());
+    /* One writer per run directory: a held lock refuses the run, naming the holder's PID. */
+    {
+        char lock[800];
+        snprintf(lock, sizeof lock, "%s/.lock", a.out_dir);
+        int fd = open(lock, O_RDWR);
+        CHECK(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0, "cannot take %s", lock);
+        char pid[32];
+        snprintf(pid, sizeof pid, "(pid %ld)", (long)getpid());
+        dc_train_config w = a;
+        w.resume = 1;
+        s = dc_train(dev, &w, NULL);
+        CHECK(s == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), "in use") && strstr(dc_error_detail(), pid),
+              "second writer: %s", dc_error_detail());
+        if (fd >= 0) close(fd);
+    }
     /* A fresh run does not overwrite an existing run. */
     dc_train_config e = a;
     e.resume = 0;
@@ -208,11 +246,11 @@ int main(int argc, char **argv)
     /* 4. Divergence stops with a message naming where, and writes no bad checkpoint. */
     dc_train_config g;
     base_config(&g, "diverge", 2);
-    dc_optim_defaults(DC_OPT_SGD, &g.optim);
-    g.optim.lr = 1e30f;
+    CHECK_OK(dc_run_config_set(&g.run, "optimizer", "sgd"));
+    g.run.optim.lr = 1e30f; /* beyond the flag's range */
     s = dc_train(dev, &g, NULL);
-    CHECK(s == DC_ERR_NONFINITE && strstr(dc_error_detail(), "epoch 1"), "divergence -> %d %s", (int)s,
-          dc_error_detail());
+    CHECK(s == DC_ERR_NONFINITE && strstr(dc_error_detail(), "epoch 1") && strstr(dc_error_detail(), "nothing saved"),
+          "divergence -> %d %s", (int)s, dc_error_detail());
     snprintf(ckp, sizeof ckp, "%s/model.dcl", g.out_dir);
     CHECK(access(ckp, F_OK) != 0, "a diverged run wrote %s", ckp);
 

@@ -24,14 +24,6 @@
 
 /* ---- grid ---------------------------------------------------------------------------------- */
 
-static int seed_from_config(const char *config, uint64_t *seed)
-{
-    const char *p = config ? strstr(config, "\nseed=") : NULL;
-    if (!p) return 0;
-    *seed = strtoull(p + 6, NULL, 10);
-    return 1;
-}
-
 typedef struct grid_job {
     int n, offset, scale, error_row;
     dc_noise_config noise;
@@ -113,8 +105,7 @@ static int cmd_grid(int argc, char **argv)
         fprintf(stderr, "tools/visualize grid: --model FILE and -o OUT.png are required (see tools/visualize grid --help)\n");
         return 2;
     }
-    grid_job j = {.n = n, .offset = offset, .scale = scale, .error_row = error_row, .out = out,
-                  .noise = {.kind = DC_NOISE_GAUSSIAN, .param = 0.5f}};
+    grid_job j = {.n = n, .offset = offset, .scale = scale, .error_row = error_row, .out = out};
     if (noise && dc_noise_parse(noise, &j.noise) != DC_OK) return cli_report("grid", DC_ERR_INVALID_ARG);
 
     dc_dataset ds = {0};
@@ -137,12 +128,9 @@ static int cmd_grid(int argc, char **argv)
     s = dc_denoise_load_model(dev, model_path, &src, &ck);
     if (!s) {
         /* The run's own noise and seed, as training's validation and eval use them. */
-        char saved[64];
-        const char *np = ck.config ? strstr(ck.config, "\nnoise=") : NULL;
-        if (!noise && np && sscanf(np + 7, "%63[^\n]", saved) == 1 && dc_noise_parse(saved, &j.noise) != DC_OK)
-            s = dc_fail(DC_ERR_FORMAT, "%s: bad noise '%s' in the saved configuration", model_path, saved);
+        if (!noise) j.noise = ck.run.noise;
         j.seed = seed;
-        if (!args_find(opts, "seed")->given && !seed_from_config(ck.config, &j.seed)) j.seed = ck.seed;
+        if (!args_find(opts, "seed")->given) j.seed = ck.run.seed;
         dc_checkpoint_free(&ck);
     }
     const int rows = error_row ? 4 : 3;

@@ -18,6 +18,7 @@ arg_opt *args_find(arg_opt *opts, const char *name)
 static void show_default(const arg_opt *o, char *buf, size_t len)
 {
     buf[0] = '\0';
+    if (strstr(o->help, "(default")) return; /* the help line says it (a default that depends on something) */
     switch (o->type) {
     case ARG_INT: snprintf(buf, len, " (default %d)", *(int *)o->ptr); break;
     case ARG_U64: snprintf(buf, len, " (default %llu)", (unsigned long long)*(uint64_t *)o->ptr); break;

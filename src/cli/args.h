@@ -16,7 +16,8 @@ typedef struct arg_opt {
     arg_type type;
     void *ptr;         /* int* (FLAG, INT), uint64_t*, float*, const char** */
     const char *meta;  /* value placeholder in help, e.g. "N" */
-    const char *help;  /* one line; the current value is shown as the default */
+    const char *help;  /* one line; the current value is shown as the default unless the line
+                          says "(default ...)" itself */
     double min, max;   /* numeric range (inclusive); min > max means unchecked */
     int given;         /* set by the parser */
 } arg_opt;

@@ -142,14 +142,6 @@ static int denoise_file(const denoise_job *j, const char *in_path, const char *o
     return r;
 }
 
-static int seed_from_config(const char *config, uint64_t *seed)
-{
-    const char *p = config ? strstr(config, "\nseed=") : NULL;
-    if (!p) return 0;
-    *seed = strtoull(p + 6, NULL, 10);
-    return 1;
-}
-
 int cmd_denoise(int argc, char **argv)
 {
     const char *platform = NULL, *device = NULL, *model_path = NULL, *out = NULL, *out_dir = NULL, *noise = NULL;
@@ -220,7 +212,7 @@ int cmd_denoise(int argc, char **argv)
     dc_denoiser *den = NULL;
     dc_status s = dc_denoise_load_model(dev, model_path, &model, &ck);
     if (!s) {
-        if (!args_find(opts, "seed")->given && !seed_from_config(ck.config, &seed)) seed = ck.seed;
+        if (!args_find(opts, "seed")->given) seed = ck.run.seed;
         dc_checkpoint_free(&ck);
         s = dc_denoiser_create(dev, model, tile, &den);
     }

@@ -27,77 +27,60 @@ static void install_stop_handlers(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* The run settings' flags come from the run configuration's table (daecl/runconfig.h): its
+ * parser checks each value, its defaults show in --help. */
 int cmd_train(int argc, char **argv)
 {
     dc_train_config cfg;
     dc_train_defaults(&cfg);
-    const char *platform = NULL, *device = NULL, *optimizer = "adam", *loss = "bce", *noise = "gaussian:0.5";
-    int no_samples = 0;
-    uint64_t train_limit = 0, val_limit = 0;
-    dc_optim_config o = {0};
-    arg_opt opts[] = {
-        {"platform", ARG_STRING, &platform, "P", "OpenCL platform index", 1, 0, 0},
-        {"device", ARG_STRING, &device, "D|P:D", "OpenCL device index", 1, 0, 0},
-        {"data", ARG_STRING, &cfg.data_dir, "DIR", "directory with the IDX files (tools/fetch-mnist)", 1, 0, 0},
-        {"arch", ARG_STRING, &cfg.arch, "SPEC", "classic | keras | unet | a layer spec (dae-cl model --help)", 1, 0, 0},
-        {"epochs", ARG_INT, &cfg.epochs, "N", "epochs to train (in total, when resuming)", 1, 1000000, 0},
-        {"batch", ARG_INT, &cfg.batch, "N", "images per step", 1, 65536, 0},
-        {"optimizer", ARG_STRING, &optimizer, "NAME", "adam | adadelta | sgd | rmsprop | adagrad", 1, 0, 0},
-        {"lr", ARG_FLOAT, &o.lr, "X", "learning rate (default: the optimizer's Keras default; adadelta 1.0)", 1e-12, 1e6, 0},
-        {"momentum", ARG_FLOAT, &o.momentum, "X", "SGD momentum", 0, 0.999999, 0},
-        {"nesterov", ARG_FLAG, &o.nesterov, NULL, "SGD with Nesterov momentum", 1, 0, 0},
-        {"beta1", ARG_FLOAT, &o.beta1, "X", "Adam beta1 (0.9)", 0, 0.999999, 0},
-        {"beta2", ARG_FLOAT, &o.beta2, "X", "Adam beta2 (0.999)", 0, 0.999999, 0},
-        {"rho", ARG_FLOAT, &o.rho, "X", "Adadelta/RMSprop decay (0.95 / 0.9)", 0, 0.999999, 0},
-        {"eps", ARG_FLOAT, &o.eps, "X", "epsilon (1e-7)", 1e-30, 1, 0},
-        {"initial-accumulator", ARG_FLOAT, &o.initial_accumulator, "X", "Adagrad initial accumulator (0.1)", 0, 1e6, 0},
-        {"loss", ARG_STRING, &loss, "NAME", "bce | mse | l1", 1, 0, 0},
-        {"noise", ARG_STRING, &noise, "KIND:X", "gaussian:S | saltpepper:P | speckle:S | poisson:PEAK | mask:P | none", 1, 0, 0},
-        {"noise-fixed", ARG_FLAG, &cfg.noise_fixed, NULL, "draw the training noise once, not every epoch (as the original study)", 1, 0, 0},
-        {"seed", ARG_U64, &cfg.seed, "N", "seed of weights, shuffling and noise", 1, 0, 0},
-        {"out", ARG_STRING, &cfg.out_dir, "DIR", "run directory", 1, 0, 0},
-        {"resume", ARG_FLAG, &cfg.resume, NULL, "continue the run in --out from its model.dcl", 1, 0, 0},
-        {"train-limit", ARG_U64, &train_limit, "N", "use only the first N training images (0: all)", 1, 0, 0},
-        {"val-limit", ARG_U64, &val_limit, "N", "validate on the first N test images (0: all)", 1, 0, 0},
-        {"validate-every", ARG_INT, &cfg.validate_every, "N", "validate every N epochs (and after the last)", 1, 1000000, 0},
-        {"no-samples", ARG_FLAG, &no_samples, NULL, "do not write samples/epoch_NNN.png", 1, 0, 0},
-        {"transpose", ARG_FLAG, &cfg.transpose, NULL, "transpose images as they load (EMNIST)", 1, 0, 0},
-        {"quiet", ARG_FLAG, &cfg.quiet, NULL, "print only errors and the final summary", 1, 0, 0},
-        {"verbose", ARG_FLAG, &cfg.verbose, NULL, "print loader and speed details per epoch", 1, 0, 0},
-        {0},
-    };
+    const char *platform = NULL, *device = NULL;
+    int nfields;
+    const dc_run_field *fields = dc_run_fields(&nfields);
+    const char *values[64];
+    int flags[64] = {0};
+    char defaults[64][128];
+    arg_opt opts[64 + 8];
+    int n = 0;
+    opts[n++] = (arg_opt){"platform", ARG_STRING, &platform, "P", "OpenCL platform index", 1, 0, 0};
+    opts[n++] = (arg_opt){"device", ARG_STRING, &device, "D|P:D", "OpenCL device index", 1, 0, 0};
+    for (int f = 0; f < nfields; f++) {
+        if (fields[f].type == DC_RUN_BOOL) {
+            opts[n++] = (arg_opt){fields[f].flag, ARG_FLAG, &flags[f], NULL, fields[f].help, 1, 0, 0};
+            continue;
+        }
+        /* The slot starts as the default's text, so --help shows it. */
+        dc_run_config_default_text(f, defaults[f], sizeof defaults[f]);
+        values[f] = defaults[f];
+        opts[n++] = (arg_opt){fields[f].flag, ARG_STRING, &values[f], fields[f].meta, fields[f].help, 1, 0, 0};
+    }
+    char resume_help[512];
+    int rn = snprintf(resume_help, sizeof resume_help, "continue the run in --out with its settings; these may change:");
+    for (int f = 0; f < nfields; f++)
+        if (!fields[f].fixed && rn < (int)sizeof resume_help)
+            rn += snprintf(resume_help + rn, sizeof resume_help - rn, " --%s", fields[f].flag);
+    opts[n++] = (arg_opt){"out", ARG_STRING, &cfg.out_dir, "DIR", "run directory", 1, 0, 0};
+    opts[n++] = (arg_opt){"resume", ARG_FLAG, &cfg.resume, NULL, resume_help, 1, 0, 0};
+    opts[n++] = (arg_opt){"quiet", ARG_FLAG, &cfg.quiet, NULL, "print only errors and the final summary", 1, 0, 0};
+    opts[n++] = (arg_opt){"verbose", ARG_FLAG, &cfg.verbose, NULL, "print loader and speed details per epoch", 1, 0, 0};
+    opts[n] = (arg_opt){0};
     const char *pos[1];
     int npos;
     int r = args_parse("train", opts, argc, argv, 1, pos, 0, &npos, "[options]");
     if (r) return r == 1 ? 0 : r;
 
-    /* Optimizer: its Keras defaults, then the hyper-parameters given on the command line. */
-    dc_optim_kind kind;
-    if (dc_optim_parse(optimizer, &kind) != DC_OK) {
-        fprintf(stderr, "dae-cl train: --optimizer: unknown optimizer '%s' (adam, adadelta, sgd, rmsprop, adagrad)\n", optimizer);
-        return 2;
+    /* Only the flags given: on --resume they are what the user asks to change. */
+    for (int f = 0; f < nfields; f++) {
+        if (!args_find(opts, fields[f].flag)->given) continue;
+        dc_status s = dc_run_config_set(&cfg.run, fields[f].flag, fields[f].type == DC_RUN_BOOL ? NULL : values[f]);
+        if (s) return cli_report("train", s);
     }
-    dc_optim_defaults(kind, &cfg.optim);
-    if (args_find(opts, "lr")->given) cfg.optim.lr = o.lr;
-    if (args_find(opts, "momentum")->given) cfg.optim.momentum = o.momentum;
-    if (args_find(opts, "nesterov")->given) cfg.optim.nesterov = 1;
-    if (args_find(opts, "beta1")->given) cfg.optim.beta1 = o.beta1;
-    if (args_find(opts, "beta2")->given) cfg.optim.beta2 = o.beta2;
-    if (args_find(opts, "rho")->given) cfg.optim.rho = o.rho;
-    if (args_find(opts, "eps")->given) cfg.optim.eps = o.eps;
-    if (args_find(opts, "initial-accumulator")->given) cfg.optim.initial_accumulator = o.initial_accumulator;
-    if (dc_optim_validate(&cfg.optim) != DC_OK) return cli_report("train", DC_ERR_INVALID_ARG);
-    if (dc_loss_parse(loss, &cfg.loss) != DC_OK) return cli_report("train", DC_ERR_INVALID_ARG);
-    if (dc_noise_parse(noise, &cfg.noise) != DC_OK) return cli_report("train", DC_ERR_INVALID_ARG);
+    if (dc_run_config_check(&cfg.run) != DC_OK) return cli_report("train", DC_ERR_INVALID_ARG);
     dc_arch arch;
-    if (dc_arch_parse(cfg.arch, &arch) != DC_OK) return cli_report("train", DC_ERR_INVALID_ARG);
-    if (cfg.loss == DC_LOSS_BCE && arch.layers[arch.nlayers - 1].act != DC_ACT_SIGMOID) {
+    if (dc_arch_parse(cfg.run.arch, &arch) != DC_OK) return cli_report("train", DC_ERR_INVALID_ARG);
+    if (!cfg.resume && cfg.run.loss == DC_LOSS_BCE && arch.layers[arch.nlayers - 1].act != DC_ACT_SIGMOID) {
         fprintf(stderr, "dae-cl train: --loss bce needs a sigmoid output layer (end the spec with conv:1:sigmoid) or use --loss mse\n");
         return 2;
     }
-    cfg.samples = !no_samples;
-    cfg.train_limit = (size_t)train_limit;
-    cfg.val_limit = (size_t)val_limit;
 
     dc_device *dev;
     r = cli_open_device("train", platform, device, cfg.quiet, &dev);
@@ -115,14 +98,6 @@ int cmd_train(int argc, char **argv)
 }
 
 /* ---- eval ---------------------------------------------------------------------------------- */
-
-static int seed_from_config(const char *config, uint64_t *seed)
-{
-    const char *p = config ? strstr(config, "\nseed=") : NULL;
-    if (!p) return 0;
-    *seed = strtoull(p + 6, NULL, 10);
-    return 1;
-}
 
 int cmd_eval(int argc, char **argv)
 {
@@ -160,15 +135,13 @@ int cmd_eval(int argc, char **argv)
     dc_checkpoint ck;
     dc_status s = dc_checkpoint_load(model_path, &ck);
     if (s) return cli_report("eval", s);
-    dc_noise_config nc = {.kind = DC_NOISE_GAUSSIAN, .param = 0.5f};
-    char saved_noise[64];
-    const char *np = ck.config ? strstr(ck.config, "\nnoise=") : NULL;
-    if (!noise && np && sscanf(np + 7, "%63[^\n]", saved_noise) == 1) noise = saved_noise;
+    /* By default the noise and seed of the run's validation. */
+    dc_noise_config nc = ck.run.noise;
     if (noise && dc_noise_parse(noise, &nc) != DC_OK) {
         dc_checkpoint_free(&ck);
         return cli_report("eval", DC_ERR_INVALID_ARG);
     }
-    if (!args_find(opts, "seed")->given && !seed_from_config(ck.config, &seed)) seed = ck.seed;
+    if (!args_find(opts, "seed")->given) seed = ck.run.seed;
     dc_arch arch;
     s = dc_arch_parse(ck.arch, &arch);
     if (s) {

@@ -2,10 +2,15 @@
  *
  * File: "DAECLCKP" magic, u32 format version, u32 byte-order mark, u64 payload length, the
  * payload, u32 CRC-32 (zlib) of the payload. Little-endian host layout (the byte-order mark
- * refuses a file from a machine of the other order). Payload fields, in order: architecture
- * spec, input shape, parameters, optimizer config + state + step, epoch position, seed, best
- * validation loss, the training configuration text. Written to a temp file, fsync'd, renamed,
- * so a crash leaves the old checkpoint or the new one, never half of one. */
+ * refuses a file from a machine of the other order). Written to a temp file, fsync'd, renamed,
+ * so a crash leaves the old checkpoint or the new one, never half of one.
+ *
+ * Version 2 payload, in order: architecture spec, input shape, parameters, optimizer state,
+ * step, epoch position, best validation loss, the run configuration as named fields
+ * (daecl/runconfig.h: a new setting adds a key, not a format version), and the metrics.csv rows
+ * of the epochs done (so the log beside a checkpoint can always be rebuilt to match it).
+ * Version 1 (dae-cl 0.1.0: optimizer and seed as binary fields, no metrics rows) still loads,
+ * converted; any other version is refused. */
 #ifndef DAECL_CHECKPOINT_H
 #define DAECL_CHECKPOINT_H
 
@@ -14,23 +19,25 @@
 #include "daecl/fileio.h" /* dc_write_file_atomic */
 #include "daecl/model.h"
 #include "daecl/optim.h"
+#include "daecl/runconfig.h"
 
-#define DC_CHECKPOINT_VERSION 1
+#define DC_CHECKPOINT_VERSION 2
 
 typedef struct dc_checkpoint {
     char arch[DC_SPEC_MAX]; /* canonical spec (dc_arch_format) */
     int32_t in_c, in_h, in_w;
     uint64_t nparams;
     float *params;
-    dc_optim_config optim;
     uint64_t nstate;
     float *state;         /* optimizer state, nstate floats */
     int64_t step;         /* optimizer steps taken */
     int32_t epoch;        /* completed epochs */
     int32_t batch;        /* batches done in epoch `epoch` when interrupted mid-epoch, else 0 */
-    uint64_t seed;
     double best_val_loss; /* +inf if never validated */
-    char *config;         /* "key=value\n" lines, NUL-terminated, may be NULL */
+    dc_run_config run;    /* the run's settings; run.arch is arch */
+    char *metrics;        /* metrics.csv rows of epochs 1..epoch, no header; NULL from version 1 */
+    int version;          /* format version of the file loaded (1 was converted) */
+    char unknown_key[64]; /* first setting this dae-cl does not know ("" if none): resume refuses */
 } dc_checkpoint;
 
 dc_status dc_checkpoint_save(const char *path, const dc_checkpoint *ck);

@@ -1,33 +1,31 @@
 /* Training: the main job. Streams MNIST-style IDX data through the double-buffered loader, adds
  * noise on the device, trains the model, validates, and keeps a run directory:
  *   OUT/config        every setting, the device, the dae-cl version
- *   OUT/metrics.csv   one row per epoch (appended on resume)
+ *   OUT/metrics.csv   one row per epoch of model.dcl: rewritten (atomically) after each save,
+ *                     and from the checkpoint's own rows on resume, so it always describes
+ *                     exactly the epochs of the checkpoint beside it
  *   OUT/model.dcl     last checkpoint; OUT/best.dcl the one with the best validation loss
  *   OUT/samples/epoch_NNN.png  fixed test images: clean / noisy / denoised
- * Ctrl-C (SIGINT/SIGTERM, via dc_train_request_stop) finishes the step, saves and returns
- * DC_ERR_INTERRUPTED. A non-finite loss stops with DC_ERR_NONFINITE, keeping the last good
- * checkpoint. */
+ *   OUT/.lock         held (flock) for the whole run: a second writer is refused with the PID
+ *                     of the first; the kernel drops the lock when a process dies, even by kill -9
+ * A run starts by removing temporaries (NAME.tmp.PID) that dead processes left in OUT and
+ * OUT/samples. A fresh run into a directory without model.dcl removes a stale metrics.csv and
+ * best.dcl. Ctrl-C (SIGINT/SIGTERM, via dc_train_request_stop) finishes the step, saves and
+ * returns DC_ERR_INTERRUPTED. A non-finite loss stops with DC_ERR_NONFINITE, keeping the last
+ * good checkpoint. */
 #ifndef DAECL_TRAIN_H
 #define DAECL_TRAIN_H
 
 #include <stdint.h>
 
 #include "daecl/eval.h"
-#include "daecl/optim.h"
+#include "daecl/runconfig.h"
 
 typedef struct dc_train_config {
-    const char *data_dir, *arch, *out_dir;
-    int epochs, batch;
-    dc_optim_config optim;
-    dc_loss_kind loss;
-    dc_noise_config noise;
-    int noise_fixed;      /* one noise draw for all epochs (as the original study) */
-    uint64_t seed;
-    int resume;           /* continue from OUT/model.dcl */
-    size_t train_limit, val_limit; /* 0 = all */
-    int validate_every;   /* epochs between validations (the last epoch always validates) */
-    int samples;          /* write OUT/samples/epoch_NNN.png */
-    int transpose;        /* EMNIST */
+    dc_run_config run;    /* the settings the checkpoint keeps (daecl/runconfig.h) */
+    const char *out_dir;
+    int resume;           /* continue from OUT/model.dcl: its settings, with the fields given in
+                             run.given applied or refused (dc_run_config_resume) */
     int quiet, verbose;
 } dc_train_config;
 
@@ -38,7 +36,7 @@ typedef struct dc_train_summary {
     int validated;
 } dc_train_summary;
 
-/* Settings defaults: classic, Adam, BCE, gaussian:0.5, 10 epochs at batch 128. */
+/* The run configuration's defaults (runconfig.c), out_dir runs/default. */
 void dc_train_defaults(dc_train_config *cfg);
 dc_status dc_train(dc_device *dev, const dc_train_config *cfg, dc_train_summary *summary);
 

@@ -107,6 +107,8 @@ static float *get_floats(reader *r, uint64_t n)
 
 dc_status dc_checkpoint_save(const char *path, const dc_checkpoint *ck)
 {
+    char run[DC_RUN_TEXT_MAX];
+    dc_run_config_format(&ck->run, 0, run, sizeof run);
     bytes payload = {0};
     put_str(&payload, ck->arch);
     PUT(&payload, ck->in_c);
@@ -114,21 +116,14 @@ dc_status dc_checkpoint_save(const char *path, const dc_checkpoint *ck)
     PUT(&payload, ck->in_w);
     PUT(&payload, ck->nparams);
     put(&payload, ck->params, ck->nparams * sizeof(float));
-    int32_t kind = ck->optim.kind, nesterov = ck->optim.nesterov;
-    PUT(&payload, kind);
-    float hyper[7] = {ck->optim.lr,  ck->optim.momentum, ck->optim.beta1,
-                      ck->optim.beta2, ck->optim.rho,    ck->optim.eps,
-                      ck->optim.initial_accumulator};
-    PUT(&payload, hyper);
-    PUT(&payload, nesterov);
     PUT(&payload, ck->nstate);
     put(&payload, ck->state, ck->nstate * sizeof(float));
     PUT(&payload, ck->step);
     PUT(&payload, ck->epoch);
     PUT(&payload, ck->batch);
-    PUT(&payload, ck->seed);
     PUT(&payload, ck->best_val_loss);
-    put_str(&payload, ck->config);
+    put_str(&payload, run);
+    put_str(&payload, ck->metrics);
 
     bytes file = {0};
     uint32_t version = DC_CHECKPOINT_VERSION, bom = BYTE_ORDER_MARK;
@@ -145,6 +140,23 @@ dc_status dc_checkpoint_save(const char *path, const dc_checkpoint *ck)
     free(payload.p);
     free(file.p);
     return s;
+}
+
+/* The run configuration text into ck->run. Version 1 wrote the optimizer and the seed as binary
+ * fields (its text has them rounded, with keys this version no longer stores). */
+static dc_status parse_run(const char *path, dc_checkpoint *ck, const char *text, const dc_optim_config *v1_optim,
+                           uint64_t v1_seed)
+{
+    static const char *const v1_info[] = {"dae_cl_version", "device", "arch", NULL};
+    DC_TRY(dc_run_config_parse(text, path, v1_optim ? v1_info : NULL, &ck->run, ck->unknown_key));
+    if (v1_optim) {
+        if ((unsigned)v1_optim->kind >= DC_OPT_COUNT)
+            return dc_fail(DC_ERR_FORMAT, "%s: corrupt payload (optimizer kind %d)", path, (int)v1_optim->kind);
+        ck->run.optim = *v1_optim;
+        ck->run.seed = v1_seed;
+    }
+    snprintf(ck->run.arch, sizeof ck->run.arch, "%s", ck->arch);
+    return DC_OK;
 }
 
 static dc_status read_file(const char *path, unsigned char **data, size_t *len)
@@ -187,9 +199,9 @@ dc_status dc_checkpoint_load(const char *path, dc_checkpoint *ck)
     memcpy(&version, data + 8, 4);
     memcpy(&bom, data + 12, 4);
     memcpy(&plen, data + 16, 8);
-    if (version != DC_CHECKPOINT_VERSION) {
-        s = dc_fail(DC_ERR_FORMAT, "%s: checkpoint format version %u; this dae-cl reads version %d", path,
-                    version, DC_CHECKPOINT_VERSION);
+    if (version != DC_CHECKPOINT_VERSION && version != 1) {
+        s = dc_fail(DC_ERR_FORMAT, "%s: checkpoint format version %u; this dae-cl reads versions 1 to %d%s", path,
+                    version, DC_CHECKPOINT_VERSION, version > DC_CHECKPOINT_VERSION ? " (a newer dae-cl wrote it)" : "");
         goto out;
     }
     if (bom != BYTE_ORDER_MARK) {
@@ -220,6 +232,7 @@ dc_status dc_checkpoint_load(const char *path, dc_checkpoint *ck)
     }
 
     reader r = {.p = data + HEADER_BYTES, .len = (size_t)plen};
+    ck->version = (int)version;
     char *arch = get_str(&r);
     if (arch) {
         snprintf(ck->arch, sizeof ck->arch, "%s", arch);
@@ -230,22 +243,31 @@ dc_status dc_checkpoint_load(const char *path, dc_checkpoint *ck)
     GET(&r, ck->in_w);
     GET(&r, ck->nparams);
     ck->params = get_floats(&r, ck->nparams);
-    int32_t kind = 0, nesterov = 0;
-    float hyper[7] = {0};
-    GET(&r, kind);
-    GET(&r, hyper);
-    GET(&r, nesterov);
-    ck->optim = (dc_optim_config){.kind = (dc_optim_kind)kind, .lr = hyper[0], .momentum = hyper[1],
-                                  .beta1 = hyper[2], .beta2 = hyper[3], .rho = hyper[4],
-                                  .eps = hyper[5], .initial_accumulator = hyper[6], .nesterov = nesterov};
+    dc_optim_config v1_optim = {0};
+    uint64_t v1_seed = 0;
+    if (version == 1) {
+        int32_t kind = 0, nesterov = 0;
+        float hyper[7] = {0};
+        GET(&r, kind);
+        GET(&r, hyper);
+        GET(&r, nesterov);
+        v1_optim = (dc_optim_config){.kind = (dc_optim_kind)kind, .lr = hyper[0], .momentum = hyper[1],
+                                     .beta1 = hyper[2], .beta2 = hyper[3], .rho = hyper[4], .eps = hyper[5],
+                                     .initial_accumulator = hyper[6], .nesterov = nesterov};
+    }
     GET(&r, ck->nstate);
     ck->state = get_floats(&r, ck->nstate);
     GET(&r, ck->step);
     GET(&r, ck->epoch);
     GET(&r, ck->batch);
-    GET(&r, ck->seed);
+    if (version == 1) GET(&r, v1_seed);
     GET(&r, ck->best_val_loss);
-    ck->config = get_str(&r);
+    char *run = get_str(&r);
+    if (version >= 2) ck->metrics = get_str(&r);
+    if (!r.bad && r.pos == r.len)
+        s = parse_run(path, ck, run, version == 1 ? &v1_optim : NULL, v1_seed);
+    free(run);
+    if (s) goto out;
     if (r.bad || r.pos != r.len) {
         s = dc_fail(DC_ERR_FORMAT, "%s: corrupt payload (fields do not add up to its length)", path);
     } else if (ck->in_c <= 0 || ck->in_h <= 0 || ck->in_w <= 0 || ck->in_c > DC_CHECKPOINT_MAX_CHANNELS ||
@@ -254,8 +276,13 @@ dc_status dc_checkpoint_load(const char *path, dc_checkpoint *ck)
         s = dc_fail(DC_ERR_FORMAT, "%s: impossible input shape %dx%dx%d (limits: %d channels, %d per side, %d pixels)",
                     path, ck->in_c, ck->in_h, ck->in_w, DC_CHECKPOINT_MAX_CHANNELS, DC_IMAGE_MAX_DIM,
                     DC_IMAGE_MAX_PIXELS);
-    } else if (kind < 0 || kind >= DC_OPT_COUNT || ck->epoch < 0 || ck->step < 0 || ck->batch < 0) {
+    } else if (ck->epoch < 0 || ck->step < 0 || ck->batch < 0) {
         s = dc_fail(DC_ERR_FORMAT, "%s: corrupt payload (impossible values)", path);
+    } else if (ck->nstate && ck->nstate != dc_optim_state_floats(ck->run.optim.kind, ck->nparams)) {
+        /* (no state at all is a checkpoint for inference only) */
+        s = dc_fail(DC_ERR_FORMAT, "%s: %llu values of optimizer state, %s needs %zu", path,
+                    (unsigned long long)ck->nstate, dc_optim_name(ck->run.optim.kind),
+                    dc_optim_state_floats(ck->run.optim.kind, ck->nparams));
     } else {
         for (uint64_t i = 0; i < ck->nparams; i++)
             if (!isfinite(ck->params[i])) {
@@ -273,7 +300,7 @@ void dc_checkpoint_free(dc_checkpoint *ck)
 {
     free(ck->params);
     free(ck->state);
-    free(ck->config);
+    free(ck->metrics);
     ck->params = ck->state = NULL;
-    ck->config = NULL;
+    ck->metrics = NULL;
 }

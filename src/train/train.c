@@ -3,11 +3,14 @@
  * of an epoch; the loader's two slots keep the host at most two batches ahead of the device. */
 #include "daecl/train.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,11 +33,9 @@ void dc_train_request_stop(void) { stop_requested = 1; }
 
 void dc_train_defaults(dc_train_config *cfg)
 {
-    *cfg = (dc_train_config){.data_dir = "data/mnist", .arch = "classic", .out_dir = "runs/default",
-                             .epochs = 10, .batch = 128, .loss = DC_LOSS_BCE, .seed = 1,
-                             .validate_every = 1, .samples = 1};
-    dc_optim_defaults(DC_OPT_ADAM, &cfg->optim);
-    cfg->noise = (dc_noise_config){.kind = DC_NOISE_GAUSSIAN, .param = 0.5f};
+    memset(cfg, 0, sizeof *cfg);
+    dc_run_config_defaults(&cfg->run);
+    cfg->out_dir = "runs/default";
 }
 
 /* Seeds for the independent random streams, derived from the run seed. */
@@ -65,63 +66,86 @@ static dc_status make_dir(const char *path)
     return DC_OK;
 }
 
-static void format_config(const dc_train_config *c, const dc_device *dev, const char *arch_canon,
-                          char *buf, size_t len)
+/* OUT/.lock, held with flock for the whole run. The file keeps the holder's PID for the message
+ * a second writer gets; the lock itself dies with the process. */
+static dc_status lock_run_dir(const char *dir, int *fd_out)
 {
-    char noise[64], desc[512];
-    dc_noise_format(&c->noise, noise, sizeof noise);
-    dc_device_describe(dev, desc, sizeof desc);
-    snprintf(buf, len,
-             "dae_cl_version=%s\ndevice=%s\ndata=%s\narch=%s\nepochs=%d\nbatch=%d\noptimizer=%s\n"
-             "lr=%g\nmomentum=%g\nnesterov=%d\nbeta1=%g\nbeta2=%g\nrho=%g\neps=%g\n"
-             "initial_accumulator=%g\nloss=%s\nnoise=%s\nnoise_fixed=%d\nseed=%llu\n"
-             "train_limit=%zu\nval_limit=%zu\nvalidate_every=%d\ntranspose=%d\n",
-             DAECL_VERSION, desc, c->data_dir, arch_canon, c->epochs, c->batch,
-             dc_optim_name(c->optim.kind), c->optim.lr, c->optim.momentum, c->optim.nesterov,
-             c->optim.beta1, c->optim.beta2, c->optim.rho, c->optim.eps, c->optim.initial_accumulator,
-             dc_loss_name(c->loss), noise, c->noise_fixed, (unsigned long long)c->seed, c->train_limit,
-             c->val_limit, c->validate_every, c->transpose);
-}
-
-/* Value of `key` in "key=value\n" text, copied into buf; NULL if absent. */
-static const char *config_get(const char *text, const char *key, char *buf, size_t len)
-{
-    size_t kl = strlen(key);
-    for (const char *p = text; p && *p;) {
-        const char *nl = strchr(p, '\n');
-        size_t ll = nl ? (size_t)(nl - p) : strlen(p);
-        if (ll > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
-            size_t vl = ll - kl - 1;
-            if (vl >= len) vl = len - 1;
-            memcpy(buf, p + kl + 1, vl);
-            buf[vl] = '\0';
-            return buf;
-        }
-        p = nl ? nl + 1 : NULL;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return dc_fail(DC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return dc_fail(DC_ERR_INVALID_ARG, "%s is in use by another dae-cl train (pid %s); wait for it to finish or "
+                           "choose another --out", dir, pid[0] ? pid : "unknown");
+        return dc_fail(DC_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
     }
-    return NULL;
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        int e = errno;
+        close(fd);
+        return dc_fail(DC_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+    }
+    *fd_out = fd;
+    return DC_OK;
 }
 
-/* Resume continues the run as it was configured: the settings that shape the random streams
- * and the arithmetic come from the checkpoint, so the result is bit-identical to a run that
- * never stopped. Only the target epoch count and display settings come from the command line. */
-static dc_status apply_checkpoint_config(dc_train_config *c, const dc_checkpoint *ck, const char *path)
+/* Remove NAME.tmp.PID files whose process is gone (kill -9 in the middle of an atomic write). */
+static void remove_stale_temporaries(const char *dir)
 {
-    char v[256];
-    const char *t = ck->config;
-    c->optim = ck->optim;
-    c->seed = ck->seed;
-    if (config_get(t, "batch", v, sizeof v)) c->batch = atoi(v);
-    if (config_get(t, "loss", v, sizeof v) && dc_loss_parse(v, &c->loss) != DC_OK)
-        return dc_fail(DC_ERR_FORMAT, "%s: bad loss '%s' in the saved configuration", path, v);
-    if (config_get(t, "noise", v, sizeof v) && dc_noise_parse(v, &c->noise) != DC_OK)
-        return dc_fail(DC_ERR_FORMAT, "%s: bad noise '%s' in the saved configuration", path, v);
-    if (config_get(t, "noise_fixed", v, sizeof v)) c->noise_fixed = atoi(v);
-    if (config_get(t, "train_limit", v, sizeof v)) c->train_limit = strtoull(v, NULL, 10);
-    if (config_get(t, "val_limit", v, sizeof v)) c->val_limit = strtoull(v, NULL, 10);
-    if (config_get(t, "transpose", v, sizeof v)) c->transpose = atoi(v);
-    if (c->batch <= 0) return dc_fail(DC_ERR_FORMAT, "%s: bad batch size in the saved configuration", path);
-    return DC_OK;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *t = strstr(e->d_name, ".tmp.");
+        if (!t) continue;
+        char *end;
+        long pid = strtol(t + 5, &end, 10);
+        if (end == t + 5 || *end || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
+static const char csv_header[] = "epoch,train_loss,val_loss,val_psnr,val_ssim,val_acc,seconds,img_per_s\n";
+
+/* The rows of metrics.csv (no header) for epochs 1..epochs, from a log a version-1 checkpoint
+ * left: later rows (written before a save that never happened) are dropped. */
+static char *rows_from_csv(const char *path, int epochs)
+{
+    FILE *f = fopen(path, "r");
+    size_t cap = 4096, len = 0;
+    char *rows = malloc(cap), line[512];
+    if (!rows) {
+        if (f) fclose(f);
+        return NULL;
+    }
+    rows[0] = '\0';
+    while (f && fgets(line, sizeof line, f)) {
+        char *end;
+        long e = strtol(line, &end, 10);
+        if (end == line || *end != ',' || e < 1 || e > epochs || !strchr(line, '\n')) continue;
+        size_t n = strlen(line);
+        if (len + n + 1 > cap) {
+            char *r = realloc(rows, cap *= 2);
+            if (!r) break;
+            rows = r;
+        }
+        memcpy(rows + len, line, n + 1);
+        len += n;
+    }
+    if (f) fclose(f);
+    return rows;
 }
 
 /* ---- training state ----------------------------------------------------------------------- */
@@ -129,7 +153,11 @@ static dc_status apply_checkpoint_config(dc_train_config *c, const dc_checkpoint
 typedef struct trainer {
     dc_device *dev;
     dc_train_config cfg;
-    char arch_canon[DC_SPEC_MAX];
+    const char *arch_canon; /* cfg.run.arch */
+    int lock_fd;
+    int have_checkpoint;    /* model.dcl holds this run (resumed or saved) */
+    char *rows;             /* metrics.csv rows of the epochs done (no header) */
+    size_t rows_len, rows_cap;
     char model_path[4096], best_path[4096], csv_path[4096], config_path[4096], samples_dir[4096];
     dc_dataset train, test;
     dc_model *model;
@@ -149,6 +177,8 @@ typedef struct trainer {
 
 static void trainer_free(trainer *t)
 {
+    if (t->lock_fd >= 0) close(t->lock_fd); /* releases the run directory */
+    free(t->rows);
     dc_loader_destroy(t->loader);
     dc_evaluator_destroy(t->eval);
     dc_model_destroy(t->model);
@@ -171,15 +201,12 @@ static dc_status save_checkpoint(trainer *t, const char *path, int epoch, int ba
     ck.in_w = t->train.w;
     ck.nparams = t->model->nparams;
     ck.nstate = t->nstate;
-    ck.optim = t->cfg.optim;
     ck.step = t->step;
     ck.epoch = epoch;
     ck.batch = batch;
-    ck.seed = t->cfg.seed;
     ck.best_val_loss = t->best_val_loss;
-    char config[4096];
-    format_config(&t->cfg, t->dev, t->arch_canon, config, sizeof config);
-    ck.config = config;
+    ck.run = t->cfg.run;
+    ck.metrics = t->rows;
     ck.params = malloc((ck.nparams ? ck.nparams : 1) * sizeof(float));
     ck.state = malloc((ck.nstate ? ck.nstate : 1) * sizeof(float));
     dc_status s = (!ck.params || !ck.state) ? dc_fail(DC_ERR_NOMEM, "out of memory saving a checkpoint") : DC_OK;
@@ -190,6 +217,7 @@ static dc_status save_checkpoint(trainer *t, const char *path, int epoch, int ba
         if (err != CL_SUCCESS) s = dc_cl_fail(err, "reading the optimizer state");
     }
     if (!s) s = dc_checkpoint_save(path, &ck);
+    if (!s && strcmp(path, t->model_path) == 0) t->have_checkpoint = 1;
     free(ck.params);
     free(ck.state);
     return s;
@@ -197,7 +225,7 @@ static dc_status save_checkpoint(trainer *t, const char *path, int epoch, int ba
 
 static dc_status load_data(trainer *t)
 {
-    const dc_train_config *c = &t->cfg;
+    const dc_run_config *c = &t->cfg.run;
     DC_TRY(dc_dataset_load(c->data_dir, "train", c->transpose, &t->train));
     DC_TRY(dc_dataset_load(c->data_dir, "test", c->transpose, &t->test));
     dc_dataset_truncate(&t->train, c->train_limit);
@@ -208,12 +236,45 @@ static dc_status load_data(trainer *t)
     return DC_OK;
 }
 
+/* The settings for this run: the checkpoint's on resume, with the fields the user gave again
+ * applied (notices printed) or refused. */
+static dc_status resume_settings(trainer *t, const dc_checkpoint *ck)
+{
+    dc_train_config *c = &t->cfg;
+    if (ck->unknown_key[0])
+        return dc_fail(DC_ERR_FORMAT, "%s: holds the setting '%s' that this dae-cl does not know (a newer dae-cl "
+                       "wrote it); resume it with that version", t->model_path, ck->unknown_key);
+    dc_run_config run = ck->run;
+    char notices[2048];
+    DC_TRY(dc_run_config_resume(&run, &c->run, notices, sizeof notices));
+    if (notices[0]) fputs(notices, c->quiet ? stderr : stdout); /* never silent, even with --quiet */
+    c->run = run;
+    if (ck->epoch >= c->run.epochs)
+        return dc_fail(DC_ERR_INVALID_ARG, "%s: already trained %d epochs; pass --epochs N with N > %d to continue",
+                       t->model_path, ck->epoch, ck->epoch);
+    /* The log: the checkpoint's own rows (version 2), else the old log cut to its epochs. */
+    free(t->rows);
+    t->rows = ck->metrics ? strdup(ck->metrics) : rows_from_csv(t->csv_path, ck->epoch);
+    if (!t->rows) return dc_fail(DC_ERR_NOMEM, "out of memory");
+    t->rows_len = t->rows_cap = strlen(t->rows);
+    return DC_OK;
+}
+
+static dc_status write_csv(trainer *t)
+{
+    size_t hl = strlen(csv_header);
+    char *text = malloc(hl + t->rows_len + 1);
+    if (!text) return dc_fail(DC_ERR_NOMEM, "out of memory");
+    memcpy(text, csv_header, hl);
+    memcpy(text + hl, t->rows ? t->rows : "", t->rows_len + 1);
+    dc_status s = dc_write_file_atomic(t->csv_path, text, hl + t->rows_len);
+    free(text);
+    return s;
+}
+
 static dc_status setup(trainer *t)
 {
     dc_train_config *c = &t->cfg;
-    dc_arch arch;
-    DC_TRY(dc_arch_parse(c->arch, &arch));
-    dc_arch_format(&arch, t->arch_canon, sizeof t->arch_canon);
     DC_TRY(make_dir(c->out_dir));
     snprintf(t->model_path, sizeof t->model_path, "%s/model.dcl", c->out_dir);
     snprintf(t->best_path, sizeof t->best_path, "%s/best.dcl", c->out_dir);
@@ -221,40 +282,45 @@ static dc_status setup(trainer *t)
     snprintf(t->config_path, sizeof t->config_path, "%s/config", c->out_dir);
     snprintf(t->samples_dir, sizeof t->samples_dir, "%s/samples", c->out_dir);
     t->best_val_loss = INFINITY;
+    DC_TRY(lock_run_dir(c->out_dir, &t->lock_fd));
+    remove_stale_temporaries(c->out_dir);
+    remove_stale_temporaries(t->samples_dir);
 
     dc_checkpoint ck = {0};
     int have_ck = 0;
     if (c->resume) {
         DC_TRY(dc_checkpoint_load(t->model_path, &ck));
-        have_ck = 1;
-        dc_status s = DC_OK;
-        if (strcmp(ck.arch, t->arch_canon) != 0)
-            s = dc_fail(DC_ERR_MISMATCH, "%s: architecture '%s' differs from --arch '%s'", t->model_path, ck.arch,
-                        t->arch_canon);
-        if (!s) s = apply_checkpoint_config(c, &ck, t->model_path);
-        if (!s && ck.epoch >= c->epochs)
-            s = dc_fail(DC_ERR_INVALID_ARG, "%s: already trained %d epochs; pass --epochs N with N > %d to continue",
-                        t->model_path, ck.epoch, ck.epoch);
+        have_ck = t->have_checkpoint = 1;
+        dc_status s = resume_settings(t, &ck);
         if (s) {
             dc_checkpoint_free(&ck);
             return s;
         }
     } else {
-        /* A fresh run must not silently overwrite another run's checkpoint. */
+        /* A fresh run must not silently overwrite another run's checkpoint; without one, what
+         * an earlier failed run left (its log, its best model) is not this run's. */
         struct stat st;
         if (stat(t->model_path, &st) == 0)
             return dc_fail(DC_ERR_INVALID_ARG, "%s exists: use --resume to continue that run, or another --out",
                            t->model_path);
+        unlink(t->csv_path);
+        unlink(t->best_path);
+        t->rows = strdup("");
+        if (!t->rows) return dc_fail(DC_ERR_NOMEM, "out of memory");
     }
-    dc_status s = load_data(t);
+    t->arch_canon = c->run.arch;
+    dc_arch arch;
+    dc_status s = dc_arch_parse(c->run.arch, &arch);
+    if (!s) s = write_csv(t);
+    if (!s) s = load_data(t);
     if (!s && have_ck && (ck.in_h != t->train.h || ck.in_w != t->train.w))
         s = dc_fail(DC_ERR_MISMATCH, "%s: trained on %dx%d images, the data set has %dx%d", t->model_path,
                     ck.in_h, ck.in_w, t->train.h, t->train.w);
-    if (!s) s = dc_model_create(t->dev, &arch, 1, t->train.h, t->train.w, c->batch, &t->model);
+    if (!s) s = dc_model_create(t->dev, &arch, 1, t->train.h, t->train.w, c->run.batch, &t->model);
     if (!s && have_ck && ck.nparams != t->model->nparams)
         s = dc_fail(DC_ERR_MISMATCH, "%s: holds %llu parameters, the model has %zu", t->model_path,
                     (unsigned long long)ck.nparams, t->model->nparams);
-    t->nstate = dc_optim_state_floats(c->optim.kind, t->model ? t->model->nparams : 0);
+    t->nstate = dc_optim_state_floats(c->run.optim.kind, t->model ? t->model->nparams : 0);
     if (!s && have_ck && ck.nstate != t->nstate)
         s = dc_fail(DC_ERR_MISMATCH, "%s: optimizer state has %llu values, expected %zu", t->model_path,
                     (unsigned long long)ck.nstate, t->nstate);
@@ -272,25 +338,26 @@ static dc_status setup(trainer *t)
             t->start_batch = ck.batch;
             t->best_val_loss = ck.best_val_loss;
         } else {
-            s = dc_model_init_params(t->model, derive_seed(c->seed, STREAM_INIT));
-            if (!s) s = dc_optim_state_init(t->dev, &c->optim, t->opt_state, t->model->nparams);
+            s = dc_model_init_params(t->model, derive_seed(c->run.seed, STREAM_INIT));
+            if (!s) s = dc_optim_state_init(t->dev, &c->run.optim, t->opt_state, t->model->nparams);
         }
     }
     dc_checkpoint_free(&ck);
     if (s) return s;
 
-    dc_loader_config lc = {.data = &t->train, .batch = c->batch, .shuffle = 1,
-                           .seed = derive_seed(c->seed, STREAM_SHUFFLE), .drop_last = 0};
+    const int batch = c->run.batch;
+    dc_loader_config lc = {.data = &t->train, .batch = batch, .shuffle = 1,
+                           .seed = derive_seed(c->run.seed, STREAM_SHUFFLE), .drop_last = 0};
     DC_TRY(dc_loader_create(t->dev, &lc, &t->loader));
-    DC_TRY(dc_evaluator_create(t->dev, &t->test, c->batch, &t->eval));
-    DC_TRY(dc_tensor_create(t->dev, c->batch, 1, t->train.h, t->train.w, DC_LAYOUT_NCHW, &t->clean));
-    DC_TRY(dc_tensor_create(t->dev, c->batch, 1, t->train.h, t->train.w, DC_LAYOUT_NCHW, &t->noisy));
+    DC_TRY(dc_evaluator_create(t->dev, &t->test, batch, &t->eval));
+    DC_TRY(dc_tensor_create(t->dev, batch, 1, t->train.h, t->train.w, DC_LAYOUT_NCHW, &t->clean));
+    DC_TRY(dc_tensor_create(t->dev, batch, 1, t->train.h, t->train.w, DC_LAYOUT_NCHW, &t->noisy));
     DC_TRY(dc_accum_create(t->dev, 1, &t->acc));
 
     /* The sample grid always shows the same test images with the same (validation) noise. */
-    if (c->samples) {
+    if (c->run.samples) {
         t->nsamples = (int)(t->test.n < SAMPLE_IMAGES ? t->test.n : SAMPLE_IMAGES);
-        if (t->nsamples > c->batch) t->nsamples = c->batch;
+        if (t->nsamples > batch) t->nsamples = batch;
         size_t px = (size_t)t->nsamples * t->test.h * t->test.w;
         uint32_t idx[SAMPLE_IMAGES];
         for (int i = 0; i < t->nsamples; i++) idx[i] = (uint32_t)i;
@@ -303,9 +370,12 @@ static dc_status setup(trainer *t)
         if (err != CL_SUCCESS) return dc_cl_fail(err, "sample indices");
         DC_TRY(make_dir(t->samples_dir));
     }
-    char config[4096];
-    format_config(c, t->dev, t->arch_canon, config, sizeof config);
-    return dc_write_file_atomic(t->config_path, config, strlen(config));
+    /* OUT/config: the run's settings for people (the checkpoint keeps its own copy). */
+    char config[DC_RUN_TEXT_MAX + 1024], desc[512];
+    dc_device_describe(t->dev, desc, sizeof desc);
+    size_t n = (size_t)snprintf(config, sizeof config, "dae_cl_version=%s\ndevice=%s\n", DAECL_VERSION, desc);
+    n += dc_run_config_format(&c->run, 1, config + n, sizeof config - n);
+    return dc_write_file_atomic(t->config_path, config, n);
 }
 
 /* clean / noisy / denoised rows of the fixed sample images. */
@@ -315,7 +385,7 @@ static dc_status write_samples(trainer *t, int epoch)
     dc_tensor clean = t->clean, noisy = t->noisy;
     clean.n = noisy.n = n;
     clean.owns_buf = noisy.owns_buf = 0;
-    DC_TRY(dc_noise_apply(t->dev, &t->cfg.noise, t->cfg.seed, DC_NOISE_EPOCH_VALIDATION, t->sample_pixels,
+    DC_TRY(dc_noise_apply(t->dev, &t->cfg.run.noise, t->cfg.run.seed, DC_NOISE_EPOCH_VALIDATION, t->sample_pixels,
                           t->sample_indices, n, h, w, &clean, &noisy, 0, NULL));
     DC_TRY(dc_model_forward(t->model, &noisy, n));
     dc_tensor z = dc_model_logits(t->model, n);
@@ -347,27 +417,32 @@ static dc_status write_samples(trainer *t, int epoch)
     return s;
 }
 
-static dc_status append_csv(trainer *t, int epoch, double train_loss, const dc_eval_result *val, int validated,
-                            double seconds, double ips)
+/* The epoch's row, added to the rows the next checkpoint keeps. */
+static dc_status add_row(trainer *t, int epoch, double train_loss, const dc_eval_result *val, int validated,
+                         double seconds, double ips)
 {
-    struct stat st;
-    int header = stat(t->csv_path, &st) != 0 || st.st_size == 0;
-    FILE *f = fopen(t->csv_path, "a");
-    if (!f) return dc_fail(DC_ERR_IO, "%s: cannot append: %s", t->csv_path, strerror(errno));
-    if (header) fprintf(f, "epoch,train_loss,val_loss,val_psnr,val_ssim,val_acc,seconds,img_per_s\n");
+    char row[512];
     if (validated)
-        fprintf(f, "%d,%.6f,%.6f,%.4f,%.5f,%.5f,%.2f,%.1f\n", epoch, train_loss, val->loss, val->psnr, val->ssim,
-                val->acc, seconds, ips);
+        snprintf(row, sizeof row, "%d,%.6f,%.6f,%.4f,%.5f,%.5f,%.2f,%.1f\n", epoch, train_loss, val->loss, val->psnr,
+                 val->ssim, val->acc, seconds, ips);
     else
-        fprintf(f, "%d,%.6f,,,,,%.2f,%.1f\n", epoch, train_loss, seconds, ips);
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) return dc_fail(DC_ERR_IO, "%s: write failed", t->csv_path);
+        snprintf(row, sizeof row, "%d,%.6f,,,,,%.2f,%.1f\n", epoch, train_loss, seconds, ips);
+    size_t n = strlen(row);
+    if (t->rows_len + n + 1 > t->rows_cap) {
+        size_t cap = (t->rows_cap + n + 1) * 2;
+        char *r = realloc(t->rows, cap);
+        if (!r) return dc_fail(DC_ERR_NOMEM, "out of memory");
+        t->rows = r;
+        t->rows_cap = cap;
+    }
+    memcpy(t->rows + t->rows_len, row, n + 1);
+    t->rows_len += n;
     return DC_OK;
 }
 
 static dc_status train_step(trainer *t, uint32_t epoch, int n, cl_mem pixels, cl_mem indices, cl_event ready)
 {
-    const dc_train_config *c = &t->cfg;
+    const dc_run_config *c = &t->cfg.run;
     dc_tensor clean = t->clean, noisy = t->noisy;
     clean.n = noisy.n = n;
     clean.owns_buf = noisy.owns_buf = 0;
@@ -383,18 +458,28 @@ static dc_status train_step(trainer *t, uint32_t epoch, int n, cl_mem pixels, cl
                          (long)t->step);
 }
 
+/* What a stop on a non-finite loss leaves behind. */
+static const char *kept(const trainer *t, char *buf, size_t len)
+{
+    if (!t->have_checkpoint) return "nothing saved";
+    snprintf(buf, len, "%s keeps the last good weights", t->model_path);
+    return buf;
+}
+
 static dc_status run_epochs(trainer *t, dc_train_summary *sum)
 {
     const dc_train_config *c = &t->cfg;
+    const dc_run_config *r = &c->run;
     dc_progress prog;
+    char keep[4200];
     dc_progress_init(&prog, stdout, c->quiet);
     int first_step_of_run = 1;
-    for (int e = t->start_epoch; e < c->epochs; e++) {
+    for (int e = t->start_epoch; e < r->epochs; e++) {
         int start_batch = e == t->start_epoch ? t->start_batch : 0;
         int nb = dc_loader_batches_per_epoch(t->loader);
         DC_TRY(dc_loader_start_epoch(t->loader, (uint32_t)e, start_batch));
         DC_TRY(dc_accum_reset(t->dev, &t->acc));
-        dc_progress_epoch(&prog, e + 1, c->epochs, nb, first_step_of_run);
+        dc_progress_epoch(&prog, e + 1, r->epochs, nb, first_step_of_run);
         double t0 = dc_now();
         size_t images = 0;
         int b = start_batch;
@@ -420,8 +505,8 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
             if (due || b % NAN_CHECK_STEPS == 0) {
                 DC_TRY(dc_accum_read(t->dev, &t->acc, &loss_sum));
                 if (!isfinite(loss_sum))
-                    return dc_fail(DC_ERR_NONFINITE, "loss is %g in epoch %d by step %d; stopped, %s",
-                                   loss_sum, e + 1, b, e > 0 ? "the last checkpoint keeps the last good weights" : "nothing saved");
+                    return dc_fail(DC_ERR_NONFINITE, "loss is %g in epoch %d by step %d; stopped, %s", loss_sum, e + 1,
+                                   b, kept(t, keep, sizeof keep));
                 if (due) dc_progress_draw(&prog, b, loss_sum / (double)images);
             }
             if (stop_requested) {
@@ -438,15 +523,15 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
         DC_TRY(dc_accum_read(t->dev, &t->acc, &loss_sum));
         double train_loss = images ? loss_sum / (double)images : NAN;
         if (!isfinite(train_loss))
-            return dc_fail(DC_ERR_NONFINITE, "loss is %g after epoch %d; stopped, %s keeps the last good weights",
-                           train_loss, e + 1, t->model_path);
+            return dc_fail(DC_ERR_NONFINITE, "loss is %g after epoch %d; stopped, %s", train_loss, e + 1,
+                           kept(t, keep, sizeof keep));
         double train_seconds = dc_now() - t0;
         double ips = images / (train_seconds > 0 ? train_seconds : 1e-9);
-        int validate = (e + 1) % (c->validate_every > 0 ? c->validate_every : 1) == 0 || e + 1 == c->epochs;
+        int validate = (e + 1) % (r->validate_every > 0 ? r->validate_every : 1) == 0 || e + 1 == r->epochs;
         dc_eval_result val = {0};
         char extra[256] = "";
         if (validate) {
-            DC_TRY(dc_evaluate(t->eval, t->model, c->loss, &c->noise, c->seed, 0, &val));
+            DC_TRY(dc_evaluate(t->eval, t->model, r->loss, &r->noise, r->seed, 0, &val));
             snprintf(extra, sizeof extra, " - val_loss: %.4f - val_psnr: %.2f - val_ssim: %.3f - val_acc: %.4f",
                      val.loss, val.psnr, val.ssim, val.acc);
             sum->val = val;
@@ -454,13 +539,17 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
         }
         dc_progress_end(&prog, b - start_batch == nb ? nb : b, train_loss, extra);
         double seconds = dc_now() - t0;
-        DC_TRY(append_csv(t, e + 1, train_loss, &val, validate, seconds, ips));
-        DC_TRY(save_checkpoint(t, t->model_path, e + 1, 0));
+        /* The row goes into the checkpoints first, then into metrics.csv: a fault between the
+         * two leaves the log one row short, and the next run rebuilds it from model.dcl. best.dcl
+         * goes before model.dcl: a fault between them repeats the epoch, which saves it again. */
+        DC_TRY(add_row(t, e + 1, train_loss, &val, validate, seconds, ips));
         if (validate && val.loss < t->best_val_loss) {
             t->best_val_loss = val.loss;
             DC_TRY(save_checkpoint(t, t->best_path, e + 1, 0));
         }
-        if (c->samples) DC_TRY(write_samples(t, e + 1));
+        DC_TRY(save_checkpoint(t, t->model_path, e + 1, 0));
+        DC_TRY(write_csv(t));
+        if (r->samples) DC_TRY(write_samples(t, e + 1));
         if (c->verbose) {
             dc_loader_stats st;
             dc_loader_stats_get(t->loader, &st);
@@ -480,17 +569,18 @@ dc_status dc_train(dc_device *dev, const dc_train_config *cfg, dc_train_summary 
     dc_train_summary local = {0};
     if (!summary) summary = &local;
     memset(summary, 0, sizeof *summary);
-    if (cfg->epochs < 1) return dc_fail(DC_ERR_INVALID_ARG, "--epochs must be at least 1");
-    if (cfg->batch < 1) return dc_fail(DC_ERR_INVALID_ARG, "--batch must be at least 1");
-    DC_TRY(dc_optim_validate(&cfg->optim));
+    if (cfg->run.epochs < 1) return dc_fail(DC_ERR_INVALID_ARG, "--epochs must be at least 1");
+    if (cfg->run.batch < 1) return dc_fail(DC_ERR_INVALID_ARG, "--batch must be at least 1");
+    DC_TRY(dc_run_config_check(&cfg->run));
     stop_requested = 0;
-    trainer t = {.dev = dev, .cfg = *cfg};
+    trainer t = {.dev = dev, .cfg = *cfg, .lock_fd = -1};
     dc_status s = setup(&t);
     if (!s && !cfg->quiet) {
         printf("training %s on %zu images (%dx%d), validating on %zu; %zu parameters; batch %d; %s; %s loss; "
                "%s convolutions\n",
-               t.arch_canon, t.train.n, t.train.h, t.train.w, t.test.n, t.model->nparams, t.cfg.batch,
-               dc_optim_name(t.cfg.optim.kind), dc_loss_name(t.cfg.loss), dc_conv_algo_name(dc_conv_algo_for(dev)));
+               t.arch_canon, t.train.n, t.train.h, t.train.w, t.test.n, t.model->nparams, t.cfg.run.batch,
+               dc_optim_name(t.cfg.run.optim.kind), dc_loss_name(t.cfg.run.loss),
+               dc_conv_algo_name(dc_conv_algo_for(dev)));
         if (cfg->resume)
             printf("resuming %s at epoch %d, step %lld\n", t.model_path, t.start_epoch + 1, (long long)t.step);
         fflush(stdout);
