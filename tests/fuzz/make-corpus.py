@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Regenerate the seed corpora in tests/fuzz/corpus/<target>/: small valid files plus hand-made
-damage for each parser. Run once by hand (python3 tests/fuzz/make-corpus.py [TINY.dcl]); the
-result is committed. TINY.dcl: a small real checkpoint (e.g. from
-`dae-cl train --arch conv:2:k3,conv:1:sigmoid ...`); without it the checkpoint corpus is built
-from a synthetic one."""
+damage for each parser. Run once by hand (python3 tests/fuzz/make-corpus.py [TINY.dcl...]); the
+result is committed. TINY.dcl: small real checkpoints, one per format version (e.g. from
+`dae-cl train --arch conv:2:k3,conv:1:sigmoid ...`); without them the checkpoint corpus is built
+from a synthetic version-1 one."""
 import gzip, os, struct, sys, zlib
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
@@ -67,20 +67,29 @@ def payload(arch=b"conv:1:sigmoid:k3", shape=(1, 28, 28), nparams=10, config=b"s
     p += struct.pack("<i7fi", 2, 0.001, 0, 0.9, 0.999, 0.9, 1e-8, 0, 0) + struct.pack("<Q", 0)
     p += struct.pack("<qiiQd", 5, 1, 0, 1, float("inf")) + struct.pack("<I", len(config)) + config
     return p
-tiny = open(sys.argv[1], "rb").read() if len(sys.argv) > 1 else ckpt(payload())
-put("checkpoint", "tiny.dcl", tiny)
+def version(c):
+    return struct.unpack("<I", c[8:12])[0]
+reals = [open(f, "rb").read() for f in sys.argv[1:]] or [ckpt(payload())]
+for c in reals:
+    put("checkpoint", "tiny-v%d.dcl" % version(c), c)
+    put("checkpoint", "wrapped-tiny-v%d" % version(c), b"\1" + c[24:-4])
+tiny = max(reals, key=version)  # damage the newest format
 put("checkpoint", "truncated-crc.dcl", tiny[:-2])
 put("checkpoint", "truncated-payload.dcl", tiny[: len(tiny) // 2])
 put("checkpoint", "bad-magic.dcl", b"XAECLCKP" + tiny[8:])
 put("checkpoint", "trailing.dcl", tiny + b"\0\0")
 flip = bytearray(tiny); flip[len(tiny) // 2] ^= 0x10
 put("checkpoint", "crc-mismatch.dcl", bytes(flip))
-# Inputs that start with an odd byte are wrapped by fuzz_checkpoint in a valid header + CRC.
-put("checkpoint", "wrapped-synthetic", b"\1" + payload())
-put("checkpoint", "wrapped-huge-shape", b"\1" + payload(shape=(1, 1 << 30, 1 << 30)))
-put("checkpoint", "wrapped-huge-nparams", b"\1" + payload(nparams=0)[:-20] + struct.pack("<Q", 1 << 62))
-if len(tiny) > 28:
-    put("checkpoint", "wrapped-tiny", b"\1" + tiny[24:-4])
+# Inputs that start with an odd byte are wrapped by fuzz_checkpoint in a valid header (of the
+# current version) + CRC: the field parser sees them.
+put("checkpoint", "wrapped-synthetic-v1-layout", b"\1" + payload())
+p = bytearray(tiny[24:-4])
+off = 4 + struct.unpack("<I", p[:4])[0]
+p[off:off + 12] = struct.pack("<iii", 1, 1 << 30, 1 << 30)
+put("checkpoint", "wrapped-huge-shape", b"\1" + bytes(p))
+p[off:off + 12] = tiny[24 + off:24 + off + 12]
+p[off + 12:off + 20] = struct.pack("<Q", 1 << 62)
+put("checkpoint", "wrapped-huge-nparams", b"\1" + bytes(p))
 
 # ---- architecture spec ----
 for name, s in [("classic", "classic"), ("unet", "unet"), ("keras", "keras"),
