@@ -7,7 +7,8 @@
 #    outputs and inputs (refused, never replaced, never blocking);
 #  - unusable kernel cache and PoCL cache directories: one warning line, the run still works;
 #  - a device allocation that cannot succeed: the size and the limit named, before training;
-#  - training that diverges (non-finite loss): a clear error, no temporaries;
+#  - training that diverges (non-finite loss) in epoch 1 and in a later epoch: a clear error,
+#    the last good checkpoint and its log rows intact, no temporaries;
 #  - SIGINT during a multi-file denoise: the file in flight finished, summary on stderr, 130,
 #    no temporaries; a second SIGINT removes the file in flight.
 set -u
@@ -163,6 +164,14 @@ expect 1 'tensor 65536x.*MiB\) are more than the device.s largest allocation \(.
 check "allocation refused before epoch 1" bash -c "! grep -qs '^[0-9]' '$t/huge/metrics.csv'"
 expect 1 'nan|non-finite' -- "$bin" train "${small[@]}" --out "$t/nan" --epochs 3 --lr 1e6
 no_temporaries "$t/nan"
+# NaN in a later epoch: epoch 1 trains normally, the resumed epoch 2 diverges (--lr may change
+# on --resume). The checkpoint and the log keep epoch 1, exactly.
+expect 0 'saved' -- "$bin" train "${small[@]}" --out "$t/nan2" --epochs 1
+cp "$t/nan2/model.dcl" "$t/nan2-before.dcl"
+expect 1 'nan|non-finite' -- "$bin" train "${small[@]}" --out "$t/nan2" --epochs 3 --resume --lr 1e6
+check "NaN in epoch 2: checkpoint of epoch 1 intact" cmp -s "$t/nan2-before.dcl" "$t/nan2/model.dcl"
+check "NaN in epoch 2: the log holds epoch 1 only" test "$(grep -c '^[0-9]' "$t/nan2/metrics.csv")" -eq 1
+no_temporaries "$t/nan2"
 
 # ---- SIGINT during a multi-file denoise -------------------------------------------------------
 for i in $(seq 1 24); do cp "$t/in$((i % 6 + 1)).png" "$t/many-$i.png"; done
