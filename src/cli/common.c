@@ -45,6 +45,12 @@ static int dir_writable(const char *dir, const char **why)
     return 1;
 }
 
+static void report_cache_write_problem(void)
+{
+    const char *p = dc_kernel_cache_write_problem();
+    if (*p) fprintf(stderr, "%s: warning: kernel cache %s; kernels will be compiled again next run\n", args_program, p);
+}
+
 /* PoCL shows zero devices, silently, when it cannot write its cache, and fails every kernel
  * build when the directory is unwritable: give it ~/.cache/pocl unless the user chose a place,
  * and when that place is unusable say so once and use a private one under $TMPDIR instead. The
@@ -71,6 +77,7 @@ void cli_ensure_pocl_cache_dir(void)
         if (ok) snprintf(dir, sizeof dir, "%s", fallback);
     }
     setenv("POCL_CACHE_DIR", dir, 1);
+    atexit(report_cache_write_problem);
     if (dc_kernel_cache_check() != DC_OK)
         fprintf(stderr, "%s: warning: %s; kernels are compiled on every run (set DAECL_CACHE_DIR to a writable directory)\n",
                 args_program, dc_error_detail());

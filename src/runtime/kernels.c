@@ -176,6 +176,9 @@ static void cache_path(const char *key, char *buf, size_t len)
 }
 
 /* Cache file: magic, u32 key length, key, u64 binary length, binary, u32 crc32(binary). */
+/* The first failed cache write of this process ("" if none), for one warning. */
+static char cache_write_problem[512];
+
 static int cache_load(const char *path, const char *key, unsigned char **bin, size_t *bin_len)
 {
     char *data;
@@ -225,19 +228,28 @@ static void cache_store(dc_device *dev, const char *path, const char *key, cl_pr
     }
     /* Atomic (fileio.h): a concurrent reader sees the old entry or the whole new one. */
     dc_atomic_file f;
-    if (dc_atomic_begin(path, &f) == DC_OK) {
+    dc_status s = dc_atomic_begin(path, &f);
+    if (s == DC_OK) {
         uint32_t kl = (uint32_t)strlen(key);
         uint64_t bl64 = bl;
         uint32_t crc = (uint32_t)crc32(0L, bin, (uInt)bl);
         int ok = fwrite(CACHE_MAGIC, strlen(CACHE_MAGIC), 1, f.fp) == 1 && fwrite(&kl, 4, 1, f.fp) == 1 &&
                  fwrite(key, kl, 1, f.fp) == 1 && fwrite(&bl64, 8, 1, f.fp) == 1 &&
                  fwrite(bin, bl, 1, f.fp) == 1 && fwrite(&crc, 4, 1, f.fp) == 1;
-        if (ok && dc_atomic_commit(&f) == DC_OK) dev->stats.cache_writes++;
-        else if (!ok) dc_atomic_abort(&f);
+        if (!ok) {
+            s = dc_fail(DC_ERR_IO, "%s: write failed: %s", path, strerror(errno ? errno : EIO));
+            dc_atomic_abort(&f);
+        } else {
+            s = dc_atomic_commit(&f);
+        }
     }
+    if (s == DC_OK) dev->stats.cache_writes++;
+    else if (!cache_write_problem[0]) snprintf(cache_write_problem, sizeof cache_write_problem, "%s", dc_error_detail());
     dc_clear_error(); /* a cache that cannot be written only costs time */
     free(bin);
 }
+
+const char *dc_kernel_cache_write_problem(void) { return cache_write_problem; }
 
 /* ---- build ------------------------------------------------------------------------------ */
 
