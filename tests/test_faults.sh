@@ -19,14 +19,13 @@ mkdir -p "$base"
 t=$(mktemp -d "$base/faults.XXXXXX")
 mounts=()
 src=${DAECL_SOURCE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-. "$src/tests/cli_lib.sh" # pass/fail counters, ok, bad, expect
+. "$src/tests/harness.sh" # pass/fail counters, ok, bad, check, expect
 cleanup() {
   local i
   for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount "${mounts[i]}" 2>/dev/null; done # nested ones first
   if [ "$fail" -eq 0 ]; then rm -rf "$t"; else echo "files kept in $t" >&2; fi
 }
 trap cleanup EXIT
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
 no_temporaries() { # DIR: no "*.tmp.*" anywhere below
   local left
   left=$(find "$1" -name '*.tmp.*' 2>/dev/null)
