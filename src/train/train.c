@@ -481,7 +481,7 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
         double t0 = dc_now();
         size_t images = 0;
         int b = start_batch;
-        double loss_sum = 0;
+        double loss_sum = 0, last_mean = NAN; /* last_mean: the epoch's mean loss when last read */
         for (;;) {
             int n;
             cl_mem pixels, indices;
@@ -505,7 +505,13 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
                 if (!isfinite(loss_sum))
                     return dc_fail(DC_ERR_NONFINITE, "loss is %g in epoch %d by step %d; stopped, %s", loss_sum, e + 1,
                                    b, kept(t, keep, sizeof keep));
-                if (due) dc_progress_draw(&prog, b, loss_sum / (double)images);
+                last_mean = loss_sum / (double)images;
+                if (due) dc_progress_draw(&prog, b, last_mean);
+            }
+            if (c->progress) {
+                dc_train_progress p = {.epoch = e + 1, .epochs = r->epochs, .step = b, .steps = nb,
+                                       .loss = last_mean, .val_loss = NAN, .val_psnr = NAN};
+                if (c->progress(c->progress_user, &p)) stop_requested = 1;
             }
             if (stop_requested) {
                 clFinish(t->dev->queue);
@@ -558,6 +564,15 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
         sum->train_loss = train_loss;
         sum->seconds += seconds;
         sum->images_per_second = ips;
+        if (c->progress) {
+            dc_train_progress p = {.epoch = e + 1, .epochs = r->epochs, .step = b, .steps = nb, .loss = train_loss,
+                                   .epoch_done = 1, .val_loss = validate ? val.loss : NAN,
+                                   .val_psnr = validate ? val.psnr : NAN};
+            if (c->progress(c->progress_user, &p)) stop_requested = 1;
+        }
+        if (stop_requested && e + 1 < r->epochs)
+            return dc_fail(DC_ERR_INTERRUPTED, "stopped after epoch %d; saved %s (continue with --resume)", e + 1,
+                           t->model_path);
     }
     return DC_OK;
 }
