@@ -12,36 +12,22 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "daecl/bytes.h"
+
 #define MAGIC "DAECLCKP"
 #define BYTE_ORDER_MARK 0x01020304u
 #define HEADER_BYTES (8 + 4 + 4 + 8)
 #define DC_CHECKPOINT_MAX_CHANNELS 4096 /* input channels a model can have */
+#define VERSION_KEY "dae_cl_version"
+
+#ifndef DAECL_VERSION
+#define DAECL_VERSION "unknown"
+#endif
 
 /* ---- growable byte buffer ----------------------------------------------------------------- */
 
-typedef struct bytes {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-} bytes;
-
-static void put(bytes *b, const void *data, size_t n)
-{
-    if (b->oom || n == 0) return; /* memcpy from NULL is undefined even for 0 bytes */
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n) cap *= 2;
-        unsigned char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
+typedef dc_bytes bytes;
+#define put dc_bytes_put
 #define PUT(b, v) put((b), &(v), sizeof(v))
 
 static void put_str(bytes *b, const char *s)
@@ -109,7 +95,8 @@ static float *get_floats(reader *r, uint64_t n)
 dc_status dc_checkpoint_save(const char *path, const dc_checkpoint *ck)
 {
     char run[DC_RUN_TEXT_MAX];
-    dc_run_config_format(&ck->run, 0, run, sizeof run);
+    size_t used = dc_run_config_format(&ck->run, 0, run, sizeof run);
+    if (used < sizeof run) snprintf(run + used, sizeof run - used, "%s=%s\n", VERSION_KEY, DAECL_VERSION);
     bytes payload = {0};
     put_str(&payload, ck->arch);
     PUT(&payload, ck->in_c);
@@ -148,8 +135,15 @@ dc_status dc_checkpoint_save(const char *path, const dc_checkpoint *ck)
 static dc_status parse_run(const char *path, dc_checkpoint *ck, const char *text, const dc_optim_config *v1_optim,
                            uint64_t v1_seed)
 {
-    static const char *const v1_info[] = {"dae_cl_version", "device", "arch", NULL};
-    DC_TRY(dc_run_config_parse(text, path, v1_optim ? v1_info : NULL, &ck->run, ck->unknown_key));
+    static const char *const v1_info[] = {VERSION_KEY, "device", "arch", NULL};
+    static const char *const v2_info[] = {VERSION_KEY, NULL};
+    DC_TRY(dc_run_config_parse(text, path, v1_optim ? v1_info : v2_info, &ck->run, ck->unknown_key));
+    /* The writer's version, a line of its own after config_version's. */
+    const char *v = strstr(text, "\n" VERSION_KEY "=");
+    if (v) {
+        v += sizeof("\n" VERSION_KEY "=") - 1;
+        snprintf(ck->written_by, sizeof ck->written_by, "%.*s", (int)strcspn(v, "\n"), v);
+    }
     if (v1_optim) {
         if ((unsigned)v1_optim->kind >= DC_OPT_COUNT)
             return dc_fail(DC_ERR_FORMAT, "%s: corrupt payload (optimizer kind %d)", path, (int)v1_optim->kind);
