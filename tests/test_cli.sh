@@ -36,7 +36,7 @@ expect 2 'unknown command' -- "$bin" frobnicate
 
 # One convention for every command: --help and --version (exit 0, stdout), an unknown option or
 # an extra argument is a usage error (exit 2, one line).
-for cmd in train eval denoise model devices; do
+for cmd in train eval denoise model devices export info; do
   expect 0 "usage: dae-cl $cmd" -- "$bin" $cmd --help
   expect 0 '^dae-cl 0\.' -- "$bin" $cmd --version
   expect 2 "dae-cl $cmd: unknown option '--bogus'" -- "$bin" $cmd --bogus
@@ -111,6 +111,23 @@ grep -q 'Epoch 1/1' "$tmp/dumb.log" && ! grep -q $'\e' "$tmp/dumb.log" && ok || 
 expect 0 '^denoised' -- "$bin" eval --model "$tmp/run1/model.dcl" --data "$d" --limit 100 --quiet
 expect 2 '--resume' -- "$bin" train --data "$d" --out "$tmp/run1" --epochs 1
 
+# What a checkpoint holds, and its export (tests/ci/export.sh checks the files with onnx,
+# OpenCV and PyTorch; here: the commands, their files and their errors).
+expect 0 '^written by: +[0-9]+\.[0-9]+' -- "$bin" info "$tmp/run1/model.dcl"
+expect 0 '^training: +1 of 1 epochs done' -- "$bin" info --model "$tmp/run1/model.dcl"
+expect 0 '^  seed +3$' -- "$bin" info "$tmp/run1/model.dcl"
+expect 0 '^  last: +1,' -- "$bin" info "$tmp/run1/model.dcl"
+expect 0 '' -- "$bin" export --model "$tmp/run1/model.dcl" -o "$tmp/run1/model.onnx"
+[ "$(head -c 2 "$tmp/run1/model.onnx" | od -An -tx1 | tr -d ' ')" = 0807 ] && ok || bad "model.onnx does not start with ir_version 7"
+expect 0 '' -- "$bin" export "$tmp/run1/model.dcl" -o "$tmp/run1/weights.npz"
+[ "$(head -c 2 "$tmp/run1/weights.npz")" = PK ] && ok || bad "weights.npz is not a zip"
+expect 0 '' -- "$bin" export "$tmp/run1/model.dcl" --format npz -o "$tmp/run1/weights.bin"
+expect 2 'name it .onnx or .npz' -- "$bin" export "$tmp/run1/model.dcl" -o "$tmp/run1/model.txt"
+expect 2 'expected onnx or npz' -- "$bin" export "$tmp/run1/model.dcl" --format tflite -o "$tmp/m.onnx"
+expect 2 'give a path' -- "$bin" export "$tmp/run1/model.dcl" -o -
+expect 1 'nothing.dcl: cannot open' -- "$bin" export "$tmp/nothing.dcl" -o "$tmp/m.onnx"
+[ ! -e "$tmp/m.onnx" ] && ok || bad "a failed export left $tmp/m.onnx"
+
 # Ctrl-C: finish the step, save, exit 130; the checkpoint loads and the run resumes.
 "$bin" train --data "$d" --out "$tmp/run2" --epochs 30 --batch 32 >"$tmp/run2.log" 2>&1 &
 pid=$!
@@ -139,6 +156,8 @@ expect 0 "^--data $d replaces /tmp/v1fx/mnist from the checkpoint" -- "$bin" tra
 grep -q '^optimizer=sgd$' "$tmp/v1/config" && grep -q '^noise=mask:0.25$' "$tmp/v1/config" && grep -q '^lr=0.05$' "$tmp/v1/config" &&
   ok || bad "v1 settings not kept: $(cat "$tmp/v1/config")"
 expect 0 'noise mask:0.25, seed 7' -- "$bin" eval --model "$tmp/v1/model.dcl" --data "$d" --limit 64
+expect 0 'format version 1' -- "$bin" info "${DAECL_SOURCE_ROOT:?}/tests/fixtures/v1-sgd-mask.dcl"
+expect 0 '^  optimizer +sgd$' -- "$bin" info "${DAECL_SOURCE_ROOT:?}/tests/fixtures/v1-sgd-mask.dcl"
 
 # A version-2 checkpoint (before lr and unix_time): its rows come back with those fields empty.
 mkdir -p "$tmp/v2"
