@@ -56,7 +56,7 @@ expect 0 'usage: dae-cl devices' -- "$bin" devices --help
 expect 2 "bad device 'tpu'" -- "$bin" train --device tpu --out "$tmp/never"
 # Outputs: the format comes from the name; stdout only where it makes sense.
 expect 2 '-o out.svg: cannot write the svg format, only png' -- "$bin" denoise --model m.dcl in.png -o out.svg
-expect 2 'the output format comes from the file name' -- "$bin" denoise --model m.dcl in.png -o out
+expect 2 '-o out.PNG.jpeg: cannot write the jpeg format' -- "$bin" denoise --model m.dcl in.png -o out.PNG.jpeg
 expect 2 '--json and -o - both want stdout' -- "$bin" denoise --model m.dcl in.png -o - --json
 
 "$build/tests/test_train" --make-subset "$tmp/mnist" 1024 256 || { bad "cannot make the MNIST subset"; }

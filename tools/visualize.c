@@ -258,7 +258,7 @@ static void usage(FILE *f)
             "  curves   loss and PSNR per epoch of a run: %s curves runs/NAME -o curves.png\n"
             "  compare  validation PSNR of several runs: %s compare runs/A runs/B -o compare.png\n\n"
             "  --help     this text        --version  print the version\n"
-            "Outputs are PNG: -o names a .png file (no other format, not stdout).\n",
+            "Outputs are PNG: -o with another extension than .png is refused, and so is -o - (stdout).\n",
             p, p, p, p, p);
 }
 

@@ -24,8 +24,8 @@ int cli_open_device(const char *cmd, const char *platform, const char *device, i
                     struct dc_device **out);
 
 /* The -o PATH of a command that writes `ext` files (".png"): the format comes from the name, so
- * another extension (or none) is refused; "-" (stdout) passes only where stdout_ok. Returns 0,
- * or prints one line and returns 2. */
+ * another extension is refused (a name without one, /dev/null or a FIFO, is written as `ext`);
+ * "-" (stdout) passes only where stdout_ok. Returns 0, or prints one line and returns 2. */
 int cli_check_output(const char *cmd, const char *path, const char *ext, int stdout_ok);
 
 /* PoCL shows zero devices, silently, when it cannot write its cache: point it at ~/.cache/pocl

@@ -134,14 +134,10 @@ int cli_check_output(const char *cmd, const char *path, const char *ext, int std
         fprintf(stderr, "%s %s: -o -: this command does not write to stdout; name a %s file\n", args_program, cmd, ext);
         return 2;
     }
-    size_t n = strlen(path), e = strlen(ext);
-    if (n > e && strcasecmp(path + n - e, ext) == 0 && path[n - e - 1] != '/') return 0;
-    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
-    if (dot && (!slash || dot > slash) && dot[1])
-        fprintf(stderr, "%s %s: -o %s: cannot write the %s format, only %s; name a %s file\n", args_program, cmd, path,
-                dot + 1, ext + 1, ext);
-    else
-        fprintf(stderr, "%s %s: -o %s: the output format comes from the file name; name a %s file\n", args_program, cmd,
-                path, ext);
+    /* The extension names the format; a name without one (/dev/null, a FIFO) takes the writer's. */
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path, *dot = strrchr(base, '.');
+    if (!dot || dot == base || !dot[1] || strcasecmp(dot, ext) == 0) return 0;
+    fprintf(stderr, "%s %s: -o %s: cannot write the %s format, only %s; name a %s file\n", args_program, cmd, path,
+            dot + 1, ext + 1, ext);
     return 2;
 }
