@@ -45,7 +45,7 @@ static void make_data(void)
 
 static dc_loader *make(int batch, int shuffle, uint64_t seed, int drop_last)
 {
-    dc_loader_config c = {&data, batch, shuffle, seed, drop_last};
+    dc_loader_config c = {&data, batch, shuffle, seed, drop_last, 0, 0};
     dc_loader *l = NULL;
     CHECK_OK(dc_loader_create(dev, &c, &l));
     return l;
@@ -179,14 +179,14 @@ static void test_epochs(void)
 static void test_errors(void)
 {
     dc_loader *l = NULL;
-    dc_loader_config c = {&data, 0, 1, 0, 0};
+    dc_loader_config c = {&data, 0, 1, 0, 0, 0, 0};
     CHECK(dc_loader_create(dev, &c, &l) == DC_ERR_INVALID_ARG && !l, "batch 0");
     c.batch = 2000;
     c.drop_last = 1;
     CHECK(dc_loader_create(dev, &c, &l) == DC_ERR_INVALID_ARG && !l, "drop_last with an oversized batch: %s",
           dc_error_detail());
     dc_dataset empty = {NULL, NULL, 0, 8, 8};
-    c = (dc_loader_config){&empty, 10, 1, 0, 0};
+    c = (dc_loader_config){&empty, 10, 1, 0, 0, 0, 0};
     CHECK(dc_loader_create(dev, &c, &l) == DC_ERR_INVALID_ARG && !l, "empty dataset");
     l = make(10, 1, 0, 0);
     int n = 5;
