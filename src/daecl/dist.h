@@ -48,7 +48,8 @@ dc_status dc_dist_broadcast(void *buf, size_t bytes);
 /* Whether every rank passed the same value (one allreduce of min and max). */
 dc_status dc_dist_same(uint64_t value, int *same);
 
-/* Whether every rank holds the same n floats, bit for bit (a hash compared with dc_dist_same). */
+/* Whether every rank holds the same n floats, bit for bit (a hash compared with dc_dist_same).
+ * Test hook: DAECL_TEST_PERTURB_RANK=r makes rank r's hash differ. */
 dc_status dc_dist_same_floats(const float *v, size_t n, int *same);
 
 /* The gradient of the mean loss over a global batch of `total` rows, from each rank's gradient

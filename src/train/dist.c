@@ -169,6 +169,8 @@ dc_status dc_dist_same_floats(const float *v, size_t n, int *same)
     uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a over the bytes */
     const unsigned char *p = (const unsigned char *)v;
     for (size_t i = 0; i < n * sizeof *v; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    const char *perturb = getenv("DAECL_TEST_PERTURB_RANK"); /* test hook: this rank disagrees */
+    if (perturb && atoi(perturb) == rank_) h ^= 1;
     return dc_dist_same(h, same);
 }
 

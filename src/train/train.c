@@ -545,9 +545,10 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
             DC_TRY(dc_loader_next(t->loader, &n, &pixels, &indices, &ready));
             int total = dc_loader_batch_total(t->loader);
             if (total == 0) break;
+            /* Under mpirun the stop is decided by all ranks together (carried with the
+             * gradient): a signal arriving during the step counts at the next one. */
             int stop = stop_requested;
             DC_TRY(train_step(t, (uint32_t)e, n, total, pixels, indices, ready, &stop));
-            stop_requested = stop;
             images += (size_t)total;
             local_images += (size_t)n;
             b++;
@@ -567,7 +568,7 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
                                    b, kept(t, keep, sizeof keep));
                 if (due) dc_progress_draw(&prog, b, loss_sum / (double)(local_images ? local_images : 1));
             }
-            if (stop_requested) {
+            if (stop) {
                 clFinish(t->dev->queue);
                 DC_TRY(dc_accum_read(t->dev, &t->acc, &loss_sum));
                 if (!isfinite(loss_sum))

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Data-parallel training under mpirun -np 2 (issue 12), end to end on a tiny real-MNIST subset:
+#  - 2 ranks reach the parameters of 1 rank with the same global batch within REL_TOL (relative
+#    2-norm: the gradient sums run in another order), over an uneven share (batch 51: 26 + 25)
+#    and a last batch of 1 image (one rank's share is empty);
+#  - the ranks agree at every epoch (the run checks a parameter hash; a rank made to disagree
+#    stops the job with a message);
+#  - --resume of the 2-rank run with 1 rank continues and still matches the 1-rank run;
+#  - Ctrl-C (SIGINT to mpirun) saves a loadable mid-epoch checkpoint; kill -9 of the job
+#    mid-epoch leaves the last epoch's checkpoint loadable;
+#  - a rank failing at step 3 (test hook DAECL_TEST_FAIL_RANK/STEP) ends the job with its
+#    message and a non-zero status within FAIL_BOUND seconds.
+set -u
+build=${DAECL_BUILD_ROOT:?run through meson test}
+bin="$build/src/cli/dae-cl"
+helper="$build/tests/test_train"
+params="$build/tests/mpi_params"
+tmp=$(mktemp -d /tmp/daecl-mpi-XXXXXX)
+trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+# shellcheck source=tests/cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+start=$SECONDS
+REL_TOL=1e-5
+FAIL_BOUND=30
+
+# As root in a container: allowed explicitly; shared memory only; no core binding (2 ranks
+# may share one core).
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader \
+  OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none
+mpi2=(mpirun -np 2)
+
+"$helper" --make-subset "$tmp/mnist" 205 64 >/dev/null || { echo "cannot make the MNIST subset" >&2; exit 1; }
+common=(--data "$tmp/mnist" --arch conv:4,pool,conv:4,up,conv:1:sigmoid --batch 51 --val-limit 64 --no-samples --quiet)
+
+close() { # close A B: parameters within REL_TOL
+  local out
+  out=$("$params" "$1" "$2") || { bad "mpi_params $1 $2"; return; }
+  echo "$3: $out"
+  awk -v r="$(cut -d' ' -f2 <<<"$out")" -v t=$REL_TOL 'BEGIN { exit !(r <= t) }' && ok || bad "$3: $out > $REL_TOL"
+}
+
+"$bin" train "${common[@]}" --out "$tmp/one" --epochs 2 >"$tmp/one.log" 2>&1 || bad "1-rank run: $(cat "$tmp/one.log")"
+"${mpi2[@]}" "$bin" train "${common[@]}" --out "$tmp/two" --epochs 2 >"$tmp/two.log" 2>&1 \
+  || bad "2-rank run: $(cat "$tmp/two.log")"
+[ "$(grep -c 'rank [01] of 2: device' "$tmp/two.log")" -eq 2 ] && ok || bad "each rank names its device: $(cat "$tmp/two.log")"
+close "$tmp/one/model.dcl" "$tmp/two/model.dcl" "2 epochs (10 steps), 1 vs 2 ranks"
+
+# --resume of the 2-rank run with 1 rank, against the 1-rank run continued as well.
+"$bin" train "${common[@]}" --out "$tmp/one" --epochs 3 --resume >"$tmp/one3.log" 2>&1 || bad "1-rank resume: $(cat "$tmp/one3.log")"
+"$bin" train "${common[@]}" --out "$tmp/two" --epochs 3 --resume >"$tmp/two3.log" 2>&1 \
+  || bad "2-rank run resumed by 1 rank: $(cat "$tmp/two3.log")"
+close "$tmp/one/model.dcl" "$tmp/two/model.dcl" "3 epochs, the third on 1 rank"
+# ... and back to 2 ranks.
+"${mpi2[@]}" "$bin" train "${common[@]}" --out "$tmp/two" --epochs 4 --resume >"$tmp/two4.log" 2>&1 \
+  || bad "1-rank checkpoint resumed by 2 ranks: $(cat "$tmp/two4.log")"
+"$bin" train "${common[@]}" --out "$tmp/one" --epochs 4 --resume >/dev/null 2>&1
+close "$tmp/one/model.dcl" "$tmp/two/model.dcl" "4 epochs, 2-1-2 ranks"
+
+# A rank that holds other parameters stops the job at the epoch's check.
+expect 1 'ranks hold different parameters' -- env DAECL_TEST_PERTURB_RANK=1 "${mpi2[@]}" "$bin" train "${common[@]}" \
+  --out "$tmp/perturb" --epochs 1
+
+# A failing rank ends the job within the bound, with its message.
+t0=$SECONDS
+expect 1 'rank 1: simulated device failure at step 3' -- env DAECL_TEST_FAIL_RANK=1 DAECL_TEST_FAIL_STEP=3 \
+  "${mpi2[@]}" "$bin" train "${common[@]}" --out "$tmp/fail" --epochs 2
+[ $((SECONDS - t0)) -le $FAIL_BOUND ] && ok || bad "failing rank: the job took $((SECONDS - t0)) s > $FAIL_BOUND s"
+
+# Ctrl-C mid-epoch: SIGINT to mpirun, which passes a SIGTERM on to the ranks; they agree to
+# stop at the next step and rank 0 saves. Many epochs of a larger subset keep the run busy.
+"$helper" --make-subset "$tmp/big" 2000 64 >/dev/null || bad "big subset"
+long=(--data "$tmp/big" --arch conv:4,pool,conv:4,up,conv:1:sigmoid --batch 8 --val-limit 64 --no-samples)
+wait_for_epoch() { # wait_for_epoch LOG N: until the progress shows epoch N (up to 60 s)
+  for _ in $(seq 600); do grep -q "Epoch $2/" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+"${mpi2[@]}" "$bin" train "${long[@]}" --out "$tmp/int" --epochs 1000 >"$tmp/int.log" 2>&1 &
+pid=$!
+wait_for_epoch "$tmp/int.log" 2 || bad "interrupt run never reached epoch 2: $(cat "$tmp/int.log")"
+sleep 0.5
+kill -INT $pid
+wait $pid
+status=$?
+[ "$status" -ne 0 ] && ok || bad "interrupted job exited 0"
+grep -q "interrupted in epoch 2 at step" "$tmp/int.log" && ok || bad "no saved interrupt: $(cat "$tmp/int.log")"
+"$helper" --checkpoint-epochs "$tmp/int/model.dcl" >/dev/null && ok || bad "interrupted checkpoint does not load"
+"$bin" train "${long[@]}" --quiet --out "$tmp/int" --epochs 2 --resume >"$tmp/int2.log" 2>&1 \
+  && ok || bad "resume after interrupt: $(cat "$tmp/int2.log")"
+
+# kill -9 of the whole job mid-epoch: the last epoch's checkpoint stays loadable.
+"${mpi2[@]}" "$bin" train "${long[@]}" --out "$tmp/kill" --epochs 1000 >"$tmp/kill.log" 2>&1 &
+pid=$!
+wait_for_epoch "$tmp/kill.log" 2 || bad "kill run never reached epoch 2"
+sleep 0.3
+pkill -9 -P $pid 2>/dev/null
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+"$helper" --checkpoint-epochs "$tmp/kill/model.dcl" >/dev/null && ok || bad "checkpoint after kill -9 does not load"
+
+echo "mpi: $pass passed, $fail failed ($((SECONDS - start)) s)"
+[ "$fail" -eq 0 ]
