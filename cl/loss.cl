@@ -4,7 +4,8 @@
  * the gradient (scaled by 1/count) and/or the activated output, and one partial loss sum into
  * part[po + chunk] (summed over 8 lanes, then the lanes added), which dc_accum_add_partials then
  * adds into the accumulator. float8 body (explicit SIMD, vload8 needs no alignment) with a
- * scalar tail. One kernel per (loss, activation) pair, no build options: one program build.
+ * scalar tail. One kernel per (loss, head) pair, named loss_<loss>_<head> after dc_loss_name and
+ * dc_act_name, no build options: one program build.
  *
  * flags: bit 0 write dz, bit 1 write out, bit 2 write the partial sum. */
 
@@ -20,39 +21,46 @@
     T r = (T)1.0f / ((T)1.0f + e);                    \
     T s = select(e * r, r, (z) >= (T)0.0f)
 
-#define ELEM_BCE(T, z, y, l, g, p)                    \
-    SIGMOID_PARTS(T, z, e, r, s);                     \
+/* Heads: p = head(z) and dp = head'(z), named as dc_act_name(). */
+#define LEAKY_SLOPE 0.3f /* DC_LEAKY_SLOPE */
+#define HEAD_none(T, z, p, dp)                        \
+    T p = z;                                          \
+    T dp = (T)1.0f
+#define HEAD_sigmoid(T, z, p, dp)                     \
+    SIGMOID_PARTS(T, z, e, r, p);                     \
+    T dp = e * r * r
+/* tanh' = 1 - tanh² cancels where |tanh| is near 1; 4e/(1+e)², e = exp(-2|z|), does not. */
+#define HEAD_tanh(T, z, p, dp)                        \
+    T p = tanh(z);                                    \
+    T e2 = exp((T)-2.0f * fabs(z));                   \
+    T r2 = (T)1.0f / ((T)1.0f + e2);                  \
+    T dp = (T)4.0f * e2 * r2 * r2
+#define HEAD_relu(T, z, p, dp)                        \
+    T dp = select((T)0.0f, (T)1.0f, (z) > (T)0.0f);   \
+    T p = z * dp
+#define HEAD_leaky(T, z, p, dp)                       \
+    T dp = select((T)LEAKY_SLOPE, (T)1.0f, (z) > (T)0.0f); \
+    T p = z * dp
+
+/* Per element: l the loss, g = dl/dz, p the head's output. BCE ignores HEAD (sigmoid only). */
+#define ELEM_BCE(T, HEAD, z, y, l, g, p)              \
+    SIGMOID_PARTS(T, z, e, r, p);                     \
     T l = fmax(z, (T)0.0f) - z * y + log1p(e);        \
-    T g = s - y;                                      \
-    T p = s
+    T g = p - y
 
-#define ELEM_MSE_SIG(T, z, y, l, g, p)                \
-    SIGMOID_PARTS(T, z, e, r, s);                     \
-    T d = s - y;                                      \
+#define ELEM_MSE(T, HEAD, z, y, l, g, p)              \
+    HEAD(T, z, p, dp);                                \
+    T d = p - y;                                      \
     T l = d * d;                                      \
-    T g = (T)2.0f * d * (e * r * r);                  \
-    T p = s
+    T g = (T)2.0f * d * dp
 
-#define ELEM_MSE_LIN(T, z, y, l, g, p)                \
-    T d = z - y;                                      \
-    T l = d * d;                                      \
-    T g = (T)2.0f * d;                                \
-    T p = z
-
-#define ELEM_L1_SIG(T, z, y, l, g, p)                 \
-    SIGMOID_PARTS(T, z, e, r, s);                     \
-    T d = s - y;                                      \
+#define ELEM_L1(T, HEAD, z, y, l, g, p)               \
+    HEAD(T, z, p, dp);                                \
+    T d = p - y;                                      \
     T l = fabs(d);                                    \
-    T g = sign(d) * (e * r * r);                      \
-    T p = s
+    T g = sign(d) * dp
 
-#define ELEM_L1_LIN(T, z, y, l, g, p)                 \
-    T d = z - y;                                      \
-    T l = fabs(d);                                    \
-    T g = sign(d);                                    \
-    T p = z
-
-#define LOSS_KERNEL(NAME, ELEM)                                                                \
+#define LOSS_KERNEL(NAME, ELEM, HEAD)                                                              \
     __kernel void NAME(__global const float *zb, const uint zo, __global const float *yb,       \
                        const uint yo, __global float *dzb, const uint dzo, __global float *ob,  \
                        const uint oo, __global float *part, const uint po, const uint count,    \
@@ -68,7 +76,7 @@
         uint i = begin;                                                                         \
         for (; i + 8u <= end; i += 8u) {                                                        \
             float8 zv = vload8(0, z + i), yv = vload8(0, y + i);                                \
-            ELEM(float8, zv, yv, l, g, p);                                                      \
+            ELEM(float8, HEAD, zv, yv, l, g, p);                                                  \
             acc8 += l;                                                                          \
             if (flags & F_DZ) vstore8(g * inv_count, 0, dz + i);                                \
             if (flags & F_OUT) vstore8(p, 0, o + i);                                            \
@@ -76,7 +84,7 @@
         float acc1 = 0.0f;                                                                      \
         for (; i < end; i++) {                                                                  \
             float zv = z[i], yv = y[i];                                                         \
-            ELEM(float, zv, yv, l, g, p);                                                       \
+            ELEM(float, HEAD, zv, yv, l, g, p);                                                   \
             acc1 += l;                                                                          \
             if (flags & F_DZ) dz[i] = g * inv_count;                                            \
             if (flags & F_OUT) o[i] = p;                                                        \
@@ -88,8 +96,14 @@
         }                                                                                       \
     }
 
-LOSS_KERNEL(loss_bce, ELEM_BCE)
-LOSS_KERNEL(loss_mse_sigmoid, ELEM_MSE_SIG)
-LOSS_KERNEL(loss_mse_linear, ELEM_MSE_LIN)
-LOSS_KERNEL(loss_l1_sigmoid, ELEM_L1_SIG)
-LOSS_KERNEL(loss_l1_linear, ELEM_L1_LIN)
+LOSS_KERNEL(loss_bce_sigmoid, ELEM_BCE, HEAD_sigmoid)
+LOSS_KERNEL(loss_mse_none, ELEM_MSE, HEAD_none)
+LOSS_KERNEL(loss_mse_sigmoid, ELEM_MSE, HEAD_sigmoid)
+LOSS_KERNEL(loss_mse_tanh, ELEM_MSE, HEAD_tanh)
+LOSS_KERNEL(loss_mse_relu, ELEM_MSE, HEAD_relu)
+LOSS_KERNEL(loss_mse_leaky, ELEM_MSE, HEAD_leaky)
+LOSS_KERNEL(loss_l1_none, ELEM_L1, HEAD_none)
+LOSS_KERNEL(loss_l1_sigmoid, ELEM_L1, HEAD_sigmoid)
+LOSS_KERNEL(loss_l1_tanh, ELEM_L1, HEAD_tanh)
+LOSS_KERNEL(loss_l1_relu, ELEM_L1, HEAD_relu)
+LOSS_KERNEL(loss_l1_leaky, ELEM_L1, HEAD_leaky)

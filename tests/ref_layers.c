@@ -226,6 +226,29 @@ void ref_maxpool2_backward(const double *x, int n, int c, int h, int w, const do
     }
 }
 
+void ref_avgpool2_forward(const double *x, int n, int c, int h, int w, double *y)
+{
+    int ho = h / 2, wo = w / 2;
+    for (size_t img = 0; img < (size_t)n * c; img++)
+        for (int oy = 0; oy < ho; oy++)
+            for (int ox = 0; ox < wo; ox++) {
+                double sum = 0;
+                for (int j = 0; j < 4; j++) sum += x[(img * h + 2 * oy + j / 2) * w + 2 * ox + j % 2];
+                y[(img * ho + oy) * wo + ox] = sum / 4;
+            }
+}
+
+void ref_avgpool2_backward(const double *dy, int n, int c, int h, int w, double *dx)
+{
+    int ho = h / 2, wo = w / 2;
+    zero(dx, (size_t)n * c * h * w);
+    for (size_t img = 0; img < (size_t)n * c; img++)
+        for (int oy = 0; oy < ho; oy++)
+            for (int ox = 0; ox < wo; ox++)
+                for (int j = 0; j < 4; j++)
+                    dx[(img * h + 2 * oy + j / 2) * w + 2 * ox + j % 2] = dy[(img * ho + oy) * wo + ox] / 4;
+}
+
 void ref_upsample2_forward(const double *x, int n, int c, int h, int w, double *y)
 {
     for (size_t img = 0; img < (size_t)n * c; img++)

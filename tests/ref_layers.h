@@ -11,6 +11,7 @@
  *    act'(y), computed from y), like the device ops; then write dW, db (summed over the batch)
  *    and dx (skipped when dx is NULL).
  *  - maxpool 2x2 stride 2, floored; ties: the first maximum in row-major window order wins.
+ *  - avgpool 2x2 stride 2, floored: the window mean.
  *
  * The optional `mag` outputs give, per output element, the sum of the absolute values of the
  * terms summed to form it (e.g. sum |x w| + |b| for a conv output). A float32 sum cannot be
@@ -52,6 +53,11 @@ void ref_maxpool2_forward(const double *x, int n, int c, int h, int w, double *y
 /* dy [n][c][h/2][w/2] -> dx [n][c][h][w] (zeros except at each window's winner). */
 void ref_maxpool2_backward(const double *x, int n, int c, int h, int w, const double *dy,
                            double *dx);
+
+/* Average pooling 2x2 stride 2, floored: x [n][c][h][w] -> y [n][c][h/2][w/2]. */
+void ref_avgpool2_forward(const double *x, int n, int c, int h, int w, double *y);
+/* dy [n][c][h/2][w/2] -> dx [n][c][h][w]: dy/4 on each window pixel, zero on dropped ones. */
+void ref_avgpool2_backward(const double *dy, int n, int c, int h, int w, double *dx);
 
 /* x [n][c][h][w] -> y [n][c][2h][2w]. */
 void ref_upsample2_forward(const double *x, int n, int c, int h, int w, double *y);

@@ -9,16 +9,31 @@ static double sigmoid_d(double z)
     return z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
 }
 
-double ref_loss_d(dc_loss_kind kind, int sigmoid, const double *z, const double *y, size_t count,
+/* The head p = head(z) and p'(z), from the definitions in daecl/ops.h. */
+static double head_d(dc_act head, double z, double *dp)
+{
+    switch (head) {
+    case DC_ACT_SIGMOID: {
+        /* p'(z) = e/(1+e)², e = exp(-|z|): p(1-p) without the cancellation of 1-p near 1. */
+        double e = exp(-fabs(z));
+        *dp = e / ((1.0 + e) * (1.0 + e));
+        return sigmoid_d(z);
+    }
+    case DC_ACT_TANH: *dp = 1.0 - tanh(z) * tanh(z); return tanh(z);
+    case DC_ACT_RELU: *dp = z > 0 ? 1.0 : 0.0; return z > 0 ? z : 0.0;
+    case DC_ACT_LEAKY_RELU: *dp = z > 0 ? 1.0 : DC_LEAKY_SLOPE; return z > 0 ? z : DC_LEAKY_SLOPE * z;
+    case DC_ACT_NONE: *dp = 1.0; return z;
+    default: abort(); /* a new activation needs its definition here */
+    }
+}
+
+double ref_loss_d(dc_loss_kind kind, dc_act head, const double *z, const double *y, size_t count,
                   size_t per_image, double *dz, double *out)
 {
     double sum = 0.0;
     for (size_t i = 0; i < count; i++) {
-        double zi = z[i], yi = y[i];
-        double p = sigmoid ? sigmoid_d(zi) : zi;
-        /* p'(z) = e/(1+e)², e = exp(-|z|): p(1-p) without the cancellation of 1-p near 1. */
-        double e = exp(-fabs(zi));
-        double dp = sigmoid ? e / ((1.0 + e) * (1.0 + e)) : 1.0;
+        double zi = z[i], yi = y[i], dp;
+        double p = head_d(head, zi, &dp);
         double l, g;
         switch (kind) {
         case DC_LOSS_BCE:
@@ -41,7 +56,7 @@ double ref_loss_d(dc_loss_kind kind, int sigmoid, const double *z, const double 
     return sum / (double)per_image;
 }
 
-double ref_loss(dc_loss_kind kind, int sigmoid, const float *z, const float *y, size_t count,
+double ref_loss(dc_loss_kind kind, dc_act head, const float *z, const float *y, size_t count,
                 size_t per_image, double *dz, double *out)
 {
     double *zd = malloc(count * sizeof *zd), *yd = malloc(count * sizeof *yd);
@@ -50,7 +65,7 @@ double ref_loss(dc_loss_kind kind, int sigmoid, const float *z, const float *y, 
         zd[i] = z[i];
         yd[i] = y[i];
     }
-    double r = ref_loss_d(kind, sigmoid, zd, yd, count, per_image, dz, out);
+    double r = ref_loss_d(kind, head, zd, yd, count, per_image, dz, out);
     free(zd);
     free(yd);
     return r;

@@ -9,13 +9,13 @@
 
 #include "daecl/loss.h"
 
-/* Loss of z against y over count elements, images of per_image elements. Returns
- * Σ l / per_image (what dc_loss_compute adds to its accumulator). dz (may be NULL) gets
- * dl/dz / count, out (may be NULL) p = activation(z). */
-double ref_loss_d(dc_loss_kind kind, int sigmoid, const double *z, const double *y, size_t count,
+/* Loss of p = head(z) against y over count elements, images of per_image elements (BCE: from
+ * the logits, sigmoid head). Returns Σ l / per_image (what dc_loss_compute adds to its
+ * accumulator). dz (may be NULL) gets dl/dz / count, out (may be NULL) p. */
+double ref_loss_d(dc_loss_kind kind, dc_act head, const double *z, const double *y, size_t count,
                   size_t per_image, double *dz, double *out);
 /* Same from float inputs. */
-double ref_loss(dc_loss_kind kind, int sigmoid, const float *z, const float *y, size_t count,
+double ref_loss(dc_loss_kind kind, dc_act head, const float *z, const float *y, size_t count,
                 size_t per_image, double *dz, double *out);
 
 /* The SSIM window for an h×w image: 11 or the largest odd size that fits. */

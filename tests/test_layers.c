@@ -393,6 +393,38 @@ static void test_pool_ties(void)
     dt_free(&tx), dt_free(&ty), dt_free(&tg), dt_free(&tdx);
 }
 
+/* Average pooling: forward within float rounding of the 4-term sum, backward exact (dy/4). */
+static void test_avgpool_case(int n, int c, int h, int w)
+{
+    int ho = h / 2, wo = w / 2;
+    size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * ho * wo;
+    char label[64];
+    snprintf(label, sizeof label, "n%d c%d %dx%d", n, c, h, w);
+    double *x = dalloc(nx), *y = dalloc(ny), *g = dalloc(ny), *dx = dalloc(nx), *ax = dalloc(nx), *mag = dalloc(ny);
+    rand_fill(x, nx, -1, 1);
+    rand_fill(g, ny, -1, 1);
+    dtensor tx = dt_new(n, c, h, w), ty = dt_new(n, c, ho, wo), tg = dt_new(n, c, ho, wo), tdx = dt_new(n, c, h, w);
+    dt_put(&tx, x);
+    dt_put(&tg, g);
+    /* Garbage in dx first: the backward must overwrite every element, dropped ones with 0. */
+    double *junk = dalloc(nx);
+    rand_fill(junk, nx, 5, 6);
+    dt_put(&tdx, junk);
+    CHECK_OK(dc_avgpool2_forward(dev, &tx.t, &ty.t));
+    CHECK_OK(dc_avgpool2_backward(dev, &tg.t, &tdx.t));
+    ref_avgpool2_forward(x, n, c, h, w, y);
+    ref_avgpool2_backward(g, n, c, h, w, dx);
+    for (size_t i = 0; i < nx; i++) ax[i] = fabs(x[i]);
+    ref_avgpool2_forward(ax, n, c, h, w, mag); /* the sum of |terms| / 4 */
+    float *yd = dt_get(&ty, "avgpool y"), *dxd = dt_get(&tdx, "avgpool dx");
+    double e1 = ref_rel_err(yd, y, mag, ny, 0), e2 = ref_rel_err(dxd, dx, NULL, nx, 0);
+    check_err("avgpool2 fwd", label, e1, TOL_DEV);
+    check_err("avgpool2 bwd", label, e2, 0);
+    printf("  avgpool2 %-20s fwd %.1e  bwd %.1e\n", label, e1, e2);
+    free(yd), free(dxd), free(x), free(y), free(g), free(dx), free(ax), free(mag), free(junk);
+    dt_free(&tx), dt_free(&ty), dt_free(&tg), dt_free(&tdx);
+}
+
 static void test_upsample_case(int n, int c, int h, int w)
 {
     size_t nx = (size_t)n * c * h * w, ny = nx * 4;
@@ -673,6 +705,12 @@ static void test_errors(void)
     CHECK(s == DC_ERR_UNSUPPORTED, "pool NCHW8c -> %s", dc_strerror(s));
     s = dc_maxpool2_backward(dev, &x.t, &p.t, &y.t);
     CHECK(s == DC_ERR_INVALID_ARG, "pool backward dx mismatch -> %s", dc_strerror(s));
+    s = dc_avgpool2_forward(dev, &x.t, &y.t);
+    CHECK(s == DC_ERR_INVALID_ARG, "avgpool shape mismatch -> %s", dc_strerror(s));
+    s = dc_avgpool2_forward(dev, &x8, &p.t);
+    CHECK(s == DC_ERR_UNSUPPORTED, "avgpool NCHW8c -> %s", dc_strerror(s));
+    s = dc_avgpool2_backward(dev, &p.t, &y.t); /* 4 channels vs 3 */
+    CHECK(s == DC_ERR_INVALID_ARG, "avgpool backward dx mismatch -> %s", dc_strerror(s));
     s = dc_upsample2_forward(dev, &x.t, &y.t);
     CHECK(s == DC_ERR_INVALID_ARG, "upsample shape mismatch -> %s", dc_strerror(s));
     s = dc_upsample2_backward(dev, &y.t, &p.t); /* 4 channels vs 3 */
@@ -777,6 +815,10 @@ int main(void)
     test_pool_case(2, 32, 28, 28);
     test_pool_case(2, 32, 14, 14);
     test_pool_ties();
+    test_avgpool_case(3, 5, 7, 9);
+    test_avgpool_case(2, 3, 8, 5);
+    test_avgpool_case(2, 32, 28, 28);
+    test_avgpool_case(1, 2, 2, 35); /* a float8 body and a scalar tail in one row */
     test_upsample_case(3, 5, 7, 9);
     test_upsample_case(2, 32, 7, 7);
     test_upsample_case(2, 32, 14, 14);

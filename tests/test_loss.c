@@ -58,13 +58,16 @@ static int all_finite(const float *v, size_t n)
 
 struct variant {
     dc_loss_kind kind;
-    int sigmoid;
+    dc_act head;
     const char *name;
 };
 static const struct variant variants[] = {
-    {DC_LOSS_BCE, 1, "bce"},           {DC_LOSS_MSE, 1, "mse+sigmoid"},
-    {DC_LOSS_MSE, 0, "mse+linear"},    {DC_LOSS_L1, 1, "l1+sigmoid"},
-    {DC_LOSS_L1, 0, "l1+linear"},
+    {DC_LOSS_BCE, DC_ACT_SIGMOID, "bce"},       {DC_LOSS_MSE, DC_ACT_SIGMOID, "mse+sigmoid"},
+    {DC_LOSS_MSE, DC_ACT_NONE, "mse+linear"},   {DC_LOSS_L1, DC_ACT_SIGMOID, "l1+sigmoid"},
+    {DC_LOSS_L1, DC_ACT_NONE, "l1+linear"},     {DC_LOSS_MSE, DC_ACT_TANH, "mse+tanh"},
+    {DC_LOSS_L1, DC_ACT_TANH, "l1+tanh"},       {DC_LOSS_MSE, DC_ACT_RELU, "mse+relu"},
+    {DC_LOSS_L1, DC_ACT_RELU, "l1+relu"},       {DC_LOSS_MSE, DC_ACT_LEAKY_RELU, "mse+leaky"},
+    {DC_LOSS_L1, DC_ACT_LEAKY_RELU, "l1+leaky"},
 };
 #define NVARIANTS (int)(sizeof variants / sizeof variants[0])
 
@@ -98,15 +101,15 @@ static void run_loss_case(const struct variant *v, int n, int c, int h, int w, c
     if (!bz || !by || !bdz || !bo || !acc.buf) goto done;
     CHECK_OK(dc_tensor_write(dev, &tz, z));
     CHECK_OK(dc_tensor_write(dev, &ty, y));
-    CHECK_OK(dc_loss_compute(dev, v->kind, v->sigmoid, &tz, &ty, &tdz, &to, &acc, 1));
+    CHECK_OK(dc_loss_compute(dev, v->kind, v->head, &tz, &ty, &tdz, &to, &acc, 1));
     /* Eval-only call into another slot: same value, nothing else written. */
-    CHECK_OK(dc_loss_compute(dev, v->kind, v->sigmoid, &tz, &ty, NULL, NULL, &acc, 2));
+    CHECK_OK(dc_loss_compute(dev, v->kind, v->head, &tz, &ty, NULL, NULL, &acc, 2));
     double got[3];
     CHECK_OK(dc_accum_read(dev, &acc, got));
     CHECK_OK(dc_tensor_read(dev, &tdz, dz));
     CHECK_OK(dc_tensor_read(dev, &to, out));
 
-    double ref = ref_loss(v->kind, v->sigmoid, z, y, cnt, per, rdz, rout);
+    double ref = ref_loss(v->kind, v->head, z, y, cnt, per, rdz, rout);
     double le = fabs(got[1] - ref) / fmax(fabs(ref), 1e-3 * n), ge = vec_err(dz, rdz, cnt), oe = vec_err(out, rout, cnt);
     max_loss_err = fmax(max_loss_err, le);
     max_grad_err = fmax(max_grad_err, ge);
@@ -187,13 +190,13 @@ static void test_reference_gradients(void)
             z[i] = test_uniform(&rng, -4, 4);
             y[i] = test_uniform(&rng, 0, 1);
         }
-        ref_loss_d(variants[v].kind, variants[v].sigmoid, z, y, CNT, PER, dz, NULL);
+        ref_loss_d(variants[v].kind, variants[v].head, z, y, CNT, PER, dz, NULL);
         for (int i = 0; i < CNT; i++) {
             double hstep = 1e-5, keep = z[i];
             z[i] = keep + hstep;
-            double lp = ref_loss_d(variants[v].kind, variants[v].sigmoid, z, y, CNT, PER, NULL, NULL) / N;
+            double lp = ref_loss_d(variants[v].kind, variants[v].head, z, y, CNT, PER, NULL, NULL) / N;
             z[i] = keep - hstep;
-            double lm = ref_loss_d(variants[v].kind, variants[v].sigmoid, z, y, CNT, PER, NULL, NULL) / N;
+            double lm = ref_loss_d(variants[v].kind, variants[v].head, z, y, CNT, PER, NULL, NULL) / N;
             z[i] = keep;
             double fd = (lp - lm) / (2 * hstep);
             /* Gradients are O(1/CNT) = 0.03; the floor keeps near-zero ones (p ≈ y) from
@@ -216,12 +219,16 @@ static void test_loss_errors(void)
     dc_accum acc = {0};
     CHECK_OK(dc_accum_create(dev, 1, &acc));
     if (!b1 || !b2 || !acc.buf) goto done;
-    dc_status s = dc_loss_compute(dev, DC_LOSS_BCE, 0, &z, &z, NULL, NULL, &acc, 0);
+    dc_status s = dc_loss_compute(dev, DC_LOSS_BCE, DC_ACT_NONE, &z, &z, NULL, NULL, &acc, 0);
     CHECK(s == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), "sigmoid"), "bce without sigmoid: %s",
           dc_error_detail());
-    s = dc_loss_compute(dev, DC_LOSS_MSE, 1, &z, &y, NULL, NULL, &acc, 0);
+    s = dc_loss_compute(dev, DC_LOSS_BCE, DC_ACT_TANH, &z, &z, NULL, NULL, &acc, 0);
+    CHECK(s == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), "needs a sigmoid output head") &&
+              strstr(dc_error_detail(), "tanh") && !strchr(dc_error_detail(), '\n'),
+          "bce on a tanh head: %s", dc_error_detail());
+    s = dc_loss_compute(dev, DC_LOSS_MSE, DC_ACT_SIGMOID, &z, &y, NULL, NULL, &acc, 0);
     CHECK(s == DC_ERR_INVALID_ARG, "shape mismatch refused: %s", dc_error_detail());
-    s = dc_loss_compute(dev, DC_LOSS_MSE, 1, &z, &z, NULL, NULL, &acc, 1);
+    s = dc_loss_compute(dev, DC_LOSS_MSE, DC_ACT_SIGMOID, &z, &z, NULL, NULL, &acc, 1);
     CHECK(s == DC_ERR_INVALID_ARG, "slot out of range refused: %s", dc_error_detail());
     dc_loss_kind k;
     CHECK(dc_loss_parse("MAE", &k) == DC_OK && k == DC_LOSS_L1, "parse mae");
@@ -260,8 +267,8 @@ static void test_accumulation(void)
         tz.n = ty.n = n;
         CHECK_OK(dc_tensor_write(dev, &tz, z));
         CHECK_OK(dc_tensor_write(dev, &ty, y));
-        CHECK_OK(dc_loss_compute(dev, DC_LOSS_BCE, 1, &tz, &ty, NULL, NULL, &acc, 0));
-        want += ref_loss(DC_LOSS_BCE, 1, z, y, (size_t)n * per, per, NULL, NULL);
+        CHECK_OK(dc_loss_compute(dev, DC_LOSS_BCE, DC_ACT_SIGMOID, &tz, &ty, NULL, NULL, &acc, 0));
+        want += ref_loss(DC_LOSS_BCE, DC_ACT_SIGMOID, z, y, (size_t)n * per, per, NULL, NULL);
         images += n;
     }
     double got[2];

@@ -1,152 +1,16 @@
-/* The model graph: spec parsing and presets, shape planning, and whole-model forward/backward
- * against a double-precision host interpreter of the same graph built from tests/ref_layers.c,
- * whose gradient is itself checked by central finite differences. Then a tiny model must
- * overfit a handful of images. */
+/* The model graph: spec parsing and presets, shape planning, and whole-model forward, loss
+ * through the output head, and backward against the double-precision host interpreter of
+ * tests/ref_model.c, whose gradient is itself checked by central finite differences; heads
+ * (sigmoid, tanh, linear) with each loss they allow, and the combinations they refuse. Then a
+ * tiny model must overfit a handful of images. */
 #include <math.h>
 #include <string.h>
 
 #include "daecl/loss.h"
 #include "daecl/model.h"
 #include "daecl/optim.h"
-#include "ref_layers.h"
+#include "ref_model.h"
 #include "test.h"
-
-/* ---- host reference of a whole model -------------------------------------------------------- */
-
-typedef struct ref_layer {
-    double *out, *grad, *skip;
-} ref_layer;
-
-typedef struct ref_model {
-    const dc_arch *arch;
-    dc_layer_state plan[DC_MAX_LAYERS];
-    size_t nparams;
-    int n, h, w;
-    ref_layer L[DC_MAX_LAYERS];
-} ref_model;
-
-static size_t lsize(const ref_model *r, int i) { return (size_t)r->n * r->plan[i].c * r->plan[i].h * r->plan[i].w; }
-
-static void ref_init(ref_model *r, const dc_arch *a, int n, int h, int w)
-{
-    memset(r, 0, sizeof *r);
-    r->arch = a;
-    r->n = n;
-    r->h = h;
-    r->w = w;
-    dc_model_plan(a, 1, h, w, r->plan, &r->nparams, NULL);
-    for (int i = 0; i < a->nlayers; i++) {
-        r->L[i].out = calloc(lsize(r, i), sizeof(double));
-        r->L[i].grad = calloc(lsize(r, i), sizeof(double));
-        r->L[i].skip = calloc(lsize(r, i), sizeof(double));
-    }
-}
-
-static void ref_free(ref_model *r)
-{
-    for (int i = 0; i < r->arch->nlayers; i++) {
-        free(r->L[i].out);
-        free(r->L[i].grad);
-        free(r->L[i].skip);
-    }
-}
-
-static void in_shape(const ref_model *r, int i, int *c, int *h, int *w)
-{
-    if (i == 0) {
-        *c = 1;
-        *h = r->h;
-        *w = r->w;
-    } else {
-        *c = r->plan[i - 1].c;
-        *h = r->plan[i - 1].h;
-        *w = r->plan[i - 1].w;
-    }
-}
-
-/* Forward; returns the BCE (mean over elements, from logits) against y. */
-static double ref_forward(ref_model *r, const double *p, const double *x, const double *y)
-{
-    const dc_arch *a = r->arch;
-    for (int i = 0; i < a->nlayers; i++) {
-        const dc_layer_spec *S = &a->layers[i];
-        const dc_layer_state *P = &r->plan[i];
-        const double *in = i ? r->L[i - 1].out : x;
-        int c, h, w;
-        in_shape(r, i, &c, &h, &w);
-        dc_act act = i == a->nlayers - 1 ? DC_ACT_NONE : S->act;
-        switch (S->kind) {
-        case DC_LAYER_CONV:
-            ref_conv2d_forward(in, r->n, c, h, w, p + P->w_off, p + P->b_off, S->channels, S->k, act, r->L[i].out, NULL);
-            break;
-        case DC_LAYER_CONVT:
-            ref_convT2d_forward(in, r->n, c, h, w, p + P->w_off, p + P->b_off, S->channels, S->k, act, r->L[i].out, NULL);
-            break;
-        case DC_LAYER_POOL: ref_maxpool2_forward(in, r->n, c, h, w, r->L[i].out); break;
-        case DC_LAYER_UP: ref_upsample2_forward(in, r->n, c, h, w, r->L[i].out); break;
-        case DC_LAYER_ADD: ref_add_forward(in, r->L[S->ref].out, lsize(r, i), r->L[i].out); break;
-        case DC_LAYER_CAT:
-            ref_concat_forward(in, r->L[S->ref].out, r->n, c, r->plan[S->ref].c, h * w, r->L[i].out);
-            break;
-        default: break;
-        }
-    }
-    int last = a->nlayers - 1;
-    size_t count = lsize(r, last);
-    double loss = 0;
-    for (size_t j = 0; j < count; j++) {
-        double z = r->L[last].out[j];
-        loss += fmax(z, 0) - z * y[j] + log1p(exp(-fabs(z)));
-    }
-    return loss / count;
-}
-
-/* Backward from the BCE; gradient of every parameter into g. */
-static void ref_backward(ref_model *r, const double *p, const double *x, const double *y, double *g)
-{
-    const dc_arch *a = r->arch;
-    int last = a->nlayers - 1;
-    size_t count = lsize(r, last);
-    for (size_t j = 0; j < count; j++) {
-        double z = r->L[last].out[j];
-        r->L[last].grad[j] = (1.0 / (1.0 + exp(-z)) - y[j]) / count;
-    }
-    for (int i = last; i >= 0; i--) {
-        const dc_layer_spec *S = &a->layers[i];
-        const dc_layer_state *P = &r->plan[i];
-        const double *in = i ? r->L[i - 1].out : x;
-        double *dy = r->L[i].grad, *dx = i ? r->L[i - 1].grad : NULL;
-        int c, h, w;
-        in_shape(r, i, &c, &h, &w);
-        dc_act act = i == last ? DC_ACT_NONE : S->act;
-        switch (S->kind) {
-        case DC_LAYER_CONV:
-            ref_conv2d_backward(in, r->n, c, h, w, p + P->w_off, S->channels, S->k, act, r->L[i].out, dy, g + P->w_off,
-                                g + P->b_off, dx, NULL, NULL, NULL);
-            break;
-        case DC_LAYER_CONVT:
-            ref_convT2d_backward(in, r->n, c, h, w, p + P->w_off, S->channels, S->k, act, r->L[i].out, dy,
-                                 g + P->w_off, g + P->b_off, dx, NULL, NULL, NULL);
-            break;
-        case DC_LAYER_POOL:
-            if (dx) ref_maxpool2_backward(in, r->n, c, h, w, dy, dx);
-            break;
-        case DC_LAYER_UP:
-            if (dx) ref_upsample2_backward(dy, r->n, c, h, w, dx, NULL);
-            break;
-        case DC_LAYER_ADD:
-            memcpy(r->L[S->ref].skip, dy, lsize(r, i) * sizeof(double));
-            if (dx) memcpy(dx, dy, lsize(r, i) * sizeof(double));
-            break;
-        case DC_LAYER_CAT:
-            ref_concat_backward(dy, r->n, c, r->plan[S->ref].c, h * w, dx, r->L[S->ref].skip);
-            break;
-        default: break;
-        }
-        if (i > 0 && r->plan[i - 1].merged_by >= 0)
-            for (size_t j = 0; j < lsize(r, i - 1); j++) dx[j] += r->L[i - 1].skip[j];
-    }
-}
 
 /* ---- checks --------------------------------------------------------------------------------- */
 
@@ -185,7 +49,7 @@ static void test_specs(void)
         {"conv:32:k4,conv:1", "kernel size must be odd"},
         {"conv:32,add:nope,conv:1", "no earlier layer"},
         {"conv:32,,conv:1", "empty layer"},
-        {"conv:32,pool", "last layer must be a conv"},
+        {"conv:32,pool", "last layer must be one with an activation (conv, convT)"},
         {"conv:8:wobble,conv:1", "unknown option"},
         {"", "empty"},
     };
@@ -204,95 +68,125 @@ static void test_specs(void)
           "add mismatch: %s", dc_error_detail());
 }
 
-/* Whole-model gradient: FD on the host reference, then device vs reference. */
+/* Whole model: FD on the host reference, then device vs reference (logits, loss, gradient). */
+static void test_gradients_loss(dc_device *dev, uint64_t *rng, const char *spec, int n, int h, int w,
+                                dc_loss_kind loss, int fd)
+{
+    /* ReLU/max-pool models (no FD): a pre-activation within float rounding of 0, or a pooling
+     * pair within rounding of a tie, can take the other branch on the device than in double,
+     * moving a whole contribution: seen in about 3 of 100 runs of the presets at 28x28, up to
+     * 5e-3 (in main before the registry as well). So such a model that misses the tolerance is
+     * drawn again once: a wrong gradient fails both draws, a rounding flip all but never
+     * recurs. Smooth models (FD) have no such branch and get one draw. */
+    double gtol = fd ? 1e-4 : 1e-3;
+    ref_model_check r;
+    for (int draw = 1; draw <= (fd ? 1 : 2); draw++) {
+        CHECK_OK(ref_check_model(dev, rng, spec, n, h, w, loss, fd, &r));
+        fprintf(stderr, "%s + %s (n=%d %dx%d): FD err %.2e, logits err %.2e, loss %.5f rel err %.2e, gradient err %.2e\n",
+                spec, dc_loss_name(loss), n, h, w, r.fd_err, r.out_err, r.loss, r.loss_err, r.grad_err);
+        if (r.grad_err < gtol) break;
+    }
+    if (fd) CHECK(r.fd_err < 1e-6, "%s: FD normwise err %.2e > 1e-6", spec, r.fd_err);
+    /* Normwise: through several layers, float rounding is relative to the size of the whole
+     * output, not to a logit that happens to be near zero. */
+    CHECK(r.out_err < 1e-4, "%s: logits err %.2e", spec, r.out_err);
+    CHECK(r.loss_err < 1e-4, "%s + %s: loss err %.2e", spec, dc_loss_name(loss), r.loss_err);
+    CHECK(r.grad_err < gtol, "%s + %s: gradient err %.2e (tolerance %.0e)", spec, dc_loss_name(loss), r.grad_err,
+          gtol);
+}
+
 static void test_gradients(dc_device *dev, uint64_t *rng, const char *spec, int n, int h, int w, int fd)
 {
-    dc_arch a;
-    CHECK_OK(dc_arch_parse(spec, &a));
-    ref_model r;
-    ref_init(&r, &a, n, h, w);
-    size_t np = r.nparams, px = (size_t)n * h * w;
-    double *p = malloc(np * sizeof *p), *g = calloc(np, sizeof *g), *x = malloc(px * sizeof *x),
-           *y = malloc(px * sizeof *y);
-    float *pf = malloc(np * sizeof *pf), *xf = malloc(px * sizeof *xf), *yf = malloc(px * sizeof *yf),
-          *gf = malloc(np * sizeof *gf), *zf = malloc(px * sizeof *zf);
-    for (size_t i = 0; i < np; i++) {
-        pf[i] = (float)test_uniform(rng, -0.5, 0.5);
-        p[i] = pf[i];
-    }
-    for (size_t i = 0; i < px; i++) {
-        xf[i] = (float)test_uniform(rng, 0, 1);
-        yf[i] = (float)test_uniform(rng, 0, 1);
-        x[i] = xf[i];
-        y[i] = yf[i];
-    }
-    double loss = ref_forward(&r, p, x, y);
-    ref_backward(&r, p, x, y, g);
+    test_gradients_loss(dev, rng, spec, n, h, w, DC_LOSS_BCE, fd);
+}
 
-    if (fd) {
-        /* Central differences in double on the reference (smooth activations: no kinks). */
-        /* Normwise (relative to the largest gradient): single tiny components are dominated by
-         * the differencing error, not by a wrong derivative. */
-        double worst = 0, hstep = 1e-6, gscale = 1e-30;
-        for (size_t t = 0; t < np; t++) gscale = fmax(gscale, fabs(g[t]));
-        for (size_t t = 0; t < np; t += 1 + np / 60) {
-            double keep = p[t];
-            p[t] = keep + hstep;
-            double lp = ref_forward(&r, p, x, y);
-            p[t] = keep - hstep;
-            double lm = ref_forward(&r, p, x, y);
-            p[t] = keep;
-            double num = (lp - lm) / (2 * hstep);
-            double err = fabs(num - g[t]) / gscale;
-            if (err > worst) worst = err;
+/* The output head is the last layer's activation, inside the model: every loss it allows is
+ * checked against the reference (the gradient goes through the head), and dc_model_predict
+ * gives head(logits). Nonsense combinations are refused with one line. */
+static void test_heads(dc_device *dev, uint64_t *rng)
+{
+    static const struct {
+        const char *spec;
+        dc_act head;
+    } heads[] = {
+        {"conv:4:tanh@a,pool,conv:4:tanh,up,add:a,conv:1:k5:tanh", DC_ACT_TANH},
+        {"conv:4:tanh@a,pool,conv:4:tanh,up,add:a,conv:1:k5:linear", DC_ACT_NONE},
+        {"conv:4:tanh@a,pool,conv:4:tanh,up,add:a,conv:1:k5:sigmoid", DC_ACT_SIGMOID},
+    };
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        for (int l = 0; l < DC_LOSS_COUNT; l++) {
+            dc_loss_kind loss = (dc_loss_kind)l;
+            dc_status ok = dc_loss_check(loss, heads[i].head);
+            if (ok == DC_OK) {
+                test_gradients_loss(dev, rng, heads[i].spec, 2, 8, 6, loss, 1);
+                continue;
+            }
+            /* Refused when the model is built for training, and by the loss itself. */
+            CHECK(loss == DC_LOSS_BCE && heads[i].head != DC_ACT_SIGMOID, "%s refuses %s: %s", heads[i].spec,
+                  dc_loss_name(loss), dc_error_detail());
+            dc_arch a;
+            dc_model *m = NULL;
+            CHECK_OK(dc_arch_parse(heads[i].spec, &a));
+            CHECK_OK(dc_model_create(dev, &a, 1, 8, 6, 2, &m));
+            if (!m) continue;
+            CHECK(m->head == heads[i].head, "%s: head %s", heads[i].spec, dc_act_name(m->head));
+            dc_status s = dc_model_check_loss(m, loss);
+            const char *msg = dc_error_detail();
+            fprintf(stderr, "refused: %s + %s: %s\n", heads[i].spec, dc_loss_name(loss), msg);
+            CHECK(s == DC_ERR_INVALID_ARG && strstr(msg, "needs a sigmoid output head") && !strchr(msg, '\n'),
+                  "%s + %s: %d '%s'", heads[i].spec, dc_loss_name(loss), (int)s, msg);
+            dc_tensor y;
+            CHECK_OK(dc_tensor_create(dev, 2, 1, 8, 6, DC_LAYOUT_NCHW, &y));
+            s = dc_model_loss(m, loss, &y, 2, 1, NULL, NULL, 0);
+            CHECK(s == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), "sigmoid output head"), "dc_model_loss: %s",
+                  dc_error_detail());
+            dc_tensor_release(&y);
+            dc_model_destroy(m);
         }
-        ref_forward(&r, p, x, y); /* restore activations */
-        fprintf(stderr, "%s: reference gradient vs finite differences: max normwise err %.2e\n", spec, worst);
-        CHECK(worst < 1e-6, "%s: FD normwise err %.2e > 1e-6", spec, worst);
     }
+}
 
-    dc_model *m = NULL;
-    CHECK_OK(dc_model_create(dev, &a, 1, h, w, n, &m));
-    if (m) {
-        dc_tensor xt, yt;
+/* dc_model_predict applies the head: equal to the reference head(logits) for each head. */
+static void test_predict(dc_device *dev, uint64_t *rng)
+{
+    const char *specs[] = {"conv:3:tanh,pool,conv:3,up,conv:1:tanh", "conv:3:tanh,pool,conv:3,up,conv:1:sigmoid",
+                           "conv:3:tanh,pool,conv:3,up,conv:1:linear", "conv:3:tanh,pool,conv:3,up,conv:1:leaky"};
+    const int n = 2, h = 8, w = 10;
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        dc_arch a;
+        CHECK_OK(dc_arch_parse(specs[i], &a));
+        ref_model r;
+        CHECK_OK(ref_model_init(&r, &a, n, h, w));
+        size_t np = r.nparams, px = (size_t)n * h * w;
+        double *p = malloc(np * sizeof *p), *x = malloc(px * sizeof *x), *y = calloc(px, sizeof *y),
+               *want = malloc(px * sizeof *want);
+        float *pf = malloc(np * sizeof *pf), *xf = malloc(px * sizeof *xf), *got = malloc(px * sizeof *got);
+        for (size_t j = 0; j < np; j++) p[j] = pf[j] = (float)test_uniform(rng, -0.5, 0.5);
+        for (size_t j = 0; j < px; j++) x[j] = xf[j] = (float)test_uniform(rng, 0, 1);
+        ref_model_forward(&r, p, x);
+        ref_model_loss(&r, DC_LOSS_MSE, y, 0, want); /* want = head(logits) */
+        dc_model *m = NULL;
+        dc_tensor xt = {0}, out = {0};
+        CHECK_OK(dc_model_create(dev, &a, 1, h, w, n, &m));
         CHECK_OK(dc_tensor_create(dev, n, 1, h, w, DC_LAYOUT_NCHW, &xt));
-        CHECK_OK(dc_tensor_create(dev, n, 1, h, w, DC_LAYOUT_NCHW, &yt));
-        CHECK_OK(dc_tensor_write(dev, &xt, xf));
-        CHECK_OK(dc_tensor_write(dev, &yt, yf));
-        CHECK_OK(dc_model_set_params(m, pf));
-        CHECK_OK(dc_model_forward(m, &xt, n));
-        dc_tensor z = dc_model_logits(m, n), dz = dc_model_logits_grad(m, n);
-        CHECK_OK(dc_tensor_read(dev, &z, zf));
-        /* Normwise, as for the gradients: through several layers, float rounding is relative
-         * to the size of the whole output, not to a logit that happens to be near zero. */
-        double zmax = 0, zerr = 0;
-        for (size_t i = 0; i < px; i++) zmax = fmax(zmax, fabs(r.L[a.nlayers - 1].out[i]));
-        for (size_t i = 0; i < px; i++) zerr = fmax(zerr, fabs(zf[i] - r.L[a.nlayers - 1].out[i]));
-        zerr /= fmax(zmax, 1e-30);
-        CHECK_OK(dc_loss_compute(dev, DC_LOSS_BCE, 1, &z, &yt, &dz, NULL, NULL, 0));
-        CHECK_OK(dc_model_backward(m, &xt, n));
-        CHECK_OK(dc_model_get_params(m, pf));
-        CHECK(clEnqueueReadBuffer(dev->queue, m->grads, CL_TRUE, 0, np * sizeof(float), gf, 0, NULL, NULL) == CL_SUCCESS,
-              "read grads");
-        /* Normwise: max |device - ref| over all parameters / max |ref gradient|. */
-        double gmax = 0, gerr = 0;
-        for (size_t i = 0; i < np; i++) gmax = fmax(gmax, fabs(g[i]));
-        for (size_t i = 0; i < np; i++) gerr = fmax(gerr, fabs(gf[i] - g[i]));
-        gerr /= gmax;
-        fprintf(stderr, "%s (n=%d %dx%d): logits rel err %.2e, parameter gradient normwise err %.2e, loss %.4f\n",
-                spec, n, h, w, zerr, gerr, loss);
-        CHECK(zerr < 1e-4, "%s: logits err %.2e", spec, zerr);
-        /* ReLU/max-pool models: a pre-activation or a pooling pair within float rounding of a tie
-         * can take the other branch on the device than in double, moving one contribution
-         * (seen once at 2e-4 in many runs); smooth models have no such branch. */
-        double gtol = fd ? 1e-4 : 1e-3;
-        CHECK(gerr < gtol, "%s: gradient err %.2e (tolerance %.0e)", spec, gerr, gtol);
+        if (m && xt.buf) {
+            CHECK_OK(dc_model_set_params(m, pf));
+            CHECK_OK(dc_tensor_write(dev, &xt, xf));
+            CHECK_OK(dc_model_predict(m, &xt, n, &out));
+            CHECK_OK(dc_tensor_read(dev, &out, got));
+            double err = 0, scale = 1e-30;
+            for (size_t j = 0; j < px; j++) {
+                err = fmax(err, fabs(got[j] - want[j]));
+                scale = fmax(scale, fabs(want[j]));
+            }
+            fprintf(stderr, "predict %s: head output normwise err %.2e\n", specs[i], err / scale);
+            CHECK(err / scale < 1e-5, "%s: predict err %.2e", specs[i], err / scale);
+        }
         dc_tensor_release(&xt);
-        dc_tensor_release(&yt);
         dc_model_destroy(m);
+        ref_model_free(&r);
+        free(p); free(x); free(y); free(want); free(pf); free(xf); free(got);
     }
-    ref_free(&r);
-    free(p); free(g); free(x); free(y); free(pf); free(xf); free(yf); free(gf); free(zf);
 }
 
 /* A tiny model overfits 8 binary images. */
@@ -323,8 +217,7 @@ static void test_overfit(dc_device *dev, uint64_t *rng)
     for (int s = 1; s <= steps; s++) {
         CHECK_OK(dc_accum_reset(dev, &acc));
         CHECK_OK(dc_model_forward(m, &xt, n));
-        dc_tensor z = dc_model_logits(m, n), dz = dc_model_logits_grad(m, n);
-        CHECK_OK(dc_loss_compute(dev, DC_LOSS_BCE, 1, &z, &xt, &dz, NULL, &acc, 0));
+        CHECK_OK(dc_model_loss(m, DC_LOSS_BCE, &xt, n, 1, NULL, &acc, 0));
         CHECK_OK(dc_model_backward(m, &xt, n));
         CHECK_OK(dc_optim_step(dev, &oc, m->params, m->grads, state, m->nparams, s));
         if (s == 1 || s == steps) {
@@ -357,6 +250,8 @@ int main(void)
     test_gradients(dev, &rng, "classic", 2, 28, 28, 0);
     test_gradients(dev, &rng, "unet", 2, 28, 28, 0);
     test_gradients(dev, &rng, "keras", 2, 28, 28, 0);
+    test_heads(dev, &rng);
+    test_predict(dev, &rng);
     test_overfit(dev, &rng);
     dc_device_close(dev);
     TEST_MAIN_END();

@@ -55,9 +55,8 @@ static dc_status grid_rows(dc_device *dev, const dc_model *src, const dc_dataset
     }
     if (!s) s = dc_noise_apply(dev, &j->noise, j->seed, DC_NOISE_EPOCH_VALIDATION, pixels, indices, n, h, w, &clean,
                                &noisy, 0, NULL);
-    if (!s) s = dc_model_forward(m, &noisy, n);
-    dc_tensor z = m ? dc_model_logits(m, n) : (dc_tensor){0};
-    if (!s) s = dc_act_forward(dev, m->out_act, &z, &z);
+    dc_tensor z = {0};
+    if (!s) s = dc_model_predict(m, &noisy, n, &z);
     if (!s) s = dc_tensor_read(dev, &clean, host);
     if (!s) s = dc_tensor_read(dev, &noisy, host + n * per);
     if (!s) s = dc_tensor_read(dev, &z, host + 2 * n * per);

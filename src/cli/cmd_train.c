@@ -227,9 +227,14 @@ int cmd_model(int argc, char **argv)
     int npos;
     int r = args_parse("model", opts, argc, argv, 1, pos, 0, &npos, "[--arch SPEC]");
     if (r == 1) {
-        printf("\nlayer spec: comma-separated layers, e.g. conv:32,pool,conv:32,pool,conv:32,up,conv:32,up,conv:1:sigmoid\n"
-               "  conv:C[:ACT][:kK][@NAME]  convT:C[:ACT][:kK][@NAME]  pool  up  add:NAME  cat:NAME\n"
-               "  ACT: relu (default) sigmoid tanh leaky linear; presets: classic keras unet\n");
+        printf("\nlayer spec: comma-separated layers, e.g. conv:32,pool,conv:32,pool,conv:32,up,conv:32,up,conv:1:sigmoid\n");
+        for (int i = 0; i < dc_layer_kind_count(); i++) {
+            char grammar[64];
+            dc_layer_grammar(dc_layer_kind_at(i), grammar, sizeof grammar);
+            printf("  %-26s %s\n", grammar, dc_layer_kind_at(i)->help);
+        }
+        printf("  ACT: relu (default) sigmoid tanh leaky linear; the last layer's is the output head\n"
+               "  presets: classic keras unet\n");
         return 0;
     }
     if (r) return r;

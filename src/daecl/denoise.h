@@ -12,8 +12,10 @@
  *    edge, where margin >= `reach`, the distance over which a window edge can change the output.
  *    ("Same" convolutions zero-pad at the window edge; the difference spreads (k-1)/2 pixels per
  *    conv layer, halves (rounded up) through a pool, doubles through an upsampling, becomes
- *    2d + k - 1 through a transposed conv, and takes the larger branch at a merge:
- *    dc_denoise_geometry. Classic/keras/unet: reach 11, margin 12.) So the output is the model's
+ *    2d + max(k-2-pt, pt) through a transposed conv (pt = max(k-2,0)/2), and takes the larger
+ *    branch at a merge: each layer kind's reach rule in the registry, src/nn/layers.c, which
+ *    tests/test_registry.c measures on the reference; dc_denoise_geometry runs them.
+ *    Classic/unet: reach 11, margin 12; keras: reach 8, margin 8.) So the output is the model's
  *    output on the mirrored plane, cropped to the image: the same for any tile size, window shape
  *    or batch -- a tiled result EQUALS the untiled one everywhere, up to float rounding (a conv
  *    kernel may sum in another order for another window size), with no seams -- and the

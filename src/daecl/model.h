@@ -1,46 +1,45 @@
 /* Models: an architecture spec string parsed into a small graph of layers, and the device
  * state to run it (one flat parameter buffer, one flat gradient buffer, activations per layer).
  *
- * Spec grammar (comma-separated layers, applied in order to a 1-channel image):
+ * Spec grammar (comma-separated layers, applied in order to a 1-channel image); the layer kinds
+ * are the registry's (daecl/layer.h, src/nn/layers.c; `dae-cl model --help` lists them):
  *   conv:C[:ACT][:kK][@NAME]   k×k conv (K odd, default 3), stride 1, "same", C filters;
  *                              ACT relu (default) | sigmoid | tanh | leaky | linear
  *   convT:C[:ACT][:kK][@NAME]  transposed conv, stride 2 ("same": doubles H and W)
  *   pool[@NAME]                2×2 max pool, stride 2 ("valid": odd sizes floor, as Keras)
+ *   avgpool[@NAME]             2×2 average pool, stride 2 ("valid", as pool)
  *   up[@NAME]                  2× nearest upsampling
  *   add:NAME / cat:NAME        merge the running tensor with layer NAME's output by addition
  *                              or channel concatenation (skip connections)
  * Presets: classic (the Keras-blog denoiser), keras (Conv2DTranspose decoder), unet (classic
- * plus additive skips at 14×14 and 28×28). All three have 28,353 parameters. The last layer's
- * sigmoid is applied by the loss/inference path so training works on logits. */
+ * plus additive skips at 14×14 and 28×28). All three have 28,353 parameters.
+ *
+ * The output head: the last layer (a kind with an activation) keeps its pre-activation output
+ * (the logits) and its activation is the model's head, applied by dc_model_predict and, fused
+ * with the loss, by dc_model_loss: BCE is computed from the logits (stable) and needs a sigmoid
+ * head; MSE and L1 score the head's output, with the gradient through the head. */
 #ifndef DAECL_MODEL_H
 #define DAECL_MODEL_H
 
 #include <stdint.h>
 #include <stdio.h>
 
+#include "daecl/layer.h"
+#include "daecl/loss.h"
+#include "daecl/metrics.h"
 #include "daecl/ops.h"
 #include "daecl/tensor.h"
 
 #define DC_MAX_LAYERS 64
 #define DC_SPEC_MAX 1024
 
-typedef enum dc_layer_kind {
-    DC_LAYER_CONV = 0,
-    DC_LAYER_CONVT,
-    DC_LAYER_POOL,
-    DC_LAYER_UP,
-    DC_LAYER_ADD,
-    DC_LAYER_CAT,
-    DC_LAYER_KIND_COUNT
-} dc_layer_kind;
-
 typedef struct dc_layer_spec {
-    dc_layer_kind kind;
-    int channels; /* conv/convT filters */
-    int k;        /* kernel size */
-    dc_act act;
+    const dc_layer_kind *kind; /* its registry descriptor */
+    int channels; /* filters (DC_LAYER_OPT_CHANNELS) */
+    int k;        /* kernel size (DC_LAYER_OPT_K) */
+    dc_act act;   /* activation (DC_LAYER_OPT_ACT), else none */
     char name[32]; /* "@NAME" label, "" if none */
-    int ref;       /* add/cat: index of the merged layer */
+    int ref;       /* merges: index of the merged layer, else -1 */
 } dc_layer_spec;
 
 typedef struct dc_arch {
@@ -53,13 +52,12 @@ typedef struct dc_arch {
 dc_status dc_arch_parse(const char *spec, dc_arch *out);
 /* The canonical spec string (presets expanded), as stored in checkpoints. */
 void dc_arch_format(const dc_arch *a, char *buf, size_t len);
-const char *dc_layer_kind_name(dc_layer_kind k);
 /* The preset's spec string, or NULL. */
 const char *dc_arch_preset(const char *name);
 
 typedef struct dc_layer_state {
     int c, h, w;          /* output shape per image */
-    size_t w_off, b_off;  /* parameter offsets (conv/convT) */
+    size_t w_off, b_off;  /* parameter offsets of weights and bias (layers with parameters) */
     size_t nparams;
     double flops;         /* forward FLOPs per image */
     dc_tensor out, grad;  /* output and dL/d(output), allocated for the model's batch */
@@ -71,7 +69,7 @@ typedef struct dc_model {
     dc_device *dev;
     dc_arch arch;
     int in_c, in_h, in_w, batch;
-    dc_act out_act;       /* the last layer's activation, applied outside the graph */
+    dc_act head;          /* the output head: the last layer's activation */
     size_t nparams;
     cl_mem params, grads; /* flat; grads also used as the optimizer's gradient input */
     int owns_params;
@@ -96,13 +94,25 @@ void dc_model_destroy(dc_model *m);
 /* Glorot-uniform weights and zero biases (as Keras), from the seed. Blocking. */
 dc_status dc_model_init_params(dc_model *m, uint64_t seed);
 
-/* Forward n ≤ batch images; the last layer's pre-activation output (logits) is
- * dc_model_logits(). Enqueued only. */
+/* The model's outputs for n ≤ batch images, head applied (e.g. sigmoid): *y is a view of them,
+ * valid until the next call. They overwrite the logits (no extra memory): run
+ * dc_model_forward again before dc_model_loss. Enqueued only. */
+dc_status dc_model_predict(dc_model *m, const dc_tensor *x, int n, dc_tensor *y);
+
+/* Whether this model can be trained/evaluated with `loss` (dc_loss_check on its head): a
+ * one-line message otherwise, e.g. BCE on a tanh head. */
+dc_status dc_model_check_loss(const dc_model *m, dc_loss_kind loss);
+
+/* Training: forward n ≤ batch images (the last layer's output stays pre-head: the logits);
+ * then dc_model_loss scores the head's output against the target y and, when grad, writes
+ * dL/dlogits; then dc_model_backward writes every parameter gradient into m->grads.
+ * dc_model_loss's out (may be NULL) receives the head's output, acc/slot as dc_loss_compute.
+ * Enqueued only. */
 dc_status dc_model_forward(dc_model *m, const dc_tensor *x, int n);
-/* Backward from dL/dlogits, which the caller has written into dc_model_logits_grad(); writes
- * every parameter gradient into m->grads. Enqueued only. */
+dc_status dc_model_loss(dc_model *m, dc_loss_kind loss, const dc_tensor *y, int n, int grad,
+                        dc_tensor *out, dc_accum *acc, int slot);
 dc_status dc_model_backward(dc_model *m, const dc_tensor *x, int n);
-/* Views of the last layer's output/grad for n images. */
+/* Views of the last layer's pre-head output and its gradient for n images (tests). */
 dc_tensor dc_model_logits(const dc_model *m, int n);
 dc_tensor dc_model_logits_grad(const dc_model *m, int n);
 

@@ -1,5 +1,5 @@
 /* Layer ops on device tensors: convolution, transposed convolution, max pooling, nearest
- * upsampling, activations and merges, forward and backward.
+ * upsampling, average pooling, activations and merges, forward and backward.
  *
  * Conventions shared by every function here:
  *  - Tensors are NCHW float32 (dc_tensor, any batch and size). Any other layout returns
@@ -100,6 +100,13 @@ dc_status dc_maxpool2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y);
  * same rule), zero elsewhere, including an odd size's dropped last row/column. */
 dc_status dc_maxpool2_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *dy,
                                dc_tensor *dx);
+
+/* ---- Average pooling 2 x 2, stride 2, "valid" (floored, as max pooling): y[i][j] is the mean of
+ * x[2i..2i+1][2j..2j+1]. */
+dc_status dc_avgpool2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y);
+/* dx (shape of the forward input; it gives the size) is overwritten: dy/4 on each pixel of its
+ * window, zero on an odd size's dropped last row/column. */
+dc_status dc_avgpool2_backward(dc_device *dev, const dc_tensor *dy, dc_tensor *dx);
 
 /* ---- Nearest-neighbour upsampling x2: y [n][c][2h][2w], y[2i+a][2j+b] = x[i][j]. */
 dc_status dc_upsample2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y);

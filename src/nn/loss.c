@@ -1,7 +1,8 @@
-/* Losses fused with the output activation: host side of cl/loss.cl (see daecl/loss.h). */
+/* Losses fused with the output head: host side of cl/loss.cl (see daecl/loss.h). */
 #include "daecl/loss.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <strings.h>
 
 #include "daecl/kernels.h"
@@ -63,22 +64,26 @@ static dc_status check_tensor(const dc_tensor *t, const dc_tensor *z, const char
     return DC_OK;
 }
 
-dc_status dc_loss_compute(dc_device *dev, dc_loss_kind kind, int sigmoid_output, const dc_tensor *z,
+dc_status dc_loss_check(dc_loss_kind kind, dc_act head)
+{
+    if ((unsigned)kind >= DC_LOSS_COUNT) return dc_fail(DC_ERR_INVALID_ARG, "loss: unknown kind %d", (int)kind);
+    if ((unsigned)head >= DC_ACT_COUNT) return dc_fail(DC_ERR_INVALID_ARG, "loss: unknown output head %d", (int)head);
+    if (kind == DC_LOSS_BCE && head != DC_ACT_SIGMOID)
+        return dc_fail(DC_ERR_INVALID_ARG,
+                       "--loss bce needs a sigmoid output head, this model's last layer is %s "
+                       "(use --loss mse or l1, or end the spec with conv:1:sigmoid)",
+                       head == DC_ACT_NONE ? "linear" : dc_act_name(head));
+    return DC_OK;
+}
+
+dc_status dc_loss_compute(dc_device *dev, dc_loss_kind kind, dc_act head, const dc_tensor *z,
                           const dc_tensor *y, dc_tensor *dz, dc_tensor *out, dc_accum *acc,
                           int slot)
 {
-    const char *kname;
-    switch (kind) {
-    case DC_LOSS_BCE:
-        if (!sigmoid_output)
-            return dc_fail(DC_ERR_INVALID_ARG,
-                           "loss bce needs a sigmoid output layer (use --loss mse or l1 for a linear output)");
-        kname = "loss_bce";
-        break;
-    case DC_LOSS_MSE: kname = sigmoid_output ? "loss_mse_sigmoid" : "loss_mse_linear"; break;
-    case DC_LOSS_L1: kname = sigmoid_output ? "loss_l1_sigmoid" : "loss_l1_linear"; break;
-    default: return dc_fail(DC_ERR_INVALID_ARG, "loss: unknown kind %d", (int)kind);
-    }
+    DC_TRY(dc_loss_check(kind, head));
+    /* One kernel per (loss, head), named after both: loss_bce_sigmoid, loss_mse_tanh, ... */
+    char kname[48];
+    snprintf(kname, sizeof kname, "loss_%s_%s", dc_loss_name(kind), dc_act_name(head));
     if (z->n <= 0 || z->c <= 0 || z->h <= 0 || z->w <= 0)
         return dc_fail(DC_ERR_INVALID_ARG, "loss: empty logits %dx%dx%dx%d", z->n, z->c, z->h, z->w);
     size_t count = (size_t)z->n * z->c * z->h * z->w;

@@ -1,4 +1,4 @@
-/* Max pooling 2x2 stride 2 (ops.h): checks and enqueueing of cl/pool.cl. */
+/* Max and average pooling 2x2 stride 2 (ops.h): checks and enqueueing of cl/pool.cl. */
 #include "daecl/ops.h"
 
 #include <limits.h>
@@ -18,16 +18,17 @@ static dc_status check_pair(const dc_tensor *x, const dc_tensor *y, const char *
 
 static size_t local_for(size_t g) { return g < 64 ? g : 64; }
 
-dc_status dc_maxpool2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y)
+/* Both pools' forward: one kernel argument list, one output row per work-item. */
+static dc_status pool_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y, const char *kernel,
+                              const char *op)
 {
-    const char *op = "maxpool2 forward";
     DC_TRY(dc_tensor_check(x, op, "x"));
     if (x->h < 2 || x->w < 2)
         return dc_fail(DC_ERR_INVALID_ARG, "%s: x is %dx%d, need at least 2x2", op, x->h, x->w);
     DC_TRY(dc_tensor_check(y, op, "y"));
     DC_TRY(check_pair(x, y, op, "y"));
     cl_kernel k;
-    DC_TRY(dc_kernel_get(dev, "pool.cl", NULL, "maxpool2_fwd", &k));
+    DC_TRY(dc_kernel_get(dev, "pool.cl", NULL, kernel, &k));
     cl_uint xo = (cl_uint)x->off, yo = (cl_uint)y->off;
     cl_int rows = y->n * y->c * y->h, h = x->h, w = x->w;
     DC_CL(DC_ARG(k, 0, x->buf), op);
@@ -39,6 +40,11 @@ dc_status dc_maxpool2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y)
     DC_CL(DC_ARG(k, 6, w), op);
     size_t g[1] = {(size_t)rows}, l[1] = {local_for((size_t)rows)};
     return dc_launch(dev, k, 1, g, l, op);
+}
+
+dc_status dc_maxpool2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y)
+{
+    return pool_forward(dev, x, y, "maxpool2_fwd", "maxpool2 forward");
 }
 
 dc_status dc_maxpool2_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *dy,
@@ -67,6 +73,34 @@ dc_status dc_maxpool2_backward(dc_device *dev, const dc_tensor *x, const dc_tens
     DC_CL(DC_ARG(k, 6, pairs), op);
     DC_CL(DC_ARG(k, 7, h), op);
     DC_CL(DC_ARG(k, 8, w), op);
+    size_t g[1] = {(size_t)pairs}, l[1] = {local_for((size_t)pairs)};
+    return dc_launch(dev, k, 1, g, l, op);
+}
+
+dc_status dc_avgpool2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y)
+{
+    return pool_forward(dev, x, y, "avgpool2_fwd", "avgpool2 forward");
+}
+
+dc_status dc_avgpool2_backward(dc_device *dev, const dc_tensor *dy, dc_tensor *dx)
+{
+    const char *op = "avgpool2 backward";
+    DC_TRY(dc_tensor_check(dy, op, "dy"));
+    DC_TRY(dc_tensor_check(dx, op, "dx"));
+    if (dx->h < 2 || dx->w < 2)
+        return dc_fail(DC_ERR_INVALID_ARG, "%s: dx is %dx%d, need at least 2x2", op, dx->h, dx->w);
+    DC_TRY(check_pair(dx, dy, op, "dy"));
+    cl_kernel k;
+    DC_TRY(dc_kernel_get(dev, "pool.cl", NULL, "avgpool2_bwd", &k));
+    cl_uint go = (cl_uint)dy->off, dxo = (cl_uint)dx->off;
+    cl_int pairs = dx->n * dx->c * ((dx->h + 1) / 2), h = dx->h, w = dx->w;
+    DC_CL(DC_ARG(k, 0, dy->buf), op);
+    DC_CL(DC_ARG(k, 1, go), op);
+    DC_CL(DC_ARG(k, 2, dx->buf), op);
+    DC_CL(DC_ARG(k, 3, dxo), op);
+    DC_CL(DC_ARG(k, 4, pairs), op);
+    DC_CL(DC_ARG(k, 5, h), op);
+    DC_CL(DC_ARG(k, 6, w), op);
     size_t g[1] = {(size_t)pairs}, l[1] = {local_for((size_t)pairs)};
     return dc_launch(dev, k, 1, g, l, op);
 }

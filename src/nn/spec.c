@@ -1,4 +1,5 @@
-/* Architecture spec strings: parsing, presets, canonical formatting (see model.h). */
+/* Architecture spec strings: parsing, presets, canonical formatting (see model.h). The tokens
+ * and their options come from the layer registry (daecl/layer.h). */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +16,6 @@ static const struct {
     /* classic + additive encoder→decoder skips: same parameters, better PSNR (+1.3 dB after one epoch, README). */
     {"unet", "conv:32@e1,pool,conv:32@e2,pool,conv:32,up,add:e2,conv:32,up,add:e1,conv:1:sigmoid"},
 };
-
-static const char *const kind_names[DC_LAYER_KIND_COUNT] = {
-    [DC_LAYER_CONV] = "conv", [DC_LAYER_CONVT] = "convT", [DC_LAYER_POOL] = "pool",
-    [DC_LAYER_UP] = "up",     [DC_LAYER_ADD] = "add",     [DC_LAYER_CAT] = "cat",
-};
-
-const char *dc_layer_kind_name(dc_layer_kind k)
-{
-    return (unsigned)k < DC_LAYER_KIND_COUNT ? kind_names[k] : "?";
-}
 
 const char *dc_arch_preset(const char *name)
 {
@@ -75,40 +66,53 @@ static dc_status parse_token(dc_arch *a, int index, char *tok)
         fields[nf++] = f;
     if (nf == 0) return bad_token(index, orig, "empty layer");
 
-    const char *kind = fields[0];
-    if (strcmp(kind, "conv") == 0 || strcmp(kind, "convT") == 0) {
-        L->kind = kind[4] == 'T' ? DC_LAYER_CONVT : DC_LAYER_CONV;
-        if (nf < 2 || parse_positive(fields[1], 4096, &L->channels))
-            return bad_token(index, orig, "needs a channel count, e.g. conv:32");
-        for (int i = 2; i < nf; i++) {
-            const char *f = fields[i];
-            if (f[0] == 'k' && isdigit((unsigned char)f[1])) {
-                if (parse_positive(f + 1, 31, &L->k) || L->k % 2 == 0)
-                    return bad_token(index, orig, "kernel size must be odd, 1 to 31 (k3, k5)");
-            } else if (strcmp(f, "linear") == 0 || strcmp(f, "none") == 0) {
-                L->act = DC_ACT_NONE;
-            } else if (dc_act_parse(f, &L->act) != DC_OK) {
-                return bad_token(index, orig, "unknown option (use relu, sigmoid, tanh, leaky, linear or kN)");
-            }
+    const dc_layer_kind *kind = dc_layer_kind_find(fields[0]);
+    if (!kind) {
+        char kinds[256];
+        dc_layer_kind_list(0, kinds, sizeof kinds);
+        char why[300];
+        snprintf(why, sizeof why, "unknown layer (%s)", kinds);
+        return bad_token(index, orig, why);
+    }
+    L->kind = kind;
+    unsigned opts = kind->options;
+    L->act = opts & DC_LAYER_OPT_ACT ? DC_ACT_RELU : DC_ACT_NONE;
+    int f = 1;
+    if (opts & DC_LAYER_OPT_CHANNELS) {
+        if (nf < 2 || parse_positive(fields[1], 4096, &L->channels)) {
+            char why[96];
+            snprintf(why, sizeof why, "needs a channel count, e.g. %s:32", kind->token);
+            return bad_token(index, orig, why);
         }
-    } else if (strcmp(kind, "pool") == 0 || strcmp(kind, "up") == 0) {
-        L->kind = kind[0] == 'p' ? DC_LAYER_POOL : DC_LAYER_UP;
-        if (nf != 1) return bad_token(index, orig, "takes no options");
-    } else if (strcmp(kind, "add") == 0 || strcmp(kind, "cat") == 0) {
-        L->kind = kind[0] == 'a' ? DC_LAYER_ADD : DC_LAYER_CAT;
-        if (nf != 2) return bad_token(index, orig, "needs the name of an earlier layer, e.g. add:e1");
+        f = 2;
+    }
+    if (opts & DC_LAYER_OPT_REF) {
+        if (nf != 2) {
+            char why[96];
+            snprintf(why, sizeof why, "needs the name of an earlier layer, e.g. %s:e1", kind->token);
+            return bad_token(index, orig, why);
+        }
         for (int i = 0; i < index; i++)
             if (strcmp(a->layers[i].name, fields[1]) == 0) L->ref = i;
         if (L->ref < 0) return bad_token(index, orig, "no earlier layer has this @name");
         for (int i = 0; i < index; i++)
-            if ((a->layers[i].kind == DC_LAYER_ADD || a->layers[i].kind == DC_LAYER_CAT) &&
-                a->layers[i].ref == L->ref)
-                return bad_token(index, orig, "a layer output can be merged only once");
-        L->act = DC_ACT_NONE;
-    } else {
-        return bad_token(index, orig, "unknown layer (conv, convT, pool, up, add, cat)");
+            if (a->layers[i].ref == L->ref) return bad_token(index, orig, "a layer output can be merged only once");
+        return DC_OK;
     }
-    if (L->kind == DC_LAYER_POOL || L->kind == DC_LAYER_UP) L->act = DC_ACT_NONE;
+    if (!(opts & (DC_LAYER_OPT_ACT | DC_LAYER_OPT_K)) && nf > f) return bad_token(index, orig, "takes no options");
+    for (; f < nf; f++) {
+        const char *o = fields[f];
+        if ((opts & DC_LAYER_OPT_K) && o[0] == 'k' && isdigit((unsigned char)o[1])) {
+            if (parse_positive(o + 1, 31, &L->k) || L->k % 2 == 0)
+                return bad_token(index, orig, "kernel size must be odd, 1 to 31 (k3, k5)");
+        } else if ((opts & DC_LAYER_OPT_ACT) && (strcmp(o, "linear") == 0 || strcmp(o, "none") == 0)) {
+            L->act = DC_ACT_NONE;
+        } else if (!(opts & DC_LAYER_OPT_ACT) || dc_act_parse(o, &L->act) != DC_OK) {
+            return bad_token(index, orig, opts & DC_LAYER_OPT_K
+                                              ? "unknown option (use relu, sigmoid, tanh, leaky, linear or kN)"
+                                              : "unknown option (use relu, sigmoid, tanh, leaky or linear)");
+        }
+    }
     return DC_OK;
 }
 
@@ -137,10 +141,16 @@ dc_status dc_arch_parse(const char *spec, dc_arch *out)
         p = comma + 1;
     }
     out->nlayers = n;
+    /* Its activation is the model's output head. */
     const dc_layer_spec *last = &out->layers[n - 1];
-    if (last->kind != DC_LAYER_CONV && last->kind != DC_LAYER_CONVT)
-        return dc_fail(DC_ERR_INVALID_ARG, "--arch: the last layer must be a conv (e.g. conv:1:sigmoid), not '%s'",
-                       dc_layer_kind_name(last->kind));
+    if (!(last->kind->options & DC_LAYER_OPT_ACT)) {
+        char kinds[128];
+        dc_layer_kind_list(DC_LAYER_OPT_ACT, kinds, sizeof kinds);
+        return dc_fail(DC_ERR_INVALID_ARG,
+                       "--arch: the last layer must be one with an activation (%s), which is the output head "
+                       "(e.g. conv:1:sigmoid), not '%s'",
+                       kinds, last->kind->token);
+    }
     return DC_OK;
 }
 
@@ -150,24 +160,14 @@ void dc_arch_format(const dc_arch *a, char *buf, size_t len)
     buf[0] = '\0';
     for (int i = 0; i < a->nlayers && used < len; i++) {
         const dc_layer_spec *L = &a->layers[i];
+        unsigned opts = L->kind->options;
         char tok[96];
-        switch (L->kind) {
-        case DC_LAYER_CONV:
-        case DC_LAYER_CONVT: {
-            char opts[48] = "";
-            if (L->act != DC_ACT_RELU)
-                snprintf(opts, sizeof opts, ":%s", L->act == DC_ACT_NONE ? "linear" : dc_act_name(L->act));
-            if (L->k != 3) snprintf(opts + strlen(opts), sizeof opts - strlen(opts), ":k%d", L->k);
-            snprintf(tok, sizeof tok, "%s:%d%s", dc_layer_kind_name(L->kind), L->channels, opts);
-            break;
-        }
-        case DC_LAYER_ADD:
-        case DC_LAYER_CAT:
-            snprintf(tok, sizeof tok, "%s:%s", dc_layer_kind_name(L->kind), a->layers[L->ref].name);
-            break;
-        default:
-            snprintf(tok, sizeof tok, "%s", dc_layer_kind_name(L->kind));
-        }
+        snprintf(tok, sizeof tok, "%s", L->kind->token);
+        if (opts & DC_LAYER_OPT_CHANNELS) snprintf(tok + strlen(tok), sizeof tok - strlen(tok), ":%d", L->channels);
+        if ((opts & DC_LAYER_OPT_ACT) && L->act != DC_ACT_RELU)
+            snprintf(tok + strlen(tok), sizeof tok - strlen(tok), ":%s", L->act == DC_ACT_NONE ? "linear" : dc_act_name(L->act));
+        if ((opts & DC_LAYER_OPT_K) && L->k != 3) snprintf(tok + strlen(tok), sizeof tok - strlen(tok), ":k%d", L->k);
+        if (opts & DC_LAYER_OPT_REF) snprintf(tok + strlen(tok), sizeof tok - strlen(tok), ":%s", a->layers[L->ref].name);
         int w = snprintf(buf + used, len - used, "%s%s%s%s", i ? "," : "", tok, L->name[0] ? "@" : "", L->name);
         if (w < 0) break;
         used += (size_t)w;

@@ -22,33 +22,18 @@ struct dc_denoiser {
 
 void dc_denoise_geometry(const dc_arch *arch, int *align, int *reach, int *margin)
 {
-    /* depth: pools minus upsamplings so far; bad[i]: pixels from a window edge where layer i's
-     * output may differ from the whole image's, in that layer's own resolution. */
-    int depth = 0, max_exp = 0, b = 0;
-    int bad[DC_MAX_LAYERS];
+    /* Each layer kind's rule is in its registry descriptor (layer.h). */
+    int reach_at[DC_MAX_LAYERS];
+    dc_reach r = {.reach_at = reach_at};
     for (int i = 0; i < arch->nlayers; i++) {
         const dc_layer_spec *L = &arch->layers[i];
-        switch (L->kind) {
-        case DC_LAYER_CONV: b += (L->k - 1) / 2; break;
-        case DC_LAYER_CONVT: b = 2 * b + L->k - 1; depth--; break;
-        case DC_LAYER_POOL:
-            if (depth + 1 > max_exp) max_exp = depth + 1;
-            b = (b + 1) / 2;
-            depth++;
-            break;
-        case DC_LAYER_UP: b *= 2; depth--; break;
-        case DC_LAYER_ADD:
-        case DC_LAYER_CAT:
-            if (L->ref >= 0 && L->ref < i && bad[L->ref] > b) b = bad[L->ref];
-            break;
-        default: break;
-        }
-        bad[i] = b;
+        L->kind->reach(L, &r);
+        reach_at[i] = r.reach;
     }
-    int a = 1 << (max_exp < 20 ? max_exp : 20);
+    int a = 1 << (r.max_depth < 20 ? r.max_depth : 20);
     if (align) *align = a;
-    if (reach) *reach = b;
-    if (margin) *margin = (b + a - 1) / a * a;
+    if (reach) *reach = r.reach;
+    if (margin) *margin = (r.reach + a - 1) / a * a;
 }
 
 static int round_up(int v, int a) { return (v + a - 1) / a * a; }
@@ -247,9 +232,8 @@ dc_status dc_denoiser_run(dc_denoiser *d, const dc_image *in, dc_image *out, dc_
         xv.n = n;
         xv.owns_buf = 0;
         s = dc_tensor_write(d->dev, &xv, d->host_in);
-        if (!s) s = dc_model_forward(d->m, &xv, n);
-        dc_tensor z = dc_model_logits(d->m, n);
-        if (!s) s = dc_act_forward(d->dev, d->m->out_act, &z, &z);
+        dc_tensor z;
+        if (!s) s = dc_model_predict(d->m, &xv, n, &z);
         if (!s) s = dc_tensor_read(d->dev, &z, d->host_out);
         if (s) break;
         /* scatter: each window's core */

@@ -94,7 +94,7 @@ dc_status dc_evaluate(dc_evaluator *e, dc_model *m, dc_loss_kind loss, const dc_
     double t0 = now_s();
     if (m->batch < e->batch || m->in_h != e->h || m->in_w != e->w)
         return dc_fail(DC_ERR_INVALID_ARG, "evaluation batch %d of %dx%d does not fit the model", e->batch, e->h, e->w);
-    int sigmoid = m->out_act == DC_ACT_SIGMOID;
+    DC_TRY(dc_model_check_loss(m, loss));
     DC_TRY(dc_accum_reset(e->dev, &e->acc));
     DC_TRY(dc_loader_start_epoch(e->loader, 0, 0));
     for (;;) {
@@ -108,17 +108,16 @@ dc_status dc_evaluate(dc_evaluator *e, dc_model *m, dc_loss_kind loss, const dc_
         DC_TRY(dc_noise_apply(e->dev, noise, seed, DC_NOISE_EPOCH_VALIDATION, pixels, indices, n, e->h,
                               e->w, &clean, &noisy, 1, &ready));
         DC_TRY(dc_model_forward(m, &noisy, n));
-        dc_tensor z = dc_model_logits(m, n);
-        DC_TRY(dc_loss_compute(e->dev, loss, sigmoid, &z, &clean, NULL, &pred, &e->acc, SLOT_LOSS));
+        DC_TRY(dc_model_loss(m, loss, &clean, n, 0, &pred, &e->acc, SLOT_LOSS));
         DC_TRY(dc_metrics_accumulate(e->dev, &pred, &clean, &e->acc, SLOT_METRICS));
         if (with_baseline) {
             dc_tensor nl = first_n(&e->noisy_logits, n);
             DC_TRY(noisy_as_logits(e, &noisy, &nl));
             /* BCE needs the sigmoid path; MSE/L1 score the noisy image directly. */
             if (loss == DC_LOSS_BCE)
-                DC_TRY(dc_loss_compute(e->dev, loss, 1, &nl, &clean, NULL, NULL, &e->acc, SLOT_NOISY_LOSS));
+                DC_TRY(dc_loss_compute(e->dev, loss, DC_ACT_SIGMOID, &nl, &clean, NULL, NULL, &e->acc, SLOT_NOISY_LOSS));
             else
-                DC_TRY(dc_loss_compute(e->dev, loss, 0, &noisy, &clean, NULL, NULL, &e->acc, SLOT_NOISY_LOSS));
+                DC_TRY(dc_loss_compute(e->dev, loss, DC_ACT_NONE, &noisy, &clean, NULL, NULL, &e->acc, SLOT_NOISY_LOSS));
             DC_TRY(dc_metrics_accumulate(e->dev, &noisy, &clean, &e->acc, SLOT_NOISY_METRICS));
         }
     }

@@ -357,6 +357,7 @@ static dc_status setup(trainer *t)
         s = dc_fail(DC_ERR_MISMATCH, "%s: trained on %dx%d images, the data set has %dx%d", t->model_path,
                     ck.in_h, ck.in_w, t->train.h, t->train.w);
     if (!s) s = dc_model_create(t->dev, &arch, 1, t->train.h, t->train.w, c->run.batch, &t->model);
+    if (!s) s = dc_model_check_loss(t->model, c->run.loss); /* e.g. bce on a tanh head */
     if (!s && have_ck && ck.nparams != t->model->nparams)
         s = dc_fail(DC_ERR_MISMATCH, "%s: holds %llu parameters, the model has %zu", t->model_path,
                     (unsigned long long)ck.nparams, t->model->nparams);
@@ -430,10 +431,8 @@ static dc_status write_samples(trainer *t, int epoch)
     clean.owns_buf = noisy.owns_buf = 0;
     DC_TRY(dc_noise_apply(t->dev, &t->cfg.run.noise, t->cfg.run.seed, DC_NOISE_EPOCH_VALIDATION, t->sample_pixels,
                           t->sample_indices, n, h, w, &clean, &noisy, 0, NULL));
-    DC_TRY(dc_model_forward(t->model, &noisy, n));
-    dc_tensor z = dc_model_logits(t->model, n);
-    /* The activation writes the output over the logits: nothing needs them after this. */
-    DC_TRY(dc_act_forward(t->dev, t->model->out_act, &z, &z));
+    dc_tensor z;
+    DC_TRY(dc_model_predict(t->model, &noisy, n, &z));
     size_t per = (size_t)h * w;
     float *host = malloc(3 * n * per * sizeof(float));
     uint8_t *img = NULL;
@@ -503,8 +502,7 @@ static dc_status train_step(trainer *t, uint32_t epoch, int n, int total, cl_mem
     DC_TRY(dc_noise_apply(t->dev, &c->noise, c->seed, noise_epoch, pixels, indices, n, t->train.h, t->train.w,
                           &clean, &noisy, 1, &ready));
     DC_TRY(dc_model_forward(t->model, &noisy, n));
-    dc_tensor z = dc_model_logits(t->model, n), dz = dc_model_logits_grad(t->model, n);
-    DC_TRY(dc_loss_compute(t->dev, c->loss, t->model->out_act == DC_ACT_SIGMOID, &z, &clean, &dz, NULL, &t->acc, 0));
+    DC_TRY(dc_model_loss(t->model, c->loss, &clean, n, 1, NULL, &t->acc, 0));
     DC_TRY(dc_model_backward(t->model, &noisy, n));
     DC_TRY(dc_dist_reduce_gradients(t->dev, t->model->grads, t->model->nparams, n, total, t->grad_host, stop));
     t->step++;

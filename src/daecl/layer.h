@@ -1,0 +1,87 @@
+/* The layer registry: one descriptor per layer kind (src/nn/layers.c) that says everything the
+ * rest of the program needs about it: its spec token and options (parsed and formatted
+ * generically by spec.c from `options`), a help line, a description for the model table, the
+ * shape rule (output shape, parameter count and FLOPs), the tiling rule (how far a window edge
+ * reaches through it, and its pooling depth: dc_denoise_geometry), parameter initialisation,
+ * forward and backward. Code outside the registry never switches on the kind; it calls the
+ * descriptor. Adding a kind = one descriptor in layers.c + its op (ops.h, src/nn, cl/) + its
+ * test hook (tests/ref_model.c), which the registry test demands for every kind. */
+#ifndef DAECL_LAYER_H
+#define DAECL_LAYER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daecl/ops.h"
+#include "daecl/tensor.h"
+
+struct dc_layer_spec;
+struct dc_layer_state;
+struct dc_arch;
+
+/* Options a token takes after its kind, always in this order: "conv:32:tanh:k5@name". */
+enum {
+    DC_LAYER_OPT_CHANNELS = 1u, /* ":C"    required: output channels (filters), 1 to 4096 */
+    DC_LAYER_OPT_ACT = 2u,      /* "[:ACT]" optional activation, relu by default; a kind with
+                                 * it may end the model (its activation is the model's head) */
+    DC_LAYER_OPT_K = 4u,        /* "[:kK]"  optional odd kernel size 1 to 31, 3 by default */
+    DC_LAYER_OPT_REF = 8u,      /* ":NAME"  required: an earlier layer's @NAME (a merge) */
+};
+
+/* One layer's work, resolved by the model: views of n images. */
+typedef struct dc_layer_run {
+    dc_device *dev;
+    const struct dc_layer_spec *spec;
+    const struct dc_layer_state *state; /* parameter offsets */
+    cl_mem params, grads;
+    const dc_tensor *in;
+    dc_tensor *out;
+    const dc_tensor *ref_out; /* merges: the named layer's output */
+    dc_tensor *ref_grad;      /* merges: receives the named layer's share of the gradient */
+    dc_act act;               /* activation to fuse: the last layer's is left to the head */
+} dc_layer_run;
+
+/* Tiling geometry carried through the layers in order (see daecl/denoise.h). */
+typedef struct dc_reach {
+    int depth;           /* pools minus upsamplings so far */
+    int max_depth;       /* deepest pooling level reached: align = 2^max_depth */
+    int reach;           /* pixels from a window edge where the running output may differ from
+                          * the whole image's, at the running resolution */
+    const int *reach_at; /* reach after each earlier layer (for merges) */
+} dc_reach;
+
+typedef struct dc_layer_kind {
+    const char *token; /* spec token, e.g. "conv" */
+    const char *help;  /* one line for `dae-cl model --help` */
+    unsigned options;  /* DC_LAYER_OPT_* */
+    /* The layer's row in the model table, e.g. "conv 3x3, 32 relu". */
+    void (*describe)(const struct dc_layer_spec *L, const struct dc_arch *a, char *buf, size_t len);
+    /* Output shape for a c x h x w input (ref: the named layer's state for merges, else NULL):
+     * sets c, h, w, flops, nparams and b_off (bias offset relative to the layer's weights). */
+    dc_status (*shape)(const struct dc_layer_spec *L, int c, int h, int w,
+                       const struct dc_layer_state *ref, struct dc_layer_state *out);
+    /* Advance the tiling geometry through this layer. */
+    void (*reach)(const struct dc_layer_spec *L, dc_reach *r);
+    /* Initial parameters (the layer's nparams floats at `params`), drawing from rng with
+     * dc_layer_uniform; NULL for kinds without parameters (zero). */
+    void (*init)(const struct dc_layer_spec *L, int in_c, const struct dc_layer_state *S,
+                 float *params, uint64_t *rng);
+    dc_status (*forward)(dc_layer_run *r);
+    /* dy: gradient of the output (may be overwritten); dx: of the input, NULL for the first
+     * layer (skip it). Parameter gradients are written, not accumulated. */
+    dc_status (*backward)(dc_layer_run *r, dc_tensor *dy, dc_tensor *dx);
+} dc_layer_kind;
+
+/* The registry, in a fixed order. */
+int dc_layer_kind_count(void);
+const dc_layer_kind *dc_layer_kind_at(int index);
+/* The kind with this token (case-sensitive), or NULL. */
+const dc_layer_kind *dc_layer_kind_find(const char *token);
+/* The token's grammar from its options, e.g. "conv:C[:ACT][:kK][@NAME]". */
+void dc_layer_grammar(const dc_layer_kind *kind, char *buf, size_t len);
+/* The tokens of the kinds that have all of `options` (0: every kind), e.g. "conv, convT". */
+void dc_layer_kind_list(unsigned options, char *buf, size_t len);
+/* Uniform in [-1, 1) from a splitmix64 state: the initialisers' generator. */
+double dc_layer_uniform(uint64_t *rng);
+
+#endif
