@@ -15,13 +15,6 @@ static int joined;
 static int rank_, size_ = 1, local_rank_;
 static double comm_seconds;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 int dc_dist_rank(void) { return rank_; }
 int dc_dist_size(void) { return size_; }
 int dc_dist_local_rank(void) { return local_rank_; }
@@ -29,6 +22,13 @@ int dc_dist_active(void) { return size_ > 1; }
 double dc_dist_seconds(void) { return comm_seconds; }
 
 #ifdef DAECL_HAVE_MPI
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 /* Launched by a process manager: Open MPI sets OMPI_COMM_WORLD_SIZE, PMIx and PMI launchers
  * (srun, hydra) set PMIX_RANK / PMI_RANK. */
