@@ -127,10 +127,15 @@ dc_status dc_dist_same(uint64_t value, int *same)
 
 #else /* one process */
 
+/* Several copies of a build without MPI would each train alone into the same run directory. */
 dc_status dc_dist_init(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (n && atoi(n) > 1)
+        return dc_fail(DC_ERR_INVALID_ARG, "this dae-cl was built without MPI and cannot train as one of %d ranks: "
+                       "rebuild with libopenmpi-dev installed (meson -Dmpi=enabled), or run it without mpirun", atoi(n));
     return DC_OK;
 }
 void dc_dist_finalize(void) {}
