@@ -7,8 +7,8 @@ build=${DAECL_BUILD_ROOT:?run through meson test}
 bin="$build/src/cli/dae-cl"
 tmp=$(mktemp -d /tmp/daecl-cli-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-# shellcheck source=tests/cli_lib.sh
-. "$(dirname "$0")/cli_lib.sh"
+# shellcheck source=tests/harness.sh
+. "$(dirname "$0")/harness.sh"
 # A usage error is exactly one line.
 one_line_error() {
   local out lines

@@ -18,8 +18,8 @@ helper="$build/tests/test_train"
 tmp=$(mktemp -d /tmp/daecl-faults-XXXXXX)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 KILLS=${KILLS:-12}
-# shellcheck source=tests/cli_lib.sh
-. "$(dirname "$0")/cli_lib.sh"
+# shellcheck source=tests/harness.sh
+. "$(dirname "$0")/harness.sh"
 start=$SECONDS
 
 "$helper" --make-subset "$tmp/mnist" 64 32 >/dev/null || { echo "cannot make the MNIST subset" >&2; exit 1; }

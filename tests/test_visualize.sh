@@ -19,15 +19,7 @@ base=${DAECL_TEST_TMP:-/tmp}
 mkdir -p "$base"
 t=$(mktemp -d "$base/visualize.XXXXXX")
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { # DESCRIPTION COMMAND...
-  local what=$1
-  shift
-  if "$@"; then ok; else bad "$what"; fi
-}
+source "$src/tests/harness.sh"
 # run STATUS COMMAND...: the exit status must be STATUS; output in $out.
 run() {
   local want=$1
@@ -35,12 +27,6 @@ run() {
   out=$("$@" 2>&1)
   local status=$?
   if [ "$status" -eq "$want" ]; then ok; else bad "$* -> exit $status, want $want: $out"; fi
-}
-finish() {
-  echo "$passed passed, $failed failed"
-  if [ "$failed" -eq 0 ]; then rm -rf "$t"; else echo "files kept in $t" >&2; fi
-  [ "$failed" -eq 0 ]
-  exit
 }
 
 # ---- PNG and IDX files from bash ------------------------------------------------------------

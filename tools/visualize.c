@@ -1,4 +1,4 @@
-/* tools/visualize: pictures of a model and of its training.
+/* dae-cl-visualize (tools/visualize in the source tree): pictures of a model and of its training.
  *
  *   grid     one column per test image, rows original / noisy / denoised (/ absolute error),
  *            with the validation noise training used (same seed, same noise: the same noisy
@@ -6,7 +6,8 @@
  *   curves   loss and PSNR per epoch of one run (its metrics.csv)
  *   compare  the validation PSNR of several runs on one plot
  *
- * Built as build/tools/visualize-bin; the script tools/visualize runs it. */
+ * Built as build/tools/dae-cl-visualize (installed under that name); in the source tree the
+ * script tools/visualize runs it. */
 #include <cairo.h>
 #ifdef DC_HAVE_FONTCONFIG
 #include <fontconfig/fontconfig.h>
@@ -101,7 +102,7 @@ static int cmd_grid(int argc, char **argv)
     int r = args_parse("grid", opts, argc, argv, 1, pos, 0, &npos, "--model FILE --data DIR -o OUT.png [options]");
     if (r) return r == 1 ? 0 : r;
     if (!model_path || !out) {
-        fprintf(stderr, "tools/visualize grid: --model FILE and -o OUT.png are required (see tools/visualize grid --help)\n");
+        fprintf(stderr, "%s grid: --model FILE and -o OUT.png are required (see %s grid --help)\n", args_program, args_program);
         return 2;
     }
     grid_job j = {.n = n, .offset = offset, .scale = scale, .error_row = error_row, .out = out};
@@ -111,7 +112,7 @@ static int cmd_grid(int argc, char **argv)
     dc_status s = dc_dataset_load(data, split, transpose, &ds);
     if (s) return cli_report("grid", s);
     if ((size_t)offset + (size_t)n > ds.n) {
-        fprintf(stderr, "tools/visualize grid: --offset %d --n %d: the %s split of %s has %zu images\n", offset, n, split, data,
+        fprintf(stderr, "%s grid: --offset %d --n %d: the %s split of %s has %zu images\n", args_program, offset, n, split, data,
                 ds.n);
         dc_dataset_free(&ds);
         return 2;
@@ -186,7 +187,7 @@ static int cmd_curves(int argc, char **argv)
     int r = args_parse("curves", opts, argc, argv, 1, pos, 1, &npos, "runs/NAME[/metrics.csv] -o OUT.png");
     if (r) return r == 1 ? 0 : r;
     if (npos != 1 || !out) {
-        fprintf(stderr, "tools/visualize curves: give one run (runs/NAME or its metrics.csv) and -o OUT.png\n");
+        fprintf(stderr, "%s curves: give one run (runs/NAME or its metrics.csv) and -o OUT.png\n", args_program);
         return 2;
     }
     char csv[4096];
@@ -197,7 +198,7 @@ static int cmd_curves(int argc, char **argv)
         snprintf(csv, sizeof csv, "%s", pos[0]);
     char err[512];
     if (dc_plot_curves(csv, out, err, sizeof err) != 0) {
-        fprintf(stderr, "tools/visualize curves: %s\n", err);
+        fprintf(stderr, "%s curves: %s\n", args_program, err);
         return 1;
     }
     printf("%s: curves of %s\n", out, csv);
@@ -220,14 +221,14 @@ static int cmd_compare(int argc, char **argv)
         return r == 1 ? 0 : r;
     }
     if (npos < 1 || !out) {
-        fprintf(stderr, "tools/visualize compare: give one or more runs (directories or metrics.csv files) and -o OUT.png\n");
+        fprintf(stderr, "%s compare: give one or more runs (directories or metrics.csv files) and -o OUT.png\n", args_program);
         r = 2;
     }
     if (!r) {
         char err[512];
         /* The strings are argv's: writable, and dc_plot_compare only reads them. */
         if (dc_plot_compare(npos, (char **)pos, out, err, sizeof err) != 0) {
-            fprintf(stderr, "tools/visualize compare: %s\n", err);
+            fprintf(stderr, "%s compare: %s\n", args_program, err);
             r = 1;
         } else {
             printf("%s: validation PSNR of %d runs\n", out, npos);
@@ -241,17 +242,23 @@ static int cmd_compare(int argc, char **argv)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tools/visualize COMMAND [options]   (tools/visualize COMMAND --help for its options)\n\n"
-               "  grid     original / noisy / denoised rows of test images, with the run's validation noise\n"
-               "           (the default command):\n"
-               "           tools/visualize grid --model runs/NAME/model.dcl --data data/mnist -o grid.png\n"
-               "  curves   loss and PSNR per epoch of a run: tools/visualize curves runs/NAME -o curves.png\n"
-               "  compare  validation PSNR of several runs: tools/visualize compare runs/A runs/B -o compare.png\n");
+    const char *p = args_program;
+    fprintf(f,
+            "usage: %s COMMAND [options]   (%s COMMAND --help for its options)\n\n"
+            "  grid     original / noisy / denoised rows of test images, with the run's validation noise\n"
+            "           (the default command):\n"
+            "           %s grid --model runs/NAME/model.dcl --data data/mnist -o grid.png\n"
+            "  curves   loss and PSNR per epoch of a run: %s curves runs/NAME -o curves.png\n"
+            "  compare  validation PSNR of several runs: %s compare runs/A runs/B -o compare.png\n",
+            p, p, p, p, p);
 }
 
 int main(int argc, char **argv)
 {
-    args_program = "tools/visualize";
+    /* Messages name the program as it was run: dae-cl-visualize when installed, tools/visualize
+     * from the source tree (that script runs this binary under its own name). */
+    const char *base = strrchr(argv[0], '/');
+    args_program = strcmp(base ? base + 1 : argv[0], "dae-cl-visualize") == 0 ? "dae-cl-visualize" : "tools/visualize";
     int r;
     if (argc < 2) {
         usage(stderr);
@@ -270,7 +277,7 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[1], "compare") == 0) {
         r = cmd_compare(argc - 1, argv + 1);
     } else {
-        fprintf(stderr, "tools/visualize: unknown command '%s' (grid, curves, compare; see tools/visualize --help)\n", argv[1]);
+        fprintf(stderr, "%s: unknown command '%s' (grid, curves, compare; see %s --help)\n", args_program, argv[1], args_program);
         return 2;
     }
     /* Release cairo's and fontconfig's caches so LeakSanitizer reports only real leaks. */

@@ -46,7 +46,8 @@ dc_status dc_idx_write_labels(const char *path, const uint8_t *lab, size_t n, in
  * .gz. Failing those, a single file in the directory ending in -<split>-images-idx3-ubyte[.gz]
  * is taken (EMNIST: emnist-digits-train-images-idx3-ubyte.gz). Labels are optional (NULL when
  * absent); when present their count must equal the image count. A missing directory or image
- * file gives DC_ERR_IO with a hint to run tools/fetch-mnist. *out is zeroed on failure. */
+ * file gives DC_ERR_IO with a hint to run dae-cl-fetch-mnist (tools/fetch-mnist in a source tree).
+ * *out is zeroed on failure. */
 dc_status dc_dataset_load(const char *dir, const char *split, int transpose, dc_dataset *out);
 
 /* Keep only the first n samples (n == 0 or n >= ds->n: no-op). */

@@ -22,12 +22,26 @@
 #include "daecl/eval.h"
 #include "daecl/runconfig.h"
 
+/* What a progress callback sees: after every step, and once at the end of every epoch. */
+typedef struct dc_train_progress {
+    int epoch, epochs;   /* 1-based */
+    int step, steps;     /* steps done in this epoch, of steps */
+    double loss;         /* mean training loss of the epoch at the last read (NaN before one) */
+    int epoch_done;
+    double val_loss, val_psnr; /* when epoch_done and the epoch validated, else NaN */
+} dc_train_progress;
+
+/* Return non-zero to stop training as dc_train_request_stop does (save, DC_ERR_INTERRUPTED). */
+typedef int (*dc_train_progress_fn)(void *user, const dc_train_progress *p);
+
 typedef struct dc_train_config {
     dc_run_config run;    /* the settings the checkpoint keeps (daecl/runconfig.h) */
     const char *out_dir;
     int resume;           /* continue from OUT/model.dcl: its settings, with the fields given in
                              run.given applied or refused (dc_run_config_resume) */
     int quiet, verbose;
+    dc_train_progress_fn progress; /* may be NULL (the library API's callback) */
+    void *progress_user;
 } dc_train_config;
 
 typedef struct dc_train_summary {

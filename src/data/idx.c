@@ -20,6 +20,8 @@
 #define IDX_TYPE_UBYTE 0x08
 #define GZ_FIRST_ALLOC ((size_t)64 << 20) /* first payload allocation for gzip files */
 #define READ_CHUNK ((size_t)1 << 30)       /* gzread takes an unsigned and returns an int */
+/* The MNIST download tool: its installed name, and its place in a source tree. */
+#define FETCH_MNIST "dae-cl-fetch-mnist (tools/fetch-mnist in a source tree)"
 
 /* ---------------------------------------------------------------------------------------- */
 /* Input: one open IDX file. */
@@ -540,16 +542,16 @@ dc_status dc_dataset_load(const char *dir, const char *split, int transpose, dc_
     }
 
     if (stat(dir, &st) != 0)
-        return dc_fail(DC_ERR_IO, "%s: cannot open data directory: %s; run tools/fetch-mnist "
-                       "to download MNIST there", dir, strerror(errno));
+        return dc_fail(DC_ERR_IO, "%s: cannot open data directory: %s; run " FETCH_MNIST
+                       " to download MNIST there", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return dc_fail(DC_ERR_IO, "%s: not a directory; --data takes a directory of IDX files "
-                       "(run tools/fetch-mnist to download MNIST)", dir);
+                       "(run " FETCH_MNIST " to download MNIST)", dir);
 
     DC_TRY(find_split_file(dir, prefix, words, "images", "idx3", &img_path));
     if (!img_path)
-        return dc_fail(DC_ERR_IO, "%s: no %s-images-idx3-ubyte[.gz] here; run tools/fetch-mnist "
-                       "to download MNIST (or point --data at another IDX dataset)", dir, prefix);
+        return dc_fail(DC_ERR_IO, "%s: no %s-images-idx3-ubyte[.gz] here; run " FETCH_MNIST
+                       " to download MNIST (or point --data at another IDX dataset)", dir, prefix);
     s = find_split_file(dir, prefix, words, "labels", "idx1", &lab_path);
     if (s != DC_OK) goto fail;
 

@@ -535,7 +535,8 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
         double t0 = dc_now();
         size_t images = 0, local_images = 0; /* all ranks', this rank's */
         int b = start_batch;
-        double loss_sum = 0, comm0 = dc_dist_seconds();
+        double loss_sum = 0, last_mean = NAN; /* last_mean: this rank's mean loss when last read */
+        double comm0 = dc_dist_seconds();
         for (;;) {
             int n;
             cl_mem pixels, indices;
@@ -564,9 +565,17 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
                 if (!isfinite(loss_sum))
                     return dc_fail(DC_ERR_NONFINITE, "loss is %g in epoch %d by step %d; stopped, %s", loss_sum, e + 1,
                                    b, kept(t, keep, sizeof keep));
-                if (due) dc_progress_draw(&prog, b, loss_sum / (double)(local_images ? local_images : 1));
+                last_mean = loss_sum / (double)(local_images ? local_images : 1);
+                if (due) dc_progress_draw(&prog, b, last_mean);
             }
-            if (stop) {
+            if (c->progress) {
+                dc_train_progress p = {.epoch = e + 1, .epochs = r->epochs, .step = b, .steps = nb,
+                                       .loss = last_mean, .val_loss = NAN, .val_psnr = NAN};
+                if (c->progress(c->progress_user, &p)) stop_requested = 1;
+            }
+            /* Alone, a stop asked during this step (signal, callback) is honoured now; under
+             * mpirun only the agreed one, the same step on every rank. */
+            if (stop || (!dc_dist_active() && stop_requested)) {
                 clFinish(t->dev->queue);
                 DC_TRY(dc_accum_read(t->dev, &t->acc, &loss_sum));
                 if (!isfinite(loss_sum))
@@ -625,6 +634,15 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
         sum->train_loss = train_loss;
         sum->seconds += seconds;
         sum->images_per_second = ips;
+        if (c->progress) {
+            dc_train_progress p = {.epoch = e + 1, .epochs = r->epochs, .step = b, .steps = nb, .loss = train_loss,
+                                   .epoch_done = 1, .val_loss = validate ? val.loss : NAN,
+                                   .val_psnr = validate ? val.psnr : NAN};
+            if (c->progress(c->progress_user, &p)) stop_requested = 1;
+        }
+        if (stop_requested && e + 1 < r->epochs)
+            return dc_fail(DC_ERR_INTERRUPTED, "stopped after epoch %d; saved %s (continue with --resume)", e + 1,
+                           t->model_path);
     }
     return DC_OK;
 }
