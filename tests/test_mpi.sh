@@ -17,8 +17,8 @@ helper="$build/tests/test_train"
 params="$build/tests/mpi_params"
 tmp=$(mktemp -d /tmp/daecl-mpi-XXXXXX)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-# shellcheck source=tests/cli_lib.sh
-. "$(dirname "$0")/cli_lib.sh"
+# shellcheck source=tests/harness.sh
+. "$(dirname "$0")/harness.sh"
 start=$SECONDS
 REL_TOL=1e-5
 FAIL_BOUND=30
