@@ -640,7 +640,10 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
                                    .val_psnr = validate ? val.psnr : NAN};
             if (c->progress(c->progress_user, &p)) stop_requested = 1;
         }
-        if (stop_requested && e + 1 < r->epochs)
+        /* Under mpirun a stop asked during validation or saving must be every rank's. */
+        double stop_here = stop_requested;
+        DC_TRY(dc_dist_sum_doubles(&stop_here, 1));
+        if (stop_here > 0 && e + 1 < r->epochs)
             return dc_fail(DC_ERR_INTERRUPTED, "stopped after epoch %d; saved %s (continue with --resume)", e + 1,
                            t->model_path);
     }
