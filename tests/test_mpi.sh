@@ -26,8 +26,11 @@ FAIL_BOUND=30
 # As root in a container: allowed explicitly; shared memory only; no core binding (2 ranks
 # may share one core).
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader \
-  OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none
-mpi2=(mpirun -np 2)
+  OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none \
+  OMPI_MCA_mca_base_component_disable_dlclose=1
+# Under ASan: Open MPI is built without frame pointers; the slow unwinder gives LSan the whole
+# stack, so the suppressions above can name its libraries.
+mpi2=(env "ASAN_OPTIONS=${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0" mpirun -np 2)
 
 "$helper" --make-subset "$tmp/mnist" 205 64 >/dev/null || { echo "cannot make the MNIST subset" >&2; exit 1; }
 common=(--data "$tmp/mnist" --arch conv:4,pool,conv:4,up,conv:1:sigmoid --batch 51 --val-limit 64 --no-samples --quiet)
