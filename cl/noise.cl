@@ -57,14 +57,15 @@ float8 u01_closed0(uint8 w)
 }
 
 /* p / 255 correctly rounded (a product with the rounded reciprocal plus one Markstein
- * correction step; plain division is not correctly rounded on every device). */
+ * correction step; plain division is not correctly rounded on every device). p = 0 gives +0
+ * explicitly: Mesa llvmpipe (rusticl) returns -0 for fma(-0, 255, +0), where IEEE says +0. */
 float8 u8_to_float8(uchar8 p)
 {
     const float r = 0x1.010102p-8f; /* 1/255 rounded */
     float8 a = convert_float8(p);
     float8 q = a * r;
     float8 e = fma(-q, (float8)(255.0f), a);
-    return fma(e, (float8)(r), q);
+    return select(fma(e, (float8)(r), q), (float8)(0.0f), a == (float8)(0.0f));
 }
 
 /* Poisson(x * peak) / peak per lane, clipped to 1: the same operations as the scalar host code

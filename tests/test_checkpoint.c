@@ -171,6 +171,13 @@ int main(void)
     path_of(p, sizeof p, "short-payload.dcl");
     copy_file(good, p, full - 100);
     expect_refused(p, "truncated");
+    /* Only the CRC is cut: say that, not "the payload is short". A directory or FIFO is named. */
+    path_of(p, sizeof p, "short-crc.dcl");
+    copy_file(good, p, full - 2);
+    expect_refused(p, "CRC-32 is missing (2 of 4 bytes)");
+    path_of(p, sizeof p, "");
+    CHECK(dc_checkpoint_load(p, &back) == DC_ERR_IO && strstr(dc_error_detail(), "is a directory, expected a dae-cl checkpoint"),
+          "directory: %s", dc_error_detail());
     /* One flipped byte in the weights. */
     path_of(p, sizeof p, "flipped.dcl");
     copy_file(good, p, full);

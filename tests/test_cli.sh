@@ -60,6 +60,23 @@ expect 0 'noisy input' -- "$bin" eval --model "$tmp/run1/model.dcl" --data "$d"
 expect 0 '^denoised' -- "$bin" eval --model "$tmp/run1/model.dcl" --data "$d" --limit 100 --quiet
 expect 2 '--resume' -- "$bin" train --data "$d" --out "$tmp/run1" --epochs 1
 
+# What a checkpoint holds, and its export (tests/ci/export.sh checks the files with onnx,
+# OpenCV and PyTorch; here: the commands, their files and their errors).
+expect 0 '^written by: +[0-9]+\.[0-9]+' -- "$bin" info "$tmp/run1/model.dcl"
+expect 0 '^training: +1 of 1 epochs done' -- "$bin" info --model "$tmp/run1/model.dcl"
+expect 0 '^  seed +3$' -- "$bin" info "$tmp/run1/model.dcl"
+expect 0 '^  last: +1,' -- "$bin" info "$tmp/run1/model.dcl"
+expect 0 '' -- "$bin" export --model "$tmp/run1/model.dcl" -o "$tmp/run1/model.onnx"
+[ "$(head -c 2 "$tmp/run1/model.onnx" | od -An -tx1 | tr -d ' ')" = 0807 ] && ok || bad "model.onnx does not start with ir_version 7"
+expect 0 '' -- "$bin" export "$tmp/run1/model.dcl" -o "$tmp/run1/weights.npz"
+[ "$(head -c 2 "$tmp/run1/weights.npz")" = PK ] && ok || bad "weights.npz is not a zip"
+expect 0 '' -- "$bin" export "$tmp/run1/model.dcl" --format npz -o "$tmp/run1/weights.bin"
+expect 2 'name it .onnx or .npz' -- "$bin" export "$tmp/run1/model.dcl" -o "$tmp/run1/model.txt"
+expect 2 'expected onnx or npz' -- "$bin" export "$tmp/run1/model.dcl" --format tflite -o "$tmp/m.onnx"
+expect 2 'give a path' -- "$bin" export "$tmp/run1/model.dcl" -o -
+expect 1 'nothing.dcl: cannot open' -- "$bin" export "$tmp/nothing.dcl" -o "$tmp/m.onnx"
+[ ! -e "$tmp/m.onnx" ] && ok || bad "a failed export left $tmp/m.onnx"
+
 # Ctrl-C: finish the step, save, exit 130; the checkpoint loads and the run resumes.
 "$bin" train --data "$d" --out "$tmp/run2" --epochs 30 --batch 32 >"$tmp/run2.log" 2>&1 &
 pid=$!
@@ -88,6 +105,8 @@ expect 0 "^--data $d replaces /tmp/v1fx/mnist from the checkpoint" -- "$bin" tra
 grep -q '^optimizer=sgd$' "$tmp/v1/config" && grep -q '^noise=mask:0.25$' "$tmp/v1/config" && grep -q '^lr=0.05$' "$tmp/v1/config" &&
   ok || bad "v1 settings not kept: $(cat "$tmp/v1/config")"
 expect 0 'noise mask:0.25, seed 7' -- "$bin" eval --model "$tmp/v1/model.dcl" --data "$d" --limit 64
+expect 0 'format version 1' -- "$bin" info "${DAECL_SOURCE_ROOT:?}/tests/fixtures/v1-sgd-mask.dcl"
+expect 0 '^  optimizer +sgd$' -- "$bin" info "${DAECL_SOURCE_ROOT:?}/tests/fixtures/v1-sgd-mask.dcl"
 
 # Damaged checkpoints: one line naming the file and the problem.
 cp "$tmp/run1/model.dcl" "$tmp/flipped.dcl"

@@ -186,7 +186,7 @@ static int pb_outside_changed(const pbuf *p, const float *all, size_t nw, int co
 typedef struct gcase {
     int n, cin, cout, h, w, k;
     dc_act act;
-    int chunk; /* >0: DAECL_CONV_GEMM_CHUNK (images per GEMM) */
+    int chunk; /* >0: dev->opts.gemm_chunk (images per GEMM) */
     int no_dx;
     int vs_direct; /* also run dc_conv2d_forward/backward and compare */
 } gcase;
@@ -208,13 +208,10 @@ static void run_layer(const gcase *c, int gemm, const double *x, const pbuf *prm
     dt_put(&tx, x);
     dt_put(&tg, g);
     pbuf grd = pb_new(nw, c->cout, NULL, NULL, prm);
-    char chunk[16];
-    if (c->chunk) {
-        snprintf(chunk, sizeof chunk, "%d", c->chunk);
-        setenv("DAECL_CONV_GEMM_CHUNK", chunk, 1);
-    }
-    /* DAECL_CONV=direct: dc_conv2d_* must stay the direct kernels once they dispatch */
-    setenv("DAECL_CONV", "direct", 1);
+    dc_device_options saved = dev->opts;
+    dev->opts.gemm_chunk = c->chunk;
+    /* conv_algo direct: dc_conv2d_* must stay the direct kernels once they dispatch */
+    dev->opts.conv_algo = DC_CONV_DIRECT;
     dc_status s = gemm ? dc_conv2d_gemm_forward(dev, &tx.t, prm->buf, prm->w_off, prm->b_off, c->k,
                                                 c->act, &ty.t)
                        : dc_conv2d_forward(dev, &tx.t, prm->buf, prm->w_off, prm->b_off, c->k,
@@ -228,8 +225,7 @@ static void run_layer(const gcase *c, int gemm, const double *x, const pbuf *prm
              : dc_conv2d_backward(dev, &tx.t, &ty.t, &tg.t, prm->buf, grd.buf, prm->w_off,
                                   prm->b_off, c->k, c->act, dxp);
     CHECK(s == DC_OK, "%s backward %s: %s", impl, label, dc_error_detail());
-    unsetenv("DAECL_CONV");
-    unsetenv("DAECL_CONV_GEMM_CHUNK");
+    dev->opts = saved;
     CHECK(clFinish(dev->queue) == CL_SUCCESS, "clFinish");
     o->dz = dt_get(&tg, "dz");
     o->dx = dt_get(&tdx, "dx"); /* with no_dx: only the sentinel check matters */
@@ -358,22 +354,30 @@ static void test_errors(void)
     dt_free(&x), dt_free(&y), dt_free(&bad);
     clReleaseMemObject(prm.buf);
 
+    /* the default per device type, then the environment read once at open */
     dc_device fake = *dev;
-    unsetenv("DAECL_CONV");
-    fake.type = CL_DEVICE_TYPE_GPU;
+    dc_device_options_default(&fake.opts, CL_DEVICE_TYPE_GPU, "x", "gpu");
     CHECK(dc_conv_algo_for(&fake) == DC_CONV_GEMM, "GPU default is gemm");
-    fake.type = CL_DEVICE_TYPE_CPU;
+    dc_device_options_default(&fake.opts, CL_DEVICE_TYPE_CPU, "x", "cpu");
     CHECK(dc_conv_algo_for(&fake) == DC_CONV_DIRECT, "CPU default is direct");
-    fake.type = CL_DEVICE_TYPE_ACCELERATOR;
+    dc_device_options_default(&fake.opts, CL_DEVICE_TYPE_ACCELERATOR, "x", "acc");
     CHECK(dc_conv_algo_for(&fake) == DC_CONV_DIRECT, "accelerator default is direct");
     setenv("DAECL_CONV", "gemm", 1);
+    CHECK_OK(dc_device_options_from_env(&fake.opts));
     CHECK(dc_conv_algo_for(&fake) == DC_CONV_GEMM, "DAECL_CONV=gemm");
-    fake.type = CL_DEVICE_TYPE_GPU;
+    dc_device_options_default(&fake.opts, CL_DEVICE_TYPE_GPU, "x", "gpu");
     setenv("DAECL_CONV", "direct", 1);
+    CHECK_OK(dc_device_options_from_env(&fake.opts));
     CHECK(dc_conv_algo_for(&fake) == DC_CONV_DIRECT, "DAECL_CONV=direct");
     setenv("DAECL_CONV", "fast", 1);
-    CHECK(dc_conv_algo_for(&fake) == DC_CONV_GEMM, "unknown DAECL_CONV ignored");
+    s = dc_device_options_from_env(&fake.opts);
+    CHECK(s == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), "DAECL_CONV='fast'"),
+          "unknown DAECL_CONV refused, naming it -> %s (%s)", dc_strerror(s), dc_error_detail());
     unsetenv("DAECL_CONV");
+    setenv("DAECL_CONV_GEMM_CHUNK", "-3", 1);
+    s = dc_device_options_from_env(&fake.opts);
+    CHECK(s == DC_ERR_INVALID_ARG, "negative DAECL_CONV_GEMM_CHUNK refused -> %s", dc_strerror(s));
+    unsetenv("DAECL_CONV_GEMM_CHUNK");
     CHECK(!strcmp(dc_conv_algo_name(DC_CONV_GEMM), "gemm"), "name gemm");
     CHECK(!strcmp(dc_conv_algo_name(DC_CONV_DIRECT), "direct"), "name direct");
     CHECK(!strcmp(dc_conv_algo_name((dc_conv_algo)7), "?"), "name invalid");
@@ -418,8 +422,7 @@ int main(void)
     for (int i = 0; i < 6; i++)
         printf("  %-16s %.2e  (tolerance %.0e)\n", worst_names[i], worst[i],
                i == 5 ? TOL_AGREE : TOL_DEV);
-    dc_conv_gemm_release(dev);
-    dc_ops_release(dev);
+    dc_device_scratch_release(dev);
     dc_device_close(dev);
     TEST_MAIN_END();
 }

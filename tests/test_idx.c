@@ -399,6 +399,60 @@ static void test_write_errors(void)
     CHECK(access(p, F_OK) != 0, "refused write must not create %s", p);
 }
 
+/* Not regular files: refused at once (a FIFO without a writer must not block in open()), and an
+ * output path that is a FIFO or a directory is never replaced. gzip: junk after the stream is
+ * refused, a second member is read on. */
+static void test_special_files(void)
+{
+    const char *fifo = P("fifo");
+    CHECK(mkfifo(fifo, 0644) == 0, "mkfifo %s: %s", fifo, strerror(errno));
+    CHECK_FAIL(read_img_expect_fail(fifo), DC_ERR_IO, fifo, "is a FIFO");
+    CHECK_FAIL(read_lab_expect_fail(fifo), DC_ERR_IO, fifo, "is a FIFO");
+    CHECK_FAIL(read_img_expect_fail(tmpdir), DC_ERR_IO, tmpdir, "is a directory");
+    uint8_t img[4] = {1, 2, 3, 4};
+    CHECK_FAIL(dc_idx_write_images(fifo, img, 1, 2, 2, 1), DC_ERR_IO, fifo, "refusing to replace");
+    struct stat st;
+    CHECK(lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode), "the FIFO was replaced");
+
+    size_t len;
+    unsigned char *b = idx3(2, 3, 4, 24, &len);
+    const char *p = P("junk.gz");
+    put_gz(p, b, len);
+    size_t glen;
+    unsigned char *g = get_bytes(p, &glen);
+    unsigned char *two = malloc(2 * glen + 5);
+    memcpy(two, g, glen);
+    memcpy(two + glen, "junk!", 5);
+    put_bytes(p, two, glen + 5);
+    CHECK_FAIL(read_img_expect_fail(p), DC_ERR_FORMAT, p, "trailing garbage: 5 bytes after the end of the gzip stream");
+    two[glen] = 0x1f; /* a lone byte that starts like a gzip magic */
+    put_bytes(p, two, glen + 1);
+    CHECK_FAIL(read_img_expect_fail(p), DC_ERR_FORMAT, p, "trailing garbage: 1 bytes");
+
+    /* Two members: the header in one, the pixels in the other (gzip -c a b > ab.gz). */
+    p = P("two-members.gz");
+    put_gz(P("m1.gz"), b, 16);
+    put_gz(P("m2.gz"), b + 16, len - 16);
+    size_t l1, l2;
+    unsigned char *g1 = get_bytes(P("m1.gz"), &l1), *g2 = get_bytes(P("m2.gz"), &l2);
+    unsigned char *cat = malloc(l1 + l2);
+    memcpy(cat, g1, l1);
+    memcpy(cat + l1, g2, l2);
+    put_bytes(p, cat, l1 + l2);
+    uint8_t *r = NULL;
+    size_t rn = 0;
+    int rh = 0, rw = 0;
+    CHECK_OK(dc_idx_read_images(p, 0, &r, &rn, &rh, &rw));
+    CHECK(rn == 2 && rh == 3 && rw == 4 && r && memcmp(r, b + 16, 24) == 0, "two-member gzip read back");
+    free(r);
+    free(cat);
+    free(g1);
+    free(g2);
+    free(two);
+    free(g);
+    free(b);
+}
+
 static void mkdir_in(const char *name)
 {
     if (mkdir(P(name), 0755) != 0 && errno != EEXIST) { perror(P(name)); exit(2); }
@@ -515,6 +569,7 @@ int main(void)
     test_malformed_images();
     test_malformed_labels();
     test_write_errors();
+    test_special_files();
     test_dataset_load();
 
     if (!test_failed_) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -1,5 +1,6 @@
 /* Tests for src/image: PNG reading of every colour type / bit depth (files written here with
- * libpng directly), 8/16-bit round trips, malformed files, atomic writes, sample grids. */
+ * libpng directly), 8/16-bit round trips, malformed files, palette indices beyond the palette,
+ * atomic writes, special files (FIFO, device, directory, symlink) in and out, sample grids. */
 #include "daecl/image.h"
 #include "test.h"
 
@@ -394,6 +395,78 @@ static void test_read_formats(void)
     for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++)
         for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
             test_read_format(&fmts[i], sizes[k][0], sizes[k][1]);
+}
+
+/* A palette index beyond the palette is refused (libpng would expand it to black), also when
+ * interlaced and at 4 bits; the largest valid index still decodes. */
+static void test_palette_range(void)
+{
+    static const png_color pal[3] = {{0, 0, 0}, {255, 255, 255}, {10, 200, 30}};
+    static const uint16_t good[6] = {0, 1, 2, 2, 1, 0}, bad[6] = {0, 1, 2, 3, 1, 0};
+    for (int interlace = 0; interlace < 2; interlace++)
+        for (int depth = 4; depth <= 8; depth += 4) {
+            spec sp = {.w = 3, .h = 2, .ctype = PNG_COLOR_TYPE_PALETTE, .depth = depth, .interlace = interlace,
+                       .samples = good, .palette = pal, .npalette = 3};
+            const char *p = tpath("pal-good.png");
+            CHECK(write_raw_png(p, &sp) == 0, "write %s", p);
+            dc_image img;
+            CHECK_OK(dc_png_read(p, &img));
+            if (img.px) {
+                double want = 0.299 * 10 / 255 + 0.587 * 200 / 255 + 0.114 * 30 / 255;
+                CHECK(fabs(img.px[2] - want) < 1e-6 && img.px[1] == 1.0f, "palette decode %g", img.px[2]);
+            }
+            dc_image_free(&img);
+            sp.samples = bad;
+            p = tpath("pal-bad.png");
+            CHECK(write_raw_png(p, &sp) == 0, "write %s", p);
+            CHECK_REFUSED(dc_png_read(p, &img), DC_ERR_FORMAT, p);
+            CHECK(strstr(dc_error_detail(), "palette index 3") != NULL, "detail: %s", dc_error_detail());
+            CHECK(img.px == NULL, "no image on failure");
+        }
+}
+
+/* Anything but a regular file is refused: as input without blocking (a FIFO with no writer),
+ * as output without being replaced (directory, FIFO, device node, dangling symlink); a symlink
+ * to a regular file has its target replaced and stays a symlink. */
+static void test_special_files(void)
+{
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/special", tmpdir);
+    mkdir_p(dir);
+    char fifo[1200], link[1200], target[1200], dangling[1200];
+    snprintf(fifo, sizeof fifo, "%s/fifo.png", dir);
+    snprintf(link, sizeof link, "%s/link.png", dir);
+    snprintf(target, sizeof target, "%s/target.png", dir);
+    snprintf(dangling, sizeof dangling, "%s/dangling.png", dir);
+    CHECK(mkfifo(fifo, 0644) == 0, "mkfifo: %s", strerror(errno));
+    dc_image img;
+    CHECK_REFUSED(dc_png_read(fifo, &img), DC_ERR_IO, fifo);
+    CHECK(strstr(dc_error_detail(), "FIFO") != NULL, "detail: %s", dc_error_detail());
+    CHECK_REFUSED(dc_png_read(dir, &img), DC_ERR_IO, "directory");
+
+    CHECK_OK(dc_image_alloc(&img, 3, 2));
+    if (!img.px) return;
+    CHECK_REFUSED(dc_png_write(fifo, &img, 8), DC_ERR_IO, fifo);
+    struct stat st;
+    CHECK(lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode), "FIFO replaced");
+    CHECK_REFUSED(dc_png_write("/dev/null", &img, 8), DC_ERR_IO, "character device");
+    CHECK(lstat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode), "/dev/null replaced");
+    CHECK_REFUSED(dc_png_write(dir, &img, 8), DC_ERR_IO, "directory");
+
+    CHECK(symlink("target.png", link) == 0, "symlink: %s", strerror(errno));
+    CHECK(symlink("nowhere.png", dangling) == 0, "symlink: %s", strerror(errno));
+    CHECK_REFUSED(dc_png_write(dangling, &img, 8), DC_ERR_IO, dangling);
+    CHECK_REFUSED(dc_png_write(link, &img, 8), DC_ERR_IO, link); /* dangling until target exists */
+    CHECK_OK(dc_png_write(target, &img, 8));
+    img.px[0] = 1.0f;
+    CHECK_OK(dc_png_write(link, &img, 8));
+    CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode), "the symlink itself was replaced");
+    dc_image back;
+    CHECK_OK(dc_png_read(target, &back));
+    CHECK(back.px && back.px[0] == 1.0f, "the link's target holds the new image");
+    dc_image_free(&back);
+    CHECK(count_temp_files(dir) == 0, "temp files left in %s", dir);
+    dc_image_free(&img);
 }
 
 /* ---- our writer ----------------------------------------------------------------------------- */
@@ -823,6 +896,8 @@ int main(void)
     test_round_trips();
     test_malformed();
     test_atomic_write();
+    test_palette_range();
+    test_special_files();
     test_grid();
     if (!test_failed_) rm_tree(tmpdir);
     TEST_MAIN_END();

@@ -275,6 +275,7 @@ int main(void)
         const dc_layer_kind *k = dc_layer_kind_at(i);
         const ref_kind *hook = ref_kind_find(k->token);
         CHECK(hook != NULL, "layer kind '%s' has no test hook in tests/ref_model.c", k->token);
+        CHECK(k->export_onnx != NULL, "layer kind '%s' has no export hook (tests/ci/export.sh checks them)", k->token);
         test_grammar(k);
         if (!hook) continue;
         test_shape(k, hook);

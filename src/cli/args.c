@@ -1,6 +1,7 @@
 #include "cli/args.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,10 +58,11 @@ static int set_value(const char *cmd, arg_opt *o, const char *v)
     switch (o->type) {
     case ARG_INT: {
         long x = strtol(v, &end, 10);
-        if (end == v || *end || errno) return bad(cmd, o->name, "expected an integer", v);
+        if (end == v || *end || errno || x < INT_MIN || x > INT_MAX)
+            return bad(cmd, o->name, "expected an integer (32-bit)", v);
         if (checked && (x < o->min || x > o->max)) {
-            char why[96];
-            snprintf(why, sizeof why, "must be between %g and %g", o->min, o->max);
+            char why[96]; /* integers as integers: "between 0 and 1048576", never "1.04858e+06" */
+            snprintf(why, sizeof why, "must be between %.0f and %.0f", o->min, o->max);
             return bad(cmd, o->name, why, v);
         }
         *(int *)o->ptr = (int)x;
@@ -78,7 +80,7 @@ static int set_value(const char *cmd, arg_opt *o, const char *v)
         if (end == v || *end || errno || !isfinite(x)) return bad(cmd, o->name, "expected a finite number", v);
         if (checked && (x < o->min || x > o->max)) {
             char why[96];
-            snprintf(why, sizeof why, "must be between %g and %g", o->min, o->max);
+            snprintf(why, sizeof why, "must be between %.10g and %.10g", o->min, o->max);
             return bad(cmd, o->name, why, v);
         }
         *(float *)o->ptr = (float)x;

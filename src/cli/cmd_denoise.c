@@ -1,14 +1,17 @@
 /* dae-cl denoise: run a trained model on PNG files of any size (see daecl/denoise.h). */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "daecl/denoise.h"
+#include "daecl/fileio.h"
 #include "daecl/noise.h"
 
 typedef struct denoise_job {
@@ -17,6 +20,33 @@ typedef struct denoise_job {
     uint64_t seed;
     int compare, quiet;
 } denoise_job;
+
+/* SIGINT/SIGTERM: the first one lets the file in flight finish, then the run stops with a
+ * summary; a second one removes the temporary in flight and ends the process at once, so no
+ * "*.tmp.PID" is ever left behind. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    if (stop_signal) {
+        dc_atomic_remove_inflight();
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    stop_signal = sig;
+}
+
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART; /* the file in flight must not fail with EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 static double now_s(void)
 {
@@ -100,10 +130,12 @@ static int denoise_file(const denoise_job *j, const char *in_path, const char *o
     if (!s && cmp_path) s = write_compare(cmp_path, src, &out);
     int r = s ? file_failed(in_path, out_path) : 0;
     if (!r && !j->quiet) {
-        printf("%s -> %s: %dx%d, %d-bit", in_path, out_path, out.w, out.h, out.bit_depth);
+        /* With the PNG on standard output, the report goes to standard error. */
+        FILE *log = strcmp(out_path, "-") == 0 ? stderr : stdout;
+        fprintf(log, "%s -> %s: %dx%d, %d-bit", in_path, out_path, out.w, out.h, out.bit_depth);
         if (info.tiles_x * info.tiles_y > 1)
-            printf(", %dx%d windows of %dx%d", info.tiles_x, info.tiles_y, info.win_w, info.win_h);
-        printf(", %.2f s%s%s\n", now_s() - t0, cmp_path ? "; comparison " : "", cmp_path ? cmp_path : "");
+            fprintf(log, ", %dx%d windows of %dx%d", info.tiles_x, info.tiles_y, info.win_w, info.win_h);
+        fprintf(log, ", %.2f s%s%s\n", now_s() - t0, cmp_path ? "; comparison " : "", cmp_path ? cmp_path : "");
     }
     dc_image_free(&img);
     dc_image_free(&noisy);
@@ -120,7 +152,7 @@ int cmd_denoise(int argc, char **argv)
         {"platform", ARG_STRING, &platform, "P", "OpenCL platform index", 1, 0, 0},
         {"device", ARG_STRING, &device, "D|P:D", "OpenCL device index", 1, 0, 0},
         {"model", ARG_STRING, &model_path, "FILE", "checkpoint (runs/NAME/model.dcl)", 1, 0, 0},
-        {"o", ARG_STRING, &out, "OUT.png", "output file (one input)", 1, 0, 0},
+        {"o", ARG_STRING, &out, "OUT.png", "output file (one input; - for standard output)", 1, 0, 0},
         {"out-dir", ARG_STRING, &out_dir, "DIR", "output directory: DIR/NAME.png for each input NAME.png", 1, 0, 0},
         {"noise", ARG_STRING, &noise, "KIND:X", "add this noise first (a demo): gaussian:S | saltpepper:P | speckle:S | poisson:PEAK | mask:P", 1, 0, 0},
         {"seed", ARG_U64, &seed, "N", "noise seed (default: the model's training seed)", 1, 0, 0},
@@ -144,6 +176,9 @@ int cmd_denoise(int argc, char **argv)
     else if (!out && !out_dir) problem = "give -o OUT.png (one input) or --out-dir DIR";
     else if (out && out_dir) problem = "-o and --out-dir exclude each other";
     else if (out && npos > 1) problem = "-o names one output but several inputs were given: use --out-dir DIR";
+    else if (out && compare && strcmp(out, "-") == 0) problem = "--compare needs a file name for -o, not -";
+    else if (out && strcmp(out, "-") == 0 && isatty(STDOUT_FILENO))
+        problem = "-o - writes a PNG to standard output, which is a terminal: redirect it to a file or a pipe";
     if (problem) {
         fprintf(stderr, "dae-cl denoise: %s (see dae-cl denoise --help)\n", problem);
         free(pos);
@@ -155,6 +190,11 @@ int cmd_denoise(int argc, char **argv)
         return cli_report("denoise", DC_ERR_INVALID_ARG);
     }
     if (noise && nc.kind == DC_NOISE_NONE) noise = NULL;
+    /* Refuse a FIFO, device, directory... at -o before any work (fileio.h). */
+    if (out && strcmp(out, "-") != 0 && dc_check_output_path(out) != DC_OK) {
+        free(pos);
+        return cli_report("denoise", DC_ERR_IO);
+    }
     if (out_dir && mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "dae-cl denoise: %s: cannot create directory: %s\n", out_dir, strerror(errno));
         free(pos);
@@ -162,7 +202,8 @@ int cmd_denoise(int argc, char **argv)
     }
 
     dc_device *dev = NULL;
-    r = cli_open_device("denoise", platform, device, quiet, &dev);
+    int to_stdout = out && strcmp(out, "-") == 0;
+    r = cli_open_device("denoise", platform, device, quiet || to_stdout, &dev);
     if (r) {
         free(pos);
         return r;
@@ -187,7 +228,10 @@ int cmd_denoise(int argc, char **argv)
     denoise_job job = {.den = den, .noise = noise ? &nc : NULL, .seed = seed, .compare = compare, .quiet = quiet};
     char (*outs)[4096] = calloc((size_t)npos, sizeof *outs);
     int failed = 0;
-    for (int i = 0; i < npos && outs; i++) {
+    int done = 0, started = 0;
+    catch_stop_signals();
+    for (int i = 0; i < npos && outs && !stop_signal; i++) {
+        started++;
         char name[1024], cmp[4096 + 16];
         if (out) {
             snprintf(outs[i], sizeof outs[i], "%s", out);
@@ -212,14 +256,24 @@ int cmd_denoise(int argc, char **argv)
             continue;
         }
         compare_path(outs[i], cmp, sizeof cmp);
-        failed += denoise_file(&job, pos[i], outs[i], compare ? cmp : NULL);
+        int bad = denoise_file(&job, pos[i], outs[i], compare ? cmp : NULL);
+        failed += bad;
+        done += !bad;
     }
     if (!outs) failed = cli_report("denoise", dc_fail(DC_ERR_NOMEM, "out of memory"));
-    if (failed && npos > 1 && !quiet) fprintf(stderr, "dae-cl denoise: %d of %d files failed\n", failed, npos);
+    if (stop_signal) {
+        /* On standard error: it is the one place a redirected, interrupted run still reports. */
+        fprintf(stderr, "dae-cl denoise: interrupted by %s: %d of %d files written, %d failed, %d not started%s%s\n",
+                stop_signal == SIGINT ? "SIGINT" : "SIGTERM", done, npos, failed, npos - started,
+                started < npos ? "; first not started: " : "", started < npos ? pos[started] : "");
+    } else if (failed && npos > 1 && !quiet) {
+        fprintf(stderr, "dae-cl denoise: %d of %d files failed\n", failed, npos);
+    }
     free(outs);
     dc_denoiser_destroy(den);
     dc_model_destroy(model);
     dc_device_close(dev);
     free(pos);
+    if (stop_signal) return 128 + stop_signal;
     return failed ? 1 : 0;
 }

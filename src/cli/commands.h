@@ -8,6 +8,8 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_denoise(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_info(int argc, char **argv);
 
 /* Print "dae-cl CMD: <detail>" for the last failure and return the exit status for it. */
 int cli_report(const char *cmd, int status);

@@ -1,27 +1,88 @@
 /* Helpers shared by dae-cl's subcommands and tools/visualize: error reporting and device
  * choice. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "daecl/device.h"
 #include "daecl/dist.h"
+#include "daecl/kernels.h"
 
-/* PoCL shows zero devices, silently, when it cannot write its cache: give it one under
- * ~/.cache unless the user chose a place. */
+/* Whether dir exists or can be created, and a file can be created in it; why not in *why. */
+static int dir_writable(const char *dir, const char **why)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        mkdir(path, 0755);
+        *p = '/';
+    }
+    int e = mkdir(path, 0755) == 0 ? 0 : errno;
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        *why = strerror(e ? e : ENOENT);
+        return 0;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        *why = "exists and is not a directory";
+        return 0;
+    }
+    snprintf(path, sizeof path, "%s/.dae-cl-probe.%ld", dir, (long)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        *why = strerror(errno);
+        return 0;
+    }
+    close(fd);
+    unlink(path);
+    return 1;
+}
+
+static void report_cache_write_problem(void)
+{
+    const char *p = dc_kernel_cache_write_problem();
+    if (*p) fprintf(stderr, "%s: warning: kernel cache %s; kernels will be compiled again next run\n", args_program, p);
+}
+
+/* PoCL shows zero devices, silently, when it cannot write its cache, and fails every kernel
+ * build when the directory is unwritable: give it ~/.cache/pocl unless the user chose a place,
+ * and when that place is unusable say so once and use a private one under $TMPDIR instead. The
+ * dae-cl kernel cache is only skipped when unusable, but the user hears why, once. */
 void cli_ensure_pocl_cache_dir(void)
 {
-    if (getenv("POCL_CACHE_DIR")) return;
+    static int done;
+    if (done) return;
+    done = 1;
+    const char *set = getenv("POCL_CACHE_DIR");
     const char *home = getenv("HOME");
-    char parent[1024], dir[1100];
-    snprintf(parent, sizeof parent, "%s/.cache", home && *home ? home : "/tmp");
-    snprintf(dir, sizeof dir, "%s/pocl", parent);
-    mkdir(parent, 0755);
-    mkdir(dir, 0755);
-    setenv("POCL_CACHE_DIR", dir, 0);
+    char dir[1100];
+    if (set && *set) snprintf(dir, sizeof dir, "%s", set);
+    else snprintf(dir, sizeof dir, "%s/.cache/pocl", home && *home ? home : "/tmp");
+    const char *why = "";
+    if (!dir_writable(dir, &why)) {
+        const char *tmp = getenv("TMPDIR");
+        char fallback[1100];
+        snprintf(fallback, sizeof fallback, "%s/dae-cl-pocl-%ld", tmp && *tmp ? tmp : "/tmp", (long)getuid());
+        const char *why2 = "";
+        int ok = dir_writable(fallback, &why2);
+        fprintf(stderr, "%s: warning: PoCL cache %s%s: %s; %s %s\n", args_program, set && *set ? "POCL_CACHE_DIR=" : "",
+                dir, why, ok ? "using" : "and cannot use", fallback);
+        if (ok) snprintf(dir, sizeof dir, "%s", fallback);
+    }
+    setenv("POCL_CACHE_DIR", dir, 1);
+    atexit(report_cache_write_problem);
+    if (dc_kernel_cache_check() != DC_OK)
+        fprintf(stderr, "%s: warning: %s; kernels are compiled on every run (set DAECL_CACHE_DIR to a writable directory)\n",
+                args_program, dc_error_detail());
+    dc_clear_error();
 }
 
 int cli_report(const char *cmd, int status)

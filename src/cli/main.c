@@ -19,6 +19,8 @@ static const struct {
     {"train", cmd_train, "train a denoiser on an IDX data set (MNIST by default)"},
     {"eval", cmd_eval, "test-set loss, PSNR, SSIM and accuracy of a model vs the noisy input"},
     {"denoise", cmd_denoise, "denoise your own PNG images with a trained model"},
+    {"export", cmd_export, "write a model as ONNX (standard operators) or NumPy .npz weights"},
+    {"info", cmd_info, "what a checkpoint holds: architecture, settings, epochs, metrics, version"},
     {"model", cmd_model, "print an architecture's layers, shapes and parameter count"},
     {"devices", cmd_devices, "list OpenCL platforms and devices (same as --list-devices)"},
 };

@@ -7,7 +7,8 @@
  *
  * Version 2 payload, in order: architecture spec, input shape, parameters, optimizer state,
  * step, epoch position, best validation loss, the run configuration as named fields
- * (daecl/runconfig.h: a new setting adds a key, not a format version), and the metrics.csv rows
+ * (daecl/runconfig.h: a new setting adds a key, not a format version) followed by
+ * dae_cl_version=V (the dae-cl that wrote the file; older version-2 files lack it), and the metrics.csv rows
  * of the epochs done (so the log beside a checkpoint can always be rebuilt to match it).
  * Version 1 (dae-cl 0.1.0: optimizer and seed as binary fields, no metrics rows) still loads,
  * converted; any other version is refused. */
@@ -16,6 +17,7 @@
 
 #include <stdint.h>
 
+#include "daecl/fileio.h" /* dc_write_file_atomic */
 #include "daecl/model.h"
 #include "daecl/optim.h"
 #include "daecl/runconfig.h"
@@ -37,6 +39,8 @@ typedef struct dc_checkpoint {
     char *metrics;        /* metrics.csv rows of epochs 1..epoch, no header; NULL from version 1 */
     int version;          /* format version of the file loaded (1 was converted) */
     char unknown_key[64]; /* first setting this dae-cl does not know ("" if none): resume refuses */
+    char written_by[32];  /* version of the dae-cl that saved it (key dae_cl_version; "" if not
+                           * recorded). Save writes this dae-cl's own, whatever is here. */
 } dc_checkpoint;
 
 dc_status dc_checkpoint_save(const char *path, const dc_checkpoint *ck);
@@ -44,8 +48,5 @@ dc_status dc_checkpoint_save(const char *path, const dc_checkpoint *ck);
  * truncation, CRC mismatch, inconsistent payload. */
 dc_status dc_checkpoint_load(const char *path, dc_checkpoint *ck);
 void dc_checkpoint_free(dc_checkpoint *ck);
-
-/* Write `size` bytes to path atomically (temp file in the same directory, fsync, rename). */
-dc_status dc_write_file_atomic(const char *path, const void *data, size_t size);
 
 #endif

@@ -17,11 +17,11 @@
  * that applies act'). For the 32->32 14x14 layer at batch 128 that is M=32, N=25088, K=288
  * instead of 128 GEMMs of 32x196x288, which GPUs tile far better.
  *
- * Scratch: col/dcol, out/dzt and CLBlast's GEMM temp buffer are kept per OpenCL context in
- * conv_gemm.c (grown on demand, never shrunk; nothing is allocated per call once the largest
- * layer has run). A batch whose col matrix would pass DC_CONV_GEMM_SCRATCH_MAX bytes (or the
- * device's largest allocation) runs in chunks of images. DAECL_CONV_GEMM_CHUNK=n forces chunks
- * of n images (tests, tuning). dc_conv_gemm_release() frees a device's scratch.
+ * Scratch: col/dcol, out/dzt and CLBlast's GEMM temp buffer are the device's scratch
+ * (dc_device_scratch: grown on demand, never shrunk, freed with the device; nothing is
+ * allocated per call once the largest layer has run). A batch whose col matrix would pass
+ * DC_CONV_GEMM_SCRATCH_MAX bytes (or the device's largest allocation) runs in chunks of images;
+ * dev->opts.gemm_chunk = n (DAECL_CONV_GEMM_CHUNK) forces chunks of n images (tests, tuning).
  *
  * First use: CLBlast compiles its GEMM kernels for a device the first time a routine runs in a
  * process (a per-process in-memory cache; PoCL's own POCL_CACHE_DIR makes later processes
@@ -35,14 +35,8 @@
  * when cout <= cin*k*k, else proportionally larger. */
 #define DC_CONV_GEMM_SCRATCH_MAX ((size_t)128 << 20)
 
-typedef enum dc_conv_algo {
-    DC_CONV_DIRECT = 0, /* cl/conv2d.cl: register-blocked direct kernels (CPU-tuned) */
-    DC_CONV_GEMM = 1,   /* cl/im2col.cl + CLBlast SGEMM (GPU) */
-} dc_conv_algo;
-
-/* The conv implementation for a device: DAECL_CONV=direct|gemm overrides (an unknown value is
- * ignored); otherwise gemm on GPUs (dev->type & CL_DEVICE_TYPE_GPU), direct elsewhere. Cheap:
- * one getenv, so it can be called per op. */
+/* The conv implementation for a device: dev->opts.conv_algo (device.h: gemm on GPUs, direct
+ * elsewhere, DAECL_CONV=direct|gemm at open overrides). */
 dc_conv_algo dc_conv_algo_for(const dc_device *dev);
 /* "direct" or "gemm" ("?" otherwise). */
 const char *dc_conv_algo_name(dc_conv_algo a);
@@ -53,9 +47,5 @@ dc_status dc_conv2d_gemm_forward(dc_device *dev, const dc_tensor *x, cl_mem para
 dc_status dc_conv2d_gemm_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
                                   dc_tensor *dy, cl_mem params, cl_mem grads, size_t w_off,
                                   size_t b_off, int k, dc_act act, dc_tensor *dx);
-
-/* Free the scratch buffers kept for dev's context (commands already queued on them still
- * complete). Harmless when there are none; the next call simply re-allocates. */
-void dc_conv_gemm_release(dc_device *dev);
 
 #endif

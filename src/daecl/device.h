@@ -21,6 +21,46 @@ typedef struct dc_kernel_stats {
 struct dc_program_entry; /* kernels.c */
 struct dc_device;
 
+/* The two conv implementations (ops.h / conv_gemm.h). */
+typedef enum dc_conv_algo {
+    DC_CONV_DIRECT = 0, /* cl/conv2d.cl: register-blocked direct kernels (CPU-tuned) */
+    DC_CONV_GEMM = 1,   /* cl/im2col.cl + CLBlast SGEMM (GPU) */
+} dc_conv_algo;
+
+/* Weight-gradient form of the direct conv (cl/conv2d.cl). */
+typedef enum dc_conv_dw {
+    DC_CONV_DW_AUTO = 0,  /* by shape: lanes over channels when cout >= 8 and cin >= 2 */
+    DC_CONV_DW_ROWS,      /* lanes over pixels (conv_dw) */
+    DC_CONV_DW_CHANNELS,  /* lanes over output channels (dz_prep + conv_dwc) */
+} dc_conv_dw;
+
+/* Plan choices of the ops on this device. dc_device_open fills them once: defaults from the
+ * device (type, name), then the environment overrides named below (tuning, and reproducing
+ * another device's plans on this one); nothing reads the environment after that. Tests and
+ * tools set the fields directly. Every field changes only how work is split, never results
+ * beyond float rounding. */
+typedef struct dc_device_options {
+    dc_conv_algo conv_algo; /* DAECL_CONV=direct|gemm; default gemm on GPUs, direct elsewhere */
+    int conv_ws;            /* DAECL_CONV_WS=0|1: 0 = never the weight-stationary rows order */
+    dc_conv_dw conv_dw;     /* DAECL_CONV_DW=rows|channels */
+    int dw_chunks;          /* DAECL_CONV_DW_CHUNKS=N: batch chunks for dW (0 = by compute units) */
+    int gemm_chunk;         /* DAECL_CONV_GEMM_CHUNK=N: images per GEMM (0 = by memory) */
+    /* DAECL_LOOP_LIMIT=N: the device silently ends a work-item's loops after N iterations in
+     * total (0 = no limit). Mesa's llvmpipe (rusticl, clover) does, at 65535; the plans then
+     * split work-items' loops below it (see ops.h). */
+    unsigned long loop_limit;
+} dc_device_options;
+
+/* Device memory the ops reuse from call to call (grown on demand, never shrunk, freed by
+ * dc_device_close). One buffer per use, shared by every layer: the queue is in order. */
+typedef enum dc_scratch_use {
+    DC_SCRATCH_CONV,     /* direct conv: dz copies, dW partial sums, interleaved convT input */
+    DC_SCRATCH_GEMM_COL, /* gemm conv: im2col matrix */
+    DC_SCRATCH_GEMM_OUT, /* gemm conv: GEMM output / channel-major dz */
+    DC_SCRATCH_GEMM_TMP, /* gemm conv: CLBlast's temp buffer */
+    DC_SCRATCH_USES
+} dc_scratch_use;
+
 /* Called by dc_device_close before the context goes: modules that keep per-device state
  * (scratch buffers) register one, so nobody has to remember to release it. */
 typedef void (*dc_device_cleanup)(struct dc_device *dev);
@@ -42,6 +82,9 @@ typedef struct dc_device {
     dc_kernel_stats stats;
     dc_device_cleanup cleanups[DC_DEVICE_MAX_CLEANUPS];
     int ncleanups;
+    dc_device_options opts;
+    cl_mem scratch[DC_SCRATCH_USES];
+    size_t scratch_bytes[DC_SCRATCH_USES];
 } dc_device;
 
 /* Print a clinfo-like table of every platform and device to out. */
@@ -57,6 +100,20 @@ dc_status dc_device_open(int platform, int device, dc_device **out);
  * type: rank n of a host takes device n when ranks share a host (daecl/dist.h). */
 dc_status dc_device_open_nth(int nth, dc_device **out);
 void dc_device_close(dc_device *dev);
+/* The defaults for a device of this type and name (platform name, device name), without the
+ * environment: what dc_device_open starts from. */
+void dc_device_options_default(dc_device_options *o, cl_device_type type, const char *platform,
+                               const char *name);
+/* Apply the DAECL_CONV* / DAECL_LOOP_LIMIT overrides; a malformed value is an error naming the
+ * variable. */
+dc_status dc_device_options_from_env(dc_device_options *o);
+
+/* Scratch buffer `use` of at least `bytes` (see dc_scratch_use). Errors name the use and
+ * size, and a request above the device's largest allocation is refused up front. */
+dc_status dc_device_scratch(dc_device *dev, dc_scratch_use use, size_t bytes, cl_mem *out);
+/* Free the scratch buffers now (commands already queued on them still complete). */
+void dc_device_scratch_release(dc_device *dev);
+
 /* Register fn to run at dc_device_close (once, however often it is registered). */
 dc_status dc_device_add_cleanup(dc_device *dev, dc_device_cleanup fn);
 

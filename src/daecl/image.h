@@ -22,9 +22,14 @@
  * before any pixel memory is allocated. Open/read failures are DC_ERR_IO. libpng warnings are
  * never printed; they are only kept for the error detail.
  *
- * Writing (dc_png_write, dc_png_write_gray8) is atomic: the PNG goes to "<path>.tmp.<pid>" in
- * the same directory, is flushed and fsync'ed, then renamed over path. On any failure the temp
- * file is removed and an existing file at path is left untouched. */
+ * Reading opens regular files only (fileio.h): a FIFO, device or directory is refused, never
+ * waited on.
+ *
+ * Writing (dc_png_write, dc_png_write_gray8) replaces path atomically (see daecl/fileio.h: temp
+ * file beside it, fsync, rename; a directory, FIFO, device node or dangling symlink at path is
+ * refused; a symlink to a regular file has its target replaced). On any failure the temp file
+ * is removed and an existing file at path is left untouched. Path "-" writes to standard
+ * output. */
 #ifndef DAECL_IMAGE_H
 #define DAECL_IMAGE_H
 

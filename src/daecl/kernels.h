@@ -21,6 +21,13 @@
 dc_status dc_kernel_get(dc_device *dev, const char *file, const char *options,
                         const char *kernel_name, cl_kernel *out);
 
+/* Whether the kernel cache directory can be created and written; the detail says why not
+ * (the cache is then skipped silently, so a program calls this once to tell the user). */
+dc_status dc_kernel_cache_check(void);
+/* The first kernel cache entry this process could not write (e.g. a full disk), "" if none:
+ * the run goes on uncached, so a program tells the user once. */
+const char *dc_kernel_cache_write_problem(void);
+
 /* Build (or load from cache) without fetching a kernel: used to warm up and by tests. */
 dc_status dc_program_prepare(dc_device *dev, const char *file, const char *options);
 

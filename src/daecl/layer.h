@@ -3,9 +3,10 @@
  * generically by spec.c from `options`), a help line, a description for the model table, the
  * shape rule (output shape, parameter count and FLOPs), the tiling rule (how far a window edge
  * reaches through it, and its pooling depth: dc_denoise_geometry), parameter initialisation,
- * forward and backward. Code outside the registry never switches on the kind; it calls the
- * descriptor. Adding a kind = one descriptor in layers.c + its op (ops.h, src/nn, cl/) + its
- * test hook (tests/ref_model.c), which the registry test demands for every kind. */
+ * forward, backward and export (named parameters and ONNX nodes). Code outside the registry
+ * never switches on the kind; it calls the descriptor. Adding a kind = one descriptor in
+ * layers.c + its op (ops.h, src/nn, cl/) + its test hook (tests/ref_model.c), which the
+ * registry test demands for every kind, as it demands the export hook. */
 #ifndef DAECL_LAYER_H
 #define DAECL_LAYER_H
 
@@ -18,6 +19,7 @@
 struct dc_layer_spec;
 struct dc_layer_state;
 struct dc_arch;
+struct dc_export_layer;
 
 /* Options a token takes after its kind, always in this order: "conv:32:tanh:k5@name". */
 enum {
@@ -70,6 +72,8 @@ typedef struct dc_layer_kind {
     /* dy: gradient of the output (may be overwritten); dx: of the input, NULL for the first
      * layer (skip it). Parameter gradients are written, not accumulated. */
     dc_status (*backward)(dc_layer_run *r, dc_tensor *dy, dc_tensor *dx);
+    /* Its parameters and standard ONNX nodes (daecl/export.h); NULL: cannot be exported. */
+    dc_status (*export_onnx)(struct dc_export_layer *x);
 } dc_layer_kind;
 
 /* The registry, in a fixed order. */

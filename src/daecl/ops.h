@@ -15,14 +15,15 @@
  *    it in place with dL/dz, the gradient before the activation (dy * act'(y), from y).
  *  - Outputs never alias inputs except where stated (dc_act_forward allows x == y).
  *
- * Scratch: device memory some conv backward passes need, kept in one buffer per OpenCL context
- * (allocated on first use, grown when needed, never shrunk, shared by every layer since the
- * queue is in order; dc_ops_release() frees it):
+ * Scratch: device memory some conv passes need, the device's DC_SCRATCH_CONV buffer
+ * (dc_device_scratch: allocated on first use, grown when needed, never shrunk, shared by every
+ * layer since the queue is in order, freed by dc_device_close):
  *  - layers with >= 8 output channels and >= 2 input channels compute dW with vector lanes over
  *    output channels from a channels-last copy of dz: batch * h * w * round_up(cout, 16)
  *    floats (3.2 MB for the classic model's 32->32 layer at 14x14, batch 128);
- *  - on devices with many compute units (GPUs) the batch is split into chunks for dW, whose
- *    partial sums (chunks * (cout*cin*k*k + cout) floats) are added by a second small kernel;
+ *  - on devices with many compute units (GPUs), and on devices that cut long loops short
+ *    (dev->opts.loop_limit), the batch is split into chunks for dW, whose partial sums
+ *    (chunks * (cout*cin*k*k + cout) floats) are added by a second small kernel;
  *  - the transposed conv keeps its zero-interleaved input there (batch * cin * 2h * 2w floats).
  * Plain conv layers with few channels (the classic model's first and last) use none. */
 #ifndef DAECL_OPS_H
@@ -130,10 +131,5 @@ dc_status dc_concat_forward(dc_device *dev, const dc_tensor *a, const dc_tensor 
 /* Splits dy [n][ca+cb][h][w] into da [n][ca][h][w] and db [n][cb][h][w] (overwritten). */
 dc_status dc_concat_backward(dc_device *dev, const dc_tensor *dy, dc_tensor *da,
                              dc_tensor *db);
-
-/* Free the per-context scratch of the conv ops (see the top of this file), if any. Call it
- * before dc_device_close (the buffer holds a reference to the context); harmless when there
- * is none. */
-void dc_ops_release(dc_device *dev);
 
 #endif

@@ -1,11 +1,13 @@
 /* IDX reader and writer (MNIST format), raw or gzip, and split loading from a directory.
  *
- * Both raw and gzip files go through zlib's gzread: it recognises gzip by the magic bytes and
- * passes other files through unchanged (gzdirect() tells which). For raw files the size on disk
- * is known, so truncation and trailing bytes are caught before the payload is allocated; for
+ * Only regular files are read (fileio.h). gzip is recognised by its magic bytes and inflated
+ * here, member after member; anything else after the last member is refused. For raw files the
+ * size on disk is known, so truncation and trailing bytes are caught before the payload is allocated; for
  * gzip the payload buffer grows as data arrives, so a corrupt header cannot make us allocate
  * gigabytes for a file that holds a few bytes. */
 #include "daecl/dataset.h"
+
+#include "daecl/fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,75 +26,144 @@
 #define FETCH_MNIST "dae-cl-fetch-mnist (tools/fetch-mnist in a source tree)"
 
 /* ---------------------------------------------------------------------------------------- */
-/* Input: one open IDX file. */
+/* Input: one open IDX file, raw or gzip (one or more members), read through our own inflate
+ * loop so that bytes after the last gzip member are seen and refused (zlib's gzread skips
+ * them silently). */
+
+#define IN_BUF ((size_t)1 << 18)
 
 typedef struct idx_in {
     const char *path;
-    gzFile gz;
-    long long file_size; /* bytes on disk; -1 when not a regular file */
+    int fd;
+    long long file_size; /* bytes on disk */
+    long long consumed;  /* bytes of the file handed to the caller or to inflate */
+    int gzip;            /* the file starts with the gzip magic 1f 8b */
+    z_stream z;
+    int z_ready;         /* inflateInit2 done */
+    int member_done;     /* the current gzip member ended; another may follow */
+    int eof;             /* read() returned 0 */
     int cut;             /* the gzip stream ended before its end-of-stream marker */
+    unsigned char *buf;  /* input buffer, IN_BUF bytes; z.next_in/avail_in index into it */
 } idx_in;
+
+/* Refill the input buffer behind the bytes not consumed yet. */
+static dc_status in_fill(idx_in *r)
+{
+    if (r->eof) return DC_OK;
+    if (r->z.avail_in && r->z.next_in != r->buf) memmove(r->buf, r->z.next_in, r->z.avail_in);
+    r->z.next_in = r->buf;
+    for (;;) {
+        ssize_t k = read(r->fd, r->buf + r->z.avail_in, IN_BUF - r->z.avail_in);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return dc_fail(DC_ERR_IO, "%s: read failed: %s", r->path, strerror(errno));
+        if (k == 0) r->eof = 1;
+        r->z.avail_in += (uInt)k;
+        return DC_OK;
+    }
+}
+
+static void in_close(idx_in *r);
+
+static dc_status in_open_fd(idx_in *r, const char *path)
+{
+    DC_TRY(dc_open_regular(path, "an IDX file", &r->fd, &r->file_size));
+    r->buf = malloc(IN_BUF);
+    if (!r->buf) return dc_fail(DC_ERR_NOMEM, "%s: out of memory", path);
+    r->z.next_in = r->buf;
+    while (r->z.avail_in < 2 && !r->eof) DC_TRY(in_fill(r));
+    r->gzip = r->z.avail_in >= 2 && r->buf[0] == 0x1f && r->buf[1] == 0x8b;
+    if (r->gzip) {
+        if (inflateInit2(&r->z, 15 + 16) != Z_OK) return dc_fail(DC_ERR_NOMEM, "%s: out of memory in zlib", path);
+        r->z_ready = 1;
+    }
+    return DC_OK;
+}
 
 static dc_status in_open(idx_in *r, const char *path)
 {
-    struct stat st;
     memset(r, 0, sizeof *r);
     r->path = path;
+    r->fd = -1;
     if (!path || !*path) return dc_fail(DC_ERR_INVALID_ARG, "IDX reader: empty file name");
-    if (stat(path, &st) != 0)
-        return dc_fail(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return dc_fail(DC_ERR_IO, "%s: is a directory, expected an IDX file", path);
-    r->file_size = S_ISREG(st.st_mode) ? (long long)st.st_size : -1;
-    r->gz = gzopen(path, "rb");
-    if (!r->gz)
-        return dc_fail(DC_ERR_IO, "%s: cannot open: %s", path,
-                       errno ? strerror(errno) : "out of memory");
-    gzbuffer(r->gz, 1u << 18);
-    return DC_OK;
+    dc_status s = in_open_fd(r, path);
+    if (s) in_close(r);
+    return s;
 }
 
 static void in_close(idx_in *r)
 {
-    if (r->gz) gzclose_r(r->gz);
-    r->gz = NULL;
+    if (r->z_ready) inflateEnd(&r->z);
+    if (r->fd >= 0) close(r->fd);
+    free(r->buf);
+    r->z_ready = 0;
+    r->fd = -1;
+    r->buf = NULL;
 }
 
-/* Turn a zlib stream error into a status with a detail. */
-static dc_status in_error(idx_in *r)
+static dc_status in_read_raw(idx_in *r, unsigned char *out, size_t len, size_t *got)
 {
-    int err = Z_OK;
-    const char *msg = gzerror(r->gz, &err);
-    if (err == Z_ERRNO) return dc_fail(DC_ERR_IO, "%s: read failed: %s", r->path, strerror(errno));
-    if (err == Z_MEM_ERROR) return dc_fail(DC_ERR_NOMEM, "%s: out of memory in zlib", r->path);
-    /* zlib prefixes its message with the path; we add our own. */
-    size_t plen = strlen(r->path);
-    if (msg && strncmp(msg, r->path, plen) == 0 && strncmp(msg + plen, ": ", 2) == 0)
-        msg += plen + 2;
-    return dc_fail(DC_ERR_FORMAT, "%s: corrupt gzip stream: %s", r->path,
-                   msg && *msg ? msg : "unknown zlib error");
+    while (*got < len) {
+        if (r->z.avail_in == 0) {
+            if (r->eof) break;
+            DC_TRY(in_fill(r));
+            continue;
+        }
+        size_t k = len - *got < r->z.avail_in ? len - *got : r->z.avail_in;
+        memcpy(out + *got, r->z.next_in, k);
+        r->z.next_in += k;
+        r->z.avail_in -= (uInt)k;
+        r->consumed += (long long)k;
+        *got += k;
+    }
+    return DC_OK;
+}
+
+static dc_status in_read_gzip(idx_in *r, unsigned char *out, size_t len, size_t *got)
+{
+    while (*got < len) {
+        if (r->member_done) {
+            /* Another member, the end of the file, or junk. */
+            while (r->z.avail_in < 2 && !r->eof) DC_TRY(in_fill(r));
+            if (r->z.avail_in == 0) break;
+            if (r->z.avail_in < 2 || r->z.next_in[0] != 0x1f || r->z.next_in[1] != 0x8b) {
+                long long junk = r->file_size - r->consumed;
+                return dc_fail(DC_ERR_FORMAT, "%s: trailing garbage: %lld bytes after the end of the gzip stream",
+                               r->path, junk > 0 ? junk : (long long)r->z.avail_in);
+            }
+            if (inflateReset(&r->z) != Z_OK) return dc_fail(DC_ERR_FORMAT, "%s: corrupt gzip stream", r->path);
+            r->member_done = 0;
+        }
+        if (r->z.avail_in == 0) {
+            if (r->eof) {
+                r->cut = 1; /* inside a member */
+                break;
+            }
+            DC_TRY(in_fill(r));
+            continue;
+        }
+        size_t want = len - *got;
+        uInt before_in = r->z.avail_in;
+        r->z.next_out = out + *got;
+        r->z.avail_out = (uInt)(want > (1u << 30) ? (1u << 30) : want);
+        uInt before_out = r->z.avail_out;
+        int zr = inflate(&r->z, Z_NO_FLUSH);
+        *got += before_out - r->z.avail_out;
+        r->consumed += before_in - r->z.avail_in;
+        if (zr == Z_STREAM_END) r->member_done = 1;
+        else if (zr == Z_MEM_ERROR) return dc_fail(DC_ERR_NOMEM, "%s: out of memory in zlib", r->path);
+        else if (zr == Z_DATA_ERROR || zr == Z_NEED_DICT || zr == Z_STREAM_ERROR)
+            return dc_fail(DC_ERR_FORMAT, "%s: corrupt gzip stream: %s", r->path,
+                           r->z.msg ? r->z.msg : "invalid data");
+    }
+    return DC_OK;
 }
 
 /* Read up to len bytes; *got < len means end of file (r->cut set if the gzip stream was cut
- * short). Stream corruption and I/O errors are returned as failures. */
+ * short). Stream corruption, junk after the gzip stream and I/O errors are failures. */
 static dc_status in_read(idx_in *r, void *buf, size_t len, size_t *got)
 {
     *got = 0;
-    while (*got < len) {
-        size_t want = len - *got;
-        if (want > READ_CHUNK) want = READ_CHUNK;
-        int k = gzread(r->gz, (char *)buf + *got, (unsigned)want);
-        if (k < 0) return in_error(r);
-        if (k == 0) break;
-        *got += (size_t)k;
-    }
-    if (*got < len) {
-        int err = Z_OK;
-        gzerror(r->gz, &err);
-        if (err == Z_BUF_ERROR) r->cut = 1; /* "unexpected end of file" inside a gzip member */
-        else if (err != Z_OK) return in_error(r);
-    }
-    return DC_OK;
+    return r->gzip ? in_read_gzip(r, buf, len, got) : in_read_raw(r, buf, len, got);
 }
 
 static const char *type_name(unsigned t)
@@ -196,10 +267,10 @@ static dc_status read_idx(const char *path, int ndims, uint32_t dims[3], uint8_t
 
     const size_t header = 4 + 4 * (size_t)ndims;
     const size_t expected = (size_t)dims[0] * dims[1] * dims[2];
-    const int direct = gzdirect(r.gz);
+    const int direct = !r.gzip;
 
     /* Raw file: the size on disk settles truncation and trailing bytes up front. */
-    if (direct && r.file_size >= 0) {
+    if (direct) {
         size_t held = (size_t)r.file_size > header ? (size_t)r.file_size - header : 0;
         if (held < expected) {
             s = dc_fail(DC_ERR_FORMAT, "%s: truncated: header says %s, file holds %zu bytes of "
@@ -213,7 +284,11 @@ static dc_status read_idx(const char *path, int ndims, uint32_t dims[3], uint8_t
         }
     }
 
-    size_t cap = direct || expected < GZ_FIRST_ALLOC ? expected : GZ_FIRST_ALLOC;
+    /* gzip: start with what the file could hold at deflate's largest ratio (1032:1), so a tiny
+     * file with a big header costs kilobytes, not GZ_FIRST_ALLOC (found slow by fuzz_idx). */
+    size_t first = (size_t)r.file_size * 1032u + 65536u;
+    if (first > GZ_FIRST_ALLOC) first = GZ_FIRST_ALLOC;
+    size_t cap = direct || expected < first ? expected : first;
     size_t have = 0;
     buf = malloc(cap);
     if (!buf) {
@@ -356,44 +431,30 @@ static dc_status write_all_gz(gzFile gz, const char *path, const void *p, size_t
 static dc_status write_idx(const char *path, const unsigned char *hdr, size_t hdrlen,
                            const uint8_t *data, size_t len, int gzip)
 {
+    dc_atomic_file f;
+    DC_TRY(dc_atomic_begin(path, &f));
     dc_status s = DC_OK;
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) return dc_fail(DC_ERR_NOMEM, "%s: out of memory", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        s = dc_fail(DC_ERR_IO, "%s: cannot create temporary file: %s", path, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    (void)fchmod(fd, 0644); /* mkstemp makes 0600; data files are meant to be shared */
-
+    int fd = fileno(f.fp); /* nothing goes through the FILE buffer */
     if (gzip) {
-        gzFile gz = gzdopen(fd, "wb6");
+        int zfd = dup(fd);
+        gzFile gz = zfd >= 0 ? gzdopen(zfd, "wb6") : NULL;
         if (!gz) {
-            close(fd);
+            if (zfd >= 0) close(zfd);
             s = dc_fail(DC_ERR_NOMEM, "%s: cannot start gzip stream", path);
         } else {
             s = write_all_gz(gz, path, hdr, hdrlen);
             if (s == DC_OK) s = write_all_gz(gz, path, data, len);
-            int zc = gzclose_w(gz); /* closes fd */
+            int zc = gzclose_w(gz); /* closes zfd */
             if (s == DC_OK && zc != Z_OK)
-                s = dc_fail(DC_ERR_IO, "%s: closing gzip stream failed (zlib error %d)", path, zc);
+                s = dc_fail(DC_ERR_IO, "%s: closing gzip stream failed: %s", path,
+                            zc == Z_ERRNO ? strerror(errno) : "zlib error");
         }
     } else {
         s = write_all_fd(fd, path, hdr, hdrlen);
         if (s == DC_OK) s = write_all_fd(fd, path, data, len);
-        if (close(fd) != 0 && s == DC_OK)
-            s = dc_fail(DC_ERR_IO, "%s: close failed: %s", path, strerror(errno));
     }
-    if (s == DC_OK && rename(tmp, path) != 0)
-        s = dc_fail(DC_ERR_IO, "%s: cannot rename temporary file into place: %s", path,
-                    strerror(errno));
-    if (s != DC_OK) unlink(tmp);
-    free(tmp);
+    if (s == DC_OK) return dc_atomic_commit(&f);
+    dc_atomic_abort(&f);
     return s;
 }
 

@@ -8,16 +8,15 @@
  * Warnings are recorded, never printed. */
 #include "daecl/image.h"
 
+#include "daecl/fileio.h"
+
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* Deflate cannot expand more than 1032:1, so a file of n bytes never holds more than about
  * 1032 * n bytes of filtered image data; a header that declares more is refused up front. */
@@ -103,6 +102,9 @@ typedef struct reader {
     png_bytepp rows;     /* row pointers into raw (interlaced only) */
     dc_image img;
     dc_status own;       /* a failure we detected ourselves (detail already recorded) */
+    int palette;         /* a palette image: rows hold indices */
+    int num_palette;     /* entries in its PLTE */
+    float palette_gray[256];
 } reader;
 
 static inline float sample(png_const_bytep p, size_t i, int depth)
@@ -129,6 +131,41 @@ static void row_to_gray(png_const_bytep p, float *dst, int w, int channels, int 
         y *= a; /* composite over black */
         dst[x] = y < 0.0f ? 0.0f : y > 1.0f ? 1.0f : y;
     }
+}
+
+/* Gray value of every palette entry, computed as row_to_gray would for the expanded RGB(A)
+ * pixel, so palette files decode exactly as before. */
+static void set_palette(reader *r)
+{
+    png_colorp pal = NULL;
+    png_bytep trans = NULL;
+    int n = 0, ntrans = 0;
+    png_get_PLTE(r->png, r->info, &pal, &n);
+    if (png_get_valid(r->png, r->info, PNG_INFO_tRNS)) png_get_tRNS(r->png, r->info, &trans, &ntrans, NULL);
+    r->palette = 1;
+    r->num_palette = n;
+    for (int i = 0; i < n; i++) {
+        png_byte px[4] = {pal[i].red, pal[i].green, pal[i].blue, i < ntrans ? trans[i] : 255};
+        row_to_gray(px, &r->palette_gray[i], 1, trans ? 4 : 3, 8);
+    }
+}
+
+/* Row y of the image from decoded bytes; refuses palette indices beyond the palette. */
+static dc_status decode_row(reader *r, png_const_bytep p, png_uint_32 y, int channels, int depth)
+{
+    float *dst = r->img.px + (size_t)y * (size_t)r->img.w;
+    if (!r->palette) {
+        row_to_gray(p, dst, r->img.w, channels, depth);
+        return DC_OK;
+    }
+    for (int x = 0; x < r->img.w; x++) {
+        if (p[x] >= r->num_palette)
+            return r->own = dc_fail(DC_ERR_FORMAT,
+                                    "%s: corrupt PNG: pixel (%d,%lu) uses palette index %d but the palette has %d entries",
+                                    r->path, x, (unsigned long)y, p[x], r->num_palette);
+        dst[x] = r->palette_gray[p[x]];
+    }
+    return DC_OK;
 }
 
 /* Everything after the signature. Returns DC_OK, r->own for our own checks, or DC_ERR_FORMAT /
@@ -164,9 +201,15 @@ static dc_status read_body(reader *r)
                                 r->path, (unsigned long)w, (unsigned long)h,
                                 (unsigned long long)raw_bytes, r->file_size);
 
-    if (ctype == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(r->png);
+    /* Palette images are read as indices (one byte each) and mapped here, so that an index
+     * beyond the palette is caught: libpng would silently expand it to black. */
+    if (ctype == PNG_COLOR_TYPE_PALETTE) {
+        set_palette(r);
+        png_set_packing(r->png);
+    }
     if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(r->png);
-    if (png_get_valid(r->png, r->info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(r->png);
+    if (ctype != PNG_COLOR_TYPE_PALETTE && png_get_valid(r->png, r->info, PNG_INFO_tRNS))
+        png_set_tRNS_to_alpha(r->png);
     int passes = png_set_interlace_handling(r->png);
     png_read_update_info(r->png, r->info);
 
@@ -192,13 +235,13 @@ static dc_status read_body(reader *r)
         for (png_uint_32 y = 0; y < h; y++) r->rows[y] = r->raw + rowbytes * y;
         png_read_image(r->png, r->rows);
         for (png_uint_32 y = 0; y < h; y++)
-            row_to_gray(r->rows[y], r->img.px + (size_t)y * w, (int)w, channels, odepth);
+            DC_TRY(decode_row(r, r->rows[y], y, channels, odepth));
     } else {
         r->raw = malloc(rowbytes);
         if (!r->raw) return r->own = dc_fail(DC_ERR_NOMEM, "%s: cannot allocate a row", r->path);
         for (png_uint_32 y = 0; y < h; y++) {
             png_read_row(r->png, r->raw, NULL);
-            row_to_gray(r->raw, r->img.px + (size_t)y * w, (int)w, channels, odepth);
+            DC_TRY(decode_row(r, r->raw, y, channels, odepth));
         }
     }
     /* Read up to IEND so that truncation or CRC damage after the pixels is caught too. */
@@ -213,10 +256,7 @@ dc_status dc_png_read(const char *path, dc_image *out)
     if (!path) return dc_fail(DC_ERR_INVALID_ARG, "dc_png_read: NULL path");
 
     reader r = {.path = path, .file_size = -1};
-    r.ctx.fp = fopen(path, "rb");
-    if (!r.ctx.fp) return dc_fail(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(r.ctx.fp), &st) == 0 && S_ISREG(st.st_mode)) r.file_size = st.st_size;
+    DC_TRY(dc_fopen_regular(path, "a PNG file", &r.ctx.fp, &r.file_size));
 
     dc_status s = DC_OK;
     png_byte sig[8];
@@ -308,69 +348,50 @@ static dc_status write_body(writer *wr)
     return DC_OK;
 }
 
-/* Best effort: make the rename itself durable. */
-static void fsync_parent_dir(const char *path)
+/* Encode wr into wr->ctx.fp; `name` is for messages. */
+static dc_status write_to(const char *name, writer *wr)
 {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
-static dc_status write_atomic(const char *path, writer *wr)
-{
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    if (!tmp) return dc_fail(DC_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-
     dc_status s = DC_OK;
-    wr->ctx.fp = fopen(tmp, "wb");
-    if (!wr->ctx.fp) {
-        s = dc_fail(DC_ERR_IO, "%s: cannot create a temporary file next to it: %s", path,
-                    strerror(errno));
-        free(tmp);
-        return s;
-    }
     if (wr->fpx) {
         wr->row = malloc((size_t)wr->w * (size_t)(wr->depth / 8));
-        if (!wr->row) s = dc_fail(DC_ERR_NOMEM, "%s: cannot allocate a row", path);
+        if (!wr->row) s = dc_fail(DC_ERR_NOMEM, "%s: cannot allocate a row", name);
     }
     if (s == DC_OK) {
         wr->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &wr->ctx, on_error, on_warning);
         if (wr->png) wr->info = png_create_info_struct(wr->png);
-        if (!wr->png || !wr->info) s = dc_fail(DC_ERR_NOMEM, "%s: cannot create libpng write structures", path);
+        if (!wr->png || !wr->info) s = dc_fail(DC_ERR_NOMEM, "%s: cannot create libpng write structures", name);
     }
     if (s == DC_OK) {
         s = write_body(wr);
         if (s != DC_OK) {
             if (wr->ctx.io_errno)
-                dc_fail(s, "%s: write failed: %s", path, strerror(wr->ctx.io_errno));
+                dc_fail(s, "%s: write failed: %s", name, strerror(wr->ctx.io_errno));
             else
-                dc_fail(s, "%s: libpng error: %s", path, wr->ctx.msg);
+                dc_fail(s, "%s: libpng error: %s", name, wr->ctx.msg);
         }
     }
     if (wr->png) png_destroy_write_struct(&wr->png, wr->info ? &wr->info : NULL);
     free(wr->row);
     wr->row = NULL;
+    return s;
+}
 
-    if (s == DC_OK && (fflush(wr->ctx.fp) != 0 || fsync(fileno(wr->ctx.fp)) != 0))
-        s = dc_fail(DC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    if (fclose(wr->ctx.fp) != 0 && s == DC_OK)
-        s = dc_fail(DC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    if (s == DC_OK && rename(tmp, path) != 0)
-        s = dc_fail(DC_ERR_IO, "%s: cannot rename the temporary file into place: %s", path,
-                    strerror(errno));
-    if (s == DC_OK)
-        fsync_parent_dir(path);
-    else
-        unlink(tmp);
-    free(tmp);
+/* Replace path atomically (fileio.h) or, for path "-", write to standard output. */
+static dc_status write_file(const char *path, writer *wr)
+{
+    if (strcmp(path, "-") == 0) {
+        wr->ctx.fp = stdout;
+        DC_TRY(write_to("standard output", wr));
+        if (fflush(stdout) != 0)
+            return dc_fail(DC_ERR_IO, "standard output: write failed: %s", strerror(errno));
+        return DC_OK;
+    }
+    dc_atomic_file f;
+    DC_TRY(dc_atomic_begin(path, &f));
+    wr->ctx.fp = f.fp;
+    dc_status s = write_to(path, wr);
+    if (s == DC_OK) return dc_atomic_commit(&f);
+    dc_atomic_abort(&f);
     return s;
 }
 
@@ -390,7 +411,7 @@ dc_status dc_png_write(const char *path, const dc_image *img, int bit_depth)
         return dc_fail(DC_ERR_INVALID_ARG, "%s: bit depth %d not supported (8 or 16)", path, bit_depth);
     DC_TRY(check_size(path, img->w, img->h));
     writer wr = {.w = img->w, .h = img->h, .depth = bit_depth, .fpx = img->px};
-    return write_atomic(path, &wr);
+    return write_file(path, &wr);
 }
 
 dc_status dc_png_write_gray8(const char *path, const uint8_t *px, int w, int h)
@@ -399,5 +420,5 @@ dc_status dc_png_write_gray8(const char *path, const uint8_t *px, int w, int h)
         return dc_fail(DC_ERR_INVALID_ARG, "dc_png_write_gray8: %s", !path ? "NULL path" : "NULL pixels");
     DC_TRY(check_size(path, w, h));
     writer wr = {.w = w, .h = h, .depth = 8, .u8 = px};
-    return write_atomic(path, &wr);
+    return write_file(path, &wr);
 }

@@ -11,14 +11,12 @@
  * the device (GPUs) is the batch split into chunks whose partial sums are added by a second
  * small kernel. The transposed conv runs on its output grid (see convT_shift below).
  *
- * Tuning and testing overrides (environment, read at each call; they change the program):
- *   DAECL_CONV_DW=rows|channels   weight-gradient form
- *   DAECL_CONV_DW_CHUNKS=N        batch chunks for the weight gradient
- *   DAECL_CONV_WS=0               no weight-stationary rows */
+ * Tuning and testing overrides: the device's options (device.h; DAECL_CONV_DW, _DW_CHUNKS, _WS
+ * at open). On devices that cut loops short (opts.loop_limit: Mesa llvmpipe) the weight
+ * gradient also takes as many batch chunks as keep each work-item's loops below the limit. */
 #include "daecl/ops.h"
 
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,75 +34,29 @@
 
 /* ---- checks -------------------------------------------------------------------------------- */
 
-/* ---- scratch (weight-gradient partial sums on many-core devices) -------------------------- */
-
-/* One buffer per OpenCL context. The buffer retains its context, so a cached context handle
- * can never be a recycled address of a newer one. */
-#define SCRATCH_SLOTS 8
-static struct {
-    cl_context ctx;
-    cl_mem buf;
-    size_t floats;
-} scratch[SCRATCH_SLOTS];
-static unsigned scratch_clock;
-static unsigned scratch_used[SCRATCH_SLOTS];
-static pthread_mutex_t scratch_lock = PTHREAD_MUTEX_INITIALIZER;
+/* ---- scratch and loop limits ------------------------------------------------------------- */
 
 static dc_status scratch_get(dc_device *dev, size_t floats, cl_mem *out)
 {
-    dc_status st = dc_device_add_cleanup(dev, dc_ops_release); /* freed with the device */
-    if (st) return st;
-    pthread_mutex_lock(&scratch_lock);
-    int slot = -1;
-    for (int i = 0; i < SCRATCH_SLOTS; i++)
-        if (scratch[i].ctx == dev->ctx) slot = i;
-    if (slot < 0) { /* a free slot, else the least recently used one */
-        slot = 0;
-        for (int i = 0; i < SCRATCH_SLOTS; i++) {
-            if (!scratch[i].buf) {
-                slot = i;
-                break;
-            }
-            if (scratch_used[i] < scratch_used[slot]) slot = i;
-        }
-        if (scratch[slot].buf) clReleaseMemObject(scratch[slot].buf);
-        scratch[slot].buf = NULL;
-        scratch[slot].floats = 0;
-        scratch[slot].ctx = dev->ctx;
-    }
-    scratch_used[slot] = ++scratch_clock;
-    if (scratch[slot].floats < floats) {
-        /* Released buffers live on until the commands already queued on them finish. */
-        if (scratch[slot].buf) clReleaseMemObject(scratch[slot].buf);
-        scratch[slot].buf = NULL;
-        scratch[slot].floats = 0;
-        cl_int err;
-        cl_mem b = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, floats * sizeof(float), NULL, &err);
-        if (err != CL_SUCCESS) {
-            scratch[slot].ctx = NULL;
-            st = dc_cl_fail(err, "conv scratch buffer");
-        } else {
-            scratch[slot].buf = b;
-            scratch[slot].floats = floats;
-        }
-    }
-    *out = scratch[slot].buf;
-    pthread_mutex_unlock(&scratch_lock);
-    return st;
+    return dc_device_scratch(dev, DC_SCRATCH_CONV, floats * sizeof(float), out);
 }
 
-void dc_ops_release(dc_device *dev)
+/* Loop iterations a work-item may run on this device: half the device's limit (the counts
+ * below are estimates from the source; a compiler may add loops), or no limit. */
+static unsigned long loop_budget(const dc_device *dev)
 {
-    if (!dev) return;
-    pthread_mutex_lock(&scratch_lock);
-    for (int i = 0; i < SCRATCH_SLOTS; i++)
-        if (scratch[i].ctx == dev->ctx) {
-            if (scratch[i].buf) clReleaseMemObject(scratch[i].buf);
-            scratch[i].buf = NULL;
-            scratch[i].ctx = NULL;
-            scratch[i].floats = 0;
-        }
-    pthread_mutex_unlock(&scratch_lock);
+    return dev->opts.loop_limit ? dev->opts.loop_limit / 2 : ULONG_MAX;
+}
+
+/* Refuse, with the reason, work whose loops a loop-limited device would silently cut short. */
+static dc_status check_loops(const dc_device *dev, unsigned long iters, const char *what)
+{
+    if (iters <= loop_budget(dev)) return DC_OK;
+    return dc_fail(DC_ERR_UNSUPPORTED,
+                   "%s: a work-item would run about %lu loop iterations, and %s ends loops "
+                   "after %lu (a Mesa llvmpipe limit): use a smaller batch or image, or another "
+                   "OpenCL device",
+                   what, iters, dev->name, dev->opts.loop_limit);
 }
 
 /* ---- plans ------------------------------------------------------------------------------- */
@@ -153,14 +105,13 @@ typedef struct conv_plan {
     char opts[384];
 } conv_plan;
 
-static void rows_split(int cout, int h, int nv, int k, int *cob, int *ry, int *ws)
+static void rows_split(const dc_device *dev, int cout, int h, int nv, int k, int *cob, int *ry,
+                       int *ws)
 {
     /* Rows of one vector: weight-stationary over 2 rows when the shifted input rows
      * ((2+k-1)*k vectors) fit beside the accumulators in 32 registers; each weight broadcast
      * then feeds 2 FMAs. Otherwise input-stationary: each input row is consumed at once. */
-    const char *e = getenv("DAECL_CONV_WS"); /* tuning override: 0 or 1 */
-    *ws = nv == 1 && h >= 2 && (2 + k - 1) * k + ACC_BUDGET <= 30;
-    if (e && *e) *ws = *ws && atoi(e);
+    *ws = dev->opts.conv_ws && nv == 1 && h >= 2 && (2 + k - 1) * k + ACC_BUDGET <= 30;
     if (*ws) {
         *cob = even_part(cout, ACC_BUDGET / 2);
         *ry = even_part(h, 2);
@@ -171,21 +122,20 @@ static void rows_split(int cout, int h, int nv, int k, int *cob, int *ry, int *w
     *ry = even_part(h, r < 1 ? 1 : r);
 }
 
-static void conv_plan_make(conv_plan *p, int cin, int cout, int h, int w, int k)
+static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout, int h, int w,
+                           int k)
 {
     p->cin = cin, p->cout = cout, p->h = h, p->w = w, p->k = k;
     p->vw = w <= 8 ? 8 : 16;
     p->nv = w <= p->vw ? 1 : 2;
     p->nxb = ceil_div(w, p->vw * p->nv);
-    rows_split(cout, h, p->nv, k, &p->fcob, &p->fry, &p->fws);
-    rows_split(cin, h, p->nv, k, &p->dcob, &p->dry, &p->dws);
-    /* testing and tuning override: DAECL_CONV_DW=rows|channels */
-    const char *force = getenv("DAECL_CONV_DW");
+    rows_split(dev, cout, h, p->nv, k, &p->fcob, &p->fry, &p->fws);
+    rows_split(dev, cin, h, p->nv, k, &p->dcob, &p->dry, &p->dws);
     /* Lanes over output channels need a channels-last copy of dz (one more pass over it); it
      * pays off when each dz vector meets several input channels, not for a 1-channel input. */
     int lanes_over_channels = cout >= 8 && cin >= 2;
-    if (force && !strcmp(force, "rows")) lanes_over_channels = 0;
-    if (force && !strcmp(force, "channels")) lanes_over_channels = 1;
+    if (dev->opts.conv_dw == DC_CONV_DW_ROWS) lanes_over_channels = 0;
+    if (dev->opts.conv_dw == DC_CONV_DW_CHANNELS) lanes_over_channels = 1;
     if (lanes_over_channels) {
         /* lanes over output channels (conv_dwc): block input channels */
         p->cv = cout <= 8 ? 8 : 16;
@@ -244,6 +194,8 @@ static dc_status launch_bias_grad(dc_device *dev, const char *opts, const dc_ten
                                   const char *what)
 {
     cl_kernel kr;
+    unsigned long hw16 = (unsigned long)(y->h * y->w / 16 + y->h * y->w % 16);
+    DC_TRY(check_loops(dev, (unsigned long)y->n * hw16, what));
     DC_TRY(dc_kernel_get(dev, CONV_FILE, opts, "bias_grad", &kr));
     cl_uint y_off = (cl_uint)y->off, dy_off = (cl_uint)dy->off, bo = (cl_uint)b_off;
     cl_int nimg = y->n, nch = y->c, hw = y->h * y->w, a = (cl_int)act;
@@ -261,18 +213,22 @@ static dc_status launch_bias_grad(dc_device *dev, const char *opts, const dc_ten
     return launch(dev, kr, 1, global, local, what);
 }
 
-/* Number of batch chunks for a weight-gradient kernel with `items` work-items per chunk. */
-static int dw_chunks(const dc_device *dev, size_t items, int nimg)
+/* Number of batch chunks for a weight-gradient kernel with `items` work-items per chunk and
+ * about `per_image` loop iterations per work-item and image. */
+static int dw_chunks(const dc_device *dev, size_t items, unsigned long per_image, int nimg)
 {
-    const char *e = getenv("DAECL_CONV_DW_CHUNKS"); /* testing and tuning override */
     long want;
-    if (e && *e) {
-        want = strtol(e, NULL, 10);
+    if (dev->opts.dw_chunks > 0) {
+        want = dev->opts.dw_chunks;
     } else {
         size_t target = (size_t)(dev->compute_units ? dev->compute_units : 1) *
                         (is_cpu(dev) ? 4 : 64);
         want = (long)((target + items - 1) / items);
     }
+    /* no more images per work-item than a loop-limited device runs to the end */
+    unsigned long most = loop_budget(dev) / (per_image ? per_image : 1);
+    if (most >= 1 && most < (unsigned long)nimg && ceil_div(nimg, (int)most) > want)
+        want = ceil_div(nimg, (int)most);
     if (want < 1) want = 1;
     if (want > nimg) want = nimg;
     int ipc = ceil_div(nimg, (int)want);
@@ -307,20 +263,35 @@ typedef struct dw_run {
     size_t ndzt;   /* floats of the channels-last dz copy (conv_dwc) */
     size_t npart;  /* floats of the partial sums */
     size_t nw;     /* weights */
+    unsigned long per_image; /* loop iterations per work-item and image (dw_loops_per_image) */
 } dw_run;
+
+/* Loop iterations per image of one dW work-item, counted from cl/conv2d.cl as if nothing were
+ * unrolled: conv_dwc runs, per row, K row pointers and per pixel K dz loads plus K x WCIB x K
+ * FMAs; conv_dw runs, per row block and row, the dz loads and K x WCIB shifted input rows. */
+static unsigned long dw_loops_per_image(const conv_plan *p)
+{
+    unsigned long k = (unsigned long)p->k, h = (unsigned long)p->h, w = (unsigned long)p->w;
+    if (p->cv)
+        return h * (k + 1 + w * (2 * k + k * p->wcib * (k + 1)));
+    unsigned long nv = (unsigned long)p->nv, halo = k - 1;
+    return (unsigned long)p->nxb * h *
+           (p->wcob * nv + k * (1 + p->wcib * (nv + halo + nv * k * (1 + p->wcob))));
+}
 
 static dw_run dw_run_make(const dc_device *dev, const conv_plan *p, int n)
 {
     dw_run r;
     r.nw = (size_t)p->cout * p->cin * p->k * p->k;
+    r.per_image = dw_loops_per_image(p);
     if (p->cv) {
         r.items = (size_t)ceil_div(p->cout, p->cv) * ceil_div(p->cin, p->wcib);
-        r.chunks = dw_chunks(dev, r.items, n);
+        r.chunks = dw_chunks(dev, r.items, r.per_image, n);
         r.ndzt = (size_t)n * p->h * p->w * (size_t)(ceil_div(p->cout, 16) * 16);
         r.npart = r.chunks > 1 ? (r.nw + p->cout) * r.chunks : 0;
     } else {
         r.items = (size_t)ceil_div(p->cout, p->wcob) * ceil_div(p->cin, p->wcib);
-        r.chunks = dw_chunks(dev, r.items, n);
+        r.chunks = dw_chunks(dev, r.items, r.per_image, n);
         r.ndzt = 0;
         r.npart = r.chunks > 1 ? r.nw * r.chunks : 0;
     }
@@ -336,6 +307,7 @@ static dc_status launch_dw(dc_device *dev, const conv_plan *p, const dw_run *r, 
 {
     cl_kernel kr;
     int ipc = ceil_div(x->n, r->chunks);
+    DC_TRY(check_loops(dev, r->per_image * (unsigned long)ipc, what));
     cl_int nimg = x->n, ipc_ = ipc, wf = wflip, a = (cl_int)act;
     cl_uint x_off = (cl_uint)x->off;
     size_t part = s_off + r->ndzt; /* partial sums after the dz copy */
@@ -423,7 +395,7 @@ dc_status dc_conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, s
     DC_TRY(dc_tensor_check_shape(y, x->n, y->c, x->h, x->w, op, "y"));
     DC_TRY(check_params(params, w_off, b_off, (size_t)y->c * x->c * k * k, y->c, op, "params"));
     conv_plan p;
-    conv_plan_make(&p, x->c, y->c, x->h, x->w, k);
+    conv_plan_make(&p, dev, x->c, y->c, x->h, x->w, k);
     return launch_rows(dev, &p, "conv_fwd", x, params, w_off, b_off, act, y, op);
 }
 
@@ -448,7 +420,7 @@ dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor
     DC_TRY(check_params(params, w_off, b_off, nw, y->c, op, "params"));
     DC_TRY(check_params(grads, w_off, b_off, nw, y->c, op, "grads"));
     conv_plan p;
-    conv_plan_make(&p, x->c, y->c, x->h, x->w, k);
+    conv_plan_make(&p, dev, x->c, y->c, x->h, x->w, k);
     dw_run r = dw_run_make(dev, &p, x->n);
     cl_mem scratch = NULL;
     if (r.ndzt + r.npart) DC_TRY(scratch_get(dev, r.ndzt + r.npart, &scratch));
@@ -494,7 +466,7 @@ dc_status dc_convT2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, 
     DC_TRY(dc_tensor_check_shape(y, x->n, y->c, 2 * x->h, 2 * x->w, op, "y"));
     DC_TRY(check_params(params, w_off, b_off, (size_t)y->c * x->c * k * k, y->c, op, "params"));
     conv_plan p;
-    conv_plan_make(&p, x->c, y->c, y->h, y->w, k);
+    conv_plan_make(&p, dev, x->c, y->c, y->h, y->w, k);
     size_t nxu = (size_t)x->n * x->c * y->h * y->w;
     if (nxu > UINT_MAX) return dc_fail(DC_ERR_UNSUPPORTED, "%s: too large", op);
     cl_mem scratch;
@@ -524,7 +496,7 @@ dc_status dc_convT2d_backward(dc_device *dev, const dc_tensor *x, const dc_tenso
     DC_TRY(check_params(params, w_off, b_off, nw, cout, op, "params"));
     DC_TRY(check_params(grads, w_off, b_off, nw, cout, op, "grads"));
     conv_plan p;
-    conv_plan_make(&p, cin, cout, y->h, y->w, k);
+    conv_plan_make(&p, dev, cin, cout, y->h, y->w, k);
     dw_run r = dw_run_make(dev, &p, x->n);
     /* scratch: the interleaved input (later the full-grid input gradient), then dW's needs */
     size_t nxu = (size_t)x->n * cin * y->h * y->w;

@@ -1,11 +1,9 @@
-/* Convolution as im2col + CLBlast SGEMM (conv_gemm.h): shape checks, the per-context scratch
- * cache, CLBlast status codes as dc_status, and the enqueueing of cl/im2col.cl around one SGEMM
+/* Convolution as im2col + CLBlast SGEMM (conv_gemm.h): shape checks, CLBlast status codes as dc_status, and the enqueueing of cl/im2col.cl around one SGEMM
  * per pass and batch chunk. Nothing here waits for the device. */
 #include "daecl/conv_gemm.h"
 
 #include <clblast_c.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +17,7 @@
 
 /* ---- implementation choice --------------------------------------------------------------- */
 
-dc_conv_algo dc_conv_algo_for(const dc_device *dev)
-{
-    const char *e = getenv("DAECL_CONV");
-    if (e && !strcmp(e, "direct")) return DC_CONV_DIRECT;
-    if (e && !strcmp(e, "gemm")) return DC_CONV_GEMM;
-    return dev && (dev->type & CL_DEVICE_TYPE_GPU) ? DC_CONV_GEMM : DC_CONV_DIRECT;
-}
+dc_conv_algo dc_conv_algo_for(const dc_device *dev) { return dev->opts.conv_algo; }
 
 const char *dc_conv_algo_name(dc_conv_algo a)
 {
@@ -95,92 +87,6 @@ static dc_status clblast_fail(CLBlastStatusCode st, const char *what)
 
 /* ---- checks (as conv2d.c) ---------------------------------------------------------------- */
 
-/* ---- scratch: one set of buffers per OpenCL context -------------------------------------- */
-
-/* Keyed by context, like conv2d.c's scratch: the buffers retain their context, so a cached
- * handle can never be a recycled address of a newer context. */
-enum { SCR_COL, SCR_OUT, SCR_TMP, SCR_KINDS };
-static const char *const scr_names[SCR_KINDS] = {"im2col matrix", "GEMM output matrix",
-                                                 "CLBlast GEMM temp buffer"};
-#define SLOTS 8
-static struct {
-    cl_context ctx;
-    cl_mem buf[SCR_KINDS];
-    size_t bytes[SCR_KINDS];
-    unsigned used;
-} slots[SLOTS];
-static unsigned slot_clock;
-static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void slot_clear(int i)
-{
-    for (int k = 0; k < SCR_KINDS; k++) {
-        /* Released buffers live on until the commands already queued on them finish. */
-        if (slots[i].buf[k]) clReleaseMemObject(slots[i].buf[k]);
-        slots[i].buf[k] = NULL;
-        slots[i].bytes[k] = 0;
-    }
-    slots[i].ctx = NULL;
-}
-
-/* Scratch buffer `kind` of at least `bytes` for dev's context (grown, never shrunk). */
-static dc_status scratch_get(dc_device *dev, int kind, size_t bytes, cl_mem *out)
-{
-    *out = NULL;
-    dc_status st = dc_device_add_cleanup(dev, dc_conv_gemm_release); /* freed with the device */
-    if (st) return st;
-    if (bytes > dev->max_alloc)
-        return dc_fail(DC_ERR_DEVICE_MEMORY,
-                       "conv gemm: %s: %.1f MiB is more than the device's largest allocation "
-                       "(%.1f MiB)",
-                       scr_names[kind], bytes / 1048576.0, dev->max_alloc / 1048576.0);
-    pthread_mutex_lock(&slot_lock);
-    int slot = -1;
-    for (int i = 0; i < SLOTS; i++)
-        if (slots[i].ctx == dev->ctx) slot = i;
-    if (slot < 0) { /* a free slot, else the least recently used one */
-        slot = 0;
-        for (int i = 0; i < SLOTS; i++) {
-            if (!slots[i].ctx) {
-                slot = i;
-                break;
-            }
-            if (slots[i].used < slots[slot].used) slot = i;
-        }
-        slot_clear(slot);
-        slots[slot].ctx = dev->ctx;
-    }
-    slots[slot].used = ++slot_clock;
-    if (slots[slot].bytes[kind] < bytes) {
-        if (slots[slot].buf[kind]) clReleaseMemObject(slots[slot].buf[kind]);
-        slots[slot].buf[kind] = NULL;
-        slots[slot].bytes[kind] = 0;
-        cl_int err;
-        cl_mem b = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-        if (err != CL_SUCCESS) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "conv gemm: allocating the %s (%.1f MiB)", scr_names[kind],
-                     bytes / 1048576.0);
-            st = dc_cl_fail(err, msg);
-        } else {
-            slots[slot].buf[kind] = b;
-            slots[slot].bytes[kind] = bytes;
-        }
-    }
-    *out = slots[slot].buf[kind];
-    pthread_mutex_unlock(&slot_lock);
-    return st;
-}
-
-void dc_conv_gemm_release(dc_device *dev)
-{
-    if (!dev) return;
-    pthread_mutex_lock(&slot_lock);
-    for (int i = 0; i < SLOTS; i++)
-        if (slots[i].ctx == dev->ctx) slot_clear(i);
-    pthread_mutex_unlock(&slot_lock);
-}
-
 /* ---- SGEMM (row-major) ------------------------------------------------------------------- */
 
 typedef struct mat {
@@ -190,8 +96,7 @@ typedef struct mat {
 } mat;
 
 /* C[m][n] = A[m][k] * B[k][n] + beta * C, each operand row-major and optionally transposed.
- * CLBlast's temp buffer (padded/transposed copies for its fast kernel) comes from the scratch
- * cache, so CLBlast allocates nothing per call. */
+ * CLBlast's temp buffer (padded/transposed copies for its fast kernel) is device scratch, so CLBlast allocates nothing per call. */
 static dc_status sgemm(dc_device *dev, size_t m, size_t n, size_t k, mat a, mat b, float beta,
                        mat c, const char *what)
 {
@@ -210,7 +115,7 @@ static dc_status sgemm(dc_device *dev, size_t m, size_t n, size_t k, mat a, mat 
                           c.buf, c.off, c.ld, &dev->queue, NULL);
     } else {
         cl_mem tmp;
-        DC_TRY(scratch_get(dev, SCR_TMP, tmp_bytes, &tmp));
+        DC_TRY(dc_device_scratch(dev, DC_SCRATCH_GEMM_TMP, tmp_bytes, &tmp));
         st = CLBlastSgemmWithTempBuffer(L, ta, tb, m, n, k, 1.0f, a.buf, a.off, a.ld, b.buf, b.off,
                                         b.ld, beta, c.buf, c.off, c.ld, &dev->queue, NULL, tmp);
     }
@@ -238,8 +143,7 @@ static dc_status plan_make(gplan *p, const dc_device *dev, int n, int cin, int c
     size_t cap = DC_CONV_GEMM_SCRATCH_MAX < dev->max_alloc ? DC_CONV_GEMM_SCRATCH_MAX
                                                            : (size_t)dev->max_alloc;
     size_t nb = cap / per_img;
-    const char *e = getenv("DAECL_CONV_GEMM_CHUNK"); /* testing and tuning override */
-    if (e && *e) nb = (size_t)strtol(e, NULL, 10);
+    if (dev->opts.gemm_chunk > 0) nb = (size_t)dev->opts.gemm_chunk; /* tests, tuning */
     if (nb < 1) nb = 1;
     if (nb > (size_t)n) nb = (size_t)n;
     /* nearly equal chunks */
@@ -364,8 +268,8 @@ dc_status dc_conv2d_gemm_forward(dc_device *dev, const dc_tensor *x, cl_mem para
     DC_TRY(plan_make(&p, dev, x->n, x->c, y->c, x->h, x->w, k, op));
     size_t nq_max = (size_t)p.nb * p.hw;
     cl_mem col, out;
-    DC_TRY(scratch_get(dev, SCR_COL, p.kk * nq_max * sizeof(float), &col));
-    DC_TRY(scratch_get(dev, SCR_OUT, (size_t)p.cout * nq_max * sizeof(float), &out));
+    DC_TRY(dc_device_scratch(dev, DC_SCRATCH_GEMM_COL, p.kk * nq_max * sizeof(float), &col));
+    DC_TRY(dc_device_scratch(dev, DC_SCRATCH_GEMM_OUT, (size_t)p.cout * nq_max * sizeof(float), &out));
     for (int n0 = 0; n0 < x->n; n0 += p.nb) {
         int nb = x->n - n0 < p.nb ? x->n - n0 : p.nb;
         cl_uint nq = (cl_uint)((size_t)nb * p.hw);
@@ -400,8 +304,8 @@ dc_status dc_conv2d_gemm_backward(dc_device *dev, const dc_tensor *x, const dc_t
     DC_TRY(plan_make(&p, dev, x->n, x->c, y->c, x->h, x->w, k, op));
     size_t nq_max = (size_t)p.nb * p.hw;
     cl_mem col, dzt;
-    DC_TRY(scratch_get(dev, SCR_COL, p.kk * nq_max * sizeof(float), &col));
-    DC_TRY(scratch_get(dev, SCR_OUT, (size_t)p.cout * nq_max * sizeof(float), &dzt));
+    DC_TRY(dc_device_scratch(dev, DC_SCRATCH_GEMM_COL, p.kk * nq_max * sizeof(float), &col));
+    DC_TRY(dc_device_scratch(dev, DC_SCRATCH_GEMM_OUT, (size_t)p.cout * nq_max * sizeof(float), &dzt));
     for (int n0 = 0, chunk = 0; n0 < x->n; n0 += p.nb, chunk++) {
         int nb = x->n - n0 < p.nb ? x->n - n0 : p.nb;
         cl_uint nq = (cl_uint)((size_t)nb * p.hw);

@@ -3,9 +3,25 @@
  * backward. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "daecl/export.h"
 #include "daecl/model.h"
+
+/* Largest height or width of any layer output: keeps every size computation far from int
+ * overflow (the image reader allows 2^20 per side). */
+#define DC_MODEL_MAX_SIDE (1 << 21)
+
+/* Layers that double the size: refuse beyond DC_MODEL_MAX_SIDE instead of overflowing int
+ * (found by tests/fuzz/fuzz_arch: "up" twenty times wrapped). */
+static dc_status check_doubling(const char *what, int h, int w)
+{
+    if (h > DC_MODEL_MAX_SIDE / 2 || w > DC_MODEL_MAX_SIDE / 2)
+        return dc_fail(DC_ERR_INVALID_ARG, "%s: a %dx%d input would grow beyond %d pixels per side", what, h, w,
+                       DC_MODEL_MAX_SIDE);
+    return DC_OK;
+}
 
 static void append(char *buf, size_t len, const char *fmt, const char *s)
 {
@@ -52,6 +68,7 @@ static dc_status convT_shape(const dc_layer_spec *L, int c, int h, int w, const 
                              dc_layer_state *o)
 {
     (void)ref;
+    DC_TRY(check_doubling("convT", h, w));
     conv_params(L, c, h, w, o);
     o->h = 2 * h;
     o->w = 2 * w;
@@ -105,6 +122,82 @@ static dc_status convT_backward(dc_layer_run *r, dc_tensor *dy, dc_tensor *dx)
     const dc_layer_state *S = r->state;
     return dc_convT2d_backward(r->dev, r->in, r->out, dy, r->params, r->grads, S->w_off, S->b_off,
                                r->spec->k, r->act, dx);
+}
+
+/* Weight [O,I,K,K] and bias [O] as the .npz's parameters; the ONNX node writes `pre` (the
+ * activation then writes the layer's output), or the output itself when linear. */
+static dc_status conv_params_export(dc_export_layer *x, char *wname, char *bname, size_t len)
+{
+    const dc_layer_spec *L = x->spec;
+    const dc_layer_state *S = x->state;
+    int64_t wd[4] = {L->channels, x->in_c, L->k, L->k}, bd[1] = {L->channels};
+    DC_TRY(dc_export_param(x, "weight", wd, 4, x->params + S->w_off));
+    DC_TRY(dc_export_param(x, "bias", bd, 1, x->params + S->b_off));
+    dc_export_name(x, "weight", wname, len);
+    dc_export_name(x, "bias", bname, len);
+    return dc_export_initializer(x->g, bname, bd, 1, x->params + S->b_off);
+}
+
+/* Conv, kernel k, stride 1, pads (k-1)/2: ONNX's Conv is the same cross-correlation. */
+static dc_status conv_export(dc_export_layer *x)
+{
+    const dc_layer_spec *L = x->spec;
+    char wname[80], bname[80], pre[80];
+    DC_TRY(conv_params_export(x, wname, bname, sizeof wname));
+    int64_t wd[4] = {L->channels, x->in_c, L->k, L->k};
+    DC_TRY(dc_export_initializer(x->g, wname, wd, 4, x->params + x->state->w_off));
+    dc_export_name(x, "pre", pre, sizeof pre);
+    const char *in[3] = {x->in, wname, bname};
+    DC_TRY(dc_export_node(x->g, "Conv", in, 3, L->act == DC_ACT_NONE ? x->out : pre));
+    int64_t p = (L->k - 1) / 2, kk[2] = {L->k, L->k}, pads[4] = {p, p, p, p}, ones[2] = {1, 1};
+    dc_export_attr_ints(x->g, "kernel_shape", kk, 2);
+    dc_export_attr_ints(x->g, "pads", pads, 4);
+    dc_export_attr_ints(x->g, "strides", ones, 2);
+    return L->act == DC_ACT_NONE ? DC_OK : dc_export_act(x->g, L->act, pre, x->out);
+}
+
+/* ConvTranspose, stride 2, pads pt on every side: (h-1)*2 + k - 2pt = 2h+1 rows for odd k >= 3,
+ * whose first 2h are ours (ops.h), so a Slice drops the last row and column; for k = 1,
+ * output_padding 1 gives 2h. ONNX's weight layout is [I,O,K,K] (the .npz keeps [O,I,K,K]). */
+static dc_status convT_export(dc_export_layer *x)
+{
+    const dc_layer_spec *L = x->spec;
+    int O = L->channels, I = x->in_c, kk2 = L->k * L->k;
+    char wname[80], bname[80], pre[80], full[80];
+    DC_TRY(conv_params_export(x, wname, bname, sizeof wname));
+    float *t = malloc((size_t)O * I * kk2 * sizeof *t);
+    if (!t) return dc_fail(DC_ERR_NOMEM, "out of memory");
+    const float *wsrc = x->params + x->state->w_off;
+    for (int o = 0; o < O; o++)
+        for (int i = 0; i < I; i++) memcpy(t + ((size_t)i * O + o) * kk2, wsrc + ((size_t)o * I + i) * kk2, (size_t)kk2 * sizeof *t);
+    int64_t wd[4] = {I, O, L->k, L->k};
+    dc_status s = dc_export_initializer(x->g, wname, wd, 4, t);
+    free(t);
+    DC_TRY(s);
+    dc_export_name(x, "pre", pre, sizeof pre);
+    dc_export_name(x, "full", full, sizeof full);
+    const char *act_in = L->act == DC_ACT_NONE ? x->out : pre;
+    const char *in[3] = {x->in, wname, bname};
+    DC_TRY(dc_export_node(x->g, "ConvTranspose", in, 3, L->k == 1 ? act_in : full));
+    int64_t pt = (L->k > 2 ? L->k - 2 : 0) / 2, kk[2] = {L->k, L->k}, pads[4] = {pt, pt, pt, pt}, twos[2] = {2, 2},
+            ones[2] = {1, 1};
+    dc_export_attr_ints(x->g, "kernel_shape", kk, 2);
+    dc_export_attr_ints(x->g, "pads", pads, 4);
+    dc_export_attr_ints(x->g, "strides", twos, 2);
+    if (L->k == 1) dc_export_attr_ints(x->g, "output_padding", ones, 2);
+    if (L->k > 1) {
+        char starts[80], ends[80], axes[80];
+        dc_export_name(x, "slice_starts", starts, sizeof starts);
+        dc_export_name(x, "slice_ends", ends, sizeof ends);
+        dc_export_name(x, "slice_axes", axes, sizeof axes);
+        int64_t two[1] = {2}, zero[2] = {0, 0}, minus1[2] = {-1, -1}, hw[2] = {2, 3};
+        DC_TRY(dc_export_initializer_i64(x->g, starts, two, 1, zero));
+        DC_TRY(dc_export_initializer_i64(x->g, ends, two, 1, minus1));
+        DC_TRY(dc_export_initializer_i64(x->g, axes, two, 1, hw));
+        const char *sin[4] = {full, starts, ends, axes};
+        DC_TRY(dc_export_node(x->g, "Slice", sin, 4, act_in));
+    }
+    return L->act == DC_ACT_NONE ? DC_OK : dc_export_act(x->g, L->act, pre, x->out);
 }
 
 /* ---- 2×2 pools, stride 2, "valid" ----------------------------------------------------------- */
@@ -161,6 +254,20 @@ static dc_status avgpool_backward(dc_layer_run *r, dc_tensor *dy, dc_tensor *dx)
     return dx ? dc_avgpool2_backward(r->dev, dy, dx) : DC_OK;
 }
 
+/* MaxPool / AveragePool 2x2, stride 2, no padding: floors odd sizes as ours. */
+static dc_status pool2_export(dc_export_layer *x, const char *op)
+{
+    DC_TRY(dc_export_node(x->g, op, &x->in, 1, x->out));
+    int64_t twos[2] = {2, 2};
+    dc_export_attr_ints(x->g, "kernel_shape", twos, 2);
+    dc_export_attr_ints(x->g, "strides", twos, 2);
+    return DC_OK;
+}
+
+static dc_status pool_export(dc_export_layer *x) { return pool2_export(x, "MaxPool"); }
+
+static dc_status avgpool_export(dc_export_layer *x) { return pool2_export(x, "AveragePool"); }
+
 /* ---- nearest upsampling ×2 ------------------------------------------------------------------ */
 
 static void up_describe(const dc_layer_spec *L, const dc_arch *a, char *buf, size_t len)
@@ -175,6 +282,7 @@ static dc_status up_shape(const dc_layer_spec *L, int c, int h, int w, const dc_
 {
     (void)L;
     (void)ref;
+    DC_TRY(check_doubling("up", h, w));
     o->c = c;
     o->h = h * 2;
     o->w = w * 2;
@@ -193,6 +301,23 @@ static dc_status up_forward(dc_layer_run *r) { return dc_upsample2_forward(r->de
 static dc_status up_backward(dc_layer_run *r, dc_tensor *dy, dc_tensor *dx)
 {
     return dx ? dc_upsample2_backward(r->dev, dy, dx) : DC_OK;
+}
+
+/* Resize by scales [1,1,2,2], nearest, asymmetric coordinates, floor: output (i,j) reads
+ * input (floor(i/2), floor(j/2)). */
+static dc_status up_export(dc_export_layer *x)
+{
+    char scales[80];
+    dc_export_name(x, "scales", scales, sizeof scales);
+    int64_t four[1] = {4};
+    const float sc[4] = {1, 1, 2, 2};
+    DC_TRY(dc_export_initializer(x->g, scales, four, 1, sc));
+    const char *in[3] = {x->in, "", scales};
+    DC_TRY(dc_export_node(x->g, "Resize", in, 3, x->out));
+    dc_export_attr_string(x->g, "mode", "nearest");
+    dc_export_attr_string(x->g, "coordinate_transformation_mode", "asymmetric");
+    dc_export_attr_string(x->g, "nearest_mode", "floor");
+    return DC_OK;
 }
 
 /* ---- merges: add and concatenate an earlier layer's output ---------------------------------- */
@@ -260,25 +385,40 @@ static dc_status cat_backward(dc_layer_run *r, dc_tensor *dy, dc_tensor *dx)
     return dc_concat_backward(r->dev, dy, dx, r->ref_grad);
 }
 
+/* Add; Concat on the channel axis, the running tensor's channels first (dc_concat_forward). */
+static dc_status add_export(dc_export_layer *x)
+{
+    const char *in[2] = {x->in, x->ref};
+    return dc_export_node(x->g, "Add", in, 2, x->out);
+}
+
+static dc_status cat_export(dc_export_layer *x)
+{
+    const char *in[2] = {x->in, x->ref};
+    DC_TRY(dc_export_node(x->g, "Concat", in, 2, x->out));
+    dc_export_attr_int(x->g, "axis", 1);
+    return DC_OK;
+}
+
 /* ---- the registry --------------------------------------------------------------------------- */
 
 enum { CONV_OPTS = DC_LAYER_OPT_CHANNELS | DC_LAYER_OPT_ACT | DC_LAYER_OPT_K };
 
 static const dc_layer_kind registry[] = {
     {"conv", "k x k convolution, stride 1, \"same\" padding, C filters (k odd, default 3)",
-     CONV_OPTS, conv_describe, conv_shape, conv_reach, conv_init, conv_forward, conv_backward},
+     CONV_OPTS, conv_describe, conv_shape, conv_reach, conv_init, conv_forward, conv_backward, conv_export},
     {"convT", "k x k transposed convolution, stride 2: doubles height and width",
-     CONV_OPTS, convT_describe, convT_shape, convT_reach, conv_init, convT_forward, convT_backward},
+     CONV_OPTS, convT_describe, convT_shape, convT_reach, conv_init, convT_forward, convT_backward, convT_export},
     {"pool", "2x2 max pooling, stride 2 (odd sizes floor)",
-     0, pool_describe, pool_shape, pool_reach, NULL, pool_forward, pool_backward},
+     0, pool_describe, pool_shape, pool_reach, NULL, pool_forward, pool_backward, pool_export},
     {"avgpool", "2x2 average pooling, stride 2 (odd sizes floor)",
-     0, avgpool_describe, pool_shape, pool_reach, NULL, avgpool_forward, avgpool_backward},
+     0, avgpool_describe, pool_shape, pool_reach, NULL, avgpool_forward, avgpool_backward, avgpool_export},
     {"up", "2x nearest-neighbour upsampling",
-     0, up_describe, up_shape, up_reach, NULL, up_forward, up_backward},
+     0, up_describe, up_shape, up_reach, NULL, up_forward, up_backward, up_export},
     {"add", "adds the output of the earlier layer @NAME (same shape)",
-     DC_LAYER_OPT_REF, add_describe, add_shape, merge_reach, NULL, add_forward, add_backward},
+     DC_LAYER_OPT_REF, add_describe, add_shape, merge_reach, NULL, add_forward, add_backward, add_export},
     {"cat", "concatenates the channels of the earlier layer @NAME (same size)",
-     DC_LAYER_OPT_REF, cat_describe, cat_shape, merge_reach, NULL, cat_forward, cat_backward},
+     DC_LAYER_OPT_REF, cat_describe, cat_shape, merge_reach, NULL, cat_forward, cat_backward, cat_export},
 };
 
 int dc_layer_kind_count(void) { return (int)(sizeof registry / sizeof registry[0]); }

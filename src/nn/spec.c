@@ -81,7 +81,7 @@ static dc_status parse_token(dc_arch *a, int index, char *tok)
     if (opts & DC_LAYER_OPT_CHANNELS) {
         if (nf < 2 || parse_positive(fields[1], 4096, &L->channels)) {
             char why[96];
-            snprintf(why, sizeof why, "needs a channel count, e.g. %s:32", kind->token);
+            snprintf(why, sizeof why, "needs a channel count from 1 to 4096, e.g. %s:32", kind->token);
             return bad_token(index, orig, why);
         }
         f = 2;

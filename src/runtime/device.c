@@ -137,7 +137,119 @@ dc_status dc_device_list(FILE *out)
                     d.compute_units, (double)d.global_mem / (1024.0 * 1024.0 * 1024.0), d.max_wg);
         }
     }
+    fprintf(out, "tested in CI: PoCL CPU devices, and Mesa rusticl's llvmpipe (RUSTICL_ENABLE=llvmpipe, "
+                 "tests/ci/rusticl.sh); other devices, GPUs included, are untested (README: Tested "
+                 "OpenCL implementations)\n");
     return DC_OK;
+}
+
+/* ---- plan options and scratch ----------------------------------------------------------- */
+
+/* Mesa's llvmpipe ends every loop of a work-item once 65535 iterations have run in total
+ * (LP_MAX_TGSI_LOOP_ITERATIONS in gallivm), without an error: rusticl and clover expose it. */
+#define LLVMPIPE_LOOP_LIMIT 65535ul
+
+void dc_device_options_default(dc_device_options *o, cl_device_type type, const char *platform,
+                               const char *name)
+{
+    (void)platform;
+    *o = (dc_device_options){.conv_ws = 1};
+    o->conv_algo = (type & CL_DEVICE_TYPE_GPU) ? DC_CONV_GEMM : DC_CONV_DIRECT;
+    if (name && strstr(name, "llvmpipe")) o->loop_limit = LLVMPIPE_LOOP_LIMIT;
+}
+
+/* A non-negative integer from variable `var` into *out; unset or empty leaves *out. */
+static dc_status env_count(const char *var, long most, long *out)
+{
+    const char *e = getenv(var);
+    if (!e || !*e) return DC_OK;
+    char *end;
+    long v = strtol(e, &end, 10);
+    if (end == e || *end != '\0' || v < 0 || v > most)
+        return dc_fail(DC_ERR_INVALID_ARG, "%s='%s': expected an integer from 0 to %ld", var, e,
+                       most);
+    *out = v;
+    return DC_OK;
+}
+
+/* Which of `names` variable `var` holds (its index into *out); unset or empty leaves *out. */
+static dc_status env_choice(const char *var, const char *const *names, int n, int *out)
+{
+    const char *e = getenv(var);
+    if (!e || !*e) return DC_OK;
+    for (int i = 0; i < n; i++)
+        if (names[i] && !strcmp(e, names[i])) {
+            *out = i;
+            return DC_OK;
+        }
+    return dc_fail(DC_ERR_INVALID_ARG, "%s='%s': expected %s or %s", var, e,
+                   names[0] ? names[0] : names[1], names[n - 1]);
+}
+
+dc_status dc_device_options_from_env(dc_device_options *o)
+{
+    static const char *const algos[] = {"direct", "gemm"};
+    static const char *const dws[] = {NULL, "rows", "channels"};
+    int algo = (int)o->conv_algo, dw = (int)o->conv_dw;
+    long ws = o->conv_ws, chunks = o->dw_chunks, gchunk = o->gemm_chunk;
+    long limit = (long)o->loop_limit;
+    DC_TRY(env_choice("DAECL_CONV", algos, 2, &algo));
+    DC_TRY(env_choice("DAECL_CONV_DW", dws, 3, &dw));
+    DC_TRY(env_count("DAECL_CONV_WS", 1, &ws));
+    DC_TRY(env_count("DAECL_CONV_DW_CHUNKS", 1 << 20, &chunks));
+    DC_TRY(env_count("DAECL_CONV_GEMM_CHUNK", 1 << 20, &gchunk));
+    DC_TRY(env_count("DAECL_LOOP_LIMIT", 1l << 30, &limit));
+    o->conv_algo = (dc_conv_algo)algo;
+    o->conv_dw = (dc_conv_dw)dw;
+    o->conv_ws = (int)ws;
+    o->dw_chunks = (int)chunks;
+    o->gemm_chunk = (int)gchunk;
+    o->loop_limit = (unsigned long)limit;
+    return DC_OK;
+}
+
+static const char *const scratch_names[DC_SCRATCH_USES] = {
+    [DC_SCRATCH_CONV] = "conv scratch buffer",
+    [DC_SCRATCH_GEMM_COL] = "conv gemm: im2col matrix",
+    [DC_SCRATCH_GEMM_OUT] = "conv gemm: GEMM output matrix",
+    [DC_SCRATCH_GEMM_TMP] = "conv gemm: CLBlast GEMM temp buffer",
+};
+
+dc_status dc_device_scratch(dc_device *dev, dc_scratch_use use, size_t bytes, cl_mem *out)
+{
+    *out = NULL;
+    const char *what = scratch_names[use];
+    if (bytes > dev->max_alloc)
+        return dc_fail(DC_ERR_DEVICE_MEMORY,
+                       "%s: %.1f MiB is more than the device's largest allocation (%.1f MiB)",
+                       what, bytes / 1048576.0, dev->max_alloc / 1048576.0);
+    if (dev->scratch_bytes[use] < bytes) {
+        /* Released buffers live on until the commands already queued on them finish. */
+        if (dev->scratch[use]) clReleaseMemObject(dev->scratch[use]);
+        dev->scratch[use] = NULL;
+        dev->scratch_bytes[use] = 0;
+        cl_int err;
+        cl_mem b = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+        if (err != CL_SUCCESS) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "allocating the %s (%.1f MiB)", what, bytes / 1048576.0);
+            return dc_cl_fail(err, msg);
+        }
+        dev->scratch[use] = b;
+        dev->scratch_bytes[use] = bytes;
+    }
+    *out = dev->scratch[use];
+    return DC_OK;
+}
+
+void dc_device_scratch_release(dc_device *dev)
+{
+    if (!dev) return;
+    for (int i = 0; i < DC_SCRATCH_USES; i++) {
+        if (dev->scratch[i]) clReleaseMemObject(dev->scratch[i]);
+        dev->scratch[i] = NULL;
+        dev->scratch_bytes[i] = 0;
+    }
 }
 
 dc_status dc_device_parse(const char *spec, int *platform, int *device)
@@ -260,6 +372,12 @@ static dc_status open_device(int platform, int device, int nth, dc_device **out)
     d->platform_index = cp;
     d->device_index = cd;
     fill_info(d);
+    dc_device_options_default(&d->opts, d->type, d->platform_name, d->name);
+    dc_status st = dc_device_options_from_env(&d->opts);
+    if (st) {
+        free(d);
+        return st;
+    }
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)chosen_p, 0};
     d->ctx = clCreateContext(props, 1, &chosen_d, NULL, NULL, &err);
@@ -299,6 +417,7 @@ void dc_device_close(dc_device *dev)
     if (!dev) return;
     if (dev->queue) clFinish(dev->queue);
     for (int i = dev->ncleanups - 1; i >= 0; i--) dev->cleanups[i](dev);
+    dc_device_scratch_release(dev);
     dc_programs_release(dev);
     if (dev->queue) clReleaseCommandQueue(dev->queue);
     if (dev->ctx) clReleaseContext(dev->ctx);

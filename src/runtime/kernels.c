@@ -2,6 +2,7 @@
 #include "daecl/kernels.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "daecl/fileio.h"
 #include "runtime/cl_sources.h"
 
 #define CACHE_MAGIC "DCKCACHE1\n"
@@ -26,8 +28,8 @@ struct dc_program_entry {
 
 static dc_status read_whole_file(const char *path, char **text, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return dc_fail(DC_ERR_IO, "%s: %s", path, strerror(errno));
+    FILE *f;
+    DC_TRY(dc_fopen_regular(path, NULL, &f, NULL));
     char *buf = NULL;
     size_t cap = 0, n = 0;
     for (;;) {
@@ -123,7 +125,8 @@ static int mkdir_p(char *path)
     return (mkdir(path, 0755) == 0 || errno == EEXIST) ? 0 : -1;
 }
 
-/* The cache directory, created if missing; "" when none can be had (then we just don't cache). */
+/* The cache directory, created if missing; "" when none can be had (then we just don't cache:
+ * dc_kernel_cache_check() tells the user why, once). */
 static void cache_dir(char *buf, size_t len)
 {
     const char *d = getenv("DAECL_CACHE_DIR");
@@ -134,6 +137,30 @@ static void cache_dir(char *buf, size_t len)
     else if (home && *home) snprintf(buf, len, "%s/.cache/dae-cl/kernels", home);
     else buf[0] = '\0';
     if (buf[0] && mkdir_p(buf) != 0) buf[0] = '\0';
+}
+
+dc_status dc_kernel_cache_check(void)
+{
+    if (cache_disabled()) return DC_OK;
+    const char *d = getenv("DAECL_CACHE_DIR");
+    char dir[3072];
+    cache_dir(dir, sizeof dir);
+    if (!dir[0]) {
+        if (!d || !*d) return dc_fail(DC_ERR_IO, "no kernel cache directory (set DAECL_CACHE_DIR or HOME)");
+        /* mkdir_p failed: say why with the errno of the step that failed. */
+        int e = errno;
+        struct stat st;
+        const char *why = stat(d, &st) == 0 && !S_ISDIR(st.st_mode) ? "exists and is not a directory"
+                                                                      : strerror(e);
+        return dc_fail(DC_ERR_IO, "kernel cache %s: cannot be created: %s", d, why);
+    }
+    char probe[3200];
+    snprintf(probe, sizeof probe, "%s/.probe.%ld", dir, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return dc_fail(DC_ERR_IO, "kernel cache %s: not writable: %s", dir, strerror(errno));
+    close(fd);
+    unlink(probe);
+    return DC_OK;
 }
 
 static void cache_path(const char *key, char *buf, size_t len)
@@ -149,6 +176,9 @@ static void cache_path(const char *key, char *buf, size_t len)
 }
 
 /* Cache file: magic, u32 key length, key, u64 binary length, binary, u32 crc32(binary). */
+/* The first failed cache write of this process ("" if none), for one warning. */
+static char cache_write_problem[512];
+
 static int cache_load(const char *path, const char *key, unsigned char **bin, size_t *bin_len)
 {
     char *data;
@@ -196,23 +226,30 @@ static void cache_store(dc_device *dev, const char *path, const char *key, cl_pr
         free(bin);
         return;
     }
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (f) {
+    /* Atomic (fileio.h): a concurrent reader sees the old entry or the whole new one. */
+    dc_atomic_file f;
+    dc_status s = dc_atomic_begin(path, &f);
+    if (s == DC_OK) {
         uint32_t kl = (uint32_t)strlen(key);
         uint64_t bl64 = bl;
         uint32_t crc = (uint32_t)crc32(0L, bin, (uInt)bl);
-        int ok = fwrite(CACHE_MAGIC, strlen(CACHE_MAGIC), 1, f) == 1 && fwrite(&kl, 4, 1, f) == 1 &&
-                 fwrite(key, kl, 1, f) == 1 && fwrite(&bl64, 8, 1, f) == 1 &&
-                 fwrite(bin, bl, 1, f) == 1 && fwrite(&crc, 4, 1, f) == 1;
-        ok = (fclose(f) == 0) && ok;
-        /* rename is atomic: a concurrent reader sees the old entry or the whole new one. */
-        if (ok && rename(tmp, path) == 0) dev->stats.cache_writes++;
-        else unlink(tmp);
+        int ok = fwrite(CACHE_MAGIC, strlen(CACHE_MAGIC), 1, f.fp) == 1 && fwrite(&kl, 4, 1, f.fp) == 1 &&
+                 fwrite(key, kl, 1, f.fp) == 1 && fwrite(&bl64, 8, 1, f.fp) == 1 &&
+                 fwrite(bin, bl, 1, f.fp) == 1 && fwrite(&crc, 4, 1, f.fp) == 1;
+        if (!ok) {
+            s = dc_fail(DC_ERR_IO, "%s: write failed: %s", path, strerror(errno ? errno : EIO));
+            dc_atomic_abort(&f);
+        } else {
+            s = dc_atomic_commit(&f);
+        }
     }
+    if (s == DC_OK) dev->stats.cache_writes++;
+    else if (!cache_write_problem[0]) snprintf(cache_write_problem, sizeof cache_write_problem, "%s", dc_error_detail());
+    dc_clear_error(); /* a cache that cannot be written only costs time */
     free(bin);
 }
+
+const char *dc_kernel_cache_write_problem(void) { return cache_write_problem; }
 
 /* ---- build ------------------------------------------------------------------------------ */
 

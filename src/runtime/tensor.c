@@ -2,6 +2,7 @@
 #include "daecl/tensor.h"
 
 #include <limits.h>
+#include <stdint.h>
 
 #include "daecl/kernels.h"
 
@@ -15,12 +16,14 @@ size_t dc_tensor_size(const dc_tensor *t)
 dc_status dc_buffer_create(dc_device *dev, size_t nfloats, const char *what, cl_mem *out)
 {
     cl_int err;
-    size_t bytes = (nfloats ? nfloats : 1) * sizeof(float);
     *out = NULL;
+    if (nfloats > SIZE_MAX / sizeof(float))
+        return dc_fail(DC_ERR_DEVICE_MEMORY, "%s: %zu floats do not fit in a size_t of bytes", what, nfloats);
+    size_t bytes = (nfloats ? nfloats : 1) * sizeof(float);
     if (bytes > dev->max_alloc)
         return dc_fail(DC_ERR_DEVICE_MEMORY,
-                       "%s: %.1f MiB is more than the device's largest allocation (%.1f MiB); try a smaller --batch",
-                       what, bytes / 1048576.0, dev->max_alloc / 1048576.0);
+                       "%s: %zu floats (%.1f MiB) are more than the device's largest allocation (%.1f MiB)",
+                       what, nfloats, bytes / 1048576.0, dev->max_alloc / 1048576.0);
     cl_mem m = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
     if (err != CL_SUCCESS) {
         char msg[256];
@@ -43,7 +46,19 @@ dc_status dc_tensor_create(dc_device *dev, int n, int c, int h, int w, dc_layout
     if (n <= 0 || c <= 0 || h <= 0 || w <= 0)
         return dc_fail(DC_ERR_INVALID_ARG, "tensor shape %dx%dx%dx%d is empty", n, c, h, w);
     *out = dc_tensor_view(NULL, 0, n, c, h, w, layout);
-    DC_TRY(dc_buffer_create(dev, dc_tensor_size(out), "tensor", &out->buf));
+    /* Checked, so that a crafted shape (2^30 x 2^30) is named rather than wrapped. */
+    size_t nfloats = 0, cpad = layout == DC_LAYOUT_NCHW8C ? ((size_t)c + 7) / 8 * 8 : (size_t)c;
+    if (__builtin_mul_overflow((size_t)n, cpad, &nfloats) || __builtin_mul_overflow(nfloats, (size_t)h, &nfloats) ||
+        __builtin_mul_overflow(nfloats, (size_t)w, &nfloats) || nfloats > SIZE_MAX / sizeof(float))
+        return dc_fail(DC_ERR_DEVICE_MEMORY, "tensor %dx%dx%dx%d: its size overflows a %zu-bit size", n, c, h, w,
+                       sizeof(size_t) * CHAR_BIT);
+    if (nfloats * sizeof(float) > dev->max_alloc)
+        return dc_fail(DC_ERR_DEVICE_MEMORY,
+                       "tensor %dx%dx%dx%d: %zu floats (%.1f MiB) are more than the device's largest allocation "
+                       "(%.1f MiB)%s",
+                       n, c, h, w, nfloats, nfloats * 4.0 / 1048576.0, dev->max_alloc / 1048576.0,
+                       n > 1 ? "; try a smaller --batch" : "");
+    DC_TRY(dc_buffer_create(dev, nfloats, "tensor", &out->buf));
     out->owns_buf = 1;
     return DC_OK;
 }

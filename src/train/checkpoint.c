@@ -1,9 +1,10 @@
 /* Checkpoint files (see checkpoint.h). */
 #include "daecl/checkpoint.h"
 
+#include "daecl/image.h" /* DC_IMAGE_MAX_*: the input shape limits */
+
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,35 +12,22 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "daecl/bytes.h"
+
 #define MAGIC "DAECLCKP"
 #define BYTE_ORDER_MARK 0x01020304u
 #define HEADER_BYTES (8 + 4 + 4 + 8)
+#define DC_CHECKPOINT_MAX_CHANNELS 4096 /* input channels a model can have */
+#define VERSION_KEY "dae_cl_version"
+
+#ifndef DAECL_VERSION
+#define DAECL_VERSION "unknown"
+#endif
 
 /* ---- growable byte buffer ----------------------------------------------------------------- */
 
-typedef struct bytes {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-} bytes;
-
-static void put(bytes *b, const void *data, size_t n)
-{
-    if (b->oom || n == 0) return; /* memcpy from NULL is undefined even for 0 bytes */
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n) cap *= 2;
-        unsigned char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
+typedef dc_bytes bytes;
+#define put dc_bytes_put
 #define PUT(b, v) put((b), &(v), sizeof(v))
 
 static void put_str(bytes *b, const char *s)
@@ -102,55 +90,13 @@ static float *get_floats(reader *r, uint64_t n)
     return f;
 }
 
-/* ---- atomic write ------------------------------------------------------------------------- */
-
-dc_status dc_write_file_atomic(const char *path, const void *data, size_t size)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return dc_fail(DC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    const unsigned char *p = data;
-    size_t left = size;
-    while (left) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return dc_fail(DC_ERR_IO, "%s: write failed: %s", path, strerror(e));
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return dc_fail(DC_ERR_IO, "%s: cannot flush to disk: %s", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return dc_fail(DC_ERR_IO, "%s: cannot rename into place: %s", path, strerror(e));
-    }
-    /* Make the rename itself durable. */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    int dfd = open(dirname(dir), O_RDONLY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return DC_OK;
-}
-
 /* ---- save / load -------------------------------------------------------------------------- */
 
 dc_status dc_checkpoint_save(const char *path, const dc_checkpoint *ck)
 {
     char run[DC_RUN_TEXT_MAX];
-    dc_run_config_format(&ck->run, 0, run, sizeof run);
+    size_t used = dc_run_config_format(&ck->run, 0, run, sizeof run);
+    if (used < sizeof run) snprintf(run + used, sizeof run - used, "%s=%s\n", VERSION_KEY, DAECL_VERSION);
     bytes payload = {0};
     put_str(&payload, ck->arch);
     PUT(&payload, ck->in_c);
@@ -189,8 +135,15 @@ dc_status dc_checkpoint_save(const char *path, const dc_checkpoint *ck)
 static dc_status parse_run(const char *path, dc_checkpoint *ck, const char *text, const dc_optim_config *v1_optim,
                            uint64_t v1_seed)
 {
-    static const char *const v1_info[] = {"dae_cl_version", "device", "arch", NULL};
-    DC_TRY(dc_run_config_parse(text, path, v1_optim ? v1_info : NULL, &ck->run, ck->unknown_key));
+    static const char *const v1_info[] = {VERSION_KEY, "device", "arch", NULL};
+    static const char *const v2_info[] = {VERSION_KEY, NULL};
+    DC_TRY(dc_run_config_parse(text, path, v1_optim ? v1_info : v2_info, &ck->run, ck->unknown_key));
+    /* The writer's version, a line of its own after config_version's. */
+    const char *v = strstr(text, "\n" VERSION_KEY "=");
+    if (v) {
+        v += sizeof("\n" VERSION_KEY "=") - 1;
+        snprintf(ck->written_by, sizeof ck->written_by, "%.*s", (int)strcspn(v, "\n"), v);
+    }
     if (v1_optim) {
         if ((unsigned)v1_optim->kind >= DC_OPT_COUNT)
             return dc_fail(DC_ERR_FORMAT, "%s: corrupt payload (optimizer kind %d)", path, (int)v1_optim->kind);
@@ -203,24 +156,13 @@ static dc_status parse_run(const char *path, dc_checkpoint *ck, const char *text
 
 static dc_status read_file(const char *path, unsigned char **data, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return dc_fail(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    /* A directory opens, and its "size" from ftell is LONG_MAX on Linux. */
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return dc_fail(DC_ERR_IO, "%s: not a regular file", path);
-    }
-    long n = ftell(f);
-    rewind(f);
-    if (n < 0) {
-        fclose(f);
-        return dc_fail(DC_ERR_IO, "%s: cannot read", path);
-    }
+    FILE *f;
+    long long n;
+    DC_TRY(dc_fopen_regular(path, "a dae-cl checkpoint", &f, &n));
     *data = malloc(n ? (size_t)n : 1);
     if (!*data) {
         fclose(f);
-        return dc_fail(DC_ERR_NOMEM, "%s: out of memory (%ld bytes)", path, n);
+        return dc_fail(DC_ERR_NOMEM, "%s: out of memory (%lld bytes)", path, n);
     }
     size_t r = fread(*data, 1, (size_t)n, f);
     fclose(f);
@@ -261,9 +203,14 @@ dc_status dc_checkpoint_load(const char *path, dc_checkpoint *ck)
         s = dc_fail(DC_ERR_FORMAT, "%s: written on a machine of the other byte order", path);
         goto out;
     }
-    if (plen > len - HEADER_BYTES || len - HEADER_BYTES - plen < 4) {
+    if (plen > len - HEADER_BYTES) {
         s = dc_fail(DC_ERR_FORMAT, "%s: truncated: header says %llu bytes of payload, file holds %zu", path,
                     (unsigned long long)plen, len - HEADER_BYTES);
+        goto out;
+    }
+    if (len - HEADER_BYTES - plen < 4) {
+        s = dc_fail(DC_ERR_FORMAT, "%s: truncated: the payload is complete but its CRC-32 is missing (%zu of 4 bytes)",
+                    path, len - HEADER_BYTES - (size_t)plen);
         goto out;
     }
     if (len - HEADER_BYTES - plen != 4) {
@@ -318,7 +265,13 @@ dc_status dc_checkpoint_load(const char *path, dc_checkpoint *ck)
     if (s) goto out;
     if (r.bad || r.pos != r.len) {
         s = dc_fail(DC_ERR_FORMAT, "%s: corrupt payload (fields do not add up to its length)", path);
-    } else if (ck->in_c <= 0 || ck->in_h <= 0 || ck->in_w <= 0 || ck->epoch < 0 || ck->step < 0 || ck->batch < 0) {
+    } else if (ck->in_c <= 0 || ck->in_h <= 0 || ck->in_w <= 0 || ck->in_c > DC_CHECKPOINT_MAX_CHANNELS ||
+               ck->in_h > DC_IMAGE_MAX_DIM || ck->in_w > DC_IMAGE_MAX_DIM ||
+               (int64_t)ck->in_h * ck->in_w > DC_IMAGE_MAX_PIXELS) {
+        s = dc_fail(DC_ERR_FORMAT, "%s: impossible input shape %dx%dx%d (limits: %d channels, %d per side, %d pixels)",
+                    path, ck->in_c, ck->in_h, ck->in_w, DC_CHECKPOINT_MAX_CHANNELS, DC_IMAGE_MAX_DIM,
+                    DC_IMAGE_MAX_PIXELS);
+    } else if (ck->epoch < 0 || ck->step < 0 || ck->batch < 0) {
         s = dc_fail(DC_ERR_FORMAT, "%s: corrupt payload (impossible values)", path);
     } else if (ck->nstate && ck->nstate != dc_optim_state_floats(ck->run.optim.kind, ck->nparams)) {
         /* (no state at all is a checkpoint for inference only) */

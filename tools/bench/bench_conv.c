@@ -103,11 +103,11 @@ int main(int argc, char **argv)
     int batch = argc > 1 ? atoi(argv[1]) : 128, reps = argc > 2 ? atoi(argv[2]) : 10;
     int cin = argc > 3 ? atoi(argv[3]) : 32, cout = argc > 4 ? atoi(argv[4]) : 32;
     int hw = argc > 5 ? atoi(argv[5]) : 14, k = argc > 6 ? atoi(argv[6]) : 3;
-    /* dc_conv2d_* may dispatch to gemm on GPUs once wired: keep them the direct kernels here */
-    setenv("DAECL_CONV", "direct", 1);
     layer L = {.k = k};
     TRY(dc_device_open(-1, -1, &L.dev));
     dc_device *dev = L.dev;
+    /* dc_conv2d_* dispatch to gemm on GPUs: keep them the direct kernels here */
+    dev->opts.conv_algo = DC_CONV_DIRECT;
     char desc[256];
     dc_device_describe(dev, desc, sizeof desc);
     printf("device %s\nconv %d->%d %dx%d k%d relu, batch %d, best of %d\n", desc, cin, cout, hw,
@@ -212,8 +212,7 @@ int main(int argc, char **argv)
     dc_tensor_release(&L.x), dc_tensor_release(&L.y), dc_tensor_release(&L.dy);
     dc_tensor_release(&L.dx);
     clReleaseMemObject(L.prm), clReleaseMemObject(L.grd);
-    dc_conv_gemm_release(dev);
-    dc_ops_release(dev);
+    dc_device_scratch_release(dev);
     dc_device_close(dev);
     return 0;
 }

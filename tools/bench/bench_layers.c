@@ -163,7 +163,7 @@ int main(int argc, char **argv)
            total, batch / total * 1e3, total_flop / total * 1e-6, total_cpu);
     clReleaseMemObject(prm);
     clReleaseMemObject(grd);
-    dc_ops_release(dev);
+    dc_device_scratch_release(dev);
     dc_device_close(dev);
     return 0;
 }

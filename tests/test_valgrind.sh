@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# valgrind memcheck of the dae-cl command line on a tiny run (issue 11): a one-epoch training run
+# on 64 synthetic images (device, kernels, loader thread, optimizer, evaluation, checkpoint and
+# sample PNG writing; about 1.5 CPU-minutes under valgrind, so denoise is left to the ASan build).
+# dae-cl's own code must lose nothing
+# ("definitely lost" and memory errors = 0); tests/valgrind.supp suppresses only the OpenCL
+# driver stack (PoCL, LLVM, glibc's loader as it dlopen()s them), each entry explained there.
+# Only PoCL is loaded (OCL_ICD_VENDORS): other installed drivers are not dae-cl's code. The
+# kernel caches are warm (the unit tests fill them), so no JIT runs under valgrind.
+# Skipped (exit 77) without valgrind.
+set -u
+build=${DAECL_BUILD_ROOT:?run through meson test}
+src=${DAECL_SOURCE_ROOT:?run through meson test}
+bin="$build/src/cli/dae-cl"
+command -v valgrind >/dev/null || { echo "valgrind not installed: skipped"; exit 77; }
+base=${DAECL_TEST_TMP:-/tmp}
+mkdir -p "$base"
+t=$(mktemp -d "$base/valgrind.XXXXXX")
+trap 'rm -rf "$t"' EXIT
+pocl_icd=$(grep -l pocl /etc/OpenCL/vendors/*.icd 2>/dev/null | head -1)
+if [ -n "$pocl_icd" ]; then mkdir -p "$t/vendors" && cp "$pocl_icd" "$t/vendors/" && export OCL_ICD_VENDORS="$t/vendors"; fi
+
+be32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((($1 >> 24) & 255)) $((($1 >> 16) & 255)) $((($1 >> 8) & 255)) $(($1 & 255)); }
+idx() { { printf '\x00\x00\x08\x03'; printf "$(be32 "$2")$(be32 28)$(be32 28)"; head -c $(($2 * 784)) /dev/urandom; } >"$1"; }
+mkdir -p "$t/d"
+idx "$t/d/train-images-idx3-ubyte" 64
+idx "$t/d/t10k-images-idx3-ubyte" 64
+
+vg=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite
+    --suppressions="$src/tests/valgrind.supp" --error-exitcode=99 --num-callers=40)
+failed=0
+run() { # NAME COMMAND...
+  local name=$1
+  shift
+  "${vg[@]}" --log-file="$t/$name.vg" "$@" >"$t/$name.out" 2>&1
+  local status=$?
+  local lost errors
+  lost=$(grep -E 'definitely lost:' "$t/$name.vg" | awk '{print $4}' | tr -d ,)
+  errors=$(grep -E 'ERROR SUMMARY:' "$t/$name.vg" | awk '{print $4}')
+  echo "$name: exit $status, definitely lost ${lost:-0} bytes, ${errors:-?} errors"
+  if [ "$status" -ne 0 ] || [ "${errors:-1}" -ne 0 ]; then
+    failed=1
+    cat "$t/$name.out"
+    grep -vE '^==[0-9]+== *$' "$t/$name.vg" | head -80
+  fi
+}
+run train "$bin" train --data "$t/d" --out "$t/run" --epochs 1 --batch 64 --val-limit 64 --quiet
+exit $failed
