@@ -1,9 +1,11 @@
 /* Double-buffered loader: every sample once per epoch, reproducible shuffles, partial last batch,
  * sequential mode, resume, the gather overlapping the device step, the device buffers surviving
- * until their kernels ran, and clean shutdown mid-epoch. */
+ * until their kernels ran, clean shutdown mid-epoch, and shares of a batch (data-parallel ranks):
+ * the parts' rows put together are the whole batch in order, an empty share included. */
 #include <string.h>
 #include <time.h>
 
+#include "daecl/dist.h"
 #include "daecl/loader.h"
 #include "daecl/noise.h"
 #include "daecl/tensor.h"
@@ -45,7 +47,7 @@ static void make_data(void)
 
 static dc_loader *make(int batch, int shuffle, uint64_t seed, int drop_last)
 {
-    dc_loader_config c = {&data, batch, shuffle, seed, drop_last};
+    dc_loader_config c = {&data, batch, shuffle, seed, drop_last, 0, 0};
     dc_loader *l = NULL;
     CHECK_OK(dc_loader_create(dev, &c, &l));
     return l;
@@ -101,6 +103,56 @@ static int all_once(const uint32_t *order, int n, int universe)
     }
     free(seen);
     return ok;
+}
+
+/* 3 parts of batch 64 over 1000 images (last batch 40; with batch 998 the last batch has 2
+ * rows, so part 2's share of it is empty): each batch's shares, taken in part order, are the
+ * batch of a whole loader; dc_loader_batch_total gives the whole batch's rows. */
+static void test_shares(void)
+{
+    enum { PARTS = 3 };
+    static uint32_t whole[NIMG], idx[NIMG];
+    for (int bi = 0; bi < 2; bi++) {
+        int batch = bi ? 998 : 64;
+        dc_loader *w = make(batch, 1, 99, 0), *part[PARTS];
+        for (int k = 0; k < PARTS; k++) {
+            dc_loader_config c = {&data, batch, 1, 99, 0, PARTS, k};
+            part[k] = NULL;
+            CHECK_OK(dc_loader_create(dev, &c, &part[k]));
+            if (part[k]) CHECK_OK(dc_loader_start_epoch(part[k], 3, 0));
+        }
+        int o1 = run_epoch(w, 3, 0, whole, NULL, NULL), pos = 0, empty = 0, nb = 0;
+        for (;; nb++) {
+            int total = -1;
+            for (int k = 0; k < PARTS && part[k]; k++) {
+                int n = -1;
+                cl_mem ix = NULL;
+                cl_event ev = NULL;
+                CHECK_OK(dc_loader_next(part[k], &n, NULL, &ix, &ev));
+                int t = dc_loader_batch_total(part[k]);
+                CHECK(k == 0 || t == total, "part %d sees a batch of %d rows, part 0 %d", k, t, total);
+                total = t;
+                int first, cnt;
+                dc_dist_share(t, k, PARTS, &first, &cnt);
+                CHECK(n == cnt, "batch %d part %d: %d rows, want %d", nb, k, n, cnt);
+                if (n == 0) {
+                    empty += t > 0;
+                    continue;
+                }
+                CHECK(clWaitForEvents(1, &ev) == CL_SUCCESS &&
+                          clEnqueueReadBuffer(dev->queue, ix, CL_TRUE, 0, (size_t)n * 4, idx, 0, NULL, NULL) ==
+                              CL_SUCCESS, "read back");
+                CHECK(pos + n <= NIMG && memcmp(idx, whole + pos, (size_t)n * 4) == 0,
+                      "batch %d part %d: rows differ from the whole batch's", nb, k);
+                pos += n;
+            }
+            if (total <= 0) break;
+        }
+        CHECK(o1 == NIMG && pos == NIMG, "shares gave %d of %d rows", pos, NIMG);
+        CHECK(empty == (bi ? 1 : 0), "batch %d: %d empty shares of a non-empty batch", batch, empty);
+        dc_loader_destroy(w);
+        for (int k = 0; k < PARTS; k++) dc_loader_destroy(part[k]);
+    }
 }
 
 static void test_epochs(void)
@@ -179,14 +231,14 @@ static void test_epochs(void)
 static void test_errors(void)
 {
     dc_loader *l = NULL;
-    dc_loader_config c = {&data, 0, 1, 0, 0};
+    dc_loader_config c = {&data, 0, 1, 0, 0, 0, 0};
     CHECK(dc_loader_create(dev, &c, &l) == DC_ERR_INVALID_ARG && !l, "batch 0");
     c.batch = 2000;
     c.drop_last = 1;
     CHECK(dc_loader_create(dev, &c, &l) == DC_ERR_INVALID_ARG && !l, "drop_last with an oversized batch: %s",
           dc_error_detail());
     dc_dataset empty = {NULL, NULL, 0, 8, 8};
-    c = (dc_loader_config){&empty, 10, 1, 0, 0};
+    c = (dc_loader_config){&empty, 10, 1, 0, 0, 0, 0};
     CHECK(dc_loader_create(dev, &c, &l) == DC_ERR_INVALID_ARG && !l, "empty dataset");
     l = make(10, 1, 0, 0);
     int n = 5;
@@ -334,6 +386,7 @@ int main(void)
     if (!dev) TEST_MAIN_END();
     test_errors();
     test_epochs();
+    test_shares();
     test_overlap();
     test_with_device_consumer();
     test_shutdown();

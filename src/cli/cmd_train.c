@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/json.h"
 #include "daecl/checkpoint.h"
+#include "daecl/dist.h"
 #include "daecl/train.h"
 
 static void on_signal(int sig)
@@ -30,7 +31,7 @@ static void install_stop_handlers(void)
 
 /* The run settings' flags come from the run configuration's table (daecl/runconfig.h): its
  * parser checks each value, its defaults show in --help. */
-int cmd_train(int argc, char **argv)
+static int train_command(int argc, char **argv)
 {
     dc_train_config cfg;
     dc_train_defaults(&cfg);
@@ -91,11 +92,28 @@ int cmd_train(int argc, char **argv)
     dc_status s = dc_train(dev, &cfg, &sum);
     dc_device_close(dev);
     if (s) return cli_report("train", s);
-    if (sum.validated)
+    if (sum.validated && dc_dist_rank() == 0)
         printf("done: %d epochs, %.0f s, %.0f images/s; test: loss %.4f, PSNR %.2f dB, SSIM %.3f, accuracy %.4f; saved %s/model.dcl\n",
                sum.epochs_done, sum.seconds, sum.images_per_second, sum.val.loss, sum.val.psnr, sum.val.ssim,
                sum.val.acc, cfg.out_dir);
     return 0;
+}
+
+/* Under mpirun (daecl/dist.h) the job is joined before any OpenCL context exists. A rank that
+ * fails ends the whole job (MPI_Abort) after printing its error, so no rank waits forever in a
+ * collective; an agreed stop (Ctrl-C, 130) leaves normally after rank 0 saved. */
+int cmd_train(int argc, char **argv)
+{
+    dc_status s = dc_dist_init(&argc, &argv);
+    if (s) return cli_report("train", s);
+    int r = train_command(argc, argv);
+    if (r != 0 && r != 130 && dc_dist_active()) {
+        fflush(stdout);
+        fflush(stderr);
+        dc_dist_abort(r);
+    }
+    dc_dist_finalize();
+    return r;
 }
 
 /* ---- eval ---------------------------------------------------------------------------------- */

@@ -12,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "daecl/device.h"
+#include "daecl/dist.h"
 #include "daecl/kernels.h"
 
 /* Whether dir exists or can be created, and a file can be created in it; why not in *why. */
@@ -98,6 +99,24 @@ int cli_open_device(const char *cmd, const char *platform, const char *device, i
                     dc_device **out)
 {
     int p = -1, d = -1;
+    /* Under mpirun: a list "P:D,P:D,..." (flag or DAECL_DEVICE) gives one entry per rank of
+     * this host; without one, local rank n takes the nth device of the default type. */
+    char mine[64];
+    const char *list = device ? device : getenv("DAECL_DEVICE");
+    if (list && strchr(list, ',')) {
+        int want = dc_dist_local_rank(), i = 0;
+        const char *e = list;
+        for (; i < want && e; i++) e = strchr(e, ',') ? strchr(e, ',') + 1 : NULL;
+        size_t len = e ? strcspn(e, ",") : 0;
+        if (!e || len == 0 || len >= sizeof mine) {
+            fprintf(stderr, "%s %s: %s '%s' has no entry for local rank %d\n", args_program, cmd,
+                    device ? "--device" : "DAECL_DEVICE", list, want);
+            return 2;
+        }
+        memcpy(mine, e, len);
+        mine[len] = '\0';
+        device = mine;
+    }
     cl_device_type type = dc_device_type_parse(device);
     if (device && !type) {
         dc_status s = dc_device_parse(device, &p, &d);
@@ -118,11 +137,17 @@ int cli_open_device(const char *cmd, const char *platform, const char *device, i
         if (d < 0 && !type) d = 0;
     }
     cli_ensure_pocl_cache_dir();
-    dc_status s = type ? dc_device_open_type(type, p, out) : dc_device_open(p, d, out);
+    dc_status s = type                                  ? dc_device_open_type(type, p, out)
+                  : p < 0 && d < 0 && dc_dist_active() ? dc_device_open_nth(dc_dist_local_rank(), out)
+                                                       : dc_device_open(p, d, out);
     if (s) return cli_report(cmd, s);
     char desc[512];
     dc_device_describe(*out, desc, sizeof desc);
-    fprintf(quiet ? stderr : stdout, "device %s\n", desc);
+    if (dc_dist_active())
+        fprintf(quiet ? stderr : stdout, "rank %d of %d: device %s\n", dc_dist_rank(), dc_dist_size(), desc);
+    else
+        fprintf(quiet ? stderr : stdout, "device %s\n", desc);
+    fflush(quiet ? stderr : stdout);
     return 0;
 }
 

@@ -115,6 +115,9 @@ dc_status dc_device_open_type(cl_device_type type, int platform, dc_device **out
 /* Open a device: platform/device -1 = not given (see selection order above). A device index
  * without a platform means platform 0. Errors say what exists and how to get a CPU driver. */
 dc_status dc_device_open(int platform, int device, dc_device **out);
+/* The default choice as above, but the nth device (0-based, modulo their number) of the chosen
+ * type: rank n of a host takes device n when ranks share a host (daecl/dist.h). */
+dc_status dc_device_open_nth(int nth, dc_device **out);
 void dc_device_close(dc_device *dev);
 /* The defaults for a device of this type and name (platform name, device name), without the
  * environment: what dc_device_open starts from. */

@@ -33,6 +33,9 @@ typedef struct dc_loader_config {
     int shuffle;            /* 0: sequential order (validation) */
     uint64_t seed;          /* shuffle seed */
     int drop_last;          /* 0: the last partial batch is used (Keras behaviour) */
+    int parts, part;        /* parts > 1: this loader hands out only its share, rows
+                               dc_dist_share(total, part, parts) of every batch (data-parallel
+                               ranks); 0 or 1: whole batches */
 } dc_loader_config;
 
 /* Allocate the staging slots and device buffers. Refuses an empty dataset, batch <= 0, and a
@@ -45,6 +48,11 @@ dc_status dc_loader_create(dc_device *dev, const dc_loader_config *cfg, dc_loade
 dc_status dc_loader_start_epoch(dc_loader *l, uint32_t epoch, int start_batch);
 
 int dc_loader_batches_per_epoch(const dc_loader *l);
+
+/* Rows of the whole batch that the last dc_loader_next handed out a share of (0 at the end of
+ * the epoch). With parts > 1 a share may be empty (*n == 0) while the batch is not: loops over
+ * shares end when this is 0. */
+int dc_loader_batch_total(const dc_loader *l);
 
 /* Next batch of the epoch: *n images (the last batch may be partial), the device buffers holding
  * them (pixels uint8[n*h*w], indices uint32[n] = dataset sample of each row) and the upload event

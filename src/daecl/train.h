@@ -16,7 +16,8 @@
  * --early-stop ends the run (DC_OK, summary.stopped_early) at a validated epoch that many epochs
  * after the best one, and a resume of such a run is refused unless the patience grows. Ctrl-C (SIGINT/SIGTERM, via dc_train_request_stop) finishes the step, saves and
  * returns DC_ERR_INTERRUPTED. A non-finite loss stops with DC_ERR_NONFINITE, keeping the last
- * good checkpoint. */
+ * good checkpoint. Under mpirun (daecl/dist.h, docs/MPI.md) every rank calls dc_train: each
+ * trains on its share of every global batch, rank 0 alone writes OUT, the stop is agreed. */
 #ifndef DAECL_TRAIN_H
 #define DAECL_TRAIN_H
 

@@ -360,7 +360,8 @@ dc_status dc_device_open_type(cl_device_type type, int platform, dc_device **out
                    platform >= 0 ? " on that platform" : "", used ? seen : "none");
 }
 
-dc_status dc_device_open(int platform, int device, dc_device **out)
+/* nth: which device of the default type to take when none is named (wraps around). */
+static dc_status open_device(int platform, int device, int nth, dc_device **out)
 {
     *out = NULL;
     if (platform < 0 && device < 0) {
@@ -404,20 +405,25 @@ dc_status dc_device_open(int platform, int device, dc_device **out)
         cp = platform;
         cd = device;
     } else {
-        int best = 99;
-        for (cl_uint p = 0; p < np; p++) {
-            cl_device_id devs[MAX_DEVICES];
-            cl_uint nd = get_devices(plats[p], devs);
-            for (cl_uint i = 0; i < nd; i++) {
-                cl_device_type t = 0;
-                clGetDeviceInfo(devs[i], CL_DEVICE_TYPE, sizeof t, &t, NULL);
-                int r = type_rank(t);
-                if (r < best) {
-                    best = r;
-                    chosen_p = plats[p];
-                    chosen_d = devs[i];
-                    cp = (int)p;
-                    cd = (int)i;
+        /* Pass 1: the best type and how many devices have it; pass 2: the nth of them. */
+        int best = 99, count = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            int seen = 0, want = pass ? nth % (count ? count : 1) : 0;
+            for (cl_uint p = 0; p < np; p++) {
+                cl_device_id devs[MAX_DEVICES];
+                cl_uint nd = get_devices(plats[p], devs);
+                for (cl_uint i = 0; i < nd; i++) {
+                    cl_device_type t = 0;
+                    clGetDeviceInfo(devs[i], CL_DEVICE_TYPE, sizeof t, &t, NULL);
+                    int r = type_rank(t);
+                    if (pass == 0 && r < best) best = r, count = 0;
+                    if (pass == 0 && r == best) count++;
+                    if (pass == 1 && r == best && seen++ == want) {
+                        chosen_p = plats[p];
+                        chosen_d = devs[i];
+                        cp = (int)p;
+                        cd = (int)i;
+                    }
                 }
             }
         }
@@ -488,3 +494,7 @@ void dc_device_close(dc_device *dev)
     if (dev->ctx) clReleaseContext(dev->ctx);
     free(dev);
 }
+
+dc_status dc_device_open(int platform, int device, dc_device **out) { return open_device(platform, device, 0, out); }
+
+dc_status dc_device_open_nth(int nth, dc_device **out) { return open_device(-1, -1, nth, out); }

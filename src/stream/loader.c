@@ -22,6 +22,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "daecl/dist.h"
+
 #define NSLOTS 2
 
 enum slot_state { SLOT_FREE, SLOT_FILLING, SLOT_FILLED, SLOT_UPLOADING };
@@ -33,7 +35,7 @@ struct slot {
     cl_mem dev_pix, dev_idx; /* device copies the kernels read */
     cl_event event;          /* the upload in flight (UPLOADING), slot's reference */
     enum slot_state state;
-    int n;
+    int n, total; /* rows of the share, of the whole batch */
 };
 
 struct dc_loader {
@@ -64,6 +66,7 @@ struct dc_loader {
 
     atomic_int delay_us;
     cl_event last_event; /* main thread's reference to the event handed out last */
+    int last_total;      /* main thread: whole-batch rows of the batch handed out last */
 };
 
 /* ---- order ---- */
@@ -118,11 +121,12 @@ static void sleep_us(int us)
     }
 }
 
-static void gather(dc_loader *l, struct slot *s, int b, int cnt)
+/* Rows [first, first + cnt) of batch b. */
+static void gather(dc_loader *l, struct slot *s, int b, int first, int cnt)
 {
     const uint8_t *images = l->cfg.data->images;
     for (int r = 0; r < cnt; r++) {
-        size_t pos = (size_t)b * (size_t)l->cfg.batch + (size_t)r;
+        size_t pos = (size_t)b * (size_t)l->cfg.batch + (size_t)first + (size_t)r;
         uint32_t idx = l->cfg.shuffle ? l->perm[pos] : (uint32_t)pos;
         memcpy(s->host_pix + (size_t)r * l->hw, images + (size_t)idx * l->hw, l->hw);
         s->host_idx[r] = idx;
@@ -178,13 +182,16 @@ static void *loader_main(void *arg)
         pthread_mutex_unlock(&l->mu);
 
         size_t first = (size_t)b * (size_t)l->cfg.batch;
-        int cnt = total - first < (size_t)l->cfg.batch ? (int)(total - first) : l->cfg.batch;
-        gather(l, s, b, cnt);
+        int whole = total - first < (size_t)l->cfg.batch ? (int)(total - first) : l->cfg.batch;
+        int from = 0, cnt = whole;
+        if (l->cfg.parts > 1) dc_dist_share(whole, l->cfg.part, l->cfg.parts, &from, &cnt);
+        gather(l, s, b, from, cnt);
         int delay = atomic_load(&l->delay_us);
         if (delay > 0) sleep_us(delay);
 
         pthread_mutex_lock(&l->mu);
         s->n = cnt;
+        s->total = whole;
         s->state = SLOT_FILLED;
         pthread_cond_broadcast(&l->cv);
         pthread_mutex_unlock(&l->mu);
@@ -226,6 +233,8 @@ static dc_status reset_slots(dc_loader *l)
     }
     return first == CL_SUCCESS ? DC_OK : dc_cl_fail(first, "loader: batch upload");
 }
+
+int dc_loader_batch_total(const dc_loader *l) { return l->last_total; }
 
 int dc_loader_batches_per_epoch(const dc_loader *l)
 {
@@ -408,6 +417,7 @@ dc_status dc_loader_next(dc_loader *l, int *n, cl_mem *pixels, cl_mem *indices, 
     if (indices) *indices = NULL;
     if (ready) *ready = NULL;
     if (!l || !n) return dc_fail(DC_ERR_INVALID_ARG, "loader: NULL loader or count");
+    l->last_total = 0;
     if (!l->started) return dc_fail(DC_ERR_INVALID_ARG, "loader: no epoch started");
     if (l->last_event) {
         clReleaseEvent(l->last_event);
@@ -436,15 +446,17 @@ dc_status dc_loader_next(dc_loader *l, int *n, cl_mem *pixels, cl_mem *indices, 
         }
         pthread_cond_wait(&l->cv, &l->mu);
     }
-    int cnt = s->n;
+    int cnt = s->n, whole = s->total;
     pthread_mutex_unlock(&l->mu);
 
-    /* The slot is FILLED: ours until we mark it UPLOADING. */
+    /* The slot is FILLED: ours until we mark it UPLOADING. An empty share uploads nothing (a
+     * zero-byte write is invalid): a marker gives the event. */
     cl_command_queue q = l->dev->queue;
     cl_event ev = NULL;
-    cl_int e = clEnqueueWriteBuffer(q, s->dev_pix, CL_FALSE, 0, (size_t)cnt * l->hw, s->host_pix,
-                                    0, NULL, NULL);
-    if (e == CL_SUCCESS)
+    cl_int e = cnt ? clEnqueueWriteBuffer(q, s->dev_pix, CL_FALSE, 0, (size_t)cnt * l->hw, s->host_pix,
+                                          0, NULL, NULL)
+                   : clEnqueueMarkerWithWaitList(q, 0, NULL, &ev);
+    if (e == CL_SUCCESS && cnt)
         e = clEnqueueWriteBuffer(q, s->dev_idx, CL_FALSE, 0, (size_t)cnt * sizeof(uint32_t),
                                  s->host_idx, 0, NULL, &ev);
     if (e == CL_SUCCESS) e = clFlush(q); /* the loader thread waits on ev: it must be submitted */
@@ -468,6 +480,7 @@ dc_status dc_loader_next(dc_loader *l, int *n, cl_mem *pixels, cl_mem *indices, 
     pthread_mutex_unlock(&l->mu);
 
     *n = cnt;
+    l->last_total = whole;
     if (pixels) *pixels = s->dev_pix;
     if (indices) *indices = s->dev_idx;
     if (ready) *ready = ev;

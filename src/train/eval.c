@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "daecl/dist.h"
 #include "daecl/kernels.h"
 
 enum { SLOT_LOSS = 0, SLOT_METRICS, SLOT_NOISY_LOSS = SLOT_METRICS + DC_METRIC_SLOTS,
@@ -25,7 +26,9 @@ dc_status dc_evaluator_create(dc_device *dev, const dc_dataset *data, int batch,
     e->batch = batch;
     e->h = data->h;
     e->w = data->w;
-    dc_loader_config lc = {.data = data, .batch = batch, .shuffle = 0, .seed = 0, .drop_last = 0};
+    /* Under mpirun each rank scores its share of every batch; dc_evaluate sums the shares. */
+    dc_loader_config lc = {.data = data, .batch = batch, .shuffle = 0, .seed = 0, .drop_last = 0,
+                           .parts = dc_dist_size(), .part = dc_dist_rank()};
     dc_status s = dc_loader_create(dev, &lc, &e->loader);
     if (!s) s = dc_tensor_create(dev, batch, 1, data->h, data->w, DC_LAYOUT_NCHW, &e->clean);
     if (!s) s = dc_tensor_create(dev, batch, 1, data->h, data->w, DC_LAYOUT_NCHW, &e->noisy);
@@ -99,7 +102,8 @@ dc_status dc_evaluate(dc_evaluator *e, dc_model *m, dc_loss_kind loss, const dc_
         cl_mem pixels, indices;
         cl_event ready;
         DC_TRY(dc_loader_next(e->loader, &n, &pixels, &indices, &ready));
-        if (n == 0) break;
+        if (dc_loader_batch_total(e->loader) == 0) break;
+        if (n == 0) continue; /* this rank's share of a short last batch */
         dc_tensor clean = first_n(&e->clean, n), noisy = first_n(&e->noisy, n), pred = first_n(&e->pred, n);
         DC_TRY(dc_noise_apply(e->dev, noise, seed, DC_NOISE_EPOCH_VALIDATION, pixels, indices, n, e->h,
                               e->w, &clean, &noisy, 1, &ready));
@@ -119,6 +123,7 @@ dc_status dc_evaluate(dc_evaluator *e, dc_model *m, dc_loss_kind loss, const dc_
     }
     double v[SLOT_COUNT];
     DC_TRY(dc_accum_read(e->dev, &e->acc, v));
+    DC_TRY(dc_dist_sum_doubles(v, SLOT_COUNT));
     double n = v[SLOT_METRICS + DC_METRIC_COUNT_IMAGES];
     if (n <= 0) return dc_fail(DC_ERR_INVALID_ARG, "evaluation data set is empty");
     out->images = (size_t)n;

@@ -17,6 +17,7 @@
 
 #include "daecl/checkpoint.h"
 #include "daecl/conv_gemm.h"
+#include "daecl/dist.h"
 #include "daecl/image.h"
 #include "daecl/loader.h"
 #include "daecl/progress.h"
@@ -222,6 +223,8 @@ typedef struct trainer {
     dc_train_config cfg;
     const char *arch_canon; /* cfg.run.arch */
     int lock_fd;
+    int rank0;              /* this process writes the run directory and prints (dist.h) */
+    float *grad_host;       /* gradient exchange scratch under mpirun */
     int have_checkpoint;    /* model.dcl holds this run (resumed or saved) */
     char *rows;             /* metrics.csv rows of the epochs done (no header) */
     size_t rows_len, rows_cap;
@@ -247,6 +250,7 @@ static void trainer_free(trainer *t)
 {
     if (t->lock_fd >= 0) close(t->lock_fd); /* releases the run directory */
     free(t->rows);
+    free(t->grad_host);
     dc_loader_destroy(t->loader);
     dc_evaluator_destroy(t->eval);
     dc_model_destroy(t->model);
@@ -318,7 +322,7 @@ static dc_status resume_settings(trainer *t, const dc_checkpoint *ck)
     dc_run_config run = ck->run;
     char notices[2048];
     DC_TRY(dc_run_config_resume(&run, &c->run, notices, sizeof notices));
-    if (notices[0]) fputs(notices, c->quiet ? stderr : stdout); /* never silent, even with --quiet */
+    if (notices[0] && t->rank0) fputs(notices, c->quiet ? stderr : stdout); /* never silent, even with --quiet */
     c->run = run;
     if (ck->epoch >= c->run.epochs)
         return dc_fail(DC_ERR_INVALID_ARG, "%s: already trained %d epochs; pass --epochs N with N > %d to continue",
@@ -344,6 +348,40 @@ static dc_status write_csv(trainer *t)
     return s;
 }
 
+/* Under mpirun every rank starts from rank 0's parameters and optimizer state, whatever its own
+ * initialisation or checkpoint read gave. */
+static dc_status share_rank0_state(trainer *t)
+{
+    if (!dc_dist_active()) return DC_OK;
+    size_t np = t->model->nparams;
+    t->grad_host = malloc((np > t->nstate ? np : t->nstate) * sizeof(float) + sizeof(float));
+    if (!t->grad_host) return dc_fail(DC_ERR_NOMEM, "out of memory for the gradient exchange");
+    DC_TRY(dc_model_get_params(t->model, t->grad_host));
+    DC_TRY(dc_dist_broadcast(t->grad_host, np * sizeof(float)));
+    DC_TRY(dc_model_set_params(t->model, t->grad_host));
+    if (!t->nstate) return DC_OK;
+    cl_int err = clEnqueueReadBuffer(t->dev->queue, t->opt_state, CL_TRUE, 0, t->nstate * sizeof(float),
+                                     t->grad_host, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return dc_cl_fail(err, "reading the optimizer state");
+    DC_TRY(dc_dist_broadcast(t->grad_host, t->nstate * sizeof(float)));
+    err = clEnqueueWriteBuffer(t->dev->queue, t->opt_state, CL_TRUE, 0, t->nstate * sizeof(float), t->grad_host, 0,
+                               NULL, NULL);
+    return err == CL_SUCCESS ? DC_OK : dc_cl_fail(err, "writing the optimizer state");
+}
+
+/* Every epoch under mpirun: the ranks must still hold the same parameters bit for bit. */
+static dc_status check_ranks_agree(trainer *t, int epoch)
+{
+    if (!dc_dist_active()) return DC_OK;
+    int same;
+    DC_TRY(dc_model_get_params(t->model, t->grad_host));
+    DC_TRY(dc_dist_same_floats(t->grad_host, t->model->nparams, &same));
+    if (!same)
+        return dc_fail(DC_ERR_MISMATCH, "after epoch %d the ranks hold different parameters (a device computes "
+                       "differently or memory was corrupted); stopped", epoch);
+    return DC_OK;
+}
+
 static dc_status setup(trainer *t)
 {
     dc_train_config *c = &t->cfg;
@@ -354,9 +392,11 @@ static dc_status setup(trainer *t)
     snprintf(t->config_path, sizeof t->config_path, "%s/config", c->out_dir);
     snprintf(t->samples_dir, sizeof t->samples_dir, "%s/samples", c->out_dir);
     dc_schedule_state_init(&t->sched);
-    DC_TRY(lock_run_dir(c->out_dir, &t->lock_fd));
-    remove_stale_temporaries(c->out_dir);
-    remove_stale_temporaries(t->samples_dir);
+    if (t->rank0) {
+        DC_TRY(lock_run_dir(c->out_dir, &t->lock_fd));
+        remove_stale_temporaries(c->out_dir);
+        remove_stale_temporaries(t->samples_dir);
+    }
 
     dc_checkpoint ck = {0};
     int have_ck = 0;
@@ -368,7 +408,7 @@ static dc_status setup(trainer *t)
             dc_checkpoint_free(&ck);
             return s;
         }
-    } else {
+    } else if (t->rank0) {
         /* A fresh run must not silently overwrite another run's checkpoint; without one, what
          * an earlier failed run left (its log, its best model) is not this run's. */
         struct stat st;
@@ -378,13 +418,13 @@ static dc_status setup(trainer *t)
         unlink(t->csv_path);
         unlink(t->best_path);
         prune_epoch_files(c->out_dir, 0);
-        t->rows = strdup("");
-        if (!t->rows) return dc_fail(DC_ERR_NOMEM, "out of memory");
     }
+    if (!t->rows) t->rows = strdup("");
+    if (!t->rows) return dc_fail(DC_ERR_NOMEM, "out of memory");
     t->arch_canon = c->run.arch;
     dc_arch arch;
     dc_status s = dc_arch_parse(c->run.arch, &arch);
-    if (!s) s = write_csv(t);
+    if (!s && t->rank0) s = write_csv(t);
     if (!s) s = load_data(t);
     if (!s && have_ck && (ck.in_h != t->train.h || ck.in_w != t->train.w))
         s = dc_fail(DC_ERR_MISMATCH, "%s: trained on %dx%d images, the data set has %dx%d", t->model_path,
@@ -423,10 +463,12 @@ static dc_status setup(trainer *t)
     }
     dc_checkpoint_free(&ck);
     if (s) return s;
+    DC_TRY(share_rank0_state(t));
 
     const int batch = c->run.batch;
     dc_loader_config lc = {.data = &t->train, .batch = batch, .shuffle = 1,
-                           .seed = derive_seed(c->run.seed, STREAM_SHUFFLE), .drop_last = 0};
+                           .seed = derive_seed(c->run.seed, STREAM_SHUFFLE), .drop_last = 0,
+                           .parts = dc_dist_size(), .part = dc_dist_rank()};
     DC_TRY(dc_loader_create(t->dev, &lc, &t->loader));
     DC_TRY(dc_evaluator_create(t->dev, &t->test, batch, &t->eval));
     DC_TRY(dc_tensor_create(t->dev, batch, 1, t->train.h, t->train.w, DC_LAYOUT_NCHW, &t->clean));
@@ -447,8 +489,9 @@ static dc_status setup(trainer *t)
         t->sample_indices = clCreateBuffer(t->dev->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
                                            sizeof(uint32_t) * t->nsamples, idx, &err);
         if (err != CL_SUCCESS) return dc_cl_fail(err, "sample indices");
-        DC_TRY(make_dir(t->samples_dir));
+        if (t->rank0) DC_TRY(make_dir(t->samples_dir));
     }
+    if (!t->rank0) return DC_OK;
     /* OUT/config: the run's settings for people (the checkpoint keeps its own copy). */
     char config[DC_RUN_TEXT_MAX + 1024], desc[512];
     dc_device_describe(t->dev, desc, sizeof desc);
@@ -521,9 +564,19 @@ static dc_status add_row(trainer *t, int epoch, double train_loss, const dc_eval
     return DC_OK;
 }
 
-static dc_status train_step(trainer *t, uint32_t epoch, int n, cl_mem pixels, cl_mem indices, cl_event ready)
+/* One step on n rows of a global batch of `total` (n == total when alone). *stop: this rank's
+ * stop request in, the one agreed by all ranks out. */
+static dc_status train_step(trainer *t, uint32_t epoch, int n, int total, cl_mem pixels, cl_mem indices,
+                            cl_event ready, int *stop)
 {
     const dc_run_config *c = &t->cfg.run;
+    DC_TRY(dc_dist_test_fault((long)t->step + 1));
+    if (n == 0) { /* an empty share of a short last batch: zeros into the sum */
+        DC_TRY(dc_dist_reduce_gradients(t->dev, t->model->grads, t->model->nparams, 0, total, t->grad_host, stop));
+        t->step++;
+        return dc_optim_step(t->dev, &t->optim, t->model->params, t->model->grads, t->opt_state,
+                             t->model->nparams, (long)t->step);
+    }
     dc_tensor clean = t->clean, noisy = t->noisy;
     clean.n = noisy.n = n;
     clean.owns_buf = noisy.owns_buf = 0;
@@ -533,6 +586,7 @@ static dc_status train_step(trainer *t, uint32_t epoch, int n, cl_mem pixels, cl
     DC_TRY(dc_model_forward(t->model, &noisy, n));
     DC_TRY(dc_model_loss(t->model, c->loss, &clean, n, 1, NULL, &t->acc, 0));
     DC_TRY(dc_model_backward(t->model, &noisy, n));
+    DC_TRY(dc_dist_reduce_gradients(t->dev, t->model->grads, t->model->nparams, n, total, t->grad_host, stop));
     t->step++;
     return dc_optim_step(t->dev, &t->optim, t->model->params, t->model->grads, t->opt_state, t->model->nparams,
                          (long)t->step);
@@ -552,7 +606,7 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
     const dc_run_config *r = &c->run;
     dc_progress prog;
     char keep[4200];
-    dc_progress_init(&prog, stdout, c->quiet);
+    dc_progress_init(&prog, stdout, c->quiet || !t->rank0);
     int first_step_of_run = 1;
     for (int e = t->start_epoch; e < r->epochs; e++) {
         int start_batch = e == t->start_epoch ? t->start_batch : 0;
@@ -563,17 +617,23 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
         DC_TRY(dc_accum_reset(t->dev, &t->acc));
         dc_progress_epoch(&prog, e + 1, r->epochs, nb, first_step_of_run);
         double t0 = dc_now();
-        size_t images = 0;
+        size_t images = 0, local_images = 0; /* all ranks', this rank's */
         int b = start_batch;
-        double loss_sum = 0, last_mean = NAN; /* last_mean: the epoch's mean loss when last read */
+        double loss_sum = 0, last_mean = NAN; /* last_mean: this rank's mean loss when last read */
+        double comm0 = dc_dist_seconds();
         for (;;) {
             int n;
             cl_mem pixels, indices;
             cl_event ready;
             DC_TRY(dc_loader_next(t->loader, &n, &pixels, &indices, &ready));
-            if (n == 0) break;
-            DC_TRY(train_step(t, (uint32_t)e, n, pixels, indices, ready));
-            images += (size_t)n;
+            int total = dc_loader_batch_total(t->loader);
+            if (total == 0) break;
+            /* Under mpirun the stop is decided by all ranks together (carried with the
+             * gradient): a signal arriving during the step counts at the next one. */
+            int stop = stop_requested;
+            DC_TRY(train_step(t, (uint32_t)e, n, total, pixels, indices, ready, &stop));
+            images += (size_t)total;
+            local_images += (size_t)n;
             b++;
             if (first_step_of_run) {
                 /* Wait for the first step (kernel JIT) so it stays out of the ETA. */
@@ -589,7 +649,7 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
                 if (!isfinite(loss_sum))
                     return dc_fail(DC_ERR_NONFINITE, "loss is %g in epoch %d by step %d; stopped, %s", loss_sum, e + 1,
                                    b, kept(t, keep, sizeof keep));
-                last_mean = loss_sum / (double)images;
+                last_mean = loss_sum / (double)(local_images ? local_images : 1);
                 if (due) dc_progress_draw(&prog, b, last_mean);
             }
             if (c->progress) {
@@ -597,18 +657,23 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
                                        .loss = last_mean, .val_loss = NAN, .val_psnr = NAN};
                 if (c->progress(c->progress_user, &p)) stop_requested = 1;
             }
-            if (stop_requested) {
+            /* Alone, a stop asked during this step (signal, callback) is honoured now; under
+             * mpirun only the agreed one, the same step on every rank. */
+            if (stop || (!dc_dist_active() && stop_requested)) {
                 clFinish(t->dev->queue);
                 DC_TRY(dc_accum_read(t->dev, &t->acc, &loss_sum));
                 if (!isfinite(loss_sum))
                     return dc_fail(DC_ERR_NONFINITE, "loss is %g in epoch %d at step %d; not saved", loss_sum, e + 1, b);
-                DC_TRY(save_checkpoint(t, t->model_path, e, b));
-                if (!c->quiet) fputc('\n', stdout);
+                if (t->rank0) DC_TRY(save_checkpoint(t, t->model_path, e, b));
+                if (!c->quiet && t->rank0) fputc('\n', stdout);
                 return dc_fail(DC_ERR_INTERRUPTED, "interrupted in epoch %d at step %d/%d; saved %s (continue with --resume)",
                                e + 1, b, nb, t->model_path);
             }
         }
         DC_TRY(dc_accum_read(t->dev, &t->acc, &loss_sum));
+        double comm_per_step = (dc_dist_seconds() - comm0) / (b > start_batch ? b - start_batch : 1);
+        DC_TRY(dc_dist_sum_doubles(&loss_sum, 1));
+        DC_TRY(check_ranks_agree(t, e + 1));
         double train_loss = images ? loss_sum / (double)images : NAN;
         if (!isfinite(train_loss))
             return dc_fail(DC_ERR_NONFINITE, "loss is %g after epoch %d; stopped, %s", train_loss, e + 1,
@@ -637,21 +702,26 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
          * two leaves the log one row short, and the next run rebuilds it from model.dcl. best.dcl
          * goes before model.dcl: a fault between them repeats the epoch, which saves it again. */
         DC_TRY(add_row(t, e + 1, train_loss, &val, validate, seconds, ips));
-        if (improved) DC_TRY(save_checkpoint(t, t->best_path, e + 1, 0));
-        if (r->save_every && (e + 1) % r->save_every == 0) {
+        if (improved && t->rank0) DC_TRY(save_checkpoint(t, t->best_path, e + 1, 0));
+        if (t->rank0 && r->save_every && (e + 1) % r->save_every == 0) {
             char path[4200];
             snprintf(path, sizeof path, "%s/epoch_%03d.dcl", c->out_dir, e + 1);
             DC_TRY(save_checkpoint(t, path, e + 1, 0));
             if (r->keep) prune_epoch_files(c->out_dir, r->keep);
         }
-        DC_TRY(save_checkpoint(t, t->model_path, e + 1, 0));
-        DC_TRY(write_csv(t));
-        if (r->samples) DC_TRY(write_samples(t, e + 1));
-        if (c->verbose) {
+        if (t->rank0) {
+            DC_TRY(save_checkpoint(t, t->model_path, e + 1, 0));
+            DC_TRY(write_csv(t));
+            if (r->samples) DC_TRY(write_samples(t, e + 1));
+        }
+        if (c->verbose && t->rank0) {
             dc_loader_stats st;
             dc_loader_stats_get(t->loader, &st);
             printf("  %.0f images/s; loader: %ld batches, device waited for data %ld times\n", ips, st.batches,
                    st.consumer_waits);
+            if (dc_dist_active())
+                printf("  %d ranks: %.2f ms per step in the gradient allreduce (with waiting for the slowest rank)\n",
+                       dc_dist_size(), 1e3 * comm_per_step);
         }
         sum->epochs_done = e + 1;
         sum->train_loss = train_loss;
@@ -668,12 +738,15 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
         }
         if (validate && dc_schedule_should_stop(&t->sched, r->early_stop, e + 1)) {
             sum->stopped_early = 1;
-            if (!c->quiet)
+            if (!c->quiet && t->rank0)
                 printf("early stop: no val_loss improvement for %d epochs; best.dcl holds epoch %d (val_loss %.4f)\n",
                        e + 1 - t->sched.best_epoch, t->sched.best_epoch, t->sched.best_val_loss);
             break;
         }
-        if (stop_requested && e + 1 < r->epochs)
+        /* Under mpirun a stop asked during validation or saving must be every rank's. */
+        double stop_here = stop_requested;
+        DC_TRY(dc_dist_sum_doubles(&stop_here, 1));
+        if (stop_here > 0 && e + 1 < r->epochs)
             return dc_fail(DC_ERR_INTERRUPTED, "stopped after epoch %d; saved %s (continue with --resume)", e + 1,
                            t->model_path);
     }
@@ -689,14 +762,17 @@ dc_status dc_train(dc_device *dev, const dc_train_config *cfg, dc_train_summary 
     if (cfg->run.batch < 1) return dc_fail(DC_ERR_INVALID_ARG, "--batch must be at least 1");
     DC_TRY(dc_run_config_check(&cfg->run));
     stop_requested = 0;
-    trainer t = {.dev = dev, .cfg = *cfg, .lock_fd = -1};
+    trainer t = {.dev = dev, .cfg = *cfg, .lock_fd = -1, .rank0 = dc_dist_rank() == 0};
     dc_status s = setup(&t);
-    if (!s && !cfg->quiet) {
+    if (!s && !cfg->quiet && t.rank0) {
         printf("training %s on %zu images (%dx%d), validating on %zu; %zu parameters; batch %d; %s; %s loss; "
                "%s convolutions\n",
                t.arch_canon, t.train.n, t.train.h, t.train.w, t.test.n, t.model->nparams, t.cfg.run.batch,
                dc_optim_name(t.cfg.run.optim.kind), dc_loss_name(t.cfg.run.loss),
                dc_conv_algo_name(dc_conv_algo_for(dev)));
+        if (dc_dist_active())
+            printf("data parallel over %d ranks: each takes about %d of every batch of %d\n", dc_dist_size(),
+                   (t.cfg.run.batch + dc_dist_size() - 1) / dc_dist_size(), t.cfg.run.batch);
         if (cfg->resume)
             printf("resuming %s at epoch %d, step %lld\n", t.model_path, t.start_epoch + 1, (long long)t.step);
         fflush(stdout);
