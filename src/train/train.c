@@ -659,7 +659,10 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
             }
             /* Alone, a stop asked during this step (signal, callback) is honoured now; under
              * mpirun only the agreed one, the same step on every rank. */
-            if (stop || (!dc_dist_active() && stop_requested)) {
+            /* On the epoch's last step the stop waits for the epoch's end (validation, row,
+             * save: "stopped after epoch"), so no checkpoint ever holds a finished but
+             * unvalidated epoch. */
+            if ((stop || (!dc_dist_active() && stop_requested)) && b < nb) {
                 clFinish(t->dev->queue);
                 DC_TRY(dc_accum_read(t->dev, &t->acc, &loss_sum));
                 if (!isfinite(loss_sum))
@@ -675,7 +678,9 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
         DC_TRY(dc_dist_sum_doubles(&loss_sum, 1));
         DC_TRY(check_ranks_agree(t, e + 1));
         double train_loss = images ? loss_sum / (double)images : NAN;
-        if (!isfinite(train_loss))
+        /* images == 0: resumed from an older checkpoint taken after the epoch's last step; no
+         * training loss to report, which is not a divergence. */
+        if (images && !isfinite(train_loss))
             return dc_fail(DC_ERR_NONFINITE, "loss is %g after epoch %d; stopped, %s", train_loss, e + 1,
                            kept(t, keep, sizeof keep));
         double train_seconds = dc_now() - t0;
