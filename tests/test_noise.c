@@ -132,18 +132,18 @@ static void test_parse(void)
         {"gaussian:1e-3", DC_NOISE_GAUSSIAN, 1e-3f},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        dc_noise_config c = {DC_NOISE_COUNT, -1.0f};
+        dc_noise_config c = {DC_NOISE_COUNT, -1.0f, 0};
         CHECK_OK(dc_noise_parse(ok[i].spec, &c));
         CHECK(c.kind == ok[i].kind && c.param == ok[i].param, "%s -> %d %g", ok[i].spec, c.kind,
               (double)c.param);
         char buf[64];
         dc_noise_format(&c, buf, sizeof buf);
-        dc_noise_config back = {DC_NOISE_COUNT, -1.0f};
+        dc_noise_config back = {DC_NOISE_COUNT, -1.0f, 0};
         CHECK_OK(dc_noise_parse(buf, &back));
         CHECK(back.kind == c.kind && back.param == c.param, "format round trip %s -> %s", ok[i].spec, buf);
     }
     char buf[64];
-    dc_noise_config c01 = {DC_NOISE_SALTPEPPER, 0.1f};
+    dc_noise_config c01 = {DC_NOISE_SALTPEPPER, 0.1f, 0};
     dc_noise_format(&c01, buf, sizeof buf);
     CHECK(strcmp(buf, "saltpepper:0.1") == 0, "format %s", buf);
 
@@ -157,7 +157,7 @@ static void test_parse(void)
         {"Gaussian:0.5", "unknown"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        dc_noise_config c = {DC_NOISE_MASK, 0.75f};
+        dc_noise_config c = {DC_NOISE_MASK, 0.75f, 0};
         dc_clear_error();
         dc_status s = dc_noise_parse(bad[i].spec, &c);
         const char *d = dc_error_detail();
@@ -166,7 +166,7 @@ static void test_parse(void)
               "\"%s\" -> %s: %s", bad[i].spec, dc_strerror(s), d);
         CHECK(c.kind == DC_NOISE_MASK && c.param == 0.75f, "output untouched on error");
     }
-    CHECK(dc_noise_parse(NULL, &(dc_noise_config){0, 0}) == DC_ERR_INVALID_ARG, "NULL spec");
+    CHECK(dc_noise_parse(NULL, &(dc_noise_config){0, 0, 0}) == DC_ERR_INVALID_ARG, "NULL spec");
 }
 
 /* A batch of n constant images (pixel value v) with sample indices 0..n-1. */
@@ -211,7 +211,7 @@ static void test_statistics(void)
     stats s;
 
     /* gaussian σ 0.1 around 0.502: clipping needs 5σ, so mean x0, variance σ². */
-    s = const_stats(&(dc_noise_config){DC_NOISE_GAUSSIAN, 0.1f}, 128, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_GAUSSIAN, 0.1f, 0}, 128, n, h, w, out);
     CHECK(fabs(s.mean - x0) < 4 * 0.1 / sqrt(N), "gaussian 0.1 mean %.5f want %.5f", s.mean, x0);
     CHECK(fabs(s.var - 0.01) < 0.01 * 4 * sqrt(2.0 / N), "gaussian 0.1 var %.6f want 0.01", s.var);
     double within1 = 0, within2 = 0;
@@ -227,7 +227,7 @@ static void test_statistics(void)
             s.mean, s.var, within1, within2);
 
     /* gaussian σ 0.5 on zeros: half the pixels clip to 0; mean 0.5 (φ(0) - φ(2) + 2(1-Φ(2))). */
-    s = const_stats(&(dc_noise_config){DC_NOISE_GAUSSIAN, 0.5f}, 0, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_GAUSSIAN, 0.5f, 0}, 0, n, h, w, out);
     double want_mean = 0.5 * (0.3989423 - (0.0539910 - 2 * 0.0227501));
     CHECK(fabs(s.frac_zero - 0.5) < 4 * 0.5 / sqrt(N), "gaussian 0.5 on 0: clipped %.4f want 0.5", s.frac_zero);
     CHECK(fabs(s.mean - want_mean) < 0.002, "gaussian 0.5 on 0: mean %.5f want %.5f", s.mean, want_mean);
@@ -239,7 +239,7 @@ static void test_statistics(void)
     const double ps[] = {0.0, 0.1, 0.5, 1.0};
     for (int i = 0; i < 4; i++) {
         double p = ps[i], tol = 4 * sqrt(p * (1 - p) / N) + 1e-9;
-        s = const_stats(&(dc_noise_config){DC_NOISE_SALTPEPPER, (float)p}, 128, n, h, w, out);
+        s = const_stats(&(dc_noise_config){DC_NOISE_SALTPEPPER, (float)p, 0}, 128, n, h, w, out);
         CHECK(fabs(s.frac_zero + s.frac_one - p) < tol && fabs(s.frac_same - (1 - p)) < tol + 1e-12 &&
                   fabs(s.frac_one - p / 2) < 4 * sqrt(p / 2 * (1 - p / 2) / N) + 1e-9,
               "saltpepper %.1f: 0 %.4f, 1 %.4f, untouched %.4f", p, s.frac_zero, s.frac_one, s.frac_same);
@@ -249,24 +249,24 @@ static void test_statistics(void)
     }
 
     /* mask p: p of the pixels at 0, the rest untouched. */
-    s = const_stats(&(dc_noise_config){DC_NOISE_MASK, 0.25f}, 128, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_MASK, 0.25f, 0}, 128, n, h, w, out);
     CHECK(fabs(s.frac_zero - 0.25) < 4 * sqrt(0.25 * 0.75 / N) && s.frac_zero + s.frac_same == 1.0,
           "mask 0.25: 0 %.4f, untouched %.4f", s.frac_zero, s.frac_same);
     fprintf(stderr, "mask 0.25: dropped %.4f\n", s.frac_zero);
 
     /* speckle σ 0.2: mean x0, variance (0.2 x0)². */
-    s = const_stats(&(dc_noise_config){DC_NOISE_SPECKLE, 0.2f}, 128, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_SPECKLE, 0.2f, 0}, 128, n, h, w, out);
     double sv = (0.2 * x0) * (0.2 * x0);
     CHECK(fabs(s.mean - x0) < 4 * sqrt(sv / N) && fabs(s.var - sv) < sv * 4 * sqrt(2.0 / N),
           "speckle 0.2: mean %.5f var %.6f want %.5f %.6f", s.mean, s.var, x0, sv);
     fprintf(stderr, "speckle 0.2: mean %.5f var %.6f (want %.6f)\n", s.mean, s.var, sv);
     /* speckle leaves black alone */
-    s = const_stats(&(dc_noise_config){DC_NOISE_SPECKLE, 0.5f}, 0, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_SPECKLE, 0.5f, 0}, 0, n, h, w, out);
     CHECK(s.frac_zero == 1.0, "speckle on 0: %.4f stay 0", s.frac_zero);
 
     /* poisson peak 10 (exact inversion, λ = 5.02): the histogram of counts against the pmf, and
      * the mean / variance of min(k, 10) / 10 computed from the pmf. */
-    s = const_stats(&(dc_noise_config){DC_NOISE_POISSON, 10.0f}, 128, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_POISSON, 10.0f, 0}, 128, n, h, w, out);
     {
         double lam = (double)(float)((float)x0 * 10.0f), pk = exp(-lam), em = 0, e2 = 0;
         long hist[11] = {0};
@@ -296,7 +296,7 @@ static void test_statistics(void)
                 s.var, em, ev);
     }
     /* poisson peak 100 (normal approximation, λ = 50.2): mean λ/100, variance (λ + 1/12)/100². */
-    s = const_stats(&(dc_noise_config){DC_NOISE_POISSON, 100.0f}, 128, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_POISSON, 100.0f, 0}, 128, n, h, w, out);
     {
         double lam = x0 * 100, ev = (lam + 1.0 / 12) / 1e4;
         CHECK(fabs(s.mean - lam / 100) < 4 * sqrt(ev / N) && fabs(s.var - ev) < ev * 0.02,
@@ -304,19 +304,19 @@ static void test_statistics(void)
         fprintf(stderr, "poisson 100 on %.4f: mean %.5f var %.6f (want %.6f)\n", x0, s.mean, s.var, ev);
     }
     /* poisson on black stays black, and counts are whole */
-    s = const_stats(&(dc_noise_config){DC_NOISE_POISSON, 7.0f}, 0, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_POISSON, 7.0f, 0}, 0, n, h, w, out);
     CHECK(s.frac_zero == 1.0, "poisson on 0: %.4f stay 0", s.frac_zero);
 
     /* none: the clean image */
-    s = const_stats(&(dc_noise_config){DC_NOISE_NONE, 0.0f}, 77, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_NONE, 0.0f, 0}, 77, n, h, w, out);
     CHECK(s.frac_same == 1.0, "none changed %.4f of the pixels", 1 - s.frac_same);
     free(out);
 }
 
 static const dc_noise_config models[] = {
-    {DC_NOISE_NONE, 0.0f},    {DC_NOISE_GAUSSIAN, 0.5f}, {DC_NOISE_SALTPEPPER, 0.2f},
-    {DC_NOISE_SPECKLE, 0.3f}, {DC_NOISE_POISSON, 12.0f}, {DC_NOISE_POISSON, 200.0f},
-    {DC_NOISE_MASK, 0.3f},
+    {DC_NOISE_NONE, 0.0f, 0},    {DC_NOISE_GAUSSIAN, 0.5f, 0}, {DC_NOISE_SALTPEPPER, 0.2f, 0},
+    {DC_NOISE_SPECKLE, 0.3f, 0}, {DC_NOISE_POISSON, 12.0f, 0}, {DC_NOISE_POISSON, 200.0f, 0},
+    {DC_NOISE_MASK, 0.3f, 0},
 };
 #define NMODELS (int)(sizeof models / sizeof models[0])
 
@@ -378,7 +378,7 @@ static void test_order_and_host(uint64_t *rng)
         int h = sizes[si][0], w = sizes[si][1], hw = h * w;
         uint32_t ix[3] = {3, 9, 4};
         float cl[3 * 143], no[3 * 143], hcl[143], hno[143];
-        const dc_noise_config c = {DC_NOISE_SALTPEPPER, 0.5f};
+        const dc_noise_config c = {DC_NOISE_SALTPEPPER, 0.5f, 0};
         CHECK_OK(run(&c, 1, 2, img, ix, 3, h, w, cl, no));
         int same = 1;
         for (int r = 0; r < 3; r++) {
@@ -400,7 +400,7 @@ static void test_keys(void)
     memset(pix, 100, sizeof pix);
     uint32_t idx[2] = {17, 18};
     float a[2 * HW], b[2 * HW];
-    const dc_noise_config g = {DC_NOISE_GAUSSIAN, 0.3f};
+    const dc_noise_config g = {DC_NOISE_GAUSSIAN, 0.3f, 0};
     CHECK(DC_NOISE_EPOCH_VALIDATION == 0xFFFFFFFFu, "validation epoch constant");
     CHECK_OK(run(&g, 9, 0, pix, idx, 2, H, W, NULL, a));
     CHECK_OK(run(&g, 9, 1, pix, idx, 2, H, W, NULL, b));
@@ -439,7 +439,7 @@ static void test_errors(void)
     CHECK_OK(dc_tensor_create(dev, 1, 1, 4, 4, DC_LAYOUT_NCHW, &t));
     t8 = dc_tensor_view(t.buf, 0, 1, 1, 4, 4, DC_LAYOUT_NCHW8C);
     small = dc_tensor_view(t.buf, 0, 1, 1, 4, 3, DC_LAYOUT_NCHW);
-    const dc_noise_config g = {DC_NOISE_GAUSSIAN, 0.5f};
+    const dc_noise_config g = {DC_NOISE_GAUSSIAN, 0.5f, 0};
     CHECK(dc_noise_apply(dev, &g, 0, 0, bp, bi, 1, 4, 4, NULL, NULL, 0, NULL) == DC_ERR_INVALID_ARG,
           "both outputs NULL");
     CHECK(dc_noise_apply(dev, &g, 0, 0, bp, bi, 2, 4, 4, &t, NULL, 0, NULL) == DC_ERR_INVALID_ARG,
@@ -447,7 +447,7 @@ static void test_errors(void)
     CHECK(dc_noise_apply(dev, &g, 0, 0, bp, bi, 1, 4, 4, &t8, NULL, 0, NULL) == DC_ERR_INVALID_ARG, "NCHW8c");
     CHECK(dc_noise_apply(dev, &g, 0, 0, bp, bi, 1, 4, 4, &small, NULL, 0, NULL) == DC_ERR_INVALID_ARG,
           "shape mismatch: %s", dc_error_detail());
-    CHECK(dc_noise_apply(dev, &(dc_noise_config){DC_NOISE_COUNT, 0}, 0, 0, bp, bi, 1, 4, 4, &t, NULL, 0,
+    CHECK(dc_noise_apply(dev, &(dc_noise_config){DC_NOISE_COUNT, 0, 0}, 0, 0, bp, bi, 1, 4, 4, &t, NULL, 0,
                          NULL) == DC_ERR_INVALID_ARG, "bad kind");
     /* n = 0 is a no-op; the wait list path with a user event set complete */
     cl_int e;
