@@ -114,7 +114,7 @@ static void print_text(const char *dir, const dc_imageset_scan *sc, const folder
     if (f->corrupt + f->small) printf("  %zu skipped:\n", f->corrupt + f->small);
     for (size_t i = 0; i < sc->n; i++) {
         const dc_imageset_entry *e = &sc->entries[i];
-        if (e->skip) printf("    %s: %s\n", e->rel, e->skip);
+        if (e->skip) printf("    %s\n", e->skip); /* the reason names the file */
         else if (e->w < patch || e->h < patch)
             printf("    %s: %dx%d, smaller than the %dx%d patch\n", e->rel, e->w, e->h, patch, patch);
     }

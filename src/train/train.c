@@ -308,13 +308,9 @@ static dc_status save_checkpoint(trainer *t, const char *path, int epoch, int ba
 static void report_skipped(const trainer *t, const char *dir, const dc_imageset *set)
 {
     if (!t->rank0) return;
-    size_t shown = 0;
     for (size_t i = 0; i < set->scan.n; i++) {
         const dc_imageset_entry *e = &set->scan.entries[i];
-        if (e->skip && e->corrupt) {
-            fprintf(stderr, "warning: skipped %s/%s: %s\n", dir, e->rel, e->skip);
-            shown++;
-        }
+        if (e->skip && e->corrupt) fprintf(stderr, "warning: skipped %s\n", e->skip); /* the reason names the file */
     }
     if (set->corrupt || set->too_small)
         fprintf(stderr, "%s: %zu unreadable file%s skipped, %zu image%s smaller than the patch skipped\n", dir,
