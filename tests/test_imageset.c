@@ -2,6 +2,7 @@
  * folders, corrupt and too-small files skipped and counted, --strict, an empty folder and the
  * memory bound refused; patches deterministic, inside their image, area-proportional (chi-square)
  * and covering the 8 flips/rotations; the validation split and centre crops. */
+#include "daecl/image.h"
 #include "daecl/imageset.h"
 #include "daecl/patches.h"
 #include "test.h"
@@ -169,10 +170,15 @@ static void test_folder(void)
     CHECK(s.c == 1 && rgb >= 0 && worst <= 1.0, "luma within 1/255 (worst %.3f)", worst);
     dc_imageset_free(&s);
 
-    /* --strict stops at the first bad file, naming it */
+    /* --strict stops at the first bad file, naming it: bad.png fails the header scan (a/cut.png's
+     * header is intact; only its pixel data is cut) */
     o = (dc_imageset_options){.min_side = 32, .strict = 1};
     dc_status st = dc_imageset_load(P("set"), &o, &s);
-    CHECK(st != DC_OK && strstr(dc_error_detail(), "cut.png"), "strict: %s", dc_error_detail());
+    CHECK(st == DC_ERR_FORMAT && strstr(dc_error_detail(), "bad.png"), "strict: %s", dc_error_detail());
+    rename(P("set/bad.png"), P("bad.png"));
+    st = dc_imageset_load(P("set"), &o, &s);
+    CHECK(st == DC_ERR_FORMAT && strstr(dc_error_detail(), "cut.png"), "strict, decoding: %s", dc_error_detail());
+    rename(P("bad.png"), P("set/bad.png"));
 
     /* the memory bound names its flag */
     o = (dc_imageset_options){.min_side = 32, .max_bytes = 10000};
@@ -208,6 +214,50 @@ static void test_folder(void)
         held += dc_imageset_in_validation(name, 0.2);
     }
     CHECK(held > 400 - 60 && held < 400 + 60, "0.2 of 2000 paths held out: %d (tolerance 60, ~3.4 sd)", held);
+}
+
+/* JPEG, gray and colour, and a truncated one: found by signature whatever the name, values as
+ * dc_image_read decodes them. */
+static void test_jpeg(void)
+{
+    mkdir(P("jpg"), 0755);
+    for (int k = 0; k < 2; k++) {
+        dc_image img = {0};
+        int c = k ? 3 : 1, w = 48, h = 40;
+        CHECK_OK(dc_image_alloc_c(&img, w, h, c));
+        for (int p = 0; img.px && p < c; p++)
+            for (int i = 0; i < w * h; i++) img.px[p * w * h + i] = (float)val(k, p, i % w, i / w, 255) / 255.0f;
+        CHECK_OK(dc_image_write(P(k ? "jpg/colour.jpg" : "jpg/gray.jpeg"), &img, 8, 90));
+        dc_image_free(&img);
+    }
+    FILE *f = fopen(P("jpg/colour.jpg"), "rb");
+    unsigned char buf[300];
+    size_t got = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    put(P("jpg/cut.jpg"), buf, got);
+    rename(P("jpg/gray.jpeg"), P("jpg/gray.dat")); /* by signature, not by name */
+    dc_imageset s;
+    dc_imageset_options o = {.min_side = 16};
+    CHECK_OK(dc_imageset_load(P("jpg"), &o, &s));
+    CHECK(s.n == 2 && s.corrupt == 1 && s.c == 3 && s.depth == 1, "2 JPEGs (gray, colour), 1 cut: n %zu, corrupt %zu, "
+          "c %d, depth %d", s.n, s.corrupt, s.c, s.depth);
+    int formats = 0, same = 1;
+    for (size_t i = 0; i < s.n; i++) {
+        const dc_imageset_entry *e = &s.scan.entries[s.entry[i]];
+        formats += e->format == DC_IMAGESET_JPEG && e->c == (strstr(e->rel, "colour") ? 3 : 1);
+        dc_image ref = {0};
+        char path[4300];
+        snprintf(path, sizeof path, "%s/jpg/%s", tmpdir, e->rel);
+        CHECK_OK(dc_image_read(path, 3, &ref));
+        for (int p = 0; ref.px && p < 3; p++)
+            for (int y = 0; y < ref.h; y++)
+                for (int x = 0; x < ref.w; x++)
+                    same &= at(&s, (long)i, p, x, y) == (unsigned)lrintf(ref.px[(p * ref.h + y) * ref.w + x] * 255.0f);
+        dc_image_free(&ref);
+    }
+    CHECK(formats == 2, "both are JPEG with their own channel count");
+    CHECK(same, "JPEG values as decoded");
+    dc_imageset_free(&s);
 }
 
 /* A synthetic set (no files): n images of the given sizes, c planes of uint8, pixel value = a
@@ -323,6 +373,7 @@ int main(void)
     if (base) mkdir(base, 0755);
     if (mkdir(tmpdir, 0755) != 0) { perror(tmpdir); return 2; }
     test_folder();
+    test_jpeg();
     test_patches();
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     TEST_MAIN_END();

@@ -227,8 +227,8 @@ static void steering(dc_device *dev)
     }
 }
 
-/* 6. An image folder: gray PNGs (8- and 16-bit, nested, one corrupt file) trained as 3 channels
- * (replicated) in 16x16 patches with flips/rotations and a noise range. The loss falls, PSNR
+/* 6. An image folder: PNGs (gray and colour, 8- and 16-bit, nested, one corrupt file) trained as
+ * 3 channels in 16x16 patches with flips/rotations and a noise range. The loss falls, PSNR
  * rises above the noisy input, and a run stopped mid-epoch and resumed equals a straight one. */
 static int stop_at_step(void *user, const dc_train_progress *p)
 {
@@ -259,11 +259,13 @@ static void folder(dc_device *dev)
     mkdir(path, 0755);
     for (int i = 0; i < 6; i++) {
         dc_image img = {0};
-        int w = 40 + 5 * i, h = 64 - 4 * i;
-        CHECK_OK(dc_image_alloc(&img, w, h));
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++)
-                img.px[y * w + x] = 0.5f + 0.35f * sinf(0.15f * (float)x + (float)i) * cosf(0.11f * (float)y);
+        int w = 40 + 5 * i, h = 64 - 4 * i, c = i == 4 ? 3 : 1; /* one colour image */
+        CHECK_OK(dc_image_alloc_c(&img, w, h, c));
+        for (int p = 0; p < c; p++)
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    img.px[(p * h + y) * w + x] =
+                        0.5f + 0.35f * sinf(0.15f * (float)x + (float)(i + p)) * cosf(0.11f * (float)y);
         snprintf(path, sizeof path, "%s/photos/%simg%d.png", tmp, i % 2 ? "sub/" : "", i);
         CHECK_OK(dc_png_write(path, &img, i == 3 ? 16 : 8));
         dc_image_free(&img);

@@ -108,35 +108,12 @@ static char *dup_detail(void)
 /* Header facts of one image file; on failure the reason. */
 static dc_status probe(const char *path, dc_imageset_entry *e)
 {
-    if (e->format == DC_IMAGESET_JPEG) return dc_fail(DC_ERR_FORMAT, "%s: JPEG is not readable yet", path);
-    dc_image img = {0};
-    DC_TRY(dc_png_read(path, &img));
-    e->w = img.w;
-    e->h = img.h;
-    e->c = 1;
-    e->bit_depth = img.bit_depth > 8 ? 16 : 8;
-    dc_image_free(&img);
-    return DC_OK;
-}
-
-/* c planes of w*h floats in [0,1] (malloc'd). */
-static dc_status decode(const char *path, int c, int w, int h, float **out)
-{
-    dc_image img = {0};
-    DC_TRY(dc_png_read(path, &img));
-    if (img.w != w || img.h != h) {
-        dc_image_free(&img);
-        return dc_fail(DC_ERR_FORMAT, "%s: decoded as %dx%d, its header said %dx%d", path, img.w, img.h, w, h);
-    }
-    size_t hw = (size_t)w * h;
-    float *px = malloc((size_t)c * hw * sizeof *px);
-    if (!px) {
-        dc_image_free(&img);
-        return dc_fail(DC_ERR_NOMEM, "out of memory");
-    }
-    for (int p = 0; p < c; p++) memcpy(px + p * hw, img.px, hw * sizeof *px);
-    dc_image_free(&img);
-    *out = px;
+    dc_image_info info;
+    DC_TRY(dc_image_probe(path, &info));
+    e->w = info.w;
+    e->h = info.h;
+    e->c = info.c >= 3 ? 3 : 1;
+    e->bit_depth = info.bit_depth > 8 ? 16 : 8;
     return DC_OK;
 }
 
@@ -259,20 +236,23 @@ static dc_status mark(dc_imageset_entry *e, size_t *count, const char *fmt, int 
 /* Read one image as c planes of values with the set's depth at dst. */
 static dc_status read_pixels(const char *path, int c, int depth, int w, int h, void *dst)
 {
-    float *px = NULL;
-    DC_TRY(decode(path, c, w, h, &px));
+    dc_image img = {0};
+    DC_TRY(dc_image_read(path, c, &img));
     dc_status s = DC_OK;
+    if (img.w != w || img.h != h || img.c != c)
+        s = dc_fail(DC_ERR_FORMAT, "%s: decoded as %dx%d with %d channels, its header said %dx%d", path, img.w, img.h,
+                    img.c, w, h);
     size_t count = (size_t)c * (size_t)w * (size_t)h;
     /* Values are v / (2^bits - 1): rounding back is exact for the stored bits. An 8-bit image in
      * a 16-bit set is widened exactly (v * 257 == round(v / 255 * 65535)). */
     float scale = depth == 2 ? 65535.0f : 255.0f;
     for (size_t i = 0; !s && i < count; i++) {
-        float v = px[i] * scale + 0.5f;
+        float v = img.px[i] * scale + 0.5f;
         v = v < 0.0f ? 0.0f : v > scale ? scale : v;
         if (depth == 2) ((uint16_t *)dst)[i] = (uint16_t)v;
         else ((uint8_t *)dst)[i] = (uint8_t)v;
     }
-    free(px);
+    dc_image_free(&img);
     return s;
 }
 
@@ -386,6 +366,7 @@ dc_status dc_imageset_load(const char *dir, const dc_imageset_options *o, dc_ima
         kept++;
     }
     out->n = kept;
+    if (kept) out->bytes = (out->offset[kept - 1] + (size_t)out->c * out->w[kept - 1] * out->h[kept - 1]) * out->depth;
     if (kept == 0) {
         s = dc_fail(DC_ERR_INVALID_ARG, "%s: no usable image (%zu image files, none could be decoded)", dir, sc->n);
         goto fail;
