@@ -10,6 +10,8 @@
 #define F(member) offsetof(dc_run_config, member)
 #define WHY_STREAMS "the random streams and the position in the epoch depend on it"
 #define WHY_STATE "the optimizer state was accumulated with it"
+#define DC_STR_(x) #x
+#define DC_STR(x) DC_STR_(x)
 
 static const dc_run_field fields[] = {
     {"data", "data", DC_RUN_PATH, F(data_dir), "data/mnist", "DIR", "directory with IDX files (dae-cl-fetch-mnist downloads MNIST), or a folder searched for PNG/JPEG images", 1, 0, NULL},
@@ -64,6 +66,15 @@ static const dc_run_field fields[] = {
      0, 1000000, NULL},
     {"keep", "keep", DC_RUN_INT, F(keep), "0", "K", "keep only the K most recent epoch_NNN.dcl (0: all)", 0, 1000000,
      NULL},
+    /* The model's shape beyond --arch (model rows: keep them together). */
+    {"residual", "residual", DC_RUN_BOOL, F(residual), "0", NULL,
+     "residual learning: the model predicts the noise, output = input - prediction (linear last layer; mse or l1)", 1, 0,
+     "the weights belong to that architecture"},
+    {"depth", "depth", DC_RUN_INT, F(depth), "0", "D",
+     "--arch dncnn: conv layers (0: " DC_STR(DC_DNCNN_DEPTH) "; 2 to " DC_STR(DC_DNCNN_MAX_DEPTH) ")", 0, DC_DNCNN_MAX_DEPTH,
+     "the weights belong to that architecture"},
+    {"width", "width", DC_RUN_INT, F(width), "0", "W", "--arch dncnn: filters per conv layer (0: " DC_STR(DC_DNCNN_WIDTH) ")",
+     0, 4096, "the weights belong to that architecture"},
     /* image folders (--data DIR of PNG/JPEG files) */
     {"channels", "channels", DC_RUN_INT, F(channels), "0", "C",
      "image folders: 1 (gray, Rec.601 luma) or 3 (colour); 0: 3 when any image is colour", 0, 3,
@@ -144,6 +155,33 @@ static dc_status bad(const dc_run_field *fd, const char *value, const char *fmt,
     return dc_fail(DC_ERR_INVALID_ARG, "--%s: %s, got '%s'", fd->flag, why, value);
 }
 
+/* The dncnn preset's canonical spec at this depth and width (0: its defaults). */
+static dc_status dncnn_canonical(const dc_run_config *c, int depth, int width, char *buf)
+{
+    dc_arch arch;
+    dc_arch_options o = {depth, width, c->residual};
+    DC_TRY(dc_arch_parse_with("dncnn", &o, &arch));
+    dc_arch_format(&arch, buf, DC_SPEC_MAX);
+    return DC_OK;
+}
+
+/* --depth or --width: the architecture follows while it is the dncnn preset's (--arch given
+ * before or after); anything else is left for dc_run_config_check to refuse. */
+static dc_status resize_dncnn(dc_run_config *c, int *slot, int value)
+{
+    char before[DC_SPEC_MAX], after[DC_SPEC_MAX];
+    DC_TRY(dncnn_canonical(c, c->depth, c->width, before));
+    int old = *slot;
+    *slot = value;
+    dc_status s = dncnn_canonical(c, c->depth, c->width, after);
+    if (s) {
+        *slot = old;
+        return s;
+    }
+    if (strcmp(c->arch, before) == 0) snprintf(c->arch, sizeof c->arch, "%s", after);
+    return DC_OK;
+}
+
 static dc_status set_field(dc_run_config *c, int f, const char *v)
 {
     const dc_run_field *fd = &fields[f];
@@ -157,7 +195,9 @@ static dc_status set_field(dc_run_config *c, int f, const char *v)
         break;
     case DC_RUN_ARCH: {
         dc_arch arch;
-        DC_TRY(dc_arch_parse(v, &arch));
+        dc_arch_options o = {0, 0, c->residual};
+        if (strcmp(v, "dncnn") == 0) o.depth = c->depth, o.width = c->width;
+        DC_TRY(dc_arch_parse_with(v, &o, &arch));
         dc_arch_format(&arch, (char *)p, DC_SPEC_MAX);
         break;
     }
@@ -165,12 +205,19 @@ static dc_status set_field(dc_run_config *c, int f, const char *v)
         long x = strtol(v, &end, 10);
         if (end == v || *end || errno) return bad(fd, v, "expected an integer");
         if (x < fd->min || x > fd->max) return bad(fd, v, "must be between %.0f and %.0f", fd->min, fd->max);
+        if (p == &c->depth || p == &c->width) return resize_dncnn(c, (int *)p, (int)x);
         *(int *)p = (int)x;
         break;
     }
     case DC_RUN_BOOL:
         if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) return bad(fd, v, "expected 0 or 1");
         *(int *)p = v[0] == '1';
+        if (p == &c->residual && c->residual) {
+            dc_arch arch;
+            dc_arch_options o = {0, 0, 1};
+            DC_TRY(dc_arch_parse_with(c->arch, &o, &arch));
+            dc_arch_format(&arch, c->arch, sizeof c->arch);
+        }
         break;
     case DC_RUN_U64: {
         unsigned long long x = strtoull(v, &end, 10);
@@ -211,6 +258,11 @@ dc_status dc_run_config_set(dc_run_config *c, const char *name, const char *valu
     if (!value && fields[f].type != DC_RUN_BOOL) return dc_fail(DC_ERR_INVALID_ARG, "--%s needs a value", fields[f].flag);
     DC_TRY(set_field(c, f, value ? value : flag_value));
     c->given |= 1ull << f;
+    /* A loss not chosen follows the model: cross-entropy needs a sigmoid output. */
+    int loss = dc_run_field_find("loss");
+    dc_arch arch;
+    if (!(c->given >> loss & 1) && dc_arch_parse(c->arch, &arch) == DC_OK)
+        c->loss = !arch.residual && arch.layers[arch.nlayers - 1].act == DC_ACT_SIGMOID ? DC_LOSS_BCE : DC_LOSS_MSE;
     return DC_OK;
 }
 
@@ -251,6 +303,13 @@ void dc_run_config_default_text(int f, char *buf, size_t len)
 
 dc_status dc_run_config_check(const dc_run_config *c)
 {
+    if (c->depth || c->width) {
+        char sized[DC_SPEC_MAX];
+        DC_TRY(dncnn_canonical(c, c->depth, c->width, sized));
+        if (strcmp(sized, c->arch) != 0)
+            return dc_fail(DC_ERR_INVALID_ARG, "--depth and --width size --arch dncnn, not %.80s%s", c->arch,
+                           strlen(c->arch) > 80 ? "..." : "");
+    }
     DC_TRY(dc_optim_validate(&c->optim));
     return dc_schedule_check(&c->schedule, c->epochs);
 }
