@@ -190,7 +190,7 @@ static void test_folder(void)
     put(P("empty/readme"), "x", 1);
     o = (dc_imageset_options){0};
     st = dc_imageset_load(P("empty"), &o, &s);
-    CHECK(st == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), "empty") && strstr(dc_error_detail(), "no usable image"),
+    CHECK(st == DC_ERR_FORMAT && strstr(dc_error_detail(), "empty") && strstr(dc_error_detail(), "no usable image"),
           "empty: %s", dc_error_detail());
     st = dc_imageset_load(P("missing"), &o, &s);
     CHECK(st == DC_ERR_IO && strstr(dc_error_detail(), "missing"), "missing: %s", dc_error_detail());

@@ -19,7 +19,8 @@
  * Bad files: a file that cannot be read or decoded is skipped with its reason in the entry list
  * (the caller reports each once by name and the count at the end); with strict the load stops at
  * the first with its error. Images smaller than min_side in either dimension (the patch size)
- * are skipped and counted, never padded. No usable image left is an error naming the folder. */
+ * are skipped and counted, never padded. No usable image left is an error naming the folder
+ * (DC_ERR_FORMAT). */
 #ifndef DAECL_IMAGESET_H
 #define DAECL_IMAGESET_H
 
@@ -90,5 +91,10 @@ void dc_imageset_free(dc_imageset *s);
 /* The centre size x size crop of every image (validation), as a dataset of c planes with the
  * set's depth; labels NULL. Every image is at least size in both dimensions (min_side). */
 dc_status dc_imageset_center_crops(const dc_imageset *s, int size, dc_dataset *out);
+
+/* Load a folder (o's channels, min_side = size) and keep only its centre crops: what
+ * evaluation on a folder scores. *skipped (may be NULL) gets the files left out. */
+dc_status dc_imageset_load_crops(const char *dir, const dc_imageset_options *o, int size, dc_dataset *out,
+                                 size_t *skipped);
 
 #endif

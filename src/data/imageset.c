@@ -285,7 +285,7 @@ dc_status dc_imageset_load(const char *dir, const dc_imageset_options *o, dc_ima
     }
     if (s) goto fail;
     if (out->n == 0) {
-        s = dc_fail(DC_ERR_INVALID_ARG, "%s: no usable image (%zu image files: %zu unreadable, %zu smaller than %d pixels, "
+        s = dc_fail(DC_ERR_FORMAT, "%s: no usable image (%zu image files: %zu unreadable, %zu smaller than %d pixels, "
                     "%zu in the other split part; %zu other files)", dir, sc->n, out->corrupt, out->too_small,
                     opt.min_side, out->held_out, sc->other_files);
         goto fail;
@@ -368,7 +368,7 @@ dc_status dc_imageset_load(const char *dir, const dc_imageset_options *o, dc_ima
     out->n = kept;
     if (kept) out->bytes = (out->offset[kept - 1] + (size_t)out->c * out->w[kept - 1] * out->h[kept - 1]) * out->depth;
     if (kept == 0) {
-        s = dc_fail(DC_ERR_INVALID_ARG, "%s: no usable image (%zu image files, none could be decoded)", dir, sc->n);
+        s = dc_fail(DC_ERR_FORMAT, "%s: no usable image (%zu image files, none could be decoded)", dir, sc->n);
         goto fail;
     }
     return DC_OK;
@@ -404,4 +404,18 @@ dc_status dc_imageset_center_crops(const dc_imageset *s, int size, dc_dataset *o
     out->c = s->c;
     out->depth = s->depth;
     return DC_OK;
+}
+
+dc_status dc_imageset_load_crops(const char *dir, const dc_imageset_options *o, int size, dc_dataset *out,
+                                 size_t *skipped)
+{
+    memset(out, 0, sizeof *out);
+    dc_imageset_options opt = o ? *o : (dc_imageset_options){0};
+    opt.min_side = size;
+    dc_imageset set;
+    DC_TRY(dc_imageset_load(dir, &opt, &set));
+    if (skipped) *skipped = set.corrupt + set.too_small;
+    dc_status s = dc_imageset_center_crops(&set, size, out);
+    dc_imageset_free(&set);
+    return s;
 }
