@@ -350,6 +350,23 @@ static void test_patches(void)
     for (int a = 0; a < 8; a++)
         for (int b = a + 1; b < 8; b++) distinct &= memcmp(out[a], out[b], sizeof out[a]) != 0;
     CHECK(distinct, "the 8 transforms give 8 different patches");
+    /* the same set widened to uint16 gives the same patches, x257 */
+    uint16_t *wide = malloc(s.bytes * 2);
+    for (size_t i = 0; i < s.bytes; i++) wide[i] = (uint16_t)(((uint8_t *)s.pixels)[i] * 257u);
+    void *narrow = s.pixels;
+    s.pixels = wide;
+    s.depth = 2;
+    int wide_ok = 1;
+    for (int t = 0; t < 8; t++) {
+        uint16_t o16[2 * 16 * 16];
+        dc_patch p = {2, 5, 7, t};
+        dc_patch_copy(&s, size, &p, o16);
+        for (int k = 0; k < 2 * 16 * 16; k++) wide_ok &= o16[k] == out[t][k] * 257u;
+    }
+    CHECK(wide_ok, "uint16 patches equal the uint8 ones x257 for every transform");
+    s.pixels = narrow;
+    s.depth = 1;
+    free(wide);
 
     /* centre crops */
     dc_dataset d;

@@ -52,13 +52,15 @@ void dc_patch_copy(const dc_imageset *set, int size, const dc_patch *p, void *ds
                        (size_t)size * depth);
             continue;
         }
+        /* typed copies: a memcpy per value of a run-time size costs a call each */
         for (int i = 0; i < size; i++)
             for (int j = 0; j < size; j++) {
                 int si = t & 4 ? j : i, sj = t & 4 ? i : j;
                 if (t & 1) sj = size - 1 - sj;
                 if (t & 2) si = size - 1 - si;
-                memcpy(oplane + ((size_t)i * size + j) * depth,
-                       plane + ((size_t)(p->y + si) * w + p->x + sj) * depth, (size_t)depth);
+                size_t from = (size_t)(p->y + si) * w + p->x + sj, to = (size_t)i * size + j;
+                if (depth == 2) ((uint16_t *)oplane)[to] = ((const uint16_t *)plane)[from];
+                else ((uint8_t *)oplane)[to] = ((const uint8_t *)plane)[from];
             }
     }
 }
