@@ -96,6 +96,11 @@ DAECL_API void daecl_model_free(daecl_model *m);
 DAECL_API const char *daecl_model_arch(const daecl_model *m);
 DAECL_API void daecl_model_input_size(const daecl_model *m, int *width, int *height);
 DAECL_API size_t daecl_model_parameters(const daecl_model *m);
+/* Its image channels, in and out (1 gray, 3 colour). */
+DAECL_API int daecl_model_channels(const daecl_model *m);
+/* 1 when the model predicts the noise and its output is input minus that (residual learning,
+ * e.g. the dncnn preset), else 0. */
+DAECL_API int daecl_model_residual(const daecl_model *m);
 
 /* ---- denoising ---------------------------------------------------------------------------- */
 

@@ -21,6 +21,13 @@ expect 0 '0:0 +CPU' -- "$bin" --list-devices
 expect 0 'total: 28353 parameters' -- "$bin" model --arch classic
 expect 0 'add e1' -- "$bin" model --arch unet
 expect 2 "layer 3 'conv:x'" -- "$bin" model --arch conv:32,pool,conv:x
+# Colour and the residual head: the presets end in conv:C; dncnn is sized by flags.
+expect 0 '9  conv 3x3, 3 sigmoid +3x28x28 +867' -- "$bin" model --arch classic --channels 3
+expect 0 'conv:16,conv:16,conv:C:linear,residual' -- "$bin" model --arch dncnn --depth 3 --width 16 --channels 3 --size 64x64
+expect 0 'residual: input - noise' -- "$bin" model --arch unet --residual
+expect 2 'size the dncnn preset' -- "$bin" model --arch classic --depth 4
+expect 2 'maps 3-channel images to 1 channels' -- "$bin" model --arch conv:8,conv:1:sigmoid --channels 3
+expect 2 "a residual model's output" -- "$bin" train --arch dncnn --loss bce --data /nonexistent
 expect 0 'usage: dae-cl train' -- "$bin" train --help
 # Help defaults come from the run configuration's table: right, and never "(default 0)" for a
 # value that depends on the optimizer.

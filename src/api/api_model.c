@@ -54,6 +54,10 @@ void daecl_model_input_size(const daecl_model *m, int *width, int *height)
 
 size_t daecl_model_parameters(const daecl_model *m) { return m ? m->model->nparams : 0; }
 
+int daecl_model_channels(const daecl_model *m) { return m ? m->ck.in_c : 0; }
+
+int daecl_model_residual(const daecl_model *m) { return m ? m->model->residual : 0; }
+
 /* ---- denoise -------------------------------------------------------------------------------- */
 
 static size_t sample_size(daecl_sample s) { return s == DAECL_U8 ? 1 : s == DAECL_U16 ? 2 : 4; }

@@ -60,7 +60,7 @@ typedef struct dc_arch {
 /* The dncnn preset's default size: measured on a 2-core CPU (README, "Models for photos"). */
 #define DC_DNCNN_DEPTH 8
 #define DC_DNCNN_WIDTH 32
-#define DC_DNCNN_MAX_DEPTH (DC_MAX_LAYERS - 1)
+#define DC_DNCNN_MAX_DEPTH 63 /* DC_MAX_LAYERS - 1 */
 
 /* What the training flags change in a preset or spec: 0 keeps it. */
 typedef struct dc_arch_options {

@@ -6,6 +6,8 @@
 
 #include "daecl/model.h"
 
+_Static_assert(DC_DNCNN_MAX_DEPTH < DC_MAX_LAYERS, "a dncnn of the largest depth must fit");
+
 static const struct {
     const char *name, *spec;
 } presets[] = {

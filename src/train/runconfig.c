@@ -30,7 +30,8 @@ static const dc_run_field fields[] = {
     {"eps", "eps", DC_RUN_FLOAT, F(optim.eps), NULL, "X", "epsilon", 0, 1, WHY_STATE},
     {"initial_accumulator", "initial-accumulator", DC_RUN_FLOAT, F(optim.initial_accumulator), NULL, "X",
      "Adagrad initial accumulator", 0, 1e6, WHY_STATE},
-    {"loss", "loss", DC_RUN_LOSS, F(loss), "bce", "NAME", "bce | mse | l1", 1, 0, "the weights were trained for it"},
+    {"loss", "loss", DC_RUN_LOSS, F(loss), "bce", "NAME", "bce | mse | l1 (default: bce for a sigmoid head, mse for a residual or other one)", 1, 0,
+     "the weights were trained for it"},
     {"noise", "noise", DC_RUN_NOISE, F(noise), "gaussian:0.5", "KIND:X",
      "gaussian:S | saltpepper:P | speckle:S | poisson:PEAK | mask:P | none; a range LO-HI (gaussian:0-0.2) draws "
      "the level per image (blind denoising); pixels are on [0,1]: sigma 25/255 = 0.098", 1, 0,
@@ -71,9 +72,9 @@ static const dc_run_field fields[] = {
      "residual learning: the model predicts the noise, output = input - prediction (linear last layer; mse or l1)", 1, 0,
      "the weights belong to that architecture"},
     {"depth", "depth", DC_RUN_INT, F(depth), "0", "D",
-     "--arch dncnn: conv layers (0: " DC_STR(DC_DNCNN_DEPTH) "; 2 to " DC_STR(DC_DNCNN_MAX_DEPTH) ")", 0, DC_DNCNN_MAX_DEPTH,
+     "--arch dncnn: conv layers, 2 to " DC_STR(DC_DNCNN_MAX_DEPTH) "; 0 = " DC_STR(DC_DNCNN_DEPTH), 0, DC_DNCNN_MAX_DEPTH,
      "the weights belong to that architecture"},
-    {"width", "width", DC_RUN_INT, F(width), "0", "W", "--arch dncnn: filters per conv layer (0: " DC_STR(DC_DNCNN_WIDTH) ")",
+    {"width", "width", DC_RUN_INT, F(width), "0", "W", "--arch dncnn: filters per conv layer; 0 = " DC_STR(DC_DNCNN_WIDTH),
      0, 4096, "the weights belong to that architecture"},
     /* image folders (--data DIR of PNG/JPEG files) */
     {"channels", "channels", DC_RUN_INT, F(channels), "0", "C",
