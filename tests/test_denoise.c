@@ -1,7 +1,9 @@
 /* Denoising images of any size (src/train/denoise.c): tiling geometry, odd sizes against a
  * double-precision host run of the model on the mirrored image, tiled == untiled for
  * windows down to the smallest allowed, 16-bit in -> 16-bit out through PNG files, reuse of one
- * denoiser across sizes, and loading a model from a checkpoint. The CLI is tested end to end by
+ * denoiser across sizes, loading a model from a checkpoint; RGB models (against the model run
+ * whole on the mirrored image), RGBA with alpha kept bit-exact, a gray model on a colour image
+ * keeping chroma, and a second image size that builds no kernel. The CLI is tested end to end by
  * tests/test_visualize.sh. */
 #include <math.h>
 #include <string.h>
@@ -224,9 +226,10 @@ static void test_tile_rounding(dc_device *dev, uint64_t *rng)
           "batch %d, %zu activation bytes", info.batch, info.act_bytes);
     printf("classic 600x300, default tile: %dx%d windows of %dx%d, batch %d, %.1f MB activations\n", info.tiles_x,
            info.tiles_y, info.win_w, info.win_h, info.batch, info.act_bytes / 1e6);
-    /* Window ladder: one window of 64, 128, ... up to the tile while side + 2 margin fits. */
-    static const int ladder[][6] = {{232, 232, 1, 1, 256, 256}, {5, 233, 1, 2, 64, 256}, {28, 28, 1, 1, 64, 64},
-                                    {1, 1, 1, 1, 64, 64},       {100, 9, 1, 1, 128, 64}, {1000, 1, 5, 1, 256, 64}};
+    /* Two fixed square shapes: 64 x 64 when the image and its margins fit, else tile x tile. */
+    static const int ladder[][6] = {{232, 232, 1, 1, 256, 256}, {5, 233, 1, 2, 256, 256}, {28, 28, 1, 1, 64, 64},
+                                    {1, 1, 1, 1, 64, 64},       {40, 40, 1, 1, 64, 64},    {100, 9, 1, 1, 256, 256},
+                                    {1000, 1, 5, 1, 256, 256}};
     for (size_t i = 0; i < sizeof ladder / sizeof ladder[0] && d; i++) {
         CHECK_OK(dc_denoiser_plan(d, ladder[i][0], ladder[i][1], &info));
         CHECK(info.tiles_x == ladder[i][2] && info.tiles_y == ladder[i][3] && info.win_w == ladder[i][4] &&
@@ -374,6 +377,202 @@ static void test_checkpoint(dc_device *dev, uint64_t *rng)
     free(params);
 }
 
+/* ---- colour ---------------------------------------------------------------------------------- */
+
+static dc_model *make_model_c(dc_device *dev, const char *spec, int c, uint64_t *rng)
+{
+    dc_arch a;
+    dc_model *m = NULL;
+    CHECK_OK(dc_arch_parse(spec, &a));
+    CHECK_OK(dc_model_create(dev, &a, c, 16, 16, 1, &m));
+    if (m) CHECK_OK(dc_model_init_params(m, test_rand_u64(rng)));
+    return m;
+}
+
+static void random_planes(dc_image *img, int w, int h, int c, int alpha, uint64_t *rng)
+{
+    CHECK_OK(dc_image_alloc_c(img, w, h, c));
+    if (!img->px) return;
+    for (size_t i = 0; i < (size_t)w * h * c; i++) img->px[i] = (float)test_uniform(rng, 0, 1);
+    if (alpha) {
+        img->alpha = malloc((size_t)w * h * sizeof *img->alpha);
+        for (size_t i = 0; i < (size_t)w * h; i++) img->alpha[i] = (float)(test_rand_u64(rng) % 65536) / 65535.0f;
+    }
+}
+
+/* The model run whole (on the device, one image) on the mirrored image, cropped: what every
+ * tiling must give, channel planes included. */
+static float *whole_run(dc_device *dev, const dc_model *m, const dc_image *img)
+{
+    int align, margin, c = img->c;
+    dc_denoise_geometry(&m->arch, &align, NULL, &margin);
+    int ph = (img->h + 2 * margin + align - 1) / align * align, pw = (img->w + 2 * margin + align - 1) / align * align;
+    size_t pp = (size_t)ph * pw, plane = (size_t)img->w * img->h;
+    float *x = malloc(pp * c * sizeof *x), *y = malloc(pp * c * sizeof *y), *crop = NULL;
+    for (int k = 0; k < c; k++)
+        for (int yy = 0; yy < ph; yy++)
+            for (int xx = 0; xx < pw; xx++)
+                x[k * pp + (size_t)yy * pw + xx] =
+                    img->px[k * plane + (size_t)mirror(yy - margin, img->h) * img->w + mirror(xx - margin, img->w)];
+    dc_model *whole = NULL;
+    dc_tensor t = {0}, z;
+    dc_status s = dc_model_create_shared(m, ph, pw, 1, &whole);
+    if (!s) s = dc_tensor_create(dev, 1, c, ph, pw, DC_LAYOUT_NCHW, &t);
+    if (!s) s = dc_tensor_write(dev, &t, x);
+    if (!s) s = dc_model_predict(whole, &t, 1, &z);
+    if (!s) s = dc_tensor_read(dev, &z, y);
+    CHECK(s == DC_OK, "whole run: %s", dc_error_detail());
+    if (!s) {
+        crop = malloc(plane * c * sizeof *crop);
+        for (int k = 0; k < c; k++)
+            for (int yy = 0; yy < img->h; yy++)
+                for (int xx = 0; xx < img->w; xx++)
+                    crop[k * plane + (size_t)yy * img->w + xx] = y[k * pp + (size_t)(yy + margin) * pw + xx + margin];
+    }
+    dc_tensor_release(&t);
+    dc_model_destroy(whole);
+    free(x);
+    free(y);
+    return crop;
+}
+
+/* An RGB model: RGBA in, RGB + the same alpha out, equal to the whole run, tiled or not; 16-bit
+ * kept; a gray image through the RGB model gives gray back. */
+static void test_rgb_model(dc_device *dev, uint64_t *rng)
+{
+    dc_model *m = make_model_c(dev, "conv:8,conv:8,conv:3:sigmoid", 3, rng);
+    if (!m) return;
+    dc_image in, a = {0}, b = {0};
+    random_planes(&in, 31, 29, 3, 1, rng);
+    in.bit_depth = 16;
+    dc_denoiser *da = NULL, *db = NULL;
+    dc_denoise_info ia = {0}, ib = {0};
+    CHECK_OK(dc_denoiser_create(dev, m, 1, &da)); /* the smallest windows */
+    CHECK_OK(dc_denoiser_create(dev, m, 0, &db)); /* one 64 x 64 window */
+    if (da && db && in.px) {
+        CHECK_OK(dc_denoiser_run(da, &in, &a, &ia));
+        CHECK_OK(dc_denoiser_run(db, &in, &b, &ib));
+    }
+    float *want = in.px ? whole_run(dev, m, &in) : NULL;
+    size_t n = (size_t)in.w * in.h;
+    CHECK(ia.tiles_x * ia.tiles_y > 1 && ib.tiles_x * ib.tiles_y == 1, "tiles %dx%d, %dx%d", ia.tiles_x, ia.tiles_y,
+          ib.tiles_x, ib.tiles_y);
+    if (a.px && b.px && want) {
+        CHECK(a.c == 3 && b.c == 3 && a.bit_depth == 16, "RGB out: c %d %d, depth %d", a.c, b.c, a.bit_depth);
+        double ea = max_abs_diff(a.px, want, 3 * n), eb = max_abs_diff(b.px, want, 3 * n);
+        CHECK(ea <= 1e-5 && eb <= 1e-5, "RGB model: tiled %g, untiled %g from the whole run", ea, eb);
+        printf("RGB model 31x29: %dx%d windows of %dx%d and one of %dx%d, max difference %.2g / %.2g\n", ia.tiles_x,
+               ia.tiles_y, ia.win_w, ia.win_h, ib.win_w, ib.win_h, ea, eb);
+        CHECK(a.alpha && memcmp(a.alpha, in.alpha, n * sizeof *a.alpha) == 0, "alpha not carried bit-exact");
+        CHECK(a.alpha != in.alpha, "alpha shared, not copied");
+    }
+    free(want);
+    dc_image_free(&a);
+    /* gray through the RGB model: the luma of the RGB result on R = G = B */
+    dc_image gray, rgb;
+    random_planes(&gray, 9, 7, 1, 0, rng);
+    CHECK_OK(dc_image_alloc_c(&rgb, 9, 7, 3));
+    for (int k = 0; k < 3 && rgb.px && gray.px; k++) memcpy(rgb.px + k * 63, gray.px, 63 * sizeof(float));
+    dc_image g_out = {0}, rgb_out = {0};
+    if (db && gray.px) {
+        CHECK_OK(dc_denoiser_run(db, &gray, &g_out, NULL));
+        CHECK_OK(dc_denoiser_run(db, &rgb, &rgb_out, NULL));
+    }
+    if (g_out.px && rgb_out.px) {
+        int bad = g_out.c != 1;
+        for (int i = 0; i < 63 && !bad; i++)
+            bad += g_out.px[i] != dc_luma601(rgb_out.px[i], rgb_out.px[63 + i], rgb_out.px[126 + i]);
+        CHECK(!bad, "gray through an RGB model: not the luma of its RGB result");
+    }
+    dc_image_free(&gray);
+    dc_image_free(&rgb);
+    dc_image_free(&g_out);
+    dc_image_free(&rgb_out);
+    dc_denoiser_destroy(da);
+    dc_denoiser_destroy(db);
+    dc_image_free(&in);
+    dc_image_free(&b);
+    dc_model_destroy(m);
+}
+
+/* A gray model on a colour image denoises luma and keeps chroma: R' - R = G' - G = B' - B =
+ * Y' - Y, with Y' the gray model's output on the luma plane. The test image has constant luma
+ * and only chroma varies, so a denoiser that blurred colour would show. */
+static void test_gray_model_on_colour(dc_device *dev, uint64_t *rng)
+{
+    dc_model *m = make_model_c(dev, "conv:4,conv:1:sigmoid", 1, rng);
+    dc_denoiser *d = NULL;
+    if (m) CHECK_OK(dc_denoiser_create(dev, m, 0, &d));
+    if (!d) {
+        dc_model_destroy(m);
+        return;
+    }
+    const int w = 23, h = 17;
+    size_t n = (size_t)w * h;
+    dc_image in, luma, out = {0}, yout = {0};
+    CHECK_OK(dc_image_alloc_c(&in, w, h, 3));
+    CHECK_OK(dc_image_alloc(&luma, w, h));
+    for (size_t i = 0; in.px && luma.px && i < n; i++) {
+        /* pure chroma around Y = 0.5: R and B swing, G balances them */
+        float r = (float)test_uniform(rng, 0.3, 0.7), b = (float)test_uniform(rng, 0.3, 0.7);
+        float g = (float)((0.5 - 0.299 * r - 0.114 * b) / 0.587);
+        in.px[i] = r, in.px[n + i] = g, in.px[2 * n + i] = b;
+        luma.px[i] = dc_luma601(r, g, b);
+    }
+    CHECK_OK(dc_denoiser_run(d, &in, &out, NULL));
+    CHECK_OK(dc_denoiser_run(d, &luma, &yout, NULL));
+    if (out.px && yout.px) {
+        double worst = 0, worst_luma = 0;
+        for (size_t i = 0; i < n; i++) {
+            double dy = (double)yout.px[i] - luma.px[i];
+            for (int k = 0; k < 3; k++) {
+                double e = fabs(((double)out.px[k * n + i] - in.px[k * n + i]) - dy);
+                if (e > worst) worst = e;
+            }
+            double e = fabs(dc_luma601(out.px[i], out.px[n + i], out.px[2 * n + i]) - yout.px[i]);
+            if (e > worst_luma) worst_luma = e;
+        }
+        CHECK(out.c == 3 && worst < 1e-6 && worst_luma < 1e-6, "chroma changed by %g, luma off by %g", worst, worst_luma);
+    }
+    dc_image_free(&in);
+    dc_image_free(&luma);
+    dc_image_free(&out);
+    dc_image_free(&yout);
+    dc_denoiser_destroy(d);
+    dc_model_destroy(m);
+}
+
+/* After one image, another of a different size runs on the same fixed window shapes: no program
+ * is built or loaded again, only found in memory. */
+static void test_no_build_per_size(dc_device *dev, uint64_t *rng)
+{
+    float *params;
+    dc_model *m = make_model(dev, "classic", rng, &params);
+    if (!m) return;
+    dc_denoiser *d = NULL;
+    CHECK_OK(dc_denoiser_create(dev, m, 64, &d));
+    static const int sizes[][2] = {{90, 70}, {33, 200}, {64, 65}, {150, 150}};
+    dc_kernel_stats before = {0};
+    for (size_t i = 0; d && i < sizeof sizes / sizeof sizes[0]; i++) {
+        dc_image in, out = {0};
+        dc_denoise_info info;
+        random_image(&in, sizes[i][0], sizes[i][1], rng);
+        CHECK_OK(dc_denoiser_run(d, &in, &out, &info));
+        CHECK(info.win_w == 64 && info.win_h == 64, "%dx%d ran on %dx%d windows", in.w, in.h, info.win_w, info.win_h);
+        if (i > 0)
+            CHECK(dev->stats.source_builds == before.source_builds && dev->stats.cache_loads == before.cache_loads &&
+                      dev->stats.memory_hits > before.memory_hits,
+                  "%dx%d after another size: builds %d -> %d, disk loads %d -> %d", in.w, in.h, before.source_builds,
+                  dev->stats.source_builds, before.cache_loads, dev->stats.cache_loads);
+        before = dev->stats;
+        dc_image_free(&in);
+        dc_image_free(&out);
+    }
+    dc_denoiser_destroy(d);
+    dc_model_destroy(m);
+    free(params);
+}
+
 int main(void)
 {
     uint64_t rng = test_seed();
@@ -382,16 +581,19 @@ int main(void)
     CHECK_OK(dc_device_open(-1, -1, &dev));
     if (!dev) TEST_MAIN_END();
     test_sizes(dev, &rng);
-    /* Sizes are chosen to reuse window shapes: each new one costs a kernel JIT (25-55 s). The
+    /* Sizes are chosen to reuse window shapes: each new one costs a kernel JIT (5-20 s). The
      * smallest tile (28) gives 4x4-pixel cores: every pixel is near some window's edge. */
     check_tiling(dev, "classic", 29, 31, 1, 1 << 16, &rng); /* 8x8 windows of 28x28 vs one of 64x64 */
-    check_tiling(dev, "classic", 1000, 7, 0, 1, &rng);      /* 5 windows of 64x256 vs 500 of 28x28 */
+    check_tiling(dev, "classic", 1000, 7, 0, 1, &rng);      /* 5 windows of 256x256 vs 500 of 28x28 */
     check_tiling(dev, "keras", 29, 31, 1, 1 << 16, &rng);
     check_tiling(dev, "unet", 29, 31, 1, 1 << 16, &rng);
     test_tile_rounding(dev, &rng);
     test_reuse(dev, &rng);
     test_16bit(dev, &rng);
     test_checkpoint(dev, &rng);
+    test_rgb_model(dev, &rng);
+    test_gray_model_on_colour(dev, &rng);
+    test_no_build_per_size(dev, &rng);
     dc_device_close(dev);
     TEST_MAIN_END();
 }

@@ -61,6 +61,7 @@ int main(void)
     char cache[] = "/tmp/daecl-kcache-XXXXXX";
     CHECK(mkdtemp(cache) != NULL, "mkdtemp");
     setenv("DAECL_CACHE_DIR", cache, 1);
+    setenv("DAECL_KERNEL_CACHE_BINARIES", "1", 1); /* this tests our cache, also on PoCL */
     unsetenv("DAECL_NO_KERNEL_CACHE");
     unsetenv("DAECL_KERNEL_DIR");
 

@@ -21,12 +21,15 @@
  *    kernel may sum in another order for another window size), with no seams -- and the
  *    model's zero padding never touches the image (its borders see mirrored content).
  *
- *  - Window shapes. Along a side of n pixels: when n + 2 margin fits in `tile`, one window of
- *    the smallest size in DC_DENOISE_MIN_WINDOW x 2^k that holds n + 2 margin (at most tile);
- *    otherwise windows of exactly `tile` pixels whose cores, tile - 2 margin long, tile the
- *    side. So images of all sizes share a few window shapes (64, 128 or 256 per side at the
- *    default tile): kernels are specialised per shape, and the first use of a shape compiles
- *    them (25-55 s on the 2-core PoCL CPU for the classic model; cached on disk after that).
+ *  - Window shapes. Two fixed square shapes per denoiser, whatever the image size: a small
+ *    S x S window (S = DC_DENOISE_MIN_WINDOW rounded up to align, at least 2 margin + align, at
+ *    most the tile) when the whole image and its margins fit in it, else windows of tile x tile
+ *    pixels whose cores, tile - 2 margin long, cover the image (a smaller image is mirrored out
+ *    to the window). Kernels are specialised per shape, so after the first image of each class
+ *    any other size starts at once: no kernel build (the device's kernel statistics show only
+ *    in-memory hits). Measured on the 2-core PoCL CPU for the classic model, the first 256 x 256
+ *    shape costs about 19 s of CPU to build (8 programs; see kernels.c for why no binary cache
+ *    on PoCL), later runs 0.7 s with PoCL's cache warm.
  *
  *  - Memory. Device memory per step is bounded by the window size, not the image size:
  *        activations = batch x (h x w + sum over layers c_l x h_l x w_l) x 4 bytes
@@ -39,9 +42,16 @@
  *    (134 MB) for the classic model at the default tile. Host memory: the input and output
  *    images plus batch windows in and out.
  *
- * Values: gray floats in [0,1] in, the model's output activation (sigmoid for the presets)
- * applied, so [0,1] out for sigmoid models; a linear-output model can leave [0,1] (dc_png_write
- * clamps). out->bit_depth = in->bit_depth, so 16-bit PNGs can be written back at 16 bits. */
+ * Channels: the model's input channel count C (1 or 3) and its output's are equal (the
+ * model refuses otherwise). Images of C channels run as they are (planes in, planes out). A
+ * gray model (C = 1) given an RGB image denoises its Rec.601 luma Y and keeps the chroma: with
+ * full-range YCbCr and Cb, Cr unchanged, the new luma Y' gives R' = R + (Y' - Y) and likewise
+ * G', B'. An RGB model given a gray image runs on R = G = B and returns the luma of its result.
+ * Alpha (in->alpha) is copied to the output untouched, never denoised.
+ *
+ * Values: floats in [0,1] in, the model's output activation (sigmoid for the presets) applied,
+ * so [0,1] out for sigmoid models; a linear-output model can leave [0,1] (the writers clamp).
+ * out->bit_depth = in->bit_depth, so 16-bit PNGs can be written back at 16 bits. */
 #ifndef DAECL_DENOISE_H
 #define DAECL_DENOISE_H
 
@@ -54,7 +64,7 @@
 #define DC_DENOISE_TILE_DEFAULT 256           /* largest window side, pixels */
 #define DC_DENOISE_MEM_BUDGET ((size_t)128 << 20) /* activation bytes per step */
 #define DC_DENOISE_MAX_BATCH 8                /* windows per step */
-#define DC_DENOISE_MIN_WINDOW 64              /* smallest window side (see window shapes) */
+#define DC_DENOISE_MIN_WINDOW 64              /* the small window's side (see window shapes) */
 
 /* Geometry of an architecture for tiling: align (window sides and starts are multiples of it),
  * reach (pixels a window edge can influence, see above) and margin (reach rounded up to a
@@ -74,9 +84,9 @@ typedef struct dc_denoiser dc_denoiser; /* opaque */
 /* A denoiser running `src`'s architecture with `src`'s parameters (shared, not copied: src must
  * outlive the denoiser, and later changes to its parameters are seen). tile: the largest window
  * side, 0 for DC_DENOISE_TILE_DEFAULT; it is rounded up to a multiple of align and to at least
- * 2 * margin + align (the smallest window with a non-empty core). The model's input must have
- * one channel (gray images). The per-size inference model is kept between runs and rebuilt only
- * when the window size changes. */
+ * 2 * margin + align (the smallest window with a non-empty core). The model takes 1 or 3
+ * channels (see Channels). The inference model of a window shape is kept between runs and
+ * rebuilt only when the shape changes. */
 dc_status dc_denoiser_create(dc_device *dev, const dc_model *src, int tile, dc_denoiser **out);
 void dc_denoiser_destroy(dc_denoiser *d);
 /* The tile size actually used (after rounding). */
@@ -86,8 +96,9 @@ int dc_denoiser_tile(const dc_denoiser *d);
  * without running anything. */
 dc_status dc_denoiser_plan(const dc_denoiser *d, int w, int h, dc_denoise_info *info);
 
-/* Denoise one image: *out is allocated here (free with dc_image_free), in->w x in->h, bit depth
- * of in. *out is {0} on failure. info may be NULL. Blocking. */
+/* Denoise one image: *out is allocated here (free with dc_image_free), in->w x in->h, as many
+ * channels as in (see Channels), alpha and bit depth of in. *out is {0} on failure. info may be
+ * NULL. Blocking. */
 dc_status dc_denoiser_run(dc_denoiser *d, const dc_image *in, dc_image *out, dc_denoise_info *info);
 
 /* One-shot convenience: create, run, destroy. */

@@ -17,6 +17,7 @@ typedef struct dc_kernel_stats {
     int cache_loads;   /* programs loaded from an on-disk binary */
     int cache_rejects; /* cache entries found but unusable (corrupt, stale): rebuilt */
     int cache_writes;  /* binaries written to the disk cache */
+    long memory_hits;  /* requests served by a program this device already holds */
 } dc_kernel_stats;
 
 struct dc_program_entry; /* kernels.c */

@@ -10,7 +10,11 @@
  * Cache: $DAECL_CACHE_DIR, else $XDG_CACHE_HOME/dae-cl, else ~/.cache/dae-cl; one file per
  * program named by a 64-bit hash of (source, options, device, driver, platform); the file also
  * stores the full key and is only used when the key matches exactly. Written to a temp file and
- * renamed. DAECL_NO_KERNEL_CACHE=1 disables it. A corrupt or stale entry is rebuilt from source. */
+ * renamed. DAECL_NO_KERNEL_CACHE=1 disables it. A corrupt or stale entry is rebuilt from source.
+ * On PoCL with its own kernel cache on (POCL_KERNEL_CACHE unset or not 0) this cache is skipped:
+ * PoCL caches builds itself, and extracting its binaries costs more than building (kernels.c);
+ * DAECL_KERNEL_CACHE_BINARIES=1 uses it there too. dev->stats counts builds, disk loads and
+ * in-memory hits. */
 #ifndef DAECL_KERNELS_H
 #define DAECL_KERNELS_H
 
