@@ -55,8 +55,8 @@ expect 0 'usage: dae-cl devices' -- "$bin" devices --help
 # Device choice by type: the CPU is found, a type that is absent is named.
 expect 2 "bad device 'tpu'" -- "$bin" train --device tpu --out "$tmp/never"
 # Outputs: the format comes from the name; stdout only where it makes sense.
-expect 2 '-o out.svg: cannot write the svg format, only png' -- "$bin" denoise --model m.dcl in.png -o out.svg
-expect 2 '-o out.PNG.jpeg: cannot write the jpeg format' -- "$bin" denoise --model m.dcl in.png -o out.PNG.jpeg
+expect 2 "-o out.svg: cannot write '.svg' images" -- "$bin" denoise --model m.dcl in.png -o out.svg
+expect 2 "-o out.PNG.tiff: cannot write '.tiff' images" -- "$bin" denoise --model m.dcl in.png -o out.PNG.tiff
 expect 2 '--json and -o - both want stdout' -- "$bin" denoise --model m.dcl in.png -o - --json
 
 "$build/tests/test_train" --make-subset "$tmp/mnist" 1024 256 || { bad "cannot make the MNIST subset"; }
