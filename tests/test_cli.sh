@@ -203,8 +203,10 @@ assert len(d["skipped"]) == 1 and d["skipped"][0]["file"] == "broken.png"
 expect 1 'empty: no usable image' -- "$bin" data "$tmp/empty"
 expect 2 'give one folder' -- "$bin" data
 expect 1 'empty: no usable image' -- "$bin" train --data "$tmp/empty" --out "$tmp/never2"
-expect 0 'Epoch 1/1 .* val_psnr' -- "$bin" train --data "$tmp/photos" --patch 28 --patches-per-epoch 128 --batch 64 \
-  --epochs 1 --out "$tmp/folder" --noise gaussian:0.1-0.3 --augment
+out=$("$bin" train --data "$tmp/photos" --val-data "$tmp/photos/sub" --patch 28 --patches-per-epoch 128 --batch 64 \
+  --epochs 1 --out "$tmp/folder" --noise gaussian:0.1-0.3 --augment 2>&1)
+grep -qE 'validating on 1 centre crops' <<<"$out" && grep -qE 'Epoch 1/1 .* val_psnr' <<<"$out" &&
+  grep -q 'skipped .*broken.png' <<<"$out" && ok || bad "folder training: $out"
 grep -q '^noise=gaussian:0.1-0.3$' "$tmp/folder/config" && grep -q '^patch=28$' "$tmp/folder/config" && ok ||
   bad "folder config: $(cat "$tmp/folder/config")"
 expect 0 '2 folder images' -- "$bin" eval --model "$tmp/folder/model.dcl" --data "$tmp/photos"
