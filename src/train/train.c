@@ -332,8 +332,11 @@ static dc_status load_folder(trainer *t)
     t->in_c = t->folder.c;
     t->in_h = t->in_w = patch;
     t->depth = t->folder.depth;
-    if (!c->val_data[0] && !(c->val_split > 0))
-        return dc_imageset_center_crops(&t->folder, patch, &t->test); /* validate on the training images */
+    if (!c->val_data[0] && !(c->val_split > 0)) { /* validate on the training images */
+        DC_TRY(dc_imageset_center_crops(&t->folder, patch, &t->test));
+        dc_dataset_truncate(&t->test, c->val_limit);
+        return DC_OK;
+    }
     /* A separate validation set: the held-out part or another folder, the training set's
      * channels, what memory the training images left. */
     const char *vdir = c->val_data[0] ? c->val_data : c->data_dir;
@@ -345,9 +348,10 @@ static dc_status load_folder(trainer *t)
                        c->max_data_mb);
     o.max_bytes -= t->folder.bytes;
     DC_TRY(dc_imageset_load(vdir, &o, &val));
-    report_skipped(t, vdir, &val);
+    if (c->val_data[0]) report_skipped(t, vdir, &val); /* the held-out part's files were reported with the folder */
     dc_status s = dc_imageset_center_crops(&val, patch, &t->test);
     dc_imageset_free(&val);
+    dc_dataset_truncate(&t->test, c->val_limit);
     return s;
 }
 
