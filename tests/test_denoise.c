@@ -469,6 +469,18 @@ static void test_rgb_model(dc_device *dev, uint64_t *rng)
         CHECK(a.alpha != in.alpha, "alpha shared, not copied");
     }
     free(want);
+    /* --clean's measures: an image against itself is perfect, against another it is not; a
+     * size mismatch is refused */
+    double psnr = 0, ssim = 0;
+    if (in.px && a.px) {
+        CHECK_OK(dc_image_quality(dev, &in, &in, &psnr, &ssim));
+        CHECK(psnr == 100.0 && fabs(ssim - 1.0) < 1e-6, "self: PSNR %g SSIM %g", psnr, ssim);
+        CHECK_OK(dc_image_quality(dev, &a, &in, &psnr, &ssim));
+        CHECK(psnr > 0 && psnr < 60 && ssim < 0.99, "output vs input: PSNR %g SSIM %g", psnr, ssim);
+        dc_image small = in;
+        small.w = 5;
+        CHECK(dc_image_quality(dev, &small, &in, &psnr, &ssim) == DC_ERR_INVALID_ARG, "size mismatch measured");
+    }
     dc_image_free(&a);
     /* gray through the RGB model: the luma of the RGB result on R = G = B */
     dc_image gray, rgb;
