@@ -48,6 +48,14 @@ for args in "--version --bogus" "--list-devices --bogus" "--help --bogus" "devic
   expect 2 'dae-cl' -- "$bin" $args
 done
 expect 0 'usage: dae-cl devices' -- "$bin" devices --help
+expect 2 "^dae-cl export: -o needs a value" -- "$bin" export --model m.dcl -o
+# The repository's shell tools follow it too; --help never starts their work (tools/check
+# --help once reached `meson configure`).
+for tool in bootstrap check demo fuzz study; do
+  expect 0 "^$tool 0\\." -- "$DAECL_SOURCE_ROOT/tools/$tool" --version
+  expect 0 "tools/$tool" -- "$DAECL_SOURCE_ROOT/tools/$tool" --help
+done
+expect 2 "unknown option '--bogus'" -- "$DAECL_SOURCE_ROOT/tools/fuzz" --bogus
 # --json: one document on stdout, nothing else there.
 "$bin" --list-devices --json >"$tmp/devices.json" 2>/dev/null &&
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert any(x["type"]=="CPU" for p in d["platforms"] for x in p["devices"])' \
