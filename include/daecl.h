@@ -133,7 +133,8 @@ DAECL_API daecl_status daecl_denoise(daecl_model *m, const daecl_image *in, cons
 /* ---- evaluation --------------------------------------------------------------------------- */
 
 typedef struct daecl_eval_options {
-    const char *data_dir; /* directory with the IDX files (train-/t10k-images-idx3-ubyte[.gz]) */
+    const char *data_dir; /* directory with the IDX files (train-/t10k-images-idx3-ubyte[.gz]), or a
+                             folder of PNG/JPEG images: their centre crops at the model's input size */
     const char *split;    /* "test" (NULL) or "train" */
     const char *noise;    /* "gaussian:0.5", ...; NULL: the noise the model was trained with */
     uint64_t seed;        /* noise seed when use_seed is set, else the training seed */

@@ -15,8 +15,10 @@ static void other_value(const dc_run_field *fd, uint64_t *rng, char *buf, size_t
     case DC_RUN_PATH: snprintf(buf, len, "/data/set-%llu", (unsigned long long)(test_rand_u64(rng) % 1000)); break;
     case DC_RUN_ARCH: snprintf(buf, len, "conv:%d,pool,conv:1:sigmoid", 2 + (int)(test_rand_u64(rng) % 30)); break;
     case DC_RUN_INT: {
-        int v = 2 + (int)(test_rand_u64(rng) % 60);
-        snprintf(buf, len, "%d", fd->def && atoi(fd->def) == v ? v + 1 : v); /* never the default */
+        int lo = fd->min > 2 ? (int)fd->min : 2, hi = fd->max < 61 ? (int)fd->max : 61; /* inside the range */
+        int v = lo + (int)(test_rand_u64(rng) % (unsigned)(hi - lo + 1));
+        if (fd->def && atoi(fd->def) == v) v = v == hi ? lo : v + 1; /* never the default */
+        snprintf(buf, len, "%d", v);
         break;
     }
     case DC_RUN_U64: snprintf(buf, len, "%llu", (unsigned long long)(test_rand_u64(rng) | 1ull << 63)); break;

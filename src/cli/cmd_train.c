@@ -9,6 +9,7 @@
 #include "cli/json.h"
 #include "daecl/checkpoint.h"
 #include "daecl/dist.h"
+#include "daecl/imageset.h"
 #include "daecl/train.h"
 
 #define DC_STR_(x) #x
@@ -205,7 +206,18 @@ int cmd_eval(int argc, char **argv)
         return cli_report("eval", dc_fail(DC_ERR_FORMAT, "%s: %s", model_path, dc_error_detail()));
     }
     dc_dataset ds = {0};
-    s = dc_dataset_load(data, split, transpose, &ds);
+    if (dc_dataset_is_idx(data)) {
+        s = dc_dataset_load(data, split, transpose, &ds);
+    } else { /* an image folder: the centre crop of every image, the model's input size */
+        dc_imageset_options io = {.channels = ck.in_c};
+        size_t skipped = 0;
+        s = ck.in_h != ck.in_w ? dc_fail(DC_ERR_INVALID_ARG, "%s: a model for %dx%d inputs cannot score square crops of "
+                                         "%s", model_path, ck.in_w, ck.in_h, data)
+                               : dc_imageset_load_crops(data, &io, ck.in_h, &ds, &skipped);
+        if (!s && skipped) fprintf(stderr, "dae-cl eval: %s: %zu files skipped (dae-cl data %s says why)\n", data,
+                                   skipped, data);
+        split = "folder";
+    }
     if (s) {
         dc_checkpoint_free(&ck);
         return cli_report("eval", s);
@@ -218,7 +230,7 @@ int cmd_eval(int argc, char **argv)
     dc_eval_result res;
     if (!r) {
         if ((size_t)batch > ds.n) batch = (int)ds.n;
-        s = dc_model_create(dev, &arch, 1, ds.h, ds.w, batch, &m);
+        s = dc_model_create(dev, &arch, ck.in_c, ds.h, ds.w, batch, &m);
         if (!s && m->nparams != ck.nparams)
             s = dc_fail(DC_ERR_FORMAT, "%s: holds %llu parameters, its architecture needs %zu", model_path,
                         (unsigned long long)ck.nparams, m->nparams);

@@ -14,7 +14,7 @@
 #define DC_STR(x) DC_STR_(x)
 
 static const dc_run_field fields[] = {
-    {"data", "data", DC_RUN_PATH, F(data_dir), "data/mnist", "DIR", "directory with the IDX files (dae-cl-fetch-mnist downloads MNIST)", 1, 0, NULL},
+    {"data", "data", DC_RUN_PATH, F(data_dir), "data/mnist", "DIR", "directory with IDX files (dae-cl-fetch-mnist downloads MNIST), or a folder searched for PNG/JPEG images", 1, 0, NULL},
     {"arch", "arch", DC_RUN_ARCH, F(arch), "classic", "SPEC", "classic | keras | unet | dncnn | a layer spec (dae-cl model --help)", 1, 0,
      "the weights belong to that architecture"},
     {"epochs", "epochs", DC_RUN_INT, F(epochs), "10", "N", "epochs to train (in total, when resuming)", 1, 1000000, NULL},
@@ -33,7 +33,9 @@ static const dc_run_field fields[] = {
     {"loss", "loss", DC_RUN_LOSS, F(loss), "bce", "NAME", "bce | mse | l1 (default: bce for a sigmoid head, mse for a residual or other one)", 1, 0,
      "the weights were trained for it"},
     {"noise", "noise", DC_RUN_NOISE, F(noise), "gaussian:0.5", "KIND:X",
-     "gaussian:S | saltpepper:P | speckle:S | poisson:PEAK | mask:P | none", 1, 0, "the model is trained to remove it"},
+     "gaussian:S | saltpepper:P | speckle:S | poisson:PEAK | mask:P | none; a range LO-HI (gaussian:0-0.2) draws "
+     "the level per image (blind denoising); pixels are on [0,1]: sigma 25/255 = 0.098", 1, 0,
+     "the model is trained to remove it"},
     {"noise_fixed", "noise-fixed", DC_RUN_BOOL, F(noise_fixed), "0", NULL,
      "draw the training noise once, not every epoch (as the original study)", 1, 0, WHY_STREAMS},
     {"seed", "seed", DC_RUN_U64, F(seed), "1", "N", "seed of weights, shuffling and noise", 0, 18446744073709551615.0,
@@ -74,6 +76,27 @@ static const dc_run_field fields[] = {
      "the weights belong to that architecture"},
     {"width", "width", DC_RUN_INT, F(width), "0", "W", "--arch dncnn: filters per conv layer; 0 = " DC_STR(DC_DNCNN_WIDTH),
      0, 4096, "the weights belong to that architecture"},
+    /* image folders (--data DIR of PNG/JPEG files) */
+    {"channels", "channels", DC_RUN_INT, F(channels), "0", "C",
+     "image folders: 1 (gray, Rec.601 luma) or 3 (colour); 0: 3 when any image is colour", 0, 3,
+     "the model's input channels depend on it"},
+    {"patch", "patch", DC_RUN_INT, F(patch), "0", "N",
+     "image folders: train on random N x N crops, chosen in proportion to image area (0: 64)", 0, 4096,
+     "the model's input size depends on it"},
+    {"augment", "augment", DC_RUN_BOOL, F(augment), "0", NULL, "image folders: random flips and 90-degree rotations of the crops",
+     1, 0, WHY_STREAMS},
+    {"patches_per_epoch", "patches-per-epoch", DC_RUN_INT, F(patches_per_epoch), "4096", "N",
+     "image folders: crops per epoch", 1, 1 << 30, WHY_STREAMS},
+    {"val_data", "val-data", DC_RUN_PATH, F(val_data), "", "DIR",
+     "image folders: validate on this folder's centre crops (default: --val-split, else the training images')", 1, 0,
+     NULL},
+    {"val_split", "val-split", DC_RUN_FLOAT, F(val_split), "0", "F",
+     "image folders: hold out this fraction of the images for validation, chosen by a hash of the path", 0, 0.9,
+     "it decides which images are trained on"},
+    {"max_data_mb", "max-data-mb", DC_RUN_INT, F(max_data_mb), "2048", "MB",
+     "image folders: refuse a folder whose pixels need more host memory (uint8, uint16 when 16-bit)", 1, 1 << 24, NULL},
+    {"strict", "strict", DC_RUN_BOOL, F(strict), "0", NULL,
+     "image folders: stop at the first unreadable image (default: skip it, count it)", 1, 0, NULL},
 };
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 _Static_assert(sizeof fields / sizeof fields[0] <= 64, "one bit of dc_run_config.given per field");
@@ -168,7 +191,7 @@ static dc_status set_field(dc_run_config *c, int f, const char *v)
     errno = 0;
     switch (fd->type) {
     case DC_RUN_PATH:
-        if (!*v || strlen(v) >= DC_RUN_PATH_MAX) return bad(fd, v, "expected a path of 1 to %d bytes", DC_RUN_PATH_MAX - 1);
+        if ((!*v && !(fd->def && !*fd->def)) || strlen(v) >= DC_RUN_PATH_MAX) /* "" only where it is the default */ return bad(fd, v, "expected a path of 1 to %d bytes", DC_RUN_PATH_MAX - 1);
         snprintf((char *)p, DC_RUN_PATH_MAX, "%s", v);
         break;
     case DC_RUN_ARCH: {
@@ -255,7 +278,7 @@ void dc_run_config_defaults(dc_run_config *c)
 void dc_run_config_default_text(int f, char *buf, size_t len)
 {
     if (fields[f].def) {
-        snprintf(buf, len, "%s", fields[f].def);
+        snprintf(buf, len, "%s", fields[f].def[0] ? fields[f].def : "none"); /* "" (no folder) reads "none" in help */
         return;
     }
     /* An optimizer hyper-parameter: the value of each optimizer that uses it (one value if
