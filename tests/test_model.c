@@ -115,7 +115,9 @@ static void test_channels_specs(void)
               np == (size_t)(3 * 9 * 12 + 12) + 3 * (12 * 9 * 12 + 12) + (12 * 9 * 3 + 3),
           "dncnn 5x12 at 3 channels: %d layers, %zu parameters", a.nlayers, np);
     CHECK_OK(dc_arch_parse("dncnn", &a));
-    CHECK(a.nlayers == DC_DNCNN_DEPTH && a.layers[0].channels == DC_DNCNN_WIDTH && a.residual, "dncnn's default size");
+    CHECK(a.nlayers == DC_DNCNN_DEPTH && a.residual, "dncnn's default depth");
+    for (int i = 0; i < a.nlayers - 1; i++)
+        CHECK(a.layers[i].channels == DC_DNCNN_WIDTH && a.layers[i].act == DC_ACT_RELU, "dncnn's default width, layer %d", i + 1);
     /* --residual on a preset: its last layer becomes linear. */
     o = (dc_arch_options){0, 0, 1};
     CHECK_OK(dc_arch_parse_with("classic", &o, &a));
