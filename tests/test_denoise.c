@@ -688,6 +688,8 @@ static void test_cli_folder(dc_device *dev, uint64_t *rng)
         CHECK(st == 2 && strstr(out, "one holds the other"), "-o %s inside the input: exit %d: %s", overlapping[i], st,
               out);
     }
+    snprintf(path, sizeof path, "%s/in/sub/new", dir);
+    CHECK(access(path, F_OK) != 0, "a refused run made its output folder inside the input");
     snprintf(cmd, sizeof cmd, "cd '%s/in' && %s/%s denoise --model '%s' -i . -o ..", dir, build, bin, model);
     st = run_cmd(cmd, &out);
     CHECK(st == 2, "-o .. holding -i . : exit %d: %s", st, out);

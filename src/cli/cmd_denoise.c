@@ -367,11 +367,35 @@ static int make_parent(const char *path)
     return mkdir(buf, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
 
-/* Whether a and b (existing folders) are the same or one lies inside the other. */
+/* The absolute path path would have, resolving what exists of it (a folder not made yet keeps
+ * its last components as given). 0 on success. */
+static int resolve(const char *path, char *out)
+{
+    if (realpath(path, out)) return 0;
+    if (errno != ENOENT) return -1;
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", path);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/') parent[--n] = '\0';
+    char *slash = strrchr(parent, '/');
+    const char *last = slash ? slash + 1 : parent;
+    char base[PATH_MAX];
+    snprintf(base, sizeof base, "%s", last);
+    if (!slash) snprintf(parent, sizeof parent, ".");
+    else if (slash == parent) parent[1] = '\0';
+    else *slash = '\0';
+    if (!*base || !strcmp(base, ".") || !strcmp(base, "..") || resolve(parent, out) != 0) return -1;
+    size_t m = strlen(out);
+    if (m + 1 + strlen(base) >= PATH_MAX) return -1;
+    snprintf(out + m, PATH_MAX - m, "%s%s", out[m - 1] == '/' ? "" : "/", base);
+    return 0;
+}
+
+/* Whether folders a and b (b perhaps not made yet) are the same or one lies inside the other. */
 static int folders_overlap(const char *a, const char *b)
 {
     char ra[PATH_MAX], rb[PATH_MAX];
-    if (!realpath(a, ra) || !realpath(b, rb)) return 0;
+    if (resolve(a, ra) != 0 || resolve(b, rb) != 0) return 0;
     size_t na = strlen(ra), nb = strlen(rb), n = na < nb ? na : nb;
     if (strncmp(ra, rb, n) != 0) return 0;
     return na == nb || (na < nb ? rb[na] == '/' || n == 1 : ra[nb] == '/' || n == 1);
@@ -480,16 +504,16 @@ int cmd_denoise(int argc, char **argv)
         free(pos);
         return cli_report("denoise", DC_ERR_IO);
     }
-    if (out_dir && mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "dae-cl denoise: %s: cannot create directory: %s\n", out_dir, strerror(errno));
-        free(pos);
-        return 1;
-    }
     if (folder && folders_overlap(in_arg, out_dir)) {
         fprintf(stderr, "dae-cl denoise: -o %s and -i %s are the same folder or one holds the other: outputs could "
                         "overwrite or mix with the inputs; choose an output folder outside the input\n", out_dir, in_arg);
         free(pos);
         return 2;
+    }
+    if (out_dir && mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "dae-cl denoise: %s: cannot create directory: %s\n", out_dir, strerror(errno));
+        free(pos);
+        return 1;
     }
 
     /* The work: (input, output) pairs. */
