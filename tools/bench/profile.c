@@ -206,7 +206,7 @@ static int cell_width(double peak) { return peak > 0 ? 20 : 17; }
 
 static void print_cell(double ms, double flops, double peak)
 {
-    if (flops <= 0) {
+    if (flops <= 0 || ms <= 0) { /* dx = all - dW can come out <= 0 on a noisy machine */
         printf(" %8.3f%*s", ms, cell_width(peak) - 9, "");
         return;
     }
