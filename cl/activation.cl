@@ -51,3 +51,18 @@ __kernel void act_bwd(const __global float *y, const uint y_off, __global float 
         }
     }
 }
+
+/* The residual head's output: z = x - z (the model's input minus the predicted noise), in place.
+ * `unused` keeps the argument list of the kernels above (one host launcher). */
+__kernel void residual_out(const __global float *x, const uint x_off, __global float *z,
+                           const uint z_off, const uint n, const int unused)
+{
+    (void)unused;
+    uint i = get_global_id(0) * 16;
+    if (i >= n) return;
+    if (i + 16 <= n) {
+        vstore16(vload16(0, x + x_off + i) - vload16(0, z + z_off + i), 0, z + z_off + i);
+    } else {
+        for (; i < n; i++) z[z_off + i] = x[x_off + i] - z[z_off + i];
+    }
+}

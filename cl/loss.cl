@@ -7,12 +7,14 @@
  * scalar tail. One kernel per (loss, head) pair, named loss_<loss>_<head> after dc_loss_name and
  * dc_act_name, no build options: one program build.
  *
- * flags: bit 0 write dz, bit 1 write out, bit 2 write the partial sum. */
+ * flags: bit 0 write dz, bit 1 write out, bit 2 write the partial sum, bit 3 the residual head
+ * (with head none only): the output is x - z, so the loss is of x - z and dz = -dl/dp. */
 
 #define LOSS_CHUNK 256u
 #define F_DZ 1u
 #define F_OUT 2u
 #define F_PART 4u
+#define F_RES 8u
 
 /* Sigmoid and its derivative from e = exp(-|z|), exact in form for any z (no overflow):
  * s = 1/(1+e) for z >= 0, e/(1+e) below; s' = e/(1+e)². */
@@ -64,19 +66,22 @@
     __kernel void NAME(__global const float *zb, const uint zo, __global const float *yb,       \
                        const uint yo, __global float *dzb, const uint dzo, __global float *ob,  \
                        const uint oo, __global float *part, const uint po, const uint count,    \
-                       const float inv_count, const uint flags)                                 \
+                       const float inv_count, const uint flags, __global const float *xb,       \
+                       const uint xo)                                                           \
     {                                                                                           \
         const uint chunk = get_global_id(0);                                                    \
         const uint begin = chunk * LOSS_CHUNK;                                                  \
         if (begin >= count) return;                                                             \
         const uint end = min(count - begin, LOSS_CHUNK) + begin;                                \
-        const __global float *z = zb + zo, *y = yb + yo;                                        \
+        const __global float *z = zb + zo, *y = yb + yo, *x = xb + xo;                          \
         __global float *dz = dzb + dzo, *o = ob + oo;                                           \
         float8 acc8 = (float8)(0.0f);                                                           \
         uint i = begin;                                                                         \
         for (; i + 8u <= end; i += 8u) {                                                        \
             float8 zv = vload8(0, z + i), yv = vload8(0, y + i);                                \
+            if (flags & F_RES) zv = vload8(0, x + i) - zv;                                      \
             ELEM(float8, HEAD, zv, yv, l, g, p);                                                  \
+            if (flags & F_RES) g = -g;                                                          \
             acc8 += l;                                                                          \
             if (flags & F_DZ) vstore8(g * inv_count, 0, dz + i);                                \
             if (flags & F_OUT) vstore8(p, 0, o + i);                                            \
@@ -84,7 +89,9 @@
         float acc1 = 0.0f;                                                                      \
         for (; i < end; i++) {                                                                  \
             float zv = z[i], yv = y[i];                                                         \
+            if (flags & F_RES) zv = x[i] - zv;                                                  \
             ELEM(float, HEAD, zv, yv, l, g, p);                                                   \
+            if (flags & F_RES) g = -g;                                                          \
             acc1 += l;                                                                          \
             if (flags & F_DZ) dz[i] = g * inv_count;                                            \
             if (flags & F_OUT) o[i] = p;                                                        \

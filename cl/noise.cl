@@ -17,6 +17,7 @@
 
 #define STREAM_UNIFORM 0u
 #define STREAM_NORMAL 1u
+#define STREAM_LEVEL 2u
 #define POISSON_NORMAL_FROM 30.0f
 
 /* Eight Philox4x32-10 instances side by side (lane i: counter (c0[i], c1[i], c2[i], c3[i]),
@@ -165,12 +166,74 @@ void noise32(int kind, float param, float inv_param, uint2 key, uint blk0, uint 
         o[28] = v0.s7; o[29] = v1.s7; o[30] = v2.s7; o[31] = v3.s7;                         \
     } while (0)
 
+/* p / 65535 correctly rounded, as u8_to_float8 (checked exhaustively against the host). */
+float8 u16_to_float8(ushort8 p)
+{
+    const float r = 0x1.0001p-16f; /* 1/65535 rounded */
+    float8 a = convert_float8(p);
+    float8 q = a * r;
+    float8 e = fma(-q, (float8)(65535.0f), a);
+    return select(fma(e, (float8)(r), q), (float8)(0.0f), a == (float8)(0.0f));
+}
+
+/* The noise level of image `sample`: param, or with a range (param_max > param) a draw from the
+ * level stream, word 0 of counter {0, sample, epoch, STREAM_LEVEL} (host: dc_noise_level). */
+float noise_level(float param, float param_max, uint2 key, uint sample, uint epoch)
+{
+    if (!(param_max > param)) return param;
+    uint8 w0, w1, w2, w3;
+    philox8((uint8)(0u), (uint8)(sample), (uint8)(epoch), (uint8)(STREAM_LEVEL), key, &w0, &w1, &w2, &w3);
+    return param + (param_max - param) * (convert_float(w0.s0 >> 8) * 0x1p-24f);
+}
+
+/* The shared second half of noise_u8 / noise_u16: write the clean values x (lane i of x_j is
+ * pixel base + 4i + j) and their noisy copy. */
+void write_clean_noisy(float8 x0, float8 x1, float8 x2, float8 x3, uint m, size_t o, uint g, uint sample,
+                       __global float *clean, const uint clean_off, __global float *noisy,
+                       const uint noisy_off, const int kind, const float param, const float param_max,
+                       const float inv_param, const uint seed_lo, const uint seed_hi, const uint epoch,
+                       const int write_clean, const int write_noisy)
+{
+    if (write_clean) {
+        float xs[32];
+        INTERLEAVE(xs, x0, x1, x2, x3);
+        __global float *dst = clean + clean_off + o;
+        if (m == 32u) {
+            vstore16(vload16(0, xs), 0, dst);
+            vstore16(vload16(1, xs), 1, dst);
+        } else {
+#pragma unroll
+            for (uint q = 0; q < 32u; q++)
+                if (q < m) dst[q] = xs[q];
+        }
+    }
+    if (write_noisy) {
+        const uint2 key = (uint2)(seed_lo, seed_hi);
+        float lv = noise_level(param, param_max, key, sample, epoch);
+        float inv = param_max > param && kind == NOISE_POISSON ? 1.0f / lv : inv_param;
+        float8 y0, y1, y2, y3;
+        noise32(kind, lv, inv, key, g * 8u, sample, epoch, x0, x1, x2, x3, &y0, &y1, &y2, &y3);
+        float ys[32];
+        INTERLEAVE(ys, y0, y1, y2, y3);
+        __global float *dst = noisy + noisy_off + o;
+        if (m == 32u) {
+            vstore16(vload16(0, ys), 0, dst);
+            vstore16(vload16(1, ys), 1, dst);
+        } else {
+#pragma unroll
+            for (uint q = 0; q < 32u; q++)
+                if (q < m) dst[q] = ys[q];
+        }
+    }
+}
+
 /* One work-item per 32 pixels (8 Philox blocks) of one image: gid = image * groups + group.
+ * An image is hw values (c planes of h*w, the noise's pixel index runs over all of them).
  * clean / noisy may be NULL (write_clean / write_noisy 0). */
 __kernel void noise_u8(__global const uchar *pixels, __global const uint *indices,
                        __global float *clean, const uint clean_off, __global float *noisy,
                        const uint noisy_off, const uint n, const uint hw, const uint groups,
-                       const int kind, const float param, const float inv_param,
+                       const int kind, const float param, const float param_max, const float inv_param,
                        const uint seed_lo, const uint seed_hi, const uint epoch,
                        const int write_clean, const int write_noisy)
 {
@@ -194,36 +257,35 @@ __kernel void noise_u8(__global const uchar *pixels, __global const uint *indice
     float8 x1 = u8_to_float8((uchar8)(a.s159d, b.s159d));
     float8 x2 = u8_to_float8((uchar8)(a.s26ae, b.s26ae));
     float8 x3 = u8_to_float8((uchar8)(a.s37bf, b.s37bf));
-    size_t o = (size_t)img * hw + base;
-    if (write_clean) {
-        float xs[32];
-        INTERLEAVE(xs, x0, x1, x2, x3);
-        __global float *dst = clean + clean_off + o;
-        if (m == 32u) {
-            vstore16(vload16(0, xs), 0, dst);
-            vstore16(vload16(1, xs), 1, dst);
-        } else {
+    write_clean_noisy(x0, x1, x2, x3, m, (size_t)img * hw + base, g, indices[img], clean, clean_off, noisy,
+                      noisy_off, kind, param, param_max, inv_param, seed_lo, seed_hi, epoch, write_clean,
+                      write_noisy);
+}
+
+/* The same for 16-bit pixels (x / 65535). */
+__kernel void noise_u16(__global const ushort *pixels, __global const uint *indices,
+                        __global float *clean, const uint clean_off, __global float *noisy,
+                        const uint noisy_off, const uint n, const uint hw, const uint groups,
+                        const int kind, const float param, const float param_max, const float inv_param,
+                        const uint seed_lo, const uint seed_hi, const uint epoch,
+                        const int write_clean, const int write_noisy)
+{
+    uint gid = get_global_id(0);
+    if (gid >= n * groups) return;
+    uint img = gid / groups, g = gid - img * groups;
+    uint base = g * 32u, m = min(hw - base, 32u);
+    __global const ushort *src = pixels + (size_t)img * hw + base;
+    ushort px[32];
 #pragma unroll
-            for (uint q = 0; q < 32u; q++)
-                if (q < m) dst[q] = xs[q];
-        }
-    }
-    if (write_noisy) {
-        float8 y0, y1, y2, y3;
-        noise32(kind, param, inv_param, (uint2)(seed_lo, seed_hi), g * 8u, indices[img], epoch,
-                x0, x1, x2, x3, &y0, &y1, &y2, &y3);
-        float ys[32];
-        INTERLEAVE(ys, y0, y1, y2, y3);
-        __global float *dst = noisy + noisy_off + o;
-        if (m == 32u) {
-            vstore16(vload16(0, ys), 0, dst);
-            vstore16(vload16(1, ys), 1, dst);
-        } else {
-#pragma unroll
-            for (uint q = 0; q < 32u; q++)
-                if (q < m) dst[q] = ys[q];
-        }
-    }
+    for (uint q = 0; q < 32u; q++) px[q] = q < m ? src[q] : (ushort)0;
+    ushort16 a = vload16(0, px), b = vload16(1, px);
+    float8 x0 = u16_to_float8((ushort8)(a.s048c, b.s048c));
+    float8 x1 = u16_to_float8((ushort8)(a.s159d, b.s159d));
+    float8 x2 = u16_to_float8((ushort8)(a.s26ae, b.s26ae));
+    float8 x3 = u16_to_float8((ushort8)(a.s37bf, b.s37bf));
+    write_clean_noisy(x0, x1, x2, x3, m, (size_t)img * hw + base, g, indices[img], clean, clean_off, noisy,
+                      noisy_off, kind, param, param_max, inv_param, seed_lo, seed_hi, epoch, write_clean,
+                      write_noisy);
 }
 
 /* Known-answer test hook for philox8: instance i (< n) has counter ctr[4i..4i+3]; the 8
@@ -252,4 +314,11 @@ __kernel void u8_to_float_all(__global float *out)
 {
     uint p = get_global_id(0) * 8u;
     if (p < 256u) vstore8(u8_to_float8(convert_uchar8((uint8)(p) + (uint8)(0, 1, 2, 3, 4, 5, 6, 7))), 0, out + p);
+}
+
+/* Exhaustive check of the uint16 → float conversion: out[p] = u16_to_float(p), p < 65536. */
+__kernel void u16_to_float_all(__global float *out)
+{
+    uint p = get_global_id(0) * 8u;
+    if (p < 65536u) vstore8(u16_to_float8(convert_ushort8((uint8)(p) + (uint8)(0, 1, 2, 3, 4, 5, 6, 7))), 0, out + p);
 }

@@ -96,6 +96,11 @@ DAECL_API void daecl_model_free(daecl_model *m);
 DAECL_API const char *daecl_model_arch(const daecl_model *m);
 DAECL_API void daecl_model_input_size(const daecl_model *m, int *width, int *height);
 DAECL_API size_t daecl_model_parameters(const daecl_model *m);
+/* Its image channels, in and out (1 gray, 3 colour). */
+DAECL_API int daecl_model_channels(const daecl_model *m);
+/* 1 when the model predicts the noise and its output is input minus that (residual learning,
+ * e.g. the dncnn preset), else 0. */
+DAECL_API int daecl_model_residual(const daecl_model *m);
 
 /* ---- denoising ---------------------------------------------------------------------------- */
 
@@ -128,7 +133,8 @@ DAECL_API daecl_status daecl_denoise(daecl_model *m, const daecl_image *in, cons
 /* ---- evaluation --------------------------------------------------------------------------- */
 
 typedef struct daecl_eval_options {
-    const char *data_dir; /* directory with the IDX files (train-/t10k-images-idx3-ubyte[.gz]) */
+    const char *data_dir; /* directory with the IDX files (train-/t10k-images-idx3-ubyte[.gz]), or a
+                             folder of PNG/JPEG images: their centre crops at the model's input size */
     const char *split;    /* "test" (NULL) or "train" */
     const char *noise;    /* "gaussian:0.5", ...; NULL: the noise the model was trained with */
     uint64_t seed;        /* noise seed when use_seed is set, else the training seed */

@@ -152,12 +152,20 @@ size_t ref_model_size(const ref_model *r, int i)
 
 dc_status ref_model_init(ref_model *r, const dc_arch *a, int n, int h, int w)
 {
+    return ref_model_init_c(r, a, 1, n, h, w);
+}
+
+dc_status ref_model_init_c(ref_model *r, const dc_arch *a, int c, int n, int h, int w)
+{
     memset(r, 0, sizeof *r);
-    r->arch = a;
+    r->arch_bound = *a;
+    dc_arch_bind(&r->arch_bound, c);
+    r->arch = a = &r->arch_bound;
     r->n = n;
+    r->c = c;
     r->h = h;
     r->w = w;
-    DC_TRY(dc_model_plan(a, 1, h, w, r->plan, &r->nparams, NULL));
+    DC_TRY(dc_model_plan(a, c, h, w, r->plan, &r->nparams, NULL));
     for (int i = 0; i < a->nlayers; i++) {
         r->out[i] = calloc(ref_model_size(r, i), sizeof(double));
         r->grad[i] = calloc(ref_model_size(r, i), sizeof(double));
@@ -192,7 +200,7 @@ static ref_layer_io layer_io(ref_model *r, int i, const double *p, const double 
     const dc_layer_spec *L = &r->arch->layers[i];
     const dc_layer_state *P = &r->plan[i];
     ref_layer_io o = {.spec = L, .n = r->n, .in = i ? r->out[i - 1] : x, .out = r->out[i]};
-    o.c = i ? r->plan[i - 1].c : 1;
+    o.c = i ? r->plan[i - 1].c : r->c;
     o.h = i ? r->plan[i - 1].h : r->h;
     o.w = i ? r->plan[i - 1].w : r->w;
     if (L->ref >= 0) {
@@ -207,6 +215,7 @@ static ref_layer_io layer_io(ref_model *r, int i, const double *p, const double 
 
 const double *ref_model_forward(ref_model *r, const double *p, const double *x)
 {
+    r->x = x;
     for (int i = 0; i < r->arch->nlayers; i++) {
         ref_layer_io o = layer_io(r, i, p, x);
         hooks(&r->arch->layers[i])->forward(&o);
@@ -218,8 +227,19 @@ double ref_model_loss(ref_model *r, dc_loss_kind loss, const double *y, int grad
 {
     int last = r->arch->nlayers - 1;
     size_t count = ref_model_size(r, last), per = count / (size_t)r->n;
-    double sum = ref_loss_d(loss, r->arch->layers[last].act, r->out[last], y, count, per,
-                            grad ? r->grad[last] : NULL, head_out);
+    if (!r->arch->residual) {
+        double sum = ref_loss_d(loss, r->arch->layers[last].act, r->out[last], y, count, per,
+                                grad ? r->grad[last] : NULL, head_out);
+        return sum / r->n;
+    }
+    /* The residual head: p = x - z, scored with no head; dz = -dp. */
+    double *p = calloc(count ? count : 1, sizeof *p);
+    if (!p) abort();
+    for (size_t i = 0; i < count; i++) p[i] = r->x[i] - r->out[last][i];
+    double sum = ref_loss_d(loss, DC_ACT_NONE, p, y, count, per, grad ? r->grad[last] : NULL, head_out);
+    if (grad)
+        for (size_t i = 0; i < count; i++) r->grad[last][i] = -r->grad[last][i];
+    free(p);
     return sum / r->n;
 }
 
@@ -279,23 +299,29 @@ static double uniform(uint64_t *rng, double lo, double hi)
 dc_status ref_check_model(dc_device *dev, uint64_t *rng, const char *spec, int n, int h, int w,
                           dc_loss_kind loss, int fd, ref_model_check *out)
 {
+    return ref_check_model_c(dev, rng, spec, 1, n, h, w, loss, fd, out);
+}
+
+dc_status ref_check_model_c(dc_device *dev, uint64_t *rng, const char *spec, int c, int n, int h, int w,
+                            dc_loss_kind loss, int fd, ref_model_check *out)
+{
     dc_arch a;
     DC_TRY(dc_arch_parse(spec, &a));
     ref_model r;
-    DC_TRY(ref_model_init(&r, &a, n, h, w));
-    size_t np = r.nparams, px = (size_t)n * h * w;
+    DC_TRY(ref_model_init_c(&r, &a, c, n, h, w));
+    size_t np = r.nparams, px = (size_t)n * c * h * w;
     double *p = malloc(np * sizeof *p), *g = calloc(np, sizeof *g), *x = malloc(px * sizeof *x),
-           *y = malloc(px * sizeof *y);
+           *y = malloc(px * sizeof *y), *want = malloc(px * sizeof *want);
     float *pf = malloc(np * sizeof *pf), *xf = malloc(px * sizeof *xf), *yf = malloc(px * sizeof *yf),
           *gf = malloc(np * sizeof *gf), *zf = malloc(px * sizeof *zf);
-    if (!p || !g || !x || !y || !pf || !xf || !yf || !gf || !zf) abort();
+    if (!p || !g || !x || !y || !want || !pf || !xf || !yf || !gf || !zf) abort();
     for (size_t i = 0; i < np; i++) p[i] = pf[i] = (float)uniform(rng, -0.5, 0.5);
     for (size_t i = 0; i < px; i++) {
         x[i] = xf[i] = (float)uniform(rng, 0, 1);
         y[i] = yf[i] = (float)uniform(rng, 0, 1);
     }
     ref_model_forward(&r, p, x);
-    out->loss = ref_model_loss(&r, loss, y, 1, NULL);
+    out->loss = ref_model_loss(&r, loss, y, 1, want);
     ref_model_backward(&r, p, x, g);
     out->fd_err = -1;
     if (fd) {
@@ -307,9 +333,9 @@ dc_status ref_check_model(dc_device *dev, uint64_t *rng, const char *spec, int n
     dc_tensor xt = {0}, yt = {0};
     dc_accum acc = {0};
     double dev_loss = NAN;
-    dc_status s = dc_model_create(dev, &a, 1, h, w, n, &m);
-    if (!s) s = dc_tensor_create(dev, n, 1, h, w, DC_LAYOUT_NCHW, &xt);
-    if (!s) s = dc_tensor_create(dev, n, 1, h, w, DC_LAYOUT_NCHW, &yt);
+    dc_status s = dc_model_create(dev, &a, c, h, w, n, &m);
+    if (!s) s = dc_tensor_create(dev, n, c, h, w, DC_LAYOUT_NCHW, &xt);
+    if (!s) s = dc_tensor_create(dev, n, c, h, w, DC_LAYOUT_NCHW, &yt);
     if (!s) s = dc_accum_create(dev, 1, &acc);
     if (!s) s = dc_tensor_write(dev, &xt, xf);
     if (!s) s = dc_tensor_write(dev, &yt, yf);
@@ -322,9 +348,15 @@ dc_status ref_check_model(dc_device *dev, uint64_t *rng, const char *spec, int n
     if (!s) s = dc_accum_read(dev, &acc, &dev_loss);
     if (!s && clEnqueueReadBuffer(dev->queue, m->grads, CL_TRUE, 0, np * sizeof(float), gf, 0, NULL, NULL))
         s = dc_fail(DC_ERR_OPENCL, "reading gradients");
+    /* Then the output, head applied, against the reference's (overwrites the logits). */
+    dc_tensor pred;
+    float *pf2 = malloc(px * sizeof *pf2);
+    if (!pf2) abort();
+    if (!s) s = dc_model_predict(m, &xt, n, &pred);
+    if (!s) s = dc_tensor_read(dev, &pred, pf2);
     if (!s) {
         dev_loss /= n;
-        out->out_err = normwise(zf, r.out[a.nlayers - 1], px);
+        out->out_err = fmax(normwise(zf, r.out[a.nlayers - 1], px), normwise(pf2, want, px));
         out->grad_err = normwise(gf, g, np);
         out->loss_err = fabs(dev_loss - out->loss) / fmax(fabs(out->loss), 1e-12);
     }
@@ -333,6 +365,6 @@ dc_status ref_check_model(dc_device *dev, uint64_t *rng, const char *spec, int n
     dc_tensor_release(&yt);
     dc_model_destroy(m);
     ref_model_free(&r);
-    free(p); free(g); free(x); free(y); free(pf); free(xf); free(yf); free(gf); free(zf);
+    free(p); free(g); free(x); free(y); free(want); free(pf); free(xf); free(yf); free(gf); free(zf); free(pf2);
     return s;
 }

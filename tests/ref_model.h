@@ -44,21 +44,26 @@ typedef struct ref_kind {
 const ref_kind *ref_kind_find(const char *token);
 
 typedef struct ref_model {
+    dc_arch arch_bound; /* the arch with conv:C bound to c; arch points here */
     const dc_arch *arch;
     dc_layer_state plan[DC_MAX_LAYERS];
     size_t nparams;
-    int n, h, w;
+    int n, c, h, w;
+    const double *x;    /* the last forward's input: the residual head reads it */
     double *out[DC_MAX_LAYERS], *grad[DC_MAX_LAYERS], *skip[DC_MAX_LAYERS];
 } ref_model;
 
-/* Plans the model (dc_model_plan) for n images of 1 x h x w; DC_OK or the plan's error. */
+/* Plans the model (dc_model_plan) for n images of 1 x h x w (ref_model_init_c: c x h x w); DC_OK
+ * or the plan's error. */
 dc_status ref_model_init(ref_model *r, const dc_arch *a, int n, int h, int w);
+dc_status ref_model_init_c(ref_model *r, const dc_arch *a, int c, int n, int h, int w);
 void ref_model_free(ref_model *r);
 size_t ref_model_size(const ref_model *r, int layer);
 /* Forward; returns the logits (the last layer's output before the head). */
 const double *ref_model_forward(ref_model *r, const double *p, const double *x);
 /* After forward: the mean loss of head(logits) against y over all elements (ref_loss_d); when
- * grad, dL/dlogits is written for ref_model_backward; head_out (may be NULL) gets head(logits). */
+ * grad, dL/dlogits is written for ref_model_backward; head_out (may be NULL) gets head(logits).
+ * The residual head: the output is x − logits, dL/dlogits = −dL/doutput. */
 double ref_model_loss(ref_model *r, dc_loss_kind loss, const double *y, int grad, double *head_out);
 /* After ref_model_loss with grad: every parameter's gradient into g (nparams). */
 void ref_model_backward(ref_model *r, const double *p, const double *x, double *g);
@@ -72,5 +77,8 @@ typedef struct ref_model_check {
 } ref_model_check;
 dc_status ref_check_model(dc_device *dev, uint64_t *rng, const char *spec, int n, int h, int w,
                           dc_loss_kind loss, int fd, ref_model_check *out);
+/* The same for images of c channels (out_err then also covers dc_model_predict's output). */
+dc_status ref_check_model_c(dc_device *dev, uint64_t *rng, const char *spec, int c, int n, int h, int w,
+                            dc_loss_kind loss, int fd, ref_model_check *out);
 
 #endif

@@ -373,7 +373,7 @@ int main(void)
             int mw, mh;
             daecl_model_input_size(m, &mw, &mh);
             CHECK(mw == SIDE && mh == SIDE && daecl_model_parameters(m) == 4 * 9 + 4 + 4 * 9 + 1 &&
-                      strstr(daecl_model_arch(m), "conv:4"),
+                      strstr(daecl_model_arch(m), "conv:4") && daecl_model_channels(m) == 1 && !daecl_model_residual(m),
                   "model %s %dx%d, %zu parameters", daecl_model_arch(m), mw, mh, daecl_model_parameters(m));
             test_denoise(m, &rng);
             test_evaluate(m, data);

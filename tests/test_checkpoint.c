@@ -1,6 +1,6 @@
-/* Checkpoint files: round trip (run configuration and metrics rows included), a version-1 file
- * written by dae-cl 0.1.0 (tests/fixtures) converted on load, and every kind of damage refused
- * with its own message. */
+/* Checkpoint files: round trip (run configuration and metrics rows included; a colour residual
+ * model), files of versions 1 to 3 written by earlier dae-cl (tests/fixtures) loading, and every
+ * kind of damage refused with its own message. */
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "daecl/checkpoint.h"
+#include "daecl/model.h"
 #include "test.h"
 
 static char dir[256];
@@ -156,6 +157,68 @@ int main(void)
               "v2 model: version %d epoch %d best %d schedule %d", old.version, old.epoch, old.best_epoch,
               (int)old.run.schedule.kind);
         dc_checkpoint_free(&old);
+    }
+
+    /* Version 3 (before colour models: `dae-cl train --arch conv:2,conv:1:sigmoid --epochs 2
+     * --batch 64 --seed 5 --train-limit 256 --val-limit 64 --lr-schedule plateau --lr-patience 1`):
+     * loads as it is, its spec unchanged and planned for one channel. */
+    char v3[1024];
+    snprintf(v3, sizeof v3, "%s/tests/fixtures/v3-adam-plateau.dcl", root ? root : ".");
+    CHECK_OK(dc_checkpoint_load(v3, &old));
+    if (old.params) {
+        dc_arch a;
+        dc_layer_state ls[DC_MAX_LAYERS];
+        size_t np = 0;
+        CHECK_OK(dc_arch_parse(old.arch, &a));
+        CHECK_OK(dc_model_plan(&a, old.in_c, old.in_h, old.in_w, ls, &np, NULL));
+        CHECK(old.version == 3 && strcmp(old.arch, "conv:2,conv:1:sigmoid") == 0 && old.in_c == 1 && !a.residual &&
+                  np == old.nparams && old.epoch == 2 && old.run.schedule.kind == DC_LR_PLATEAU &&
+                  old.run.loss == DC_LOSS_BCE && !old.run.residual && old.run.depth == 0,
+              "v3 model: version %d arch %s in_c %d epoch %d", old.version, old.arch, old.in_c, old.epoch);
+        dc_checkpoint_free(&old);
+    }
+
+    /* A colour residual model (dncnn, 3 conv layers of 4 filters): its spec keeps conv:C and the
+     * residual head, its settings the flags that shaped it; the loss followed the model. */
+    {
+        dc_checkpoint c3 = {0};
+        dc_run_config_defaults(&c3.run);
+        CHECK_OK(dc_run_config_set(&c3.run, "arch", "dncnn"));
+        CHECK_OK(dc_run_config_set(&c3.run, "width", "4"));
+        CHECK_OK(dc_run_config_set(&c3.run, "depth", "3"));
+        CHECK_OK(dc_run_config_check(&c3.run));
+        snprintf(c3.arch, sizeof c3.arch, "%s", c3.run.arch);
+        c3.in_c = 3;
+        c3.in_h = c3.in_w = 64;
+        dc_arch a;
+        dc_layer_state ls[DC_MAX_LAYERS];
+        size_t np = 0;
+        CHECK_OK(dc_arch_parse(c3.arch, &a));
+        CHECK_OK(dc_model_plan(&a, 3, 64, 64, ls, &np, NULL));
+        c3.nparams = np;
+        c3.params = malloc(np * sizeof(float));
+        for (size_t i = 0; i < np; i++) c3.params[i] = (float)test_uniform(&rng, -1, 1);
+        c3.best_val_loss = INFINITY;
+        path_of(p, sizeof p, "colour-residual.dcl");
+        CHECK_OK(dc_checkpoint_save(p, &c3));
+        CHECK_OK(dc_checkpoint_load(p, &back));
+        if (back.params) {
+            dc_arch b;
+            CHECK_OK(dc_arch_parse(back.arch, &b));
+            CHECK(back.version == DC_CHECKPOINT_VERSION && strcmp(back.arch, "conv:4,conv:4,conv:C:linear,residual") == 0 &&
+                      b.residual && back.in_c == 3 && back.nparams == np && back.run.depth == 3 && back.run.width == 4 &&
+                      back.run.loss == DC_LOSS_MSE && strcmp(back.run.arch, back.arch) == 0 &&
+                      memcmp(back.params, c3.params, np * sizeof(float)) == 0,
+                  "colour residual round trip: arch '%s' in_c %d depth %d width %d loss %s", back.arch, back.in_c,
+                  back.run.depth, back.run.width, dc_loss_name(back.run.loss));
+            c3.run.given = 0;
+            char t1[DC_RUN_TEXT_MAX], t2[DC_RUN_TEXT_MAX];
+            dc_run_config_format(&c3.run, 1, t1, sizeof t1);
+            dc_run_config_format(&back.run, 1, t2, sizeof t2);
+            CHECK(strcmp(t1, t2) == 0, "colour residual: run configuration differs:\n%s\nvs\n%s", t1, t2);
+        }
+        dc_checkpoint_free(&back);
+        free(c3.params);
     }
 
     /* A setting this dae-cl does not know (a newer one wrote it) loads, and is reported. */

@@ -21,6 +21,13 @@ expect 0 '0:0 +CPU' -- "$bin" --list-devices
 expect 0 'total: 28353 parameters' -- "$bin" model --arch classic
 expect 0 'add e1' -- "$bin" model --arch unet
 expect 2 "layer 3 'conv:x'" -- "$bin" model --arch conv:32,pool,conv:x
+# Colour and the residual head: the presets end in conv:C; dncnn is sized by flags.
+expect 0 '9  conv 3x3, 3 sigmoid +3x28x28 +867' -- "$bin" model --arch classic --channels 3
+expect 0 'conv:16,conv:16,conv:C:linear,residual' -- "$bin" model --arch dncnn --depth 3 --width 16 --channels 3 --size 64x64
+expect 0 'residual: input - noise' -- "$bin" model --arch unet --residual
+expect 2 'size the dncnn preset' -- "$bin" model --arch classic --depth 4
+expect 2 'maps 3-channel images to 1 channels' -- "$bin" model --arch conv:8,conv:1:sigmoid --channels 3
+expect 2 "a residual model's output" -- "$bin" train --arch dncnn --loss bce --data /nonexistent
 expect 0 'usage: dae-cl train' -- "$bin" train --help
 # Help defaults come from the run configuration's table: right, and never "(default 0)" for a
 # value that depends on the optimizer.
@@ -36,7 +43,7 @@ expect 2 'unknown command' -- "$bin" frobnicate
 
 # One convention for every command: --help and --version (exit 0, stdout), an unknown option or
 # an extra argument is a usage error (exit 2, one line).
-for cmd in train eval denoise model devices export info; do
+for cmd in train eval denoise model devices export info data; do
   expect 0 "usage: dae-cl $cmd" -- "$bin" $cmd --help
   expect 0 '^dae-cl 0\.' -- "$bin" $cmd --version
   expect 2 "dae-cl $cmd: unknown option '--bogus'" -- "$bin" $cmd --bogus
@@ -176,6 +183,33 @@ head -c 500 "$tmp/run1/model.dcl" >"$tmp/short.dcl"
 expect 1 'short.dcl: truncated' -- "$bin" eval --model "$tmp/short.dcl" --data "$d"
 echo "not a model" >"$tmp/text.dcl"
 expect 1 'text.dcl: not a dae-cl checkpoint' -- "$bin" eval --model "$tmp/text.dcl" --data "$d"
+
+# Image folders: dae-cl data describes one (text and JSON), a short training on 28x28 patches,
+# eval on the folder's centre crops; an empty folder is refused, naming it.
+mkdir -p "$tmp/photos/sub" "$tmp/empty"
+cp "$tmp/run1/samples/epoch_001.png" "$tmp/photos/a.png"
+cp "$tmp/run1/samples/epoch_001.png" "$tmp/photos/sub/b.png"
+echo junk >"$tmp/photos/broken.png"
+echo notes >"$tmp/photos/README"
+expect 0 '3 image files \(2 PNG, 0 JPEG readable\), 1 other files' -- "$bin" data "$tmp/photos"
+expect 0 'broken.png: .*neither PNG nor JPEG' -- "$bin" data "$tmp/photos"
+"$bin" data "$tmp/photos" --patch 28 --json >"$tmp/data.json" &&
+  python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["image_files"] == 3 and d["usable"] == 2 and d["formats"]["png"] == 2 and d["train_channels"] == 1
+assert len(d["skipped"]) == 1 and d["skipped"][0]["file"] == "broken.png"
+' "$tmp/data.json" && ok || bad "data --json: $(cat "$tmp/data.json")"
+expect 1 'empty: no usable image' -- "$bin" data "$tmp/empty"
+expect 2 'give one folder' -- "$bin" data
+expect 1 'empty: no usable image' -- "$bin" train --data "$tmp/empty" --out "$tmp/never2"
+out=$("$bin" train --data "$tmp/photos" --val-data "$tmp/photos/sub" --patch 28 --patches-per-epoch 128 --batch 64 \
+  --epochs 1 --out "$tmp/folder" --noise gaussian:0.1-0.3 --augment 2>&1)
+grep -qE 'validating on 1 centre crops' <<<"$out" && grep -qE 'Epoch 1/1 .* val_psnr' <<<"$out" &&
+  grep -q 'skipped .*broken.png' <<<"$out" && ok || bad "folder training: $out"
+grep -q '^noise=gaussian:0.1-0.3$' "$tmp/folder/config" && grep -q '^patch=28$' "$tmp/folder/config" && ok ||
+  bad "folder config: $(cat "$tmp/folder/config")"
+expect 0 '2 folder images' -- "$bin" eval --model "$tmp/folder/model.dcl" --data "$tmp/photos"
 
 # Steering from the command line: the flags land in the run's config, the learning rate in
 # metrics.csv, epoch files kept as asked, and early stopping says so.

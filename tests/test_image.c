@@ -1,10 +1,12 @@
 /* Tests for src/image: PNG reading of every colour type / bit depth (files written here with
- * libpng directly), 8/16-bit round trips, malformed files, palette indices beyond the palette,
+ * libpng directly) as gray, as stored (planes + alpha) and as RGB; JPEG gray/colour written
+ * with libjpeg directly; 8/16-bit gray, RGB(A) and JPEG round trips; malformed files, palette indices beyond the palette,
  * atomic writes, special files (FIFO, device, directory, symlink) in and out, sample grids. */
 #include "daecl/image.h"
 #include "test.h"
 
 #include <dirent.h>
+#include <jpeglib.h>
 #include <errno.h>
 #include <math.h>
 #include <png.h>
@@ -292,6 +294,71 @@ typedef struct fmt {
     int trns; /* palette: tRNS alpha table; gray/rgb: tRNS colour key */
 } fmt;
 
+/* The float dc_image_read must give for channel k (0..2, or 3 = alpha) of pixel i of spec s
+ * "as stored"; -1 when the image has no such channel. */
+static float expected_stored(const spec *s, size_t i, int k)
+{
+    int ch = channels_of(s->ctype);
+    const uint16_t *p = s->samples + i * ch;
+    float maxv = (float)((1u << s->depth) - 1);
+    if (s->ctype == PNG_COLOR_TYPE_PALETTE) {
+        const png_color *e = &s->palette[p[0]];
+        if (k < 3) return (float)(k == 0 ? e->red : k == 1 ? e->green : e->blue) / 255.0f;
+        if (!s->trans_alpha) return -1.0f;
+        return (float)(p[0] < s->ntrans ? s->trans_alpha[p[0]] : 255) / 255.0f;
+    }
+    int colour = (s->ctype & PNG_COLOR_MASK_COLOR) != 0, nc = colour ? 3 : 1;
+    if (k < 3) {
+        if (k >= nc) return -1.0f;
+        return colour || s->depth == 16 ? (float)p[k] / maxv : exact_gray(p[k], s->depth);
+    }
+    if (s->ctype & PNG_COLOR_MASK_ALPHA) return (float)p[nc] / maxv;
+    if (!s->has_trans_color) return -1.0f;
+    int keyed = colour ? p[0] == s->trans_color.red && p[1] == s->trans_color.green && p[2] == s->trans_color.blue
+                       : p[0] == s->trans_color.gray;
+    return keyed ? 0.0f : 1.0f;
+}
+
+/* dc_image_read as stored (exact planes and alpha), as luma and as RGB, and dc_image_probe. */
+static void check_read_stored(const spec *s, const char *path, const char *name)
+{
+    size_t n = (size_t)s->w * s->h;
+    int colour = (s->ctype & PNG_COLOR_MASK_COLOR) != 0, nc = colour ? 3 : 1;
+    int has_alpha = expected_stored(s, 0, 3) >= 0.0f;
+    dc_image_info info;
+    CHECK_OK(dc_image_probe(path, &info));
+    CHECK(info.w == s->w && info.h == s->h && info.c == nc && info.has_alpha == has_alpha &&
+              info.bit_depth == (s->depth == 16 ? 16 : 8) && info.format == DC_IMAGE_PNG,
+          "%s: probe %dx%d c%d alpha %d depth %d format %d", name, info.w, info.h, info.c, info.has_alpha,
+          info.bit_depth, (int)info.format);
+    for (int want = 0; want <= 3; want += want == 0 ? 1 : 2) {
+        dc_image img;
+        dc_status st = dc_image_read(path, want, &img);
+        CHECK(st == DC_OK, "%s want_c %d: %s", name, want, dc_error_detail());
+        if (st != DC_OK) continue;
+        int c = want ? want : nc;
+        CHECK(img.w == s->w && img.h == s->h && img.c == c && (img.alpha != NULL) == has_alpha &&
+                  img.bit_depth == (s->depth == 16 ? 16 : 8),
+              "%s want_c %d: %dx%d c%d alpha %p", name, want, img.w, img.h, img.c, (void *)img.alpha);
+        int bad = 0;
+        for (size_t i = 0; i < n && img.c == c; i++) {
+            float rgb[3];
+            for (int k = 0; k < 3; k++) rgb[k] = expected_stored(s, i, k < nc ? k : 0);
+            for (int k = 0; k < c; k++) {
+                float want_v = c == 1 && nc == 3 ? dc_luma601(rgb[0], rgb[1], rgb[2]) : rgb[k];
+                bad += img.px[(size_t)k * n + i] != want_v;
+            }
+            if (c == 1 && nc == 3) { /* the luma itself, against the formula in double */
+                double y = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2];
+                bad += fabs(img.px[i] - y) > 1e-6;
+            }
+            if (has_alpha && img.alpha) bad += img.alpha[i] != expected_stored(s, i, 3);
+        }
+        CHECK(bad == 0, "%s want_c %d: %d values differ from the stored samples", name, want, bad);
+        dc_image_free(&img);
+    }
+}
+
 static void test_read_format(const fmt *f, int w, int h)
 {
     int ch = channels_of(f->ctype);
@@ -369,6 +436,7 @@ static void test_read_format(const fmt *f, int w, int h)
         CHECK(worst < 1e-5, "%s: worst error %g", name, worst);
         dc_image_free(&img);
     }
+    check_read_stored(&s, path, name);
     free(samples);
 }
 
@@ -589,6 +657,298 @@ static void test_round_trips(void)
     CHECK(dc_png_read(tpath("does-not-exist.png"), &back) == DC_ERR_IO && back.px == NULL,
           "missing file: %s", dc_error_detail());
     CHECK(strstr(dc_error_detail(), "does-not-exist.png") != NULL, "%s", dc_error_detail());
+}
+
+/* ---- colour PNG writing and JPEG ------------------------------------------------------------ */
+
+/* Gray, gray+alpha, RGB and RGBA at 8 and 16 bits through dc_image_write and back, exact. */
+static void test_colour_round_trips(void)
+{
+    const int w = 13, h = 7;
+    size_t n = (size_t)w * h;
+    for (int c = 1; c <= 3; c += 2)
+        for (int with_alpha = 0; with_alpha < 2; with_alpha++)
+            for (int depth = 8; depth <= 16; depth += 8) {
+                unsigned maxv = depth == 16 ? 65535u : 255u;
+                dc_image img;
+                CHECK_OK(dc_image_alloc_c(&img, w, h, c));
+                if (!img.px) return;
+                for (size_t i = 0; i < n * c; i++)
+                    img.px[i] = (float)(test_rand_u64(&rng) % (maxv + 1)) / (float)maxv;
+                if (with_alpha) {
+                    img.alpha = malloc(n * sizeof *img.alpha);
+                    for (size_t i = 0; i < n; i++)
+                        img.alpha[i] = (float)(test_rand_u64(&rng) % (maxv + 1)) / (float)maxv;
+                }
+                char name[64];
+                snprintf(name, sizeof name, "crt-c%d-a%d-%d.png", c, with_alpha, depth);
+                const char *path = tpath(name);
+                CHECK_OK(dc_image_write(path, &img, depth, 90));
+                png_uint_32 pw = 0, ph = 0;
+                int pd = 0, pc = -1;
+                int want_ct = (c == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY) | (with_alpha ? PNG_COLOR_MASK_ALPHA : 0);
+                CHECK(probe_png(path, &pw, &ph, &pd, &pc) == 0 && pd == depth && pc == want_ct,
+                      "%s: depth %d type %d, want %d", name, pd, pc, want_ct);
+                dc_image back;
+                CHECK_OK(dc_image_read(path, 0, &back));
+                if (back.px) {
+                    int bad = back.c != c || back.bit_depth != depth || (back.alpha != NULL) != with_alpha;
+                    for (size_t i = 0; !bad && i < n * c; i++) bad += back.px[i] != img.px[i];
+                    for (size_t i = 0; !bad && with_alpha && i < n; i++) bad += back.alpha[i] != img.alpha[i];
+                    CHECK(bad == 0, "%s: the round trip changed values (or c %d depth %d)", name, back.c,
+                          back.bit_depth);
+                }
+                dc_image_free(&back);
+                dc_image_free(&img);
+            }
+}
+
+typedef struct raw_jpeg_err {
+    struct jpeg_error_mgr mgr;
+    jmp_buf jump;
+} raw_jpeg_err;
+
+static void raw_jpeg_exit(j_common_ptr ci)
+{
+    char msg[JMSG_LENGTH_MAX];
+    ci->err->format_message(ci, msg);
+    fprintf(stderr, "test libjpeg: %s\n", msg);
+    longjmp(((raw_jpeg_err *)ci->err)->jump, 1);
+}
+
+/* Write comps-component samples (interleaved) with libjpeg directly. */
+static int write_raw_jpeg(const char *path, int w, int h, int comps, J_COLOR_SPACE cs, const unsigned char *data,
+                          int quality)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    static struct jpeg_compress_struct ci; /* static: not clobbered by the longjmp */
+    static raw_jpeg_err err;
+    ci.err = jpeg_std_error(&err.mgr);
+    err.mgr.error_exit = raw_jpeg_exit;
+    if (setjmp(err.jump)) {
+        jpeg_destroy_compress(&ci);
+        fclose(f);
+        return -1;
+    }
+    jpeg_create_compress(&ci);
+    jpeg_stdio_dest(&ci, f);
+    ci.image_width = (JDIMENSION)w;
+    ci.image_height = (JDIMENSION)h;
+    ci.input_components = comps;
+    ci.in_color_space = cs;
+    jpeg_set_defaults(&ci);
+    jpeg_set_quality(&ci, quality, TRUE);
+    jpeg_start_compress(&ci, TRUE);
+    while (ci.next_scanline < ci.image_height) {
+        JSAMPROW row = (JSAMPROW)(data + (size_t)ci.next_scanline * w * comps);
+        jpeg_write_scanlines(&ci, &row, 1);
+    }
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* Decode with libjpeg directly (gray or RGB out), interleaved bytes; NULL on failure. */
+static unsigned char *read_raw_jpeg(const char *path, int *comps)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static struct jpeg_decompress_struct ci;
+    static raw_jpeg_err err;
+    static unsigned char *data;
+    data = NULL;
+    ci.err = jpeg_std_error(&err.mgr);
+    err.mgr.error_exit = raw_jpeg_exit;
+    if (setjmp(err.jump)) {
+        jpeg_destroy_decompress(&ci);
+        fclose(f);
+        free(data);
+        return NULL;
+    }
+    jpeg_create_decompress(&ci);
+    jpeg_stdio_src(&ci, f);
+    jpeg_read_header(&ci, TRUE);
+    ci.out_color_space = ci.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_start_decompress(&ci);
+    *comps = ci.output_components;
+    data = malloc((size_t)ci.output_width * ci.output_height * ci.output_components);
+    while (ci.output_scanline < ci.output_height) {
+        JSAMPROW row = data + (size_t)ci.output_scanline * ci.output_width * ci.output_components;
+        jpeg_read_scanlines(&ci, &row, 1);
+    }
+    jpeg_finish_decompress(&ci);
+    jpeg_destroy_decompress(&ci);
+    fclose(f);
+    return data;
+}
+
+/* A smooth test picture: channel k varies along x, y or both, so a swapped or mis-strided
+ * plane shows. */
+static unsigned char smooth_sample(int x, int y, int k, int w, int h)
+{
+    double v = k == 0 ? (double)x / (w - 1) : k == 1 ? (double)y / (h - 1) : 0.5 + 0.4 * sin(0.2 * (x + y));
+    return (unsigned char)lrint(40 + 170 * v);
+}
+
+/* Our decode must equal libjpeg's own decode of the file exactly (v / 255, planar), and stay
+ * within JPEG error of the source picture. */
+static void check_jpeg_file(const char *path, int w, int h, int comps, const unsigned char *src)
+{
+    int rc = 0;
+    unsigned char *ref = read_raw_jpeg(path, &rc);
+    CHECK(ref && rc == comps, "libjpeg decode of %s", path);
+    dc_image_info info;
+    CHECK_OK(dc_image_probe(path, &info));
+    CHECK(info.w == w && info.h == h && info.c == comps && info.bit_depth == 8 && !info.has_alpha &&
+              info.format == DC_IMAGE_JPEG,
+          "%s: probe %dx%d c%d depth %d", path, info.w, info.h, info.c, info.bit_depth);
+    size_t n = (size_t)w * h;
+    for (int want = 0; ref && want <= 3; want += want == 0 ? 1 : 2) {
+        dc_image img;
+        CHECK_OK(dc_image_read(path, want, &img));
+        if (!img.px) continue;
+        int c = want ? want : comps;
+        CHECK(img.w == w && img.h == h && img.c == c && !img.alpha && img.bit_depth == 8, "%s: %dx%d c%d", path,
+              img.w, img.h, img.c);
+        int bad = 0;
+        double worst = 0, sum = 0;
+        for (size_t i = 0; img.c == c && i < n; i++) {
+            float rgb[3], srgb[3];
+            for (int k = 0; k < 3; k++) {
+                int kk = k < comps ? k : 0;
+                rgb[k] = (float)ref[i * comps + kk] / 255.0f;
+                srgb[k] = (float)src[i * comps + kk] / 255.0f;
+            }
+            for (int k = 0; k < c; k++) {
+                int luma = c == 1 && comps == 3;
+                float got = img.px[(size_t)k * n + i];
+                bad += got != (luma ? dc_luma601(rgb[0], rgb[1], rgb[2]) : rgb[k]);
+                double e = fabs(got - (luma ? dc_luma601(srgb[0], srgb[1], srgb[2]) : srgb[k]));
+                sum += e;
+                if (e > worst) worst = e;
+            }
+        }
+        CHECK(bad == 0, "%s want_c %d: %d values differ from libjpeg's decode", path, want, bad);
+        /* Quality 95 on a smooth picture: a few levels at most; colour planes also carry the
+         * 2x2 chroma subsampling (measured worst 13/255, mean 1.3/255). */
+        CHECK(worst <= (c == 3 && comps == 3 ? 16.0 : 10.0) / 255 && sum / (n * c) <= 2.0 / 255, "%s want_c %d: JPEG error worst %g mean %g", path,
+              want, worst, sum / (n * c));
+        dc_image_free(&img);
+    }
+    free(ref);
+}
+
+static void test_jpeg(void)
+{
+    const int w = 37, h = 23; /* not multiples of the 8/16-pixel blocks */
+    unsigned char src[37 * 23 * 3], gray[37 * 23];
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            for (int k = 0; k < 3; k++) src[((size_t)y * w + x) * 3 + k] = smooth_sample(x, y, k, w, h);
+            gray[(size_t)y * w + x] = smooth_sample(x, y, 2, w, h);
+        }
+    const char *pg = tpath("gray.jpg"), *pc = tpath("colour.jpeg");
+    CHECK(write_raw_jpeg(pg, w, h, 1, JCS_GRAYSCALE, gray, 95) == 0, "writing %s", pg);
+    CHECK(write_raw_jpeg(pc, w, h, 3, JCS_RGB, src, 95) == 0, "writing %s", pc);
+    check_jpeg_file(pg, w, h, 1, gray);
+    check_jpeg_file(pc, w, h, 3, src);
+
+    /* A JPEG named .png is still a JPEG: the signature decides. */
+    const char *misnamed = tpath("really-a-jpeg.png");
+    size_t n = 0;
+    unsigned char *b = read_all(pc, &n);
+    CHECK(b && write_all(misnamed, b, n) == 0, "copy %s", misnamed);
+    check_jpeg_file(misnamed, w, h, 3, src);
+    dc_image img;
+    CHECK_REFUSED(dc_png_read(misnamed, &img), DC_ERR_FORMAT, misnamed);
+
+    /* Truncated (at several points, header included) and corrupt JPEGs are refused, naming the
+     * file; a marker inside the entropy-coded data is corrupt data, not a short image. */
+    static const double cuts[] = {0.05, 0.3, 0.6, 0.95};
+    for (size_t k = 0; b && k < sizeof cuts / sizeof cuts[0]; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "truncated-%d.jpg", (int)(cuts[k] * 100));
+        const char *p = tpath(name);
+        write_all(p, b, (size_t)(n * cuts[k]));
+        CHECK_REFUSED(dc_image_read(p, 0, &img), DC_ERR_FORMAT, p);
+        CHECK(img.px == NULL, "no image on failure");
+    }
+    if (b && n > 400) {
+        unsigned char *bad = malloc(n);
+        memcpy(bad, b, n);
+        bad[n - 100] = 0xff, bad[n - 99] = 0xd9; /* EOI in the middle of the scan */
+        const char *p = tpath("early-eoi.jpg");
+        write_all(p, bad, n);
+        CHECK_REFUSED(dc_image_read(p, 3, &img), DC_ERR_FORMAT, p);
+        memcpy(bad, b, n);
+        bad[3] ^= 0x55; /* the first marker after SOI */
+        p = tpath("bad-marker.jpg");
+        write_all(p, bad, n);
+        CHECK_REFUSED(dc_image_read(p, 0, &img), DC_ERR_FORMAT, p);
+        dc_image_info info;
+        CHECK_REFUSED(dc_image_probe(p, &info), DC_ERR_FORMAT, p);
+        free(bad);
+    }
+    free(b);
+
+    /* CMYK is refused clearly. */
+    unsigned char cmyk[8 * 8 * 4];
+    for (size_t i = 0; i < sizeof cmyk; i++) cmyk[i] = (unsigned char)(i * 3);
+    const char *pk = tpath("cmyk.jpg");
+    CHECK(write_raw_jpeg(pk, 8, 8, 4, JCS_CMYK, cmyk, 90) == 0, "writing %s", pk);
+    CHECK_REFUSED(dc_image_read(pk, 0, &img), DC_ERR_UNSUPPORTED, pk);
+    CHECK(strstr(dc_error_detail(), "CMYK"), "%s", dc_error_detail());
+
+    /* Garbage and empty files. */
+    const char *pj = tpath("garbage.jpg");
+    write_all(pj, "GIF89a....", 10);
+    CHECK_REFUSED(dc_image_read(pj, 0, &img), DC_ERR_FORMAT, pj);
+    write_all(pj, "", 0);
+    CHECK_REFUSED(dc_image_read(pj, 0, &img), DC_ERR_FORMAT, pj);
+
+    /* Our JPEG writer: gray and colour back within JPEG error; refusals. */
+    for (int c = 1; c <= 3; c += 2) {
+        CHECK_OK(dc_image_alloc_c(&img, w, h, c));
+        if (!img.px) return;
+        for (int k = 0; k < c; k++)
+            for (int i = 0; i < w * h; i++)
+                img.px[(size_t)k * w * h + i] = (float)(c == 1 ? gray[i] : src[(size_t)i * 3 + k]) / 255.0f;
+        const char *out = tpath(c == 1 ? "ours-gray.JPG" : "ours-rgb.jpeg");
+        CHECK_OK(dc_image_write(out, &img, 8, 95));
+        check_jpeg_file(out, w, h, c, c == 1 ? gray : src);
+        CHECK_REFUSED(dc_image_write(out, &img, 8, 0), DC_ERR_INVALID_ARG, out);
+        CHECK_REFUSED(dc_image_write(out, &img, 8, 101), DC_ERR_INVALID_ARG, out);
+        CHECK_REFUSED(dc_image_write(out, &img, 16, 90), DC_ERR_INVALID_ARG, out);
+        CHECK_REFUSED(dc_image_write(tpath("x.tiff"), &img, 8, 90), DC_ERR_INVALID_ARG, "x.tiff");
+        img.alpha = calloc((size_t)w * h, sizeof *img.alpha);
+        CHECK_REFUSED(dc_image_write(out, &img, 8, 90), DC_ERR_INVALID_ARG, out);
+        CHECK(strstr(dc_error_detail(), "alpha"), "%s", dc_error_detail());
+        dc_image_free(&img);
+    }
+    CHECK(count_temp_files(tmpdir) == 0, "temp files left in %s", tmpdir);
+}
+
+/* A truncated PNG through dc_image_read and dc_image_probe. */
+static void test_truncated_png_any(void)
+{
+    static const uint16_t samples[4 * 4 * 3] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    spec sp = {.w = 4, .h = 4, .ctype = PNG_COLOR_TYPE_RGB, .depth = 8, .samples = samples};
+    const char *p = tpath("rgb-trunc.png");
+    CHECK(write_raw_png(p, &sp) == 0, "write %s", p);
+    size_t n = 0;
+    unsigned char *b = read_all(p, &n);
+    if (!b) return;
+    dc_image img;
+    dc_image_info info;
+    write_all(p, b, n - 20); /* inside IDAT/IEND */
+    CHECK_REFUSED(dc_image_read(p, 0, &img), DC_ERR_FORMAT, p);
+    CHECK(strstr(dc_error_detail(), "truncated") || strstr(dc_error_detail(), "corrupt"), "%s", dc_error_detail());
+    write_all(p, b, 20); /* inside IHDR */
+    CHECK_REFUSED(dc_image_probe(p, &info), DC_ERR_FORMAT, p);
+    CHECK_REFUSED(dc_image_read(p, 1, &img), DC_ERR_FORMAT, p);
+    CHECK(dc_image_read(p, 2, &img) == DC_ERR_INVALID_ARG, "want_c 2 refused");
+    free(b);
 }
 
 /* ---- malformed files ------------------------------------------------------------------------ */
@@ -894,6 +1254,9 @@ int main(void)
     setup_tmpdir();
     test_read_formats();
     test_round_trips();
+    test_colour_round_trips();
+    test_jpeg();
+    test_truncated_png_any();
     test_malformed();
     test_atomic_write();
     test_palette_range();

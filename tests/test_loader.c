@@ -47,7 +47,7 @@ static void make_data(void)
 
 static dc_loader *make(int batch, int shuffle, uint64_t seed, int drop_last)
 {
-    dc_loader_config c = {&data, batch, shuffle, seed, drop_last, 0, 0};
+    dc_loader_config c = {.data = &data, .batch = batch, .shuffle = shuffle, .seed = seed, .drop_last = drop_last};
     dc_loader *l = NULL;
     CHECK_OK(dc_loader_create(dev, &c, &l));
     return l;
@@ -116,7 +116,7 @@ static void test_shares(void)
         int batch = bi ? 998 : 64;
         dc_loader *w = make(batch, 1, 99, 0), *part[PARTS];
         for (int k = 0; k < PARTS; k++) {
-            dc_loader_config c = {&data, batch, 1, 99, 0, PARTS, k};
+            dc_loader_config c = {.data = &data, .batch = batch, .shuffle = 1, .seed = 99, .parts = PARTS, .part = k};
             part[k] = NULL;
             CHECK_OK(dc_loader_create(dev, &c, &part[k]));
             if (part[k]) CHECK_OK(dc_loader_start_epoch(part[k], 3, 0));
@@ -231,14 +231,14 @@ static void test_epochs(void)
 static void test_errors(void)
 {
     dc_loader *l = NULL;
-    dc_loader_config c = {&data, 0, 1, 0, 0, 0, 0};
+    dc_loader_config c = {.data = &data, .batch = 0, .shuffle = 1};
     CHECK(dc_loader_create(dev, &c, &l) == DC_ERR_INVALID_ARG && !l, "batch 0");
     c.batch = 2000;
     c.drop_last = 1;
     CHECK(dc_loader_create(dev, &c, &l) == DC_ERR_INVALID_ARG && !l, "drop_last with an oversized batch: %s",
           dc_error_detail());
-    dc_dataset empty = {NULL, NULL, 0, 8, 8};
-    c = (dc_loader_config){&empty, 10, 1, 0, 0, 0, 0};
+    dc_dataset empty = {.n = 0, .h = 8, .w = 8};
+    c = (dc_loader_config){.data = &empty, .batch = 10, .shuffle = 1};
     CHECK(dc_loader_create(dev, &c, &l) == DC_ERR_INVALID_ARG && !l, "empty dataset");
     l = make(10, 1, 0, 0);
     int n = 5;
@@ -318,7 +318,7 @@ static void test_with_device_consumer(void)
     CHECK_OK(dc_tensor_create(dev, NIMG, 1, H, W, DC_LAYOUT_NCHW, &clean));
     uint32_t *order = malloc(sizeof(uint32_t) * NIMG);
     dc_loader_permutation(77, 2, NIMG, order);
-    const dc_noise_config none = {DC_NOISE_NONE, 0};
+    const dc_noise_config none = {DC_NOISE_NONE, 0, 0};
     CHECK_OK(dc_loader_start_epoch(l, 2, 0));
     int row = 0;
     for (;;) {

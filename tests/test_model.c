@@ -1,8 +1,9 @@
 /* The model graph: spec parsing and presets, shape planning, and whole-model forward, loss
  * through the output head, and backward against the double-precision host interpreter of
  * tests/ref_model.c, whose gradient is itself checked by central finite differences; heads
- * (sigmoid, tanh, linear) with each loss they allow, and the combinations they refuse. Then a
- * tiny model must overfit a handful of images. */
+ * (sigmoid, tanh, linear) with each loss they allow, and the combinations they refuse; colour
+ * (3 channels: every preset, dncnn) and the residual head (its gradient by finite differences).
+ * Then a tiny model must overfit a handful of images. */
 #include <math.h>
 #include <string.h>
 
@@ -66,6 +67,112 @@ static void test_specs(void)
     CHECK_OK(dc_arch_parse("conv:8@a,pool,conv:4,up,add:a,conv:1:sigmoid", &a));
     CHECK(dc_model_plan(&a, 1, 8, 8, ls, NULL, NULL) == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), "shapes differ"),
           "add mismatch: %s", dc_error_detail());
+}
+
+/* C channels in and out: the presets end in conv:C, bound to the input's channels; the residual
+ * head and the dncnn preset's sizes; canonical specs round-trip; old specs mean what they did. */
+static void test_channels_specs(void)
+{
+    const char *presets[] = {"classic", "keras", "unet"};
+    dc_layer_state ls[DC_MAX_LAYERS];
+    for (int i = 0; i < 3; i++) {
+        dc_arch a;
+        CHECK_OK(dc_arch_parse(presets[i], &a));
+        size_t np = 0;
+        CHECK_OK(dc_model_plan(&a, 3, 28, 28, ls, &np, NULL));
+        /* 3 inputs: 2*9*32 more weights in the first conv, 2*9*32 + 2 more in the last. */
+        CHECK(np == 28353 + 2 * 9 * 32 * 2 + 2 && ls[a.nlayers - 1].c == 3, "%s at 3 channels: %zu parameters, %d out",
+              presets[i], np, ls[a.nlayers - 1].c);
+        CHECK(a.layers[a.nlayers - 1].from_input && !a.residual, "%s ends in conv:C", presets[i]);
+    }
+    struct {
+        const char *spec, *canon;
+        int residual;
+    } ok[] = {
+        {"conv:4,conv:C:linear,residual", "conv:4,conv:C:linear,residual", 1},
+        {"conv:4, conv:C:sigmoid", "conv:4,conv:C:sigmoid", 0},
+        {"conv:2,conv:1:sigmoid", "conv:2,conv:1:sigmoid", 0}, /* a version-3 checkpoint's spec */
+        {"dncnn", NULL, 1},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        dc_arch a, b;
+        char s1[DC_SPEC_MAX], s2[DC_SPEC_MAX];
+        CHECK_OK(dc_arch_parse(ok[i].spec, &a));
+        dc_arch_format(&a, s1, sizeof s1);
+        CHECK_OK(dc_arch_parse(s1, &b));
+        dc_arch_format(&b, s2, sizeof s2);
+        CHECK(strcmp(s1, s2) == 0 && a.residual == ok[i].residual && b.residual == ok[i].residual &&
+                  (!ok[i].canon || strcmp(s1, ok[i].canon) == 0),
+              "'%s' -> '%s' -> '%s' (residual %d)", ok[i].spec, s1, s2, b.residual);
+    }
+    /* dncnn: depth conv layers of width filters, the last linear to C, residual. */
+    dc_arch a;
+    dc_arch_options o = {5, 12, 0};
+    CHECK_OK(dc_arch_parse_with("dncnn", &o, &a));
+    size_t np = 0;
+    CHECK_OK(dc_model_plan(&a, 3, 16, 16, ls, &np, NULL));
+    CHECK(a.nlayers == 5 && a.residual && a.layers[4].act == DC_ACT_NONE && ls[0].c == 12 && ls[4].c == 3 &&
+              np == (size_t)(3 * 9 * 12 + 12) + 3 * (12 * 9 * 12 + 12) + (12 * 9 * 3 + 3),
+          "dncnn 5x12 at 3 channels: %d layers, %zu parameters", a.nlayers, np);
+    CHECK_OK(dc_arch_parse("dncnn", &a));
+    CHECK(a.nlayers == DC_DNCNN_DEPTH && a.layers[0].channels == DC_DNCNN_WIDTH && a.residual, "dncnn's default size");
+    /* --residual on a preset: its last layer becomes linear. */
+    o = (dc_arch_options){0, 0, 1};
+    CHECK_OK(dc_arch_parse_with("classic", &o, &a));
+    CHECK(a.residual && a.layers[a.nlayers - 1].act == DC_ACT_NONE, "classic --residual");
+    struct {
+        const char *spec, *expect;
+        dc_arch_options o;
+    } bad[] = {
+        {"conv:4,conv:C:sigmoid,residual", "make it linear", {0, 0, 0}},
+        {"conv:4,residual,conv:C:linear", "residual is the last token", {0, 0, 0}},
+        {"residual", "residual is the last token", {0, 0, 0}},
+        {"conv:c", "or C (the input's)", {0, 0, 0}},
+        {"classic", "--depth and --width size the dncnn preset", {4, 0, 0}},
+        {"dncnn", "--depth: dncnn has 2 to", {1, 0, 0}},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        dc_status s = dc_arch_parse_with(bad[i].spec, &bad[i].o, &a);
+        CHECK(s == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), bad[i].expect), "'%s' -> %d '%s' (want '%s')",
+              bad[i].spec, (int)s, dc_error_detail(), bad[i].expect);
+    }
+    /* A spec with a fixed output count refuses other channel counts, naming conv:C. */
+    CHECK_OK(dc_arch_parse("conv:4,conv:1:sigmoid", &a));
+    CHECK(dc_model_plan(&a, 3, 8, 8, ls, NULL, NULL) == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), "conv:C"),
+          "conv:1 at 3 channels: %s", dc_error_detail());
+}
+
+/* The residual head refuses BCE on the model, with its own reason. */
+static void test_residual_loss(dc_device *dev)
+{
+    dc_arch a;
+    CHECK_OK(dc_arch_parse("conv:2,conv:C:linear,residual", &a));
+    dc_model *m = NULL;
+    CHECK_OK(dc_model_create(dev, &a, 3, 4, 4, 1, &m));
+    if (!m) return;
+    CHECK(dc_model_check_loss(m, DC_LOSS_BCE) == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), "residual model"),
+          "BCE on a residual model: %s", dc_error_detail());
+    CHECK_OK(dc_model_check_loss(m, DC_LOSS_MSE));
+    CHECK_OK(dc_model_check_loss(m, DC_LOSS_L1));
+    dc_model_destroy(m);
+}
+
+/* Device vs reference at c channels (the output head included, through dc_model_predict). */
+static void test_gradients_c(dc_device *dev, uint64_t *rng, const char *spec, int c, int n, int h, int w,
+                             dc_loss_kind loss, int fd)
+{
+    double gtol = fd ? 1e-4 : 1e-3;
+    ref_model_check r;
+    for (int draw = 1; draw <= (fd ? 1 : 2); draw++) {
+        CHECK_OK(ref_check_model_c(dev, rng, spec, c, n, h, w, loss, fd, &r));
+        fprintf(stderr, "%s + %s (c=%d n=%d %dx%d): FD err %.2e, output err %.2e, loss %.5f rel err %.2e, gradient err %.2e\n",
+                spec, dc_loss_name(loss), c, n, h, w, r.fd_err, r.out_err, r.loss, r.loss_err, r.grad_err);
+        if (r.grad_err < gtol) break; /* ReLU models: one more draw, as test_gradients_loss */
+    }
+    if (fd) CHECK(r.fd_err < 1e-6, "%s: FD normwise err %.2e > 1e-6", spec, r.fd_err);
+    CHECK(r.out_err < 1e-4, "%s at %d channels: output err %.2e", spec, c, r.out_err);
+    CHECK(r.loss_err < 1e-4, "%s + %s at %d channels: loss err %.2e", spec, dc_loss_name(loss), c, r.loss_err);
+    CHECK(r.grad_err < gtol, "%s + %s at %d channels: gradient err %.2e", spec, dc_loss_name(loss), c, r.grad_err);
 }
 
 /* Whole model: FD on the host reference, then device vs reference (logits, loss, gradient). */
@@ -239,6 +346,7 @@ int main(void)
 {
     uint64_t rng = test_seed();
     test_specs();
+    test_channels_specs();
     dc_device *dev = NULL;
     CHECK_OK(dc_device_open(-1, -1, &dev));
     if (!dev) TEST_MAIN_END();
@@ -250,6 +358,22 @@ int main(void)
     test_gradients(dev, &rng, "classic", 2, 28, 28, 0);
     test_gradients(dev, &rng, "unet", 2, 28, 28, 0);
     test_gradients(dev, &rng, "keras", 2, 28, 28, 0);
+    /* Colour: every preset at 3 channels (small images: few new kernels), the residual head's
+     * gradient by finite differences (smooth layers), and the dncnn preset at a small size. */
+    test_gradients_c(dev, &rng, "classic", 3, 2, 8, 12, DC_LOSS_BCE, 0);
+    test_gradients_c(dev, &rng, "keras", 3, 2, 8, 12, DC_LOSS_MSE, 0);
+    test_gradients_c(dev, &rng, "unet", 3, 2, 8, 12, DC_LOSS_L1, 0);
+    test_gradients_c(dev, &rng, "conv:5:tanh,conv:4:tanh:k1,conv:C:linear,residual", 3, 2, 5, 7, DC_LOSS_MSE, 1);
+    test_gradients_c(dev, &rng, "conv:5:tanh,conv:C:linear,residual", 1, 2, 5, 7, DC_LOSS_L1, 1);
+    {
+        dc_arch a;
+        dc_arch_options o = {4, 6, 0};
+        char spec[DC_SPEC_MAX];
+        CHECK_OK(dc_arch_parse_with("dncnn", &o, &a));
+        dc_arch_format(&a, spec, sizeof spec);
+        test_gradients_c(dev, &rng, spec, 3, 2, 9, 11, DC_LOSS_MSE, 0);
+    }
+    test_residual_loss(dev);
     test_heads(dev, &rng);
     test_predict(dev, &rng);
     test_overfit(dev, &rng);

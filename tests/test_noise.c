@@ -119,6 +119,25 @@ static void test_kat(void)
     }
     CHECK(bad_host == 0 && bad_dev == 0, "x/255 not correctly rounded: host %d, device %d values",
           bad_host, bad_dev);
+
+    /* uint16 → float: all 65536 values against the double quotient rounded once. */
+    float *dv16 = malloc(65536 * sizeof(float));
+    bo = make_buf(65536 * sizeof(float), NULL);
+    CHECK_OK(dc_kernel_get(dev, "noise.cl", NULL, "u16_to_float_all", &k));
+    CHECK(DC_ARG(k, 0, bo) == CL_SUCCESS, "arg");
+    g = 65536 / 8;
+    CHECK_OK(dc_launch(dev, k, 1, &g, &l, "u16_to_float_all"));
+    CHECK(clEnqueueReadBuffer(dev->queue, bo, CL_TRUE, 0, 65536 * sizeof(float), dv16, 0, NULL, NULL) == CL_SUCCESS,
+          "read");
+    clReleaseMemObject(bo);
+    bad_host = bad_dev = 0;
+    for (int p = 0; p < 65536; p++) {
+        float want = (float)((double)p / 65535.0);
+        bad_host += dc_noise_u16_to_float((uint16_t)p) != want;
+        bad_dev += dv16[p] != want;
+    }
+    CHECK(bad_host == 0 && bad_dev == 0, "x/65535 not correctly rounded: host %d, device %d values", bad_host, bad_dev);
+    free(dv16);
 }
 
 static void test_parse(void)
@@ -132,18 +151,18 @@ static void test_parse(void)
         {"gaussian:1e-3", DC_NOISE_GAUSSIAN, 1e-3f},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        dc_noise_config c = {DC_NOISE_COUNT, -1.0f};
+        dc_noise_config c = {DC_NOISE_COUNT, -1.0f, 0};
         CHECK_OK(dc_noise_parse(ok[i].spec, &c));
         CHECK(c.kind == ok[i].kind && c.param == ok[i].param, "%s -> %d %g", ok[i].spec, c.kind,
               (double)c.param);
         char buf[64];
         dc_noise_format(&c, buf, sizeof buf);
-        dc_noise_config back = {DC_NOISE_COUNT, -1.0f};
+        dc_noise_config back = {DC_NOISE_COUNT, -1.0f, 0};
         CHECK_OK(dc_noise_parse(buf, &back));
         CHECK(back.kind == c.kind && back.param == c.param, "format round trip %s -> %s", ok[i].spec, buf);
     }
     char buf[64];
-    dc_noise_config c01 = {DC_NOISE_SALTPEPPER, 0.1f};
+    dc_noise_config c01 = {DC_NOISE_SALTPEPPER, 0.1f, 0};
     dc_noise_format(&c01, buf, sizeof buf);
     CHECK(strcmp(buf, "saltpepper:0.1") == 0, "format %s", buf);
 
@@ -157,7 +176,7 @@ static void test_parse(void)
         {"Gaussian:0.5", "unknown"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        dc_noise_config c = {DC_NOISE_MASK, 0.75f};
+        dc_noise_config c = {DC_NOISE_MASK, 0.75f, 0};
         dc_clear_error();
         dc_status s = dc_noise_parse(bad[i].spec, &c);
         const char *d = dc_error_detail();
@@ -166,7 +185,36 @@ static void test_parse(void)
               "\"%s\" -> %s: %s", bad[i].spec, dc_strerror(s), d);
         CHECK(c.kind == DC_NOISE_MASK && c.param == 0.75f, "output untouched on error");
     }
-    CHECK(dc_noise_parse(NULL, &(dc_noise_config){0, 0}) == DC_ERR_INVALID_ARG, "NULL spec");
+    CHECK(dc_noise_parse(NULL, &(dc_noise_config){0, 0, 0}) == DC_ERR_INVALID_ARG, "NULL spec");
+
+    /* Ranges LO-HI: parsed, formatted back, checked at both ends. */
+    static const struct { const char *spec; dc_noise_kind kind; float lo, hi; } ranges[] = {
+        {"gaussian:0-0.2", DC_NOISE_GAUSSIAN, 0.0f, 0.2f}, {"speckle:0.1-0.3", DC_NOISE_SPECKLE, 0.1f, 0.3f},
+        {"poisson:5-50", DC_NOISE_POISSON, 5.0f, 50.0f},   {"saltpepper:0-1", DC_NOISE_SALTPEPPER, 0.0f, 1.0f},
+        {"mask:0.1-0.5", DC_NOISE_MASK, 0.1f, 0.5f},       {"gaussian:1e-3-2e-1", DC_NOISE_GAUSSIAN, 1e-3f, 0.2f},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
+        dc_noise_config c = {DC_NOISE_COUNT, -1.0f, 0};
+        CHECK_OK(dc_noise_parse(ranges[i].spec, &c));
+        CHECK(c.kind == ranges[i].kind && c.param == ranges[i].lo && c.param_max == ranges[i].hi, "%s -> %g-%g",
+              ranges[i].spec, (double)c.param, (double)c.param_max);
+        char fb[64];
+        dc_noise_format(&c, fb, sizeof fb);
+        dc_noise_config back = {DC_NOISE_COUNT, -1.0f, 0};
+        CHECK_OK(dc_noise_parse(fb, &back));
+        CHECK(memcmp(&back, &c, sizeof c) == 0, "range round trip %s -> %s", ranges[i].spec, fb);
+    }
+    static const struct { const char *spec, *says; } bad_ranges[] = {
+        {"gaussian:0.2-0.1", "LO < HI"}, {"gaussian:0.1-0.1", "LO < HI"}, {"gaussian:0-11", "sigma"},
+        {"saltpepper:0.1-1.5", "probability"}, {"poisson:0-5", "peak"}, {"gaussian:0.1-x", "not a number"},
+        {"mask:0-", "not a number"},
+    };
+    for (size_t i = 0; i < sizeof bad_ranges / sizeof bad_ranges[0]; i++) {
+        dc_noise_config c;
+        dc_status s = dc_noise_parse(bad_ranges[i].spec, &c);
+        CHECK(s == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), bad_ranges[i].says), "\"%s\" -> %s",
+              bad_ranges[i].spec, dc_error_detail());
+    }
 }
 
 /* A batch of n constant images (pixel value v) with sample indices 0..n-1. */
@@ -211,7 +259,7 @@ static void test_statistics(void)
     stats s;
 
     /* gaussian σ 0.1 around 0.502: clipping needs 5σ, so mean x0, variance σ². */
-    s = const_stats(&(dc_noise_config){DC_NOISE_GAUSSIAN, 0.1f}, 128, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_GAUSSIAN, 0.1f, 0}, 128, n, h, w, out);
     CHECK(fabs(s.mean - x0) < 4 * 0.1 / sqrt(N), "gaussian 0.1 mean %.5f want %.5f", s.mean, x0);
     CHECK(fabs(s.var - 0.01) < 0.01 * 4 * sqrt(2.0 / N), "gaussian 0.1 var %.6f want 0.01", s.var);
     double within1 = 0, within2 = 0;
@@ -227,7 +275,7 @@ static void test_statistics(void)
             s.mean, s.var, within1, within2);
 
     /* gaussian σ 0.5 on zeros: half the pixels clip to 0; mean 0.5 (φ(0) - φ(2) + 2(1-Φ(2))). */
-    s = const_stats(&(dc_noise_config){DC_NOISE_GAUSSIAN, 0.5f}, 0, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_GAUSSIAN, 0.5f, 0}, 0, n, h, w, out);
     double want_mean = 0.5 * (0.3989423 - (0.0539910 - 2 * 0.0227501));
     CHECK(fabs(s.frac_zero - 0.5) < 4 * 0.5 / sqrt(N), "gaussian 0.5 on 0: clipped %.4f want 0.5", s.frac_zero);
     CHECK(fabs(s.mean - want_mean) < 0.002, "gaussian 0.5 on 0: mean %.5f want %.5f", s.mean, want_mean);
@@ -239,7 +287,7 @@ static void test_statistics(void)
     const double ps[] = {0.0, 0.1, 0.5, 1.0};
     for (int i = 0; i < 4; i++) {
         double p = ps[i], tol = 4 * sqrt(p * (1 - p) / N) + 1e-9;
-        s = const_stats(&(dc_noise_config){DC_NOISE_SALTPEPPER, (float)p}, 128, n, h, w, out);
+        s = const_stats(&(dc_noise_config){DC_NOISE_SALTPEPPER, (float)p, 0}, 128, n, h, w, out);
         CHECK(fabs(s.frac_zero + s.frac_one - p) < tol && fabs(s.frac_same - (1 - p)) < tol + 1e-12 &&
                   fabs(s.frac_one - p / 2) < 4 * sqrt(p / 2 * (1 - p / 2) / N) + 1e-9,
               "saltpepper %.1f: 0 %.4f, 1 %.4f, untouched %.4f", p, s.frac_zero, s.frac_one, s.frac_same);
@@ -249,24 +297,24 @@ static void test_statistics(void)
     }
 
     /* mask p: p of the pixels at 0, the rest untouched. */
-    s = const_stats(&(dc_noise_config){DC_NOISE_MASK, 0.25f}, 128, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_MASK, 0.25f, 0}, 128, n, h, w, out);
     CHECK(fabs(s.frac_zero - 0.25) < 4 * sqrt(0.25 * 0.75 / N) && s.frac_zero + s.frac_same == 1.0,
           "mask 0.25: 0 %.4f, untouched %.4f", s.frac_zero, s.frac_same);
     fprintf(stderr, "mask 0.25: dropped %.4f\n", s.frac_zero);
 
     /* speckle σ 0.2: mean x0, variance (0.2 x0)². */
-    s = const_stats(&(dc_noise_config){DC_NOISE_SPECKLE, 0.2f}, 128, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_SPECKLE, 0.2f, 0}, 128, n, h, w, out);
     double sv = (0.2 * x0) * (0.2 * x0);
     CHECK(fabs(s.mean - x0) < 4 * sqrt(sv / N) && fabs(s.var - sv) < sv * 4 * sqrt(2.0 / N),
           "speckle 0.2: mean %.5f var %.6f want %.5f %.6f", s.mean, s.var, x0, sv);
     fprintf(stderr, "speckle 0.2: mean %.5f var %.6f (want %.6f)\n", s.mean, s.var, sv);
     /* speckle leaves black alone */
-    s = const_stats(&(dc_noise_config){DC_NOISE_SPECKLE, 0.5f}, 0, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_SPECKLE, 0.5f, 0}, 0, n, h, w, out);
     CHECK(s.frac_zero == 1.0, "speckle on 0: %.4f stay 0", s.frac_zero);
 
     /* poisson peak 10 (exact inversion, λ = 5.02): the histogram of counts against the pmf, and
      * the mean / variance of min(k, 10) / 10 computed from the pmf. */
-    s = const_stats(&(dc_noise_config){DC_NOISE_POISSON, 10.0f}, 128, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_POISSON, 10.0f, 0}, 128, n, h, w, out);
     {
         double lam = (double)(float)((float)x0 * 10.0f), pk = exp(-lam), em = 0, e2 = 0;
         long hist[11] = {0};
@@ -296,7 +344,7 @@ static void test_statistics(void)
                 s.var, em, ev);
     }
     /* poisson peak 100 (normal approximation, λ = 50.2): mean λ/100, variance (λ + 1/12)/100². */
-    s = const_stats(&(dc_noise_config){DC_NOISE_POISSON, 100.0f}, 128, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_POISSON, 100.0f, 0}, 128, n, h, w, out);
     {
         double lam = x0 * 100, ev = (lam + 1.0 / 12) / 1e4;
         CHECK(fabs(s.mean - lam / 100) < 4 * sqrt(ev / N) && fabs(s.var - ev) < ev * 0.02,
@@ -304,19 +352,19 @@ static void test_statistics(void)
         fprintf(stderr, "poisson 100 on %.4f: mean %.5f var %.6f (want %.6f)\n", x0, s.mean, s.var, ev);
     }
     /* poisson on black stays black, and counts are whole */
-    s = const_stats(&(dc_noise_config){DC_NOISE_POISSON, 7.0f}, 0, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_POISSON, 7.0f, 0}, 0, n, h, w, out);
     CHECK(s.frac_zero == 1.0, "poisson on 0: %.4f stay 0", s.frac_zero);
 
     /* none: the clean image */
-    s = const_stats(&(dc_noise_config){DC_NOISE_NONE, 0.0f}, 77, n, h, w, out);
+    s = const_stats(&(dc_noise_config){DC_NOISE_NONE, 0.0f, 0}, 77, n, h, w, out);
     CHECK(s.frac_same == 1.0, "none changed %.4f of the pixels", 1 - s.frac_same);
     free(out);
 }
 
 static const dc_noise_config models[] = {
-    {DC_NOISE_NONE, 0.0f},    {DC_NOISE_GAUSSIAN, 0.5f}, {DC_NOISE_SALTPEPPER, 0.2f},
-    {DC_NOISE_SPECKLE, 0.3f}, {DC_NOISE_POISSON, 12.0f}, {DC_NOISE_POISSON, 200.0f},
-    {DC_NOISE_MASK, 0.3f},
+    {DC_NOISE_NONE, 0.0f, 0},    {DC_NOISE_GAUSSIAN, 0.5f, 0}, {DC_NOISE_SALTPEPPER, 0.2f, 0},
+    {DC_NOISE_SPECKLE, 0.3f, 0}, {DC_NOISE_POISSON, 12.0f, 0}, {DC_NOISE_POISSON, 200.0f, 0},
+    {DC_NOISE_MASK, 0.3f, 0},
 };
 #define NMODELS (int)(sizeof models / sizeof models[0])
 
@@ -378,7 +426,7 @@ static void test_order_and_host(uint64_t *rng)
         int h = sizes[si][0], w = sizes[si][1], hw = h * w;
         uint32_t ix[3] = {3, 9, 4};
         float cl[3 * 143], no[3 * 143], hcl[143], hno[143];
-        const dc_noise_config c = {DC_NOISE_SALTPEPPER, 0.5f};
+        const dc_noise_config c = {DC_NOISE_SALTPEPPER, 0.5f, 0};
         CHECK_OK(run(&c, 1, 2, img, ix, 3, h, w, cl, no));
         int same = 1;
         for (int r = 0; r < 3; r++) {
@@ -392,6 +440,100 @@ static void test_order_and_host(uint64_t *rng)
     free(img);
 }
 
+/* Images of c planes, uint8 or uint16, with per-image level ranges: the device equals the host
+ * reference (the noise's pixel index runs over c*h*w, so the host sees an image of c*h rows);
+ * each image's noise has its own level. */
+static void test_planes(uint64_t *rng)
+{
+    enum { N = 4, C = 3, H = 13, W = 11, V = C * H * W };
+    uint16_t p16[N * V];
+    uint8_t p8[N * V];
+    for (int i = 0; i < N * V; i++) {
+        p16[i] = (uint16_t)test_rand_u64(rng);
+        p8[i] = (uint8_t)p16[i];
+    }
+    uint32_t idx[N] = {5, 0, 77, 1000000};
+    static const dc_noise_config cfgs[] = {
+        {DC_NOISE_GAUSSIAN, 0.0f, 0.2f}, {DC_NOISE_GAUSSIAN, 0.1f, 0}, {DC_NOISE_SALTPEPPER, 0.05f, 0.4f},
+        {DC_NOISE_MASK, 0.1f, 0.3f},     {DC_NOISE_SPECKLE, 0.1f, 0.5f}, {DC_NOISE_POISSON, 5.0f, 60.0f},
+    };
+    cl_mem bi = make_buf(sizeof idx, idx);
+    dc_tensor tc, tn;
+    CHECK_OK(dc_tensor_create(dev, N, C, H, W, DC_LAYOUT_NCHW, &tc));
+    CHECK_OK(dc_tensor_create(dev, N, C, H, W, DC_LAYOUT_NCHW, &tn));
+    float clean[N * V], noisy[N * V], hc[V], hn[V];
+    for (int depth = 1; depth <= 2; depth++) {
+        cl_mem bp = depth == 2 ? make_buf(sizeof p16, p16) : make_buf(sizeof p8, p8);
+        for (size_t m = 0; m < sizeof cfgs / sizeof cfgs[0]; m++) {
+            const dc_noise_config *c = &cfgs[m];
+            char name[64];
+            dc_noise_format(c, name, sizeof name);
+            CHECK_OK(dc_noise_apply_planes(dev, c, 77, 3, bp, depth, bi, N, C, H, W, &tc, &tn, 0, NULL));
+            CHECK_OK(dc_tensor_read(dev, &tc, clean));
+            CHECK_OK(dc_tensor_read(dev, &tn, noisy));
+            int clean_ok = 1, exact = c->kind == DC_NOISE_SALTPEPPER || c->kind == DC_NOISE_MASK;
+            double maxdiff = 0;
+            long differ = 0;
+            for (int r = 0; r < N; r++) {
+                for (int i = 0; i < V; i++)
+                    hc[i] = depth == 2 ? dc_noise_u16_to_float(p16[r * V + i]) : dc_noise_u8_to_float(p8[r * V + i]);
+                clean_ok &= memcmp(hc, clean + r * V, sizeof hc) == 0;
+                dc_noise_host(c, 77, 3, idx[r], hc, hn, C * H, W);
+                for (int i = 0; i < V; i++) {
+                    double d = fabs((double)hn[i] - noisy[r * V + i]);
+                    maxdiff = d > maxdiff ? d : maxdiff;
+                    differ += d != 0;
+                }
+            }
+            CHECK(clean_ok, "%s depth %d: clean values are not x/255 or x/65535", name, depth);
+            if (exact) CHECK(differ == 0, "%s depth %d: host and device differ on %ld values", name, depth, differ);
+            else if (c->kind == DC_NOISE_POISSON)
+                CHECK(differ <= N * V / 100, "%s depth %d: %ld values differ", name, depth, differ);
+            else CHECK(maxdiff <= 1e-5, "%s depth %d: host vs device max difference %g", name, depth, maxdiff);
+        }
+        clReleaseMemObject(bp);
+    }
+    dc_tensor_release(&tc);
+    dc_tensor_release(&tn);
+    clReleaseMemObject(bi);
+
+    /* The level of each image: drawn in the range, different per image and epoch, and the
+     * noise's spread follows it (gaussian, mid-gray 64x64 images: std within 5%). */
+    const dc_noise_config g = {DC_NOISE_GAUSSIAN, 0.02f, 0.2f};
+    float lv[8];
+    int inside = 1, distinct = 1;
+    for (int i = 0; i < 8; i++) {
+        lv[i] = dc_noise_level(&g, 9, 1, (uint32_t)i);
+        inside &= lv[i] >= 0.02f && lv[i] < 0.2f;
+        for (int j = 0; j < i; j++) distinct &= lv[i] != lv[j];
+    }
+    CHECK(inside && distinct, "levels inside [0.02, 0.2) and different per image");
+    CHECK(dc_noise_level(&g, 9, 2, 0) != lv[0], "the level changes with the epoch");
+    const dc_noise_config fixed = {DC_NOISE_GAUSSIAN, 0.3f, 0};
+    CHECK(dc_noise_level(&fixed, 9, 1, 3) == 0.3f, "no range: the level is the parameter");
+    enum { S = 64 * 64 };
+    uint8_t *gray = malloc(8 * S);
+    memset(gray, 128, 8 * S);
+    uint32_t ids[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    float *out = malloc(8 * S * sizeof(float));
+    CHECK_OK(run(&g, 9, 1, gray, ids, 8, 64, 64, NULL, out));
+    int follows = 1;
+    for (int i = 0; i < 8; i++) {
+        double sum = 0, sq = 0, x = 128.0 / 255.0;
+        for (int k = 0; k < S; k++) {
+            double d = out[i * S + k] - x;
+            sum += d;
+            sq += d * d;
+        }
+        double sd = sqrt(sq / S - (sum / S) * (sum / S));
+        follows &= fabs(sd - lv[i]) < 0.05 * lv[i];
+        if (fabs(sd - lv[i]) >= 0.05 * lv[i]) fprintf(stderr, "image %d: level %.4f, measured sd %.4f\n", i, lv[i], sd);
+    }
+    CHECK(follows, "each image's noise spread is its level");
+    free(gray);
+    free(out);
+}
+
 /* Different epochs, seeds and samples give different noise; validation noise is repeatable. */
 static void test_keys(void)
 {
@@ -400,7 +542,7 @@ static void test_keys(void)
     memset(pix, 100, sizeof pix);
     uint32_t idx[2] = {17, 18};
     float a[2 * HW], b[2 * HW];
-    const dc_noise_config g = {DC_NOISE_GAUSSIAN, 0.3f};
+    const dc_noise_config g = {DC_NOISE_GAUSSIAN, 0.3f, 0};
     CHECK(DC_NOISE_EPOCH_VALIDATION == 0xFFFFFFFFu, "validation epoch constant");
     CHECK_OK(run(&g, 9, 0, pix, idx, 2, H, W, NULL, a));
     CHECK_OK(run(&g, 9, 1, pix, idx, 2, H, W, NULL, b));
@@ -439,7 +581,7 @@ static void test_errors(void)
     CHECK_OK(dc_tensor_create(dev, 1, 1, 4, 4, DC_LAYOUT_NCHW, &t));
     t8 = dc_tensor_view(t.buf, 0, 1, 1, 4, 4, DC_LAYOUT_NCHW8C);
     small = dc_tensor_view(t.buf, 0, 1, 1, 4, 3, DC_LAYOUT_NCHW);
-    const dc_noise_config g = {DC_NOISE_GAUSSIAN, 0.5f};
+    const dc_noise_config g = {DC_NOISE_GAUSSIAN, 0.5f, 0};
     CHECK(dc_noise_apply(dev, &g, 0, 0, bp, bi, 1, 4, 4, NULL, NULL, 0, NULL) == DC_ERR_INVALID_ARG,
           "both outputs NULL");
     CHECK(dc_noise_apply(dev, &g, 0, 0, bp, bi, 2, 4, 4, &t, NULL, 0, NULL) == DC_ERR_INVALID_ARG,
@@ -447,7 +589,7 @@ static void test_errors(void)
     CHECK(dc_noise_apply(dev, &g, 0, 0, bp, bi, 1, 4, 4, &t8, NULL, 0, NULL) == DC_ERR_INVALID_ARG, "NCHW8c");
     CHECK(dc_noise_apply(dev, &g, 0, 0, bp, bi, 1, 4, 4, &small, NULL, 0, NULL) == DC_ERR_INVALID_ARG,
           "shape mismatch: %s", dc_error_detail());
-    CHECK(dc_noise_apply(dev, &(dc_noise_config){DC_NOISE_COUNT, 0}, 0, 0, bp, bi, 1, 4, 4, &t, NULL, 0,
+    CHECK(dc_noise_apply(dev, &(dc_noise_config){DC_NOISE_COUNT, 0, 0}, 0, 0, bp, bi, 1, 4, 4, &t, NULL, 0,
                          NULL) == DC_ERR_INVALID_ARG, "bad kind");
     /* n = 0 is a no-op; the wait list path with a user event set complete */
     cl_int e;
@@ -472,6 +614,7 @@ int main(void)
     test_statistics();
     test_order_and_host(&rng);
     test_keys();
+    test_planes(&rng);
     test_errors();
     dc_device_close(dev);
     TEST_MAIN_END();

@@ -15,8 +15,10 @@ static void other_value(const dc_run_field *fd, uint64_t *rng, char *buf, size_t
     case DC_RUN_PATH: snprintf(buf, len, "/data/set-%llu", (unsigned long long)(test_rand_u64(rng) % 1000)); break;
     case DC_RUN_ARCH: snprintf(buf, len, "conv:%d,pool,conv:1:sigmoid", 2 + (int)(test_rand_u64(rng) % 30)); break;
     case DC_RUN_INT: {
-        int v = 2 + (int)(test_rand_u64(rng) % 60);
-        snprintf(buf, len, "%d", fd->def && atoi(fd->def) == v ? v + 1 : v); /* never the default */
+        int lo = fd->min > 2 ? (int)fd->min : 2, hi = fd->max < 61 ? (int)fd->max : 61; /* inside the range */
+        int v = lo + (int)(test_rand_u64(rng) % (unsigned)(hi - lo + 1));
+        if (fd->def && atoi(fd->def) == v) v = v == hi ? lo : v + 1; /* never the default */
+        snprintf(buf, len, "%d", v);
         break;
     }
     case DC_RUN_U64: snprintf(buf, len, "%llu", (unsigned long long)(test_rand_u64(rng) | 1ull << 63)); break;
@@ -188,5 +190,29 @@ int main(void)
     /* Line order does not matter: an optimizer line after lr keeps lr. */
     CHECK_OK(dc_run_config_parse("lr=0.5\noptimizer=sgd\n", "a.dcl", NULL, &p, NULL));
     CHECK(p.optim.kind == DC_OPT_SGD && p.optim.lr == 0.5f, "lr before optimizer: %g", (double)p.optim.lr);
+
+    /* Model rows: --depth/--width size dncnn given before or after --arch, --residual applies to
+     * any arch, a loss not given follows the head; --depth on another arch is refused. */
+    const char *orders[2][3][2] = {{{"arch", "dncnn"}, {"depth", "3"}, {"width", "5"}},
+                                   {{"width", "5"}, {"depth", "3"}, {"arch", "dncnn"}}};
+    for (int o = 0; o < 2; o++) {
+        dc_run_config_defaults(&p);
+        for (int i = 0; i < 3; i++) CHECK_OK(dc_run_config_set(&p, orders[o][i][0], orders[o][i][1]));
+        CHECK_OK(dc_run_config_check(&p));
+        CHECK(strcmp(p.arch, "conv:5,conv:5,conv:C:linear,residual") == 0 && p.loss == DC_LOSS_MSE, "order %d: %s, loss %s",
+              o, p.arch, dc_loss_name(p.loss));
+    }
+    dc_run_config_defaults(&p);
+    CHECK_OK(dc_run_config_set(&p, "residual", NULL));
+    CHECK_OK(dc_run_config_set(&p, "arch", "unet"));
+    CHECK(strstr(p.arch, "add:e1,conv:C:linear,residual") && p.loss == DC_LOSS_MSE, "unet --residual: %s", p.arch);
+    dc_run_config_defaults(&p);
+    CHECK_OK(dc_run_config_set(&p, "loss", "l1"));
+    CHECK_OK(dc_run_config_set(&p, "arch", "dncnn"));
+    CHECK(p.loss == DC_LOSS_L1, "a loss given stays");
+    CHECK_OK(dc_run_config_set(&p, "arch", "classic"));
+    CHECK_OK(dc_run_config_set(&p, "depth", "4"));
+    CHECK(dc_run_config_check(&p) == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), "--depth and --width size --arch dncnn"),
+          "--depth on classic: %s", dc_error_detail());
     TEST_MAIN_END();
 }

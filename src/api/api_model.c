@@ -5,6 +5,7 @@
 
 #include "api/api.h"
 #include "daecl/eval.h"
+#include "daecl/imageset.h"
 
 daecl_status daecl_model_load(daecl_device *dev, const char *path, daecl_model **out)
 {
@@ -52,6 +53,10 @@ void daecl_model_input_size(const daecl_model *m, int *width, int *height)
 }
 
 size_t daecl_model_parameters(const daecl_model *m) { return m ? m->model->nparams : 0; }
+
+int daecl_model_channels(const daecl_model *m) { return m ? m->ck.in_c : 0; }
+
+int daecl_model_residual(const daecl_model *m) { return m ? m->model->residual : 0; }
 
 /* ---- denoise -------------------------------------------------------------------------------- */
 
@@ -194,7 +199,12 @@ daecl_status daecl_evaluate(daecl_model *m, const daecl_eval_options *opt, daecl
     if (opt->batch < 0) return api_status(dc_fail(DC_ERR_INVALID_ARG, "daecl_evaluate: batch %d is negative", opt->batch));
 
     dc_dataset ds = {0};
-    API_TRY(dc_dataset_load(opt->data_dir, opt->split ? opt->split : "test", opt->transpose, &ds));
+    if (dc_dataset_is_idx(opt->data_dir)) {
+        API_TRY(dc_dataset_load(opt->data_dir, opt->split ? opt->split : "test", opt->transpose, &ds));
+    } else { /* an image folder: the centre crops of its images at the model's input size */
+        dc_imageset_options io = {.channels = m->ck.in_c};
+        API_TRY(dc_imageset_load_crops(opt->data_dir, &io, m->ck.in_h, &ds, NULL));
+    }
     dc_dataset_truncate(&ds, opt->limit);
     int batch = opt->batch ? opt->batch : 128;
     if ((size_t)batch > ds.n) batch = (int)ds.n;

@@ -9,7 +9,11 @@
 #include "cli/json.h"
 #include "daecl/checkpoint.h"
 #include "daecl/dist.h"
+#include "daecl/imageset.h"
 #include "daecl/train.h"
+
+#define DC_STR_(x) #x
+#define DC_STR(x) DC_STR_(x)
 
 static void on_signal(int sig)
 {
@@ -79,10 +83,9 @@ static int train_command(int argc, char **argv)
     if (dc_run_config_check(&cfg.run) != DC_OK) return cli_report("train", DC_ERR_INVALID_ARG);
     dc_arch arch;
     if (dc_arch_parse(cfg.run.arch, &arch) != DC_OK) return cli_report("train", DC_ERR_INVALID_ARG);
-    if (!cfg.resume && cfg.run.loss == DC_LOSS_BCE && arch.layers[arch.nlayers - 1].act != DC_ACT_SIGMOID) {
-        fprintf(stderr, "dae-cl train: --loss bce needs a sigmoid output layer (end the spec with conv:1:sigmoid) or use --loss mse\n");
-        return 2;
-    }
+    if (!cfg.resume && (arch.residual ? dc_loss_check_residual(cfg.run.loss)
+                                      : dc_loss_check(cfg.run.loss, arch.layers[arch.nlayers - 1].act)) != DC_OK)
+        return cli_report("train", DC_ERR_INVALID_ARG);
 
     dc_device *dev;
     r = cli_open_device("train", platform, device, cfg.quiet, &dev);
@@ -202,7 +205,18 @@ int cmd_eval(int argc, char **argv)
         return cli_report("eval", dc_fail(DC_ERR_FORMAT, "%s: %s", model_path, dc_error_detail()));
     }
     dc_dataset ds = {0};
-    s = dc_dataset_load(data, split, transpose, &ds);
+    if (dc_dataset_is_idx(data)) {
+        s = dc_dataset_load(data, split, transpose, &ds);
+    } else { /* an image folder: the centre crop of every image, the model's input size */
+        dc_imageset_options io = {.channels = ck.in_c};
+        size_t skipped = 0;
+        s = ck.in_h != ck.in_w ? dc_fail(DC_ERR_INVALID_ARG, "%s: a model for %dx%d inputs cannot score square crops of "
+                                         "%s", model_path, ck.in_w, ck.in_h, data)
+                               : dc_imageset_load_crops(data, &io, ck.in_h, &ds, &skipped);
+        if (!s && skipped) fprintf(stderr, "dae-cl eval: %s: %zu files skipped (dae-cl data %s says why)\n", data,
+                                   skipped, data);
+        split = "folder";
+    }
     if (s) {
         dc_checkpoint_free(&ck);
         return cli_report("eval", s);
@@ -215,7 +229,7 @@ int cmd_eval(int argc, char **argv)
     dc_eval_result res;
     if (!r) {
         if ((size_t)batch > ds.n) batch = (int)ds.n;
-        s = dc_model_create(dev, &arch, 1, ds.h, ds.w, batch, &m);
+        s = dc_model_create(dev, &arch, ck.in_c, ds.h, ds.w, batch, &m);
         if (!s && m->nparams != ck.nparams)
             s = dc_fail(DC_ERR_FORMAT, "%s: holds %llu parameters, its architecture needs %zu", model_path,
                         (unsigned long long)ck.nparams, m->nparams);
@@ -252,37 +266,50 @@ int cmd_eval(int argc, char **argv)
 
 int cmd_model(int argc, char **argv)
 {
-    const char *arch_spec = "classic";
-    int h = 28, w = 28;
+    const char *arch_spec = "classic", *size = "28x28";
+    int channels = 1, residual = 0, depth = 0, width = 0;
     arg_opt opts[] = {
-        {"arch", ARG_STRING, &arch_spec, "SPEC", "classic | keras | unet | a layer spec (see below)", 1, 0, 0},
-        {"height", ARG_INT, &h, "N", "input height", 1, 1 << 20, 0},
-        {"width", ARG_INT, &w, "N", "input width", 1, 1 << 20, 0},
+        {"arch", ARG_STRING, &arch_spec, "SPEC", "classic | keras | unet | dncnn | a layer spec (see below)", 1, 0, 0},
+        {"channels", ARG_INT, &channels, "C", "input (and output) channels: 1 gray, 3 colour", 1, 4096, 0},
+        {"size", ARG_STRING, &size, "HxW", "input height and width", 1, 0, 0},
+        {"residual", ARG_FLAG, &residual, NULL, "the residual head: output = input - prediction (linear last layer)", 1, 0, 0},
+        {"depth", ARG_INT, &depth, "D", "--arch dncnn: conv layers (default " DC_STR(DC_DNCNN_DEPTH) ")", 2, DC_DNCNN_MAX_DEPTH, 0},
+        {"width", ARG_INT, &width, "W", "--arch dncnn: filters per conv layer (default " DC_STR(DC_DNCNN_WIDTH) ")", 1, 4096, 0},
         {0},
     };
     const char *pos[1];
     int npos;
     int r = args_parse("model", opts, argc, argv, 1, pos, 0, &npos, "[--arch SPEC]");
     if (r == 1) {
-        printf("\nlayer spec: comma-separated layers, e.g. conv:32,pool,conv:32,pool,conv:32,up,conv:32,up,conv:1:sigmoid\n");
+        printf("\nlayer spec: comma-separated layers, e.g. conv:32,pool,conv:32,pool,conv:32,up,conv:32,up,conv:C:sigmoid\n");
         for (int i = 0; i < dc_layer_kind_count(); i++) {
             char grammar[64];
             dc_layer_grammar(dc_layer_kind_at(i), grammar, sizeof grammar);
             printf("  %-26s %s\n", grammar, dc_layer_kind_at(i)->help);
         }
-        printf("  ACT: relu (default) sigmoid tanh leaky linear; the last layer's is the output head\n"
-               "  presets: classic keras unet\n");
+        printf("  C (a filter count): the input's channel count, as the presets' last layer\n"
+               "  ACT: relu (default) sigmoid tanh leaky linear; the last layer's is the output head\n"
+               "  residual (last token): output = input - prediction, the last layer linear\n"
+               "  presets: classic keras unet (28,353 parameters at 1 channel), dncnn (conv:W x (D-1),\n"
+               "  conv:C:linear,residual; D " DC_STR(DC_DNCNN_DEPTH) ", W " DC_STR(DC_DNCNN_WIDTH) " by default)\n");
         return 0;
     }
     if (r) return r;
+    int h, w;
+    char tail;
+    if (sscanf(size, "%dx%d%c", &h, &w, &tail) != 2 || h < 1 || w < 1 || h > (1 << 20) || w > (1 << 20)) {
+        fprintf(stderr, "dae-cl model: --size: expected HxW, e.g. 64x64, got '%s'\n", size);
+        return 2;
+    }
     dc_arch arch;
-    dc_status s = dc_arch_parse(arch_spec, &arch);
+    dc_arch_options o = {depth, width, residual};
+    dc_status s = dc_arch_parse_with(arch_spec, &o, &arch);
     if (s) return cli_report("model", s);
     size_t np;
     double fl;
     dc_layer_state layers[DC_MAX_LAYERS];
-    s = dc_model_plan(&arch, 1, h, w, layers, &np, &fl);
+    s = dc_model_plan(&arch, channels, h, w, layers, &np, &fl);
     if (s) return cli_report("model", s);
-    dc_model_print(&arch, 1, h, w, stdout);
+    dc_model_print(&arch, channels, h, w, stdout);
     return 0;
 }

@@ -10,6 +10,7 @@ int cmd_denoise(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 /* Print "dae-cl CMD: <detail>" for the last failure and return the exit status for it. */
 int cli_report(const char *cmd, int status);

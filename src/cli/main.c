@@ -18,7 +18,8 @@ static const struct {
     int (*run)(int, char **);
     const char *summary;
 } commands[] = {
-    {"train", cmd_train, "train a denoiser on an IDX data set (MNIST by default)"},
+    {"train", cmd_train, "train a denoiser on an IDX data set (MNIST by default) or a folder of images"},
+    {"data", cmd_data, "what a folder of PNG/JPEG images holds, as training would load it"},
     {"eval", cmd_eval, "test-set loss, PSNR, SSIM and accuracy of a model vs the noisy input"},
     {"denoise", cmd_denoise, "denoise your own PNG images with a trained model"},
     {"export", cmd_export, "write a model as ONNX (standard operators) or NumPy .npz weights"},

@@ -14,6 +14,11 @@
  * lr_reductions, lr_last_reduction: daecl/schedule.h), so a resumed schedule or early stop
  * continues exactly; version 2 loads with best_epoch = the checkpoint's epoch when it has a best
  * loss (patience counts from there) and no reductions.
+ * Version 4 has version 3's payload; its architecture spec may use what versions 1 to 3 cannot
+ * read (daecl/model.h): conv:C (as many filters as the input channels, the presets' last
+ * layer) and the residual head (",residual": output = input − prediction), so an older dae-cl
+ * refuses the file by its version instead of misreading the spec. Versions 1 to 3 load as they
+ * are (their specs name every channel count and have no residual head).
  * Version 1 (dae-cl 0.1.0: optimizer and seed as binary fields, no metrics rows) still loads,
  * converted; any other version is refused. */
 #ifndef DAECL_CHECKPOINT_H
@@ -26,7 +31,7 @@
 #include "daecl/optim.h"
 #include "daecl/runconfig.h"
 
-#define DC_CHECKPOINT_VERSION 3
+#define DC_CHECKPOINT_VERSION 4
 
 typedef struct dc_checkpoint {
     char arch[DC_SPEC_MAX]; /* canonical spec (dc_arch_format) */

@@ -19,11 +19,21 @@
 #define DC_IDX_MAX_BYTES ((size_t)1 << 31)
 
 typedef struct dc_dataset {
-    uint8_t *images;   /* n*h*w, row-major, uint8 as in the file */
+    uint8_t *images;   /* n samples of c planes of h*w values, row-major, as stored: uint8, or
+                          uint16 in host byte order when depth == 2 */
     uint8_t *labels;   /* n labels or NULL if no label file */
     size_t n;
     int h, w;
+    int c, depth;      /* planes per sample, bytes per value; 0 reads as 1 (IDX sets) */
 } dc_dataset;
+
+static inline int dc_dataset_channels(const dc_dataset *d) { return d->c > 0 ? d->c : 1; }
+static inline int dc_dataset_depth(const dc_dataset *d) { return d->depth > 0 ? d->depth : 1; }
+/* Bytes of one sample: c * h * w * depth. */
+static inline size_t dc_dataset_sample_bytes(const dc_dataset *d)
+{
+    return (size_t)dc_dataset_channels(d) * (size_t)d->h * (size_t)d->w * (size_t)dc_dataset_depth(d);
+}
 
 /* Read an IDX image file (type 0x08, 3 dims N x H x W), raw or gzip. transpose != 0 swaps H and
  * W of every image (EMNIST stores images transposed); *h and *w then describe the result.
@@ -49,6 +59,11 @@ dc_status dc_idx_write_labels(const char *path, const uint8_t *lab, size_t n, in
  * file gives DC_ERR_IO with a hint to run dae-cl-fetch-mnist (tools/fetch-mnist in a source tree).
  * *out is zeroed on failure. */
 dc_status dc_dataset_load(const char *dir, const char *split, int transpose, dc_dataset *out);
+
+/* 1 when dir holds an IDX training set (train-images-idx3-ubyte or a variant above), or is not
+ * a directory at all (dc_dataset_load then says what is wrong); 0 for any other directory (a
+ * folder of images, daecl/imageset.h). */
+int dc_dataset_is_idx(const char *dir);
 
 /* Keep only the first n samples (n == 0 or n >= ds->n: no-op). */
 void dc_dataset_truncate(dc_dataset *ds, size_t n);

@@ -21,7 +21,7 @@ typedef struct dc_eval_result {
 typedef struct dc_evaluator {
     dc_device *dev;
     dc_loader *loader;   /* sequential batches of the data set */
-    int batch, h, w;
+    int batch, c, h, w, depth; /* the data set's samples */
     dc_tensor clean, noisy, pred, noisy_logits;
     dc_accum acc;
 } dc_evaluator;

@@ -1,35 +1,40 @@
-/* dae-cl images: PNG read/write (libpng) and sample-grid composition.
+/* dae-cl images: PNG and JPEG read/write (libpng, libjpeg) and sample-grid composition.
  *
- * Pixel convention: grayscale float in [0,1], row-major, 0 = black. MNIST digits are white
- * (1) strokes on a black (0) background, and that is the domain the models are trained on.
+ * Pixel convention: float in [0,1], planar, 0 = black. MNIST digits are white (1) strokes on a
+ * black (0) background, and that is the domain the MNIST models are trained on. Sample values
+ * are scaled exactly: 8-bit v / 255, 16-bit v / 65535 (so 16-bit data round-trips bit-exact);
+ * PNG gray at 1/2/4 bits is first replicated to 8 bits by libpng (v * 255 / (2^depth - 1)).
  *
- * Reading (dc_png_read) accepts every PNG libpng decodes and turns it into gray:
- *   - gray 1/2/4/8/16-bit: values as stored, scaled to [0,1] (v / (2^depth - 1)), exact;
- *   - palette: expanded to RGB(A) through the palette (and tRNS), then as RGB(A);
- *   - RGB(A): luma with the Rec.601 weights  Y = 0.299 R + 0.587 G + 0.114 B;
- *   - alpha (gray+alpha, RGBA, tRNS): composited over BLACK, Y' = Y * alpha. Transparent
- *     pixels therefore become background (0), as in MNIST; a digit drawn white-on-transparent
- *     comes out white-on-black. (A dark digit on a transparent background comes out all black:
- *     give such images an opaque white background and invert them first.)
- *   - interlaced (Adam7) files are de-interlaced;
- *   - gAMA/sRGB/iCCP are ignored: stored sample values are used as they are.
- * dc_image.bit_depth records 16 when the source had 16-bit samples, else 8, so a 16-bit file
- * can be written back at 16 bits without loss.
- * Refused with DC_ERR_FORMAT and a one-line detail naming the file: not a PNG (signature),
- * truncated data, CRC errors in critical chunks (IHDR, PLTE, IDAT, IEND), corrupt compressed
- * data, zero width or height, and absurd declared sizes (width or height > DC_IMAGE_MAX_DIM, or
- * more than DC_IMAGE_MAX_PIXELS pixels, or more pixel data than the file could possibly hold)
- * before any pixel memory is allocated. Open/read failures are DC_ERR_IO. libpng warnings are
- * never printed; they are only kept for the error detail.
+ * Reading (dc_image_read) recognises PNG and JPEG by their signature, never by the name:
+ *   - PNG: every colour type and depth libpng decodes. "As stored" (want_c 0) gives c = 1 for
+ *     gray and gray+alpha, c = 3 for RGB(A) and palette files (expanded through PLTE); alpha
+ *     (an alpha channel, or tRNS on any type) goes to img->alpha as stored, not composited.
+ *     Interlaced (Adam7) files are de-interlaced; gAMA/sRGB/iCCP are ignored.
+ *   - JPEG (baseline and progressive, 8-bit): gray -> c = 1, YCbCr/RGB -> c = 3 (libjpeg's
+ *     colour conversion); CMYK/YCCK is refused (DC_ERR_UNSUPPORTED). Every libjpeg warning
+ *     (corrupt data, premature end of file) is an error: a truncated JPEG is refused.
+ *   - want_c 1: colour becomes Rec.601 luma Y = 0.299 R + 0.587 G + 0.114 B (dc_luma601);
+ *     want_c 3: gray is replicated into R, G and B.
+ * img.bit_depth records 16 when the source had 16-bit samples, else 8.
+ * Refused with DC_ERR_FORMAT and a one-line detail naming the file: an unknown signature, an
+ * empty file, truncated data, PNG CRC errors in critical chunks, corrupt compressed data, zero
+ * width or height, and absurd declared sizes (width or height > DC_IMAGE_MAX_DIM, or more than
+ * DC_IMAGE_MAX_PIXELS pixels, or more PNG pixel data than the file could possibly hold) before
+ * any pixel memory is allocated. Open/read failures are DC_ERR_IO. Codec warnings are never
+ * printed; they are only kept for the error detail.
+ *
+ * dc_png_read is the older gray-only PNG reader (plots, MNIST-style digits): PNG only, luma,
+ * alpha composited over BLACK (Y' = Y * alpha), so transparent pixels become background (0).
  *
  * Reading opens regular files only (fileio.h): a FIFO, device or directory is refused, never
  * waited on.
  *
- * Writing (dc_png_write, dc_png_write_gray8) replaces path atomically (see daecl/fileio.h: temp
- * file beside it, fsync, rename; a directory, FIFO, device node or dangling symlink at path is
- * refused; a symlink to a regular file has its target replaced). On any failure the temp file
- * is removed and an existing file at path is left untouched. Path "-" writes to standard
- * output. */
+ * Writing (dc_image_write, dc_png_write, dc_png_write_gray8) replaces path atomically (see
+ * daecl/fileio.h: temp file beside it, fsync, rename; a directory, FIFO, device node or
+ * dangling symlink at path is refused; a symlink to a regular file has its target replaced). On
+ * any failure the temp file is removed and an existing file at path is left untouched. Path "-"
+ * writes a PNG to standard output. Values are clamped to [0,1] (NaN -> 0) and rounded to the
+ * nearest sample value. */
 #ifndef DAECL_IMAGE_H
 #define DAECL_IMAGE_H
 
@@ -41,21 +46,52 @@
 #define DC_IMAGE_MAX_PIXELS (1 << 28)  /* largest w*h accepted */
 
 typedef struct dc_image {
-    float *px;     /* h*w gray values in [0,1], row-major */
-    int w, h;
-    int bit_depth; /* 8 or 16: the depth the source had, so 16-bit in can give 16-bit out */
+    float *px;     /* c planes of h*w values in [0,1], planar: plane k at px + k*w*h, row-major */
+    float *alpha;  /* NULL, or h*w alpha values in [0,1] as stored (carried through, never denoised);
+                      malloc'ed, owned by the image */
+    int w, h, c;   /* c = 1 (gray) or 3 (RGB) */
+    int bit_depth; /* 8 or 16: the source's sample depth, so 16-bit in can give 16-bit out */
 } dc_image;
 
-/* Allocate a zeroed w x h image (bit_depth 8). img is left empty ({0}) on failure. */
+typedef enum { DC_IMAGE_PNG = 1, DC_IMAGE_JPEG } dc_image_format;
+
+typedef struct dc_image_info {
+    int w, h, c, bit_depth, has_alpha;
+    dc_image_format format;
+} dc_image_info;
+
+/* Allocate a zeroed w x h image of c channels (1 or 3; bit_depth 8, no alpha). img is left
+ * empty ({0}) on failure. dc_image_alloc is the gray (c = 1) case. */
+dc_status dc_image_alloc_c(dc_image *img, int w, int h, int c);
 dc_status dc_image_alloc(dc_image *img, int w, int h);
-/* Free the pixels and reset *img to {0}; safe on an empty or already freed image. */
+/* Free the pixels and alpha and reset *img to {0}; safe on an empty or already freed image. */
 void dc_image_free(dc_image *img);
 
-/* Read a PNG (see above) into *out, which is allocated here; *out is {0} on failure. */
+/* Rec.601 luma of one RGB pixel, as every colour-to-gray conversion here computes it. */
+float dc_luma601(float r, float g, float b);
+
+/* PNG or JPEG, recognised by signature (not name), into *out (allocated here; {0} on
+ * failure). want_c: 0 = as stored (gray -> 1, colour or palette -> 3), 1 = Rec.601 luma,
+ * 3 = RGB (gray replicated). Corrupt/truncated files: DC_ERR_FORMAT naming the file. */
+dc_status dc_image_read(const char *path, int want_c, dc_image *out);
+
+/* Header only (no pixel decode): for folder scans and memory planning. c as dc_image_read's
+ * "as stored"; size limits and CMYK JPEG are checked as when reading. */
+dc_status dc_image_probe(const char *path, dc_image_info *info);
+
+/* The format dc_image_write would use for path: .png (any case), no extension or "-" -> PNG;
+ * .jpg/.jpeg -> JPEG; another extension -> DC_ERR_INVALID_ARG naming path. */
+dc_status dc_image_format_for(const char *path, dc_image_format *fmt);
+
+/* Write by extension (dc_image_format_for): PNG gray/RGB, with alpha when img->alpha, at
+ * bit_depth 8 or 16; JPEG 8-bit only, jpeg_quality 1-100, alpha refused. Atomic, see above. */
+dc_status dc_image_write(const char *path, const dc_image *img, int bit_depth, int jpeg_quality);
+
+/* The gray-only PNG reader described above; *out has c = 1 and no alpha. */
 dc_status dc_png_read(const char *path, dc_image *out);
 
-/* Write img as a gray PNG with bit_depth 8 or 16 (values clamped to [0,1], NaN -> 0, rounded
- * to nearest). Atomic, see above. */
+/* Write img as a PNG whatever the name (gray or RGB by img->c, alpha when img->alpha), with
+ * bit_depth 8 or 16. Atomic, see above. */
 dc_status dc_png_write(const char *path, const dc_image *img, int bit_depth);
 
 /* Same for a raw 8-bit gray buffer of h rows of w bytes. */

@@ -23,12 +23,13 @@
 
 #include "daecl/dataset.h"
 #include "daecl/device.h"
+#include "daecl/imageset.h"
 #include "daecl/status.h"
 
 typedef struct dc_loader dc_loader; /* opaque */
 
 typedef struct dc_loader_config {
-    const dc_dataset *data; /* must outlive the loader; n <= UINT32_MAX */
+    const dc_dataset *data; /* must outlive the loader; n <= UINT32_MAX; NULL with patches */
     int batch;              /* images per batch, > 0 */
     int shuffle;            /* 0: sequential order (validation) */
     uint64_t seed;          /* shuffle seed */
@@ -36,6 +37,13 @@ typedef struct dc_loader_config {
     int parts, part;        /* parts > 1: this loader hands out only its share, rows
                                dc_dist_share(total, part, parts) of every batch (data-parallel
                                ranks); 0 or 1: whole batches */
+    /* Patches instead of whole samples (daecl/patches.h): when patches is set, an epoch is
+     * patches_per_epoch random patch x patch crops (c planes, the set's depth), row r of batch b
+     * is patch index b * batch + r (its indices entry, the noise's sample index), drawn with
+     * seed; shuffle is ignored. */
+    const dc_imageset *patches;
+    int patch, augment;
+    uint32_t patches_per_epoch;
 } dc_loader_config;
 
 /* Allocate the staging slots and device buffers. Refuses an empty dataset, batch <= 0, and a
@@ -55,7 +63,7 @@ int dc_loader_batches_per_epoch(const dc_loader *l);
 int dc_loader_batch_total(const dc_loader *l);
 
 /* Next batch of the epoch: *n images (the last batch may be partial), the device buffers holding
- * them (pixels uint8[n*h*w], indices uint32[n] = dataset sample of each row) and the upload event
+ * them (pixels: n samples of dc_dataset_sample_bytes each, uint8[n*h*w] for IDX; indices uint32[n] = dataset sample of each row) and the upload event
  * to wait on (owned by the loader, valid until the next call). The upload is enqueued on the
  * device's in-order queue, so kernels enqueued after this call see the batch; the buffers are
  * overwritten by the upload of the batch after next, which runs after every command enqueued
@@ -68,6 +76,8 @@ dc_status dc_loader_next(dc_loader *l, int *n, cl_mem *pixels, cl_mem *indices, 
  * device is the bottleneck: expected). batches: batches handed out since creation. */
 typedef struct dc_loader_stats {
     long batches, consumer_waits, producer_waits;
+    long gathered;          /* batches gathered by the loader thread */
+    double gather_seconds;  /* host time spent gathering them (copies, patch draws) */
 } dc_loader_stats;
 void dc_loader_stats_get(const dc_loader *l, dc_loader_stats *s);
 

@@ -46,4 +46,12 @@ dc_status dc_loss_compute(dc_device *dev, dc_loss_kind kind, dc_act head, const 
                           const dc_tensor *y, dc_tensor *dz, dc_tensor *out, dc_accum *acc,
                           int slot);
 
+/* The residual head: the model's output is p = x - z (x its input, z its linear last layer's
+ * output), scored as dc_loss_compute with no head; dz = dl/dz = -dl/dp / count. BCE is refused
+ * (dc_loss_check_residual: one line, as dc_loss_check). */
+dc_status dc_loss_check_residual(dc_loss_kind kind);
+dc_status dc_loss_compute_residual(dc_device *dev, dc_loss_kind kind, const dc_tensor *x,
+                                   const dc_tensor *z, const dc_tensor *y, dc_tensor *dz,
+                                   dc_tensor *out, dc_accum *acc, int slot);
+
 #endif

@@ -1,9 +1,12 @@
 /* Models: an architecture spec string parsed into a small graph of layers, and the device
  * state to run it (one flat parameter buffer, one flat gradient buffer, activations per layer).
  *
- * Spec grammar (comma-separated layers, applied in order to a 1-channel image); the layer kinds
- * are the registry's (daecl/layer.h, src/nn/layers.c; `dae-cl model --help` lists them):
- *   conv:C[:ACT][:kK][@NAME]   k×k conv (K odd, default 3), stride 1, "same", C filters;
+ * Spec grammar (comma-separated layers, applied in order to an image of in_c channels); the
+ * layer kinds are the registry's (daecl/layer.h, src/nn/layers.c; `dae-cl model --help` lists
+ * them):
+ *   conv:N[:ACT][:kK][@NAME]   k×k conv (K odd, default 3), stride 1, "same", N filters; N may
+ *                              be the letter C: as many as the model's input channels (so one
+ *                              spec serves gray and colour images);
  *                              ACT relu (default) | sigmoid | tanh | leaky | linear
  *   convT:C[:ACT][:kK][@NAME]  transposed conv, stride 2 ("same": doubles H and W)
  *   pool[@NAME]                2×2 max pool, stride 2 ("valid": odd sizes floor, as Keras)
@@ -11,8 +14,13 @@
  *   up[@NAME]                  2× nearest upsampling
  *   add:NAME / cat:NAME        merge the running tensor with layer NAME's output by addition
  *                              or channel concatenation (skip connections)
+ *   residual                   (last token, not a layer) the residual head: the layers predict
+ *                              the noise, the model's output is input − prediction; the last
+ *                              layer must be linear
  * Presets: classic (the Keras-blog denoiser), keras (Conv2DTranspose decoder), unet (classic
- * plus additive skips at 14×14 and 28×28). All three have 28,353 parameters.
+ * plus additive skips at 14×14 and 28×28), all ending in conv:C:sigmoid (28,353 parameters at
+ * one channel); dncnn (the DnCNN family without batch norm: conv:W + (D-2)×conv:W +
+ * conv:C:linear, residual), its depth D and width W chosen by dc_arch_parse_with.
  *
  * The output head: the last layer (a kind with an activation) keeps its pre-activation output
  * (the logits) and its activation is the model's head, applied by dc_model_predict and, fused
@@ -35,7 +43,8 @@
 
 typedef struct dc_layer_spec {
     const dc_layer_kind *kind; /* its registry descriptor */
-    int channels; /* filters (DC_LAYER_OPT_CHANNELS) */
+    int channels; /* filters (DC_LAYER_OPT_CHANNELS); from_input: the model's in_c once bound */
+    int from_input; /* spelled "C": as many filters as the model's input channels */
     int k;        /* kernel size (DC_LAYER_OPT_K) */
     dc_act act;   /* activation (DC_LAYER_OPT_ACT), else none */
     char name[32]; /* "@NAME" label, "" if none */
@@ -44,16 +53,33 @@ typedef struct dc_layer_spec {
 
 typedef struct dc_arch {
     int nlayers;
+    int residual; /* output = input − the layers' output (the "residual" token) */
     dc_layer_spec layers[DC_MAX_LAYERS];
 } dc_arch;
+
+/* The dncnn preset's default size: measured on a 2-core CPU (README, "Models for photos"). */
+#define DC_DNCNN_DEPTH 8
+#define DC_DNCNN_WIDTH 32
+#define DC_DNCNN_MAX_DEPTH 63 /* DC_MAX_LAYERS - 1 */
+
+/* What the training flags change in a preset or spec: 0 keeps it. */
+typedef struct dc_arch_options {
+    int depth, width; /* dncnn only: conv layers (2 to DC_DNCNN_MAX_DEPTH) and their filters */
+    int residual;     /* 1: the residual head, the last layer made linear */
+} dc_arch_options;
 
 /* Parse a preset name or a spec. Errors point at the offending token:
  * "--arch: token 3 'conv:x': channel count must be a positive integer". */
 dc_status dc_arch_parse(const char *spec, dc_arch *out);
+/* The same with options (NULL: none); depth or width on anything but dncnn is refused. */
+dc_status dc_arch_parse_with(const char *spec, const dc_arch_options *opt, dc_arch *out);
 /* The canonical spec string (presets expanded), as stored in checkpoints. */
 void dc_arch_format(const dc_arch *a, char *buf, size_t len);
-/* The preset's spec string, or NULL. */
+/* The preset's spec string, or NULL (dncnn: its default size). */
 const char *dc_arch_preset(const char *name);
+/* The layers' filter counts for a model of in_c input channels: every "C" becomes in_c (the
+ * planner and the model do it; the canonical spec keeps the letter). */
+void dc_arch_bind(dc_arch *a, int in_c);
 
 typedef struct dc_layer_state {
     int c, h, w;          /* output shape per image */
@@ -70,6 +96,8 @@ typedef struct dc_model {
     dc_arch arch;
     int in_c, in_h, in_w, batch;
     dc_act head;          /* the output head: the last layer's activation */
+    int residual;         /* arch.residual: output = input − head(logits) */
+    dc_tensor input;      /* the residual head: dc_model_forward's x, read by dc_model_loss */
     size_t nparams;
     cl_mem params, grads; /* flat; grads also used as the optimizer's gradient input */
     int owns_params;
@@ -94,7 +122,8 @@ void dc_model_destroy(dc_model *m);
 /* Glorot-uniform weights and zero biases (as Keras), from the seed. Blocking. */
 dc_status dc_model_init_params(dc_model *m, uint64_t seed);
 
-/* The model's outputs for n ≤ batch images, head applied (e.g. sigmoid): *y is a view of them,
+/* The model's outputs for n ≤ batch images, head applied (e.g. sigmoid; the residual head:
+ * x − logits): *y is a view of them,
  * valid until the next call. They overwrite the logits (no extra memory): run
  * dc_model_forward again before dc_model_loss. Enqueued only. */
 dc_status dc_model_predict(dc_model *m, const dc_tensor *x, int n, dc_tensor *y);
@@ -107,7 +136,7 @@ dc_status dc_model_check_loss(const dc_model *m, dc_loss_kind loss);
  * then dc_model_loss scores the head's output against the target y and, when grad, writes
  * dL/dlogits; then dc_model_backward writes every parameter gradient into m->grads.
  * dc_model_loss's out (may be NULL) receives the head's output, acc/slot as dc_loss_compute.
- * Enqueued only. */
+ * A residual model's loss reads forward's x again: keep it unchanged until then. Enqueued only. */
 dc_status dc_model_forward(dc_model *m, const dc_tensor *x, int n);
 dc_status dc_model_loss(dc_model *m, dc_loss_kind loss, const dc_tensor *y, int n, int grad,
                         dc_tensor *out, dc_accum *acc, int slot);

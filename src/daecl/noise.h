@@ -1,7 +1,9 @@
 /* Input noise for the denoising autoencoder, generated on the device.
  *
- * One kernel turns a batch of uint8 pixels into two float NCHW (c = 1) tensors: the clean
- * target (x / 255, correctly rounded) and its noisy copy. The noise comes from a counter-based
+ * One kernel turns a batch of uint8 (or uint16) pixels into two float NCHW tensors: the clean
+ * target (x / 255 or x / 65535, correctly rounded) and its noisy copy. An image of c planes is
+ * one sample of c*h*w pixels (pixel index = (plane * h + y) * w + x), so a gray image keys its
+ * noise exactly as before planes existed. The noise comes from a counter-based
  * RNG, Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11; the
  * same function as Random123's philox4x32_R(10, ...)), keyed so that the noisy image of dataset
  * sample i in epoch e is the same on every device, in every batch order and at every batch size:
@@ -55,7 +57,8 @@ typedef enum dc_noise_kind {
 
 typedef struct dc_noise_config {
     dc_noise_kind kind;
-    float param; /* σ, p or peak; ignored for none */
+    float param;     /* σ, p or peak; ignored for none. With a range: its low end */
+    float param_max; /* > param: a range, each image draws its level (see below); else fixed */
 } dc_noise_config;
 
 #define DC_NOISE_EPOCH_VALIDATION 0xFFFFFFFFu
@@ -65,15 +68,24 @@ typedef struct dc_noise_config {
 #define DC_NOISE_SIGMA_MAX 10.0f
 #define DC_NOISE_PEAK_MAX 1e6f
 
+/* Level ranges (blind denoising): "gaussian:0-0.2" gives each image (sample index, epoch) its
+ * own level  param + (param_max - param) * u  with u = (word0 >> 8) * 2^-24 in [0, 1) from
+ * word 0 of Philox at counter {0, sample, epoch, DC_NOISE_STREAM_LEVEL}, on the device and the
+ * host alike (Poisson's 1/peak is then divided per image, rounded as the device divides).
+ * A range's low end may be 0 for gaussian and speckle (an image without noise). */
+#define DC_NOISE_STREAM_LEVEL 2u
+
 /* "gaussian", "saltpepper", ... for a kind ("?" out of range). */
 const char *dc_noise_kind_name(dc_noise_kind k);
 
-/* Parse "gaussian:0.5", "saltpepper:0.1", "speckle:0.2", "poisson:10", "mask:0.25", "none".
+/* Parse "gaussian:0.5", "saltpepper:0.1", "speckle:0.2", "poisson:10", "mask:0.25", "none", or a
+ * range LO-HI of levels ("gaussian:0-0.2", "poisson:5-50"), LO < HI. Levels are on the [0,1]
+ * pixel scale: σ 25/255 ≈ 0.098.
  * Validates the ranges above; on error returns DC_ERR_INVALID_ARG with a one-line detail naming
  * the value (`--noise "gaussian:0": sigma must be in (0, 10]`). *out is untouched on error. */
 dc_status dc_noise_parse(const char *spec, dc_noise_config *out);
 
-/* The spec string that parses back to c ("gaussian:0.5", "none"). */
+/* The spec string that parses back to c ("gaussian:0.5", "gaussian:0-0.2", "none"). */
 void dc_noise_format(const dc_noise_config *c, char *buf, size_t len);
 
 /* Enqueue (non-blocking) the to_float + noise kernel for a batch of n images of h×w:
@@ -86,7 +98,18 @@ dc_status dc_noise_apply(dc_device *dev, const dc_noise_config *cfg, uint64_t se
                          cl_mem pixels, cl_mem indices, int n, int h, int w, dc_tensor *clean,
                          dc_tensor *noisy, cl_uint nwait, const cl_event *wait);
 
-/* The same noise on the host for one image of h×w floats (any values in [0,1], e.g. a user PNG):
+/* The same for pixels stored as `depth` bytes per value (1: uint8, x / 255; 2: uint16, x / 65535,
+ * both correctly rounded) and c planes per image: pixels holds n images of c*h*w values (planar),
+ * the tensors are N×c×h×w, and the noise's pixel index runs over c*h*w (plane-major), so
+ * c = 1, depth = 1 is exactly dc_noise_apply. */
+dc_status dc_noise_apply_planes(dc_device *dev, const dc_noise_config *cfg, uint64_t seed, uint32_t epoch,
+                                cl_mem pixels, int depth, cl_mem indices, int n, int c, int h, int w,
+                                dc_tensor *clean, dc_tensor *noisy, cl_uint nwait, const cl_event *wait);
+
+/* The level image `sample` of epoch `epoch` gets: cfg->param without a range. */
+float dc_noise_level(const dc_noise_config *cfg, uint64_t seed, uint32_t epoch, uint32_t sample);
+
+/* The same noise on the host for one image of h×w floats (for c planes pass h = c * h) (any values in [0,1], e.g. a user PNG):
  * bit-identical to the device for none, saltpepper and mask; for the others equal up to the
  * rounding of log/sin/cos/sqrt/exp (|difference| ~1e-7 before clipping; a Poisson count can,
  * very rarely, differ by one at a CDF boundary). clean and noisy may be the same array. */
@@ -98,5 +121,7 @@ void dc_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out
 
 /* x / 255 correctly rounded, as the device computes the clean target. */
 float dc_noise_u8_to_float(uint8_t p);
+/* x / 65535 correctly rounded, likewise for 16-bit pixels. */
+float dc_noise_u16_to_float(uint16_t p);
 
 #endif

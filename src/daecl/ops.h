@@ -120,6 +120,9 @@ dc_status dc_act_forward(dc_device *dev, dc_act act, const dc_tensor *x, dc_tens
 /* dy *= act'(y), computed from the output y (relu: y > 0; sigmoid: y(1-y); tanh: 1-y^2;
  * leaky: y > 0 ? 1 : DC_LEAKY_SLOPE; none: 1, nothing is enqueued). */
 dc_status dc_act_backward(dc_device *dev, dc_act act, const dc_tensor *y, dc_tensor *dy);
+/* The residual head's output, in place: z = x - z (same shapes; its gradient is -1, fused into
+ * the loss: dc_loss_compute_residual). */
+dc_status dc_residual_forward(dc_device *dev, const dc_tensor *x, dc_tensor *z);
 
 /* ---- Merges for skip connections.
  * y = a + b (same shapes). Its backward is the identity for both branches: no kernel (use

@@ -12,7 +12,12 @@
  * in `given`) either replaces the stored one with a notice (epochs, lr, validate-every, samples,
  * val-limit, data, the schedule's parameters, early-stop, save-every, keep) or, where the arithmetic or the random streams depend on it (batch,
  * architecture, noise, seed, loss, optimizer and its other hyper-parameters, train-limit,
- * transpose, noise-fixed, lr-schedule), is refused with the reason. */
+ * transpose, noise-fixed, lr-schedule, residual, depth, width), is refused with the reason.
+ *
+ * The architecture field holds the canonical spec (dc_arch_format): --depth and --width resize
+ * it while it is the dncnn preset's, --residual gives it the residual head, whatever their
+ * order on the command line. A loss the user did not choose follows the model (through
+ * dc_run_config_set): bce for a sigmoid head, mse for a residual or any other head. */
 #ifndef DAECL_RUNCONFIG_H
 #define DAECL_RUNCONFIG_H
 
@@ -28,6 +33,7 @@
 #define DC_RUN_CONFIG_VERSION 1
 #define DC_RUN_PATH_MAX 1024
 #define DC_RUN_TEXT_MAX 8192 /* enough for every field at its longest */
+#define DC_RUN_DEFAULT_PATCH 64
 
 typedef struct dc_run_config {
     char data_dir[DC_RUN_PATH_MAX];
@@ -45,6 +51,17 @@ typedef struct dc_run_config {
     dc_schedule_config schedule; /* learning rate per epoch (daecl/schedule.h) */
     int early_stop;         /* stop after this many epochs without val_loss improvement; 0 never */
     int save_every, keep;   /* epoch_NNN.dcl every save_every epochs (0 never), the keep most recent (0 all) */
+    int residual;           /* the residual head on any architecture (daecl/model.h) */
+    int depth, width;       /* --arch dncnn's conv layers and filters (0: its defaults) */
+    /* image folders (daecl/imageset.h, daecl/patches.h); IDX sets ignore these */
+    int channels;           /* 1 or 3; 0: 3 when any image is colour */
+    int patch;              /* training crop size; 0: DC_RUN_DEFAULT_PATCH */
+    int augment;            /* flips and 90-degree rotations of the crops */
+    int patches_per_epoch;
+    char val_data[DC_RUN_PATH_MAX]; /* validation folder; "" none */
+    float val_split;        /* fraction of the folder held out for validation by path hash */
+    int max_data_mb;        /* host memory bound for the pixels */
+    int strict;             /* stop at the first bad image file */
     uint64_t given;         /* bit i: field i was set by dc_run_config_set (the user's choice) */
 } dc_run_config;
 

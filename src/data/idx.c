@@ -577,6 +577,19 @@ static dc_status find_split_file(const char *dir, const char *prefix, const char
     return s;
 }
 
+int dc_dataset_is_idx(const char *dir)
+{
+    static const char *const train_words[] = {"train", NULL};
+    struct stat st;
+    if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return 1; /* dc_dataset_load explains */
+    char *path = NULL;
+    dc_status s = find_split_file(dir, "train", train_words, "images", "idx3", &path);
+    int found = s == DC_OK && path != NULL;
+    free(path);
+    dc_clear_error();
+    return found;
+}
+
 dc_status dc_dataset_load(const char *dir, const char *split, int transpose, dc_dataset *out)
 {
     static const char *const train_words[] = {"train", NULL};
@@ -640,7 +653,7 @@ fail:
 void dc_dataset_truncate(dc_dataset *ds, size_t n)
 {
     if (!ds || n == 0 || n >= ds->n) return;
-    const size_t plane = (size_t)ds->h * (size_t)ds->w;
+    const size_t plane = dc_dataset_sample_bytes(ds);
     ds->n = n;
     /* Give the memory back when we can; keeping the larger block is fine too. */
     uint8_t *p = realloc(ds->images, n * plane);

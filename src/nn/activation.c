@@ -94,3 +94,12 @@ dc_status dc_act_backward(dc_device *dev, dc_act act, const dc_tensor *y, dc_ten
     if (act == DC_ACT_NONE) return DC_OK;
     return launch(dev, act, "act_bwd", y, dy, op);
 }
+
+dc_status dc_residual_forward(dc_device *dev, const dc_tensor *x, dc_tensor *z)
+{
+    const char *op = "residual head";
+    DC_TRY(dc_tensor_check(x, op, "x"));
+    DC_TRY(dc_tensor_check(z, op, "z"));
+    DC_TRY(check_same(x, z, op));
+    return launch(dev, DC_ACT_NONE, "residual_out", x, z, op);
+}

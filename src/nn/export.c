@@ -289,15 +289,19 @@ static dc_status onnx_bytes(dc_export *g, const dc_arch *arch, int in_c, const c
     return DC_OK;
 }
 
-static dc_status npz_bytes(dc_export *g, void **data, size_t *size)
+/* The parameters, then "residual": [1] when the model's output is input − its last layer's, [0]
+ * otherwise (a reader rebuilding the model needs it; the weights alone do not say). */
+static dc_status npz_bytes(dc_export *g, const dc_arch *arch, void **data, size_t *size)
 {
-    dc_npy_array *arrays = calloc(g->nparams ? (size_t)g->nparams : 1, sizeof *arrays);
+    dc_npy_array *arrays = calloc((size_t)g->nparams + 1, sizeof *arrays);
     if (!arrays) return dc_fail(DC_ERR_NOMEM, "out of memory writing the .npz");
     for (int i = 0; i < g->nparams; i++) {
         arrays[i] = g->params[i].array;
         arrays[i].name = g->params[i].name;
     }
-    dc_status s = dc_npz_build(arrays, g->nparams, data, size);
+    static const float flag[2] = {0, 1};
+    arrays[g->nparams] = (dc_npy_array){.name = "residual", .ndims = 1, .dims = {1}, .data = &flag[arch->residual ? 1 : 0]};
+    dc_status s = dc_npz_build(arrays, g->nparams + 1, data, size);
     free(arrays);
     return s;
 }
@@ -309,7 +313,7 @@ static dc_status walk(dc_export *g, const dc_arch *arch, int in_c, const dc_laye
     for (int i = 0; i < arch->nlayers; i++) {
         const dc_layer_spec *L = &arch->layers[i];
         if (i == arch->nlayers - 1)
-            snprintf(names[i], sizeof names[i], "output");
+            snprintf(names[i], sizeof names[i], arch->residual ? "noise" : "output");
         else
             snprintf(names[i], sizeof names[i], "layer%d.%s", i + 1, L->kind->token);
         dc_export_layer x = {
@@ -323,13 +327,20 @@ static dc_status walk(dc_export *g, const dc_arch *arch, int in_c, const dc_laye
         dc_status s = L->kind->export_onnx(&x);
         if (s) return dc_fail(s, "layer %d (%s): %s", i + 1, L->kind->token, dc_error_detail());
     }
+    if (arch->residual) { /* the residual head: output = input − predicted noise */
+        const char *in[2] = {"input", names[arch->nlayers - 1]};
+        DC_TRY(dc_export_node(g, "Sub", in, 2, "output"));
+    }
     close_node(g);
     return g->nodes.oom ? dc_fail(DC_ERR_NOMEM, "out of memory building the ONNX graph") : DC_OK;
 }
 
-dc_status dc_export_model(const dc_arch *arch, int in_c, int h, int w, const float *params, size_t nparams,
+dc_status dc_export_model(const dc_arch *spec, int in_c, int h, int w, const float *params, size_t nparams,
                           dc_export_format format, const char *producer_version, void **data, size_t *size)
 {
+    dc_arch bound = *spec; /* conv:C has in_c filters */
+    dc_arch_bind(&bound, in_c);
+    const dc_arch *arch = &bound;
     dc_layer_state layers[DC_MAX_LAYERS];
     size_t np = 0;
     DC_TRY(dc_model_plan(arch, in_c, h, w, layers, &np, NULL));
@@ -337,7 +348,7 @@ dc_status dc_export_model(const dc_arch *arch, int in_c, int h, int w, const flo
         return dc_fail(DC_ERR_FORMAT, "%zu parameters given, the architecture needs %zu", nparams, np);
     dc_export g = {0};
     dc_status s = walk(&g, arch, in_c, layers, params);
-    if (!s) s = format == DC_EXPORT_NPZ ? npz_bytes(&g, data, size) : onnx_bytes(&g, arch, in_c, producer_version, data, size);
+    if (!s) s = format == DC_EXPORT_NPZ ? npz_bytes(&g, arch, data, size) : onnx_bytes(&g, arch, in_c, producer_version, data, size);
     free(g.nodes.p);
     free(g.inits.p);
     free(g.node.p);

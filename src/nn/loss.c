@@ -76,9 +76,10 @@ dc_status dc_loss_check(dc_loss_kind kind, dc_act head)
     return DC_OK;
 }
 
-dc_status dc_loss_compute(dc_device *dev, dc_loss_kind kind, dc_act head, const dc_tensor *z,
-                          const dc_tensor *y, dc_tensor *dz, dc_tensor *out, dc_accum *acc,
-                          int slot)
+/* x: the residual head's input (NULL: none). */
+static dc_status loss_compute(dc_device *dev, dc_loss_kind kind, dc_act head, const dc_tensor *x,
+                              const dc_tensor *z, const dc_tensor *y, dc_tensor *dz, dc_tensor *out,
+                              dc_accum *acc, int slot)
 {
     DC_TRY(dc_loss_check(kind, head));
     /* One kernel per (loss, head), named after both: loss_bce_sigmoid, loss_mse_tanh, ... */
@@ -92,6 +93,7 @@ dc_status dc_loss_compute(dc_device *dev, dc_loss_kind kind, dc_act head, const 
     DC_TRY(check_tensor(y, z, "target", count));
     if (dz) DC_TRY(check_tensor(dz, z, "gradient", count));
     if (out) DC_TRY(check_tensor(out, z, "output", count));
+    if (x) DC_TRY(check_tensor(x, z, "residual input", count));
     if (acc && (slot < 0 || slot >= acc->nslots))
         return dc_fail(DC_ERR_INVALID_ARG, "loss: accumulator slot %d out of range (it has %d)", slot,
                        acc->nslots);
@@ -102,12 +104,12 @@ dc_status dc_loss_compute(dc_device *dev, dc_loss_kind kind, dc_act head, const 
 
     cl_kernel k;
     DC_TRY(dc_kernel_get(dev, "loss.cl", "", kname, &k));
-    cl_uint flags = (dz ? 1u : 0u) | (out ? 2u : 0u) | (acc ? 4u : 0u);
+    cl_uint flags = (dz ? 1u : 0u) | (out ? 2u : 0u) | (acc ? 4u : 0u) | (x ? 8u : 0u);
     cl_uint zo = (cl_uint)z->off, yo = (cl_uint)y->off, dzo = dz ? (cl_uint)dz->off : 0,
-            oo = out ? (cl_uint)out->off : 0, po = 0, cnt = (cl_uint)count;
+            oo = out ? (cl_uint)out->off : 0, po = 0, cnt = (cl_uint)count, xo = x ? (cl_uint)x->off : 0;
     float inv_count = (float)(1.0 / (double)count);
     /* Unused outputs get a harmless placeholder buffer; the kernel never touches them. */
-    cl_mem dzb = dz ? dz->buf : z->buf, ob = out ? out->buf : z->buf;
+    cl_mem dzb = dz ? dz->buf : z->buf, ob = out ? out->buf : z->buf, xb = x ? x->buf : z->buf;
     DC_CL(DC_ARG(k, 0, z->buf), "loss arg 0");
     DC_CL(DC_ARG(k, 1, zo), "loss arg 1");
     DC_CL(DC_ARG(k, 2, y->buf), "loss arg 2");
@@ -121,10 +123,35 @@ dc_status dc_loss_compute(dc_device *dev, dc_loss_kind kind, dc_act head, const 
     DC_CL(DC_ARG(k, 10, cnt), "loss arg 10");
     DC_CL(DC_ARG(k, 11, inv_count), "loss arg 11");
     DC_CL(DC_ARG(k, 12, flags), "loss arg 12");
+    DC_CL(DC_ARG(k, 13, xb), "loss arg 13");
+    DC_CL(DC_ARG(k, 14, xo), "loss arg 14");
     size_t g = nchunks, l = LOSS_LOCAL;
     DC_TRY(dc_launch(dev, k, 1, &g, &l, kname));
     if (!acc) return DC_OK;
     /* slot += Σ chunks / (c·h·w): the sum over images of each image's mean loss. */
     return dc_accum_add_partials(dev, acc, slot, 1, part, 0, nchunks,
                                  (float)(1.0 / (double)per_image));
+}
+
+dc_status dc_loss_check_residual(dc_loss_kind kind)
+{
+    if (kind == DC_LOSS_BCE)
+        return dc_fail(DC_ERR_INVALID_ARG,
+                       "--loss bce: a residual model's output (input minus the predicted noise) is not a "
+                       "sigmoid's, so cross-entropy does not apply; use --loss mse or l1");
+    return dc_loss_check(kind, DC_ACT_NONE);
+}
+
+dc_status dc_loss_compute(dc_device *dev, dc_loss_kind kind, dc_act head, const dc_tensor *z,
+                          const dc_tensor *y, dc_tensor *dz, dc_tensor *out, dc_accum *acc, int slot)
+{
+    return loss_compute(dev, kind, head, NULL, z, y, dz, out, acc, slot);
+}
+
+dc_status dc_loss_compute_residual(dc_device *dev, dc_loss_kind kind, const dc_tensor *x,
+                                   const dc_tensor *z, const dc_tensor *y, dc_tensor *dz,
+                                   dc_tensor *out, dc_accum *acc, int slot)
+{
+    DC_TRY(dc_loss_check_residual(kind));
+    return loss_compute(dev, kind, DC_ACT_NONE, x, z, y, dz, out, acc, slot);
 }

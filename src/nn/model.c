@@ -21,6 +21,9 @@ dc_status dc_model_plan(const dc_arch *arch, int in_c, int h, int w, dc_layer_st
 {
     if (in_c <= 0 || h <= 0 || w <= 0)
         return dc_fail(DC_ERR_INVALID_ARG, "model input %dx%dx%d is empty", in_c, h, w);
+    dc_arch bound = *arch;
+    dc_arch_bind(&bound, in_c);
+    arch = &bound;
     int c = in_c, ch = h, cw = w;
     size_t np = 0;
     double fl = 0;
@@ -42,7 +45,12 @@ dc_status dc_model_plan(const dc_arch *arch, int in_c, int h, int w, dc_layer_st
         ch = S->h;
         cw = S->w;
     }
-    if (c != in_c || ch != h || cw != w)
+    if (c != in_c)
+        return dc_fail(DC_ERR_INVALID_ARG,
+                       "this architecture maps %d-channel images to %d channels; a denoiser must keep them "
+                       "(end the spec with conv:C, C being the input's channel count)",
+                       in_c, c);
+    if (ch != h || cw != w)
         return dc_fail(DC_ERR_INVALID_ARG,
                        "this architecture maps %dx%dx%d images to %dx%dx%d; a denoiser must keep the size "
                        "(with two pool layers, height and width must be multiples of 4)",
@@ -76,11 +84,13 @@ static dc_status model_new(dc_device *dev, const dc_arch *arch, int in_c, int h,
     if (!m) return dc_fail(DC_ERR_NOMEM, "out of memory creating the model");
     m->dev = dev;
     m->arch = *arch;
+    dc_arch_bind(&m->arch, in_c);
     m->in_c = in_c;
     m->in_h = h;
     m->in_w = w;
     m->batch = batch;
     m->head = arch->layers[arch->nlayers - 1].act;
+    m->residual = arch->residual;
     dc_status s = dc_model_plan(arch, in_c, h, w, m->layers, &m->nparams, NULL);
     if (s) {
         free(m);
@@ -201,6 +211,7 @@ static dc_layer_run run_for(dc_model *m, int i, const dc_tensor *x, int n, dc_te
 dc_status dc_model_forward(dc_model *m, const dc_tensor *x, int n)
 {
     DC_TRY(check_input(m, x, n));
+    m->input = view_n(x, n);
     for (int i = 0; i < m->arch.nlayers; i++) {
         dc_tensor views[4];
         dc_layer_run r = run_for(m, i, x, n, views);
@@ -214,11 +225,15 @@ dc_status dc_model_predict(dc_model *m, const dc_tensor *x, int n, dc_tensor *y)
     DC_TRY(dc_model_forward(m, x, n));
     dc_tensor z = dc_model_logits(m, n);
     DC_TRY(dc_act_forward(m->dev, m->head, &z, &z));
+    if (m->residual) DC_TRY(dc_residual_forward(m->dev, &m->input, &z));
     *y = z;
     return DC_OK;
 }
 
-dc_status dc_model_check_loss(const dc_model *m, dc_loss_kind loss) { return dc_loss_check(loss, m->head); }
+dc_status dc_model_check_loss(const dc_model *m, dc_loss_kind loss)
+{
+    return m->residual ? dc_loss_check_residual(loss) : dc_loss_check(loss, m->head);
+}
 
 dc_status dc_model_loss(dc_model *m, dc_loss_kind loss, const dc_tensor *y, int n, int grad,
                         dc_tensor *out, dc_accum *acc, int slot)
@@ -227,6 +242,10 @@ dc_status dc_model_loss(dc_model *m, dc_loss_kind loss, const dc_tensor *y, int 
         return dc_fail(DC_ERR_INVALID_ARG, "loss of %d images on a model for %d", n, m->batch);
     if (grad && !m->grads) return dc_fail(DC_ERR_INVALID_ARG, "this model was built for inference only");
     dc_tensor z = dc_model_logits(m, n), dz = dc_model_logits_grad(m, n);
+    if (m->residual) {
+        if (m->input.n != n) return dc_fail(DC_ERR_INVALID_ARG, "loss of %d images after a forward of %d", n, m->input.n);
+        return dc_loss_compute_residual(m->dev, loss, &m->input, &z, y, grad ? &dz : NULL, out, acc, slot);
+    }
     return dc_loss_compute(m->dev, loss, m->head, &z, y, grad ? &dz : NULL, out, acc, slot);
 }
 
@@ -264,8 +283,11 @@ dc_tensor dc_model_logits_grad(const dc_model *m, int n)
     return view_n(&m->layers[m->arch.nlayers - 1].grad, n);
 }
 
-void dc_model_print(const dc_arch *arch, int in_c, int h, int w, FILE *out)
+void dc_model_print(const dc_arch *unbound, int in_c, int h, int w, FILE *out)
 {
+    dc_arch bound = *unbound;
+    dc_arch_bind(&bound, in_c);
+    const dc_arch *arch = &bound;
     dc_layer_state layers[DC_MAX_LAYERS];
     size_t np = 0;
     double fl = 0;
@@ -288,6 +310,10 @@ void dc_model_print(const dc_arch *arch, int in_c, int h, int w, FILE *out)
         if (L->name[0]) snprintf(desc + strlen(desc), sizeof desc - strlen(desc), " @%s", L->name);
         snprintf(shape, sizeof shape, "%dx%dx%d", S->c, S->h, S->w);
         fprintf(out, "%3d  %-26s %-14s %10zu %10.2f\n", i + 1, desc, shape, S->nparams, S->flops / 1e6);
+    }
+    if (arch->residual) {
+        snprintf(shape, sizeof shape, "%dx%dx%d", in_c, h, w);
+        fprintf(out, "%3s  %-26s %-14s %10d %10.2f\n", "", "residual: input - noise", shape, 0, in_c * (double)h * w / 1e6);
     }
     fprintf(out, "total: %zu parameters, %.1f MFLOP per image forward (%.1f forward+backward)\n", np,
             fl / 1e6, 3 * fl / 1e6);

@@ -6,22 +6,44 @@
 
 #include "daecl/model.h"
 
+_Static_assert(DC_DNCNN_MAX_DEPTH < DC_MAX_LAYERS, "a dncnn of the largest depth must fit");
+
 static const struct {
     const char *name, *spec;
 } presets[] = {
     /* The Keras-blog denoiser the original study trained. */
-    {"classic", "conv:32,pool,conv:32,pool,conv:32,up,conv:32,up,conv:1:sigmoid"},
+    {"classic", "conv:32,pool,conv:32,pool,conv:32,up,conv:32,up,conv:C:sigmoid"},
     /* Its Conv2DTranspose variant. */
-    {"keras", "conv:32,pool,conv:32,pool,convT:32,convT:32,conv:1:sigmoid"},
+    {"keras", "conv:32,pool,conv:32,pool,convT:32,convT:32,conv:C:sigmoid"},
     /* classic + additive encoder→decoder skips: same parameters, better PSNR (+1.3 dB after one epoch, README). */
-    {"unet", "conv:32@e1,pool,conv:32@e2,pool,conv:32,up,add:e2,conv:32,up,add:e1,conv:1:sigmoid"},
+    {"unet", "conv:32@e1,pool,conv:32@e2,pool,conv:32,up,add:e2,conv:32,up,add:e1,conv:C:sigmoid"},
 };
+
+/* DnCNN (Zhang et al. 2017) without batch norm: conv+ReLU, depth-2 conv+ReLU, a linear conv
+ * that predicts the noise, subtracted from the input. */
+static void dncnn_spec(int depth, int width, char *buf, size_t len)
+{
+    size_t used = 0;
+    for (int i = 0; i < depth - 1 && used < len; i++) used += (size_t)snprintf(buf + used, len - used, "conv:%d,", width);
+    if (used < len) snprintf(buf + used, len - used, "conv:C:linear,residual");
+}
 
 const char *dc_arch_preset(const char *name)
 {
+    static char dncnn[DC_SPEC_MAX];
+    if (strcmp(name, "dncnn") == 0) {
+        if (!dncnn[0]) dncnn_spec(DC_DNCNN_DEPTH, DC_DNCNN_WIDTH, dncnn, sizeof dncnn);
+        return dncnn;
+    }
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
         if (strcmp(presets[i].name, name) == 0) return presets[i].spec;
     return NULL;
+}
+
+void dc_arch_bind(dc_arch *a, int in_c)
+{
+    for (int i = 0; i < a->nlayers; i++)
+        if (a->layers[i].from_input) a->layers[i].channels = in_c;
 }
 
 static dc_status bad_token(int index, const char *tok, const char *why)
@@ -79,9 +101,11 @@ static dc_status parse_token(dc_arch *a, int index, char *tok)
     L->act = opts & DC_LAYER_OPT_ACT ? DC_ACT_RELU : DC_ACT_NONE;
     int f = 1;
     if (opts & DC_LAYER_OPT_CHANNELS) {
-        if (nf < 2 || parse_positive(fields[1], 4096, &L->channels)) {
-            char why[96];
-            snprintf(why, sizeof why, "needs a channel count from 1 to 4096, e.g. %s:32", kind->token);
+        if (nf >= 2 && strcmp(fields[1], "C") == 0) {
+            L->from_input = 1; /* bound to the model's in_c by dc_arch_bind */
+        } else if (nf < 2 || parse_positive(fields[1], 4096, &L->channels)) {
+            char why[128];
+            snprintf(why, sizeof why, "needs a channel count from 1 to 4096 or C (the input's), e.g. %s:32", kind->token);
             return bad_token(index, orig, why);
         }
         f = 2;
@@ -116,10 +140,23 @@ static dc_status parse_token(dc_arch *a, int index, char *tok)
     return DC_OK;
 }
 
-dc_status dc_arch_parse(const char *spec, dc_arch *out)
+dc_status dc_arch_parse(const char *spec, dc_arch *out) { return dc_arch_parse_with(spec, NULL, out); }
+
+dc_status dc_arch_parse_with(const char *spec, const dc_arch_options *opt, dc_arch *out)
 {
     memset(out, 0, sizeof *out);
     if (!spec || !*spec) return dc_fail(DC_ERR_INVALID_ARG, "--arch: empty architecture");
+    char sized[DC_SPEC_MAX];
+    if (opt && (opt->depth || opt->width)) {
+        if (strcmp(spec, "dncnn") != 0)
+            return dc_fail(DC_ERR_INVALID_ARG, "--depth and --width size the dncnn preset, not --arch '%.60s'", spec);
+        int depth = opt->depth ? opt->depth : DC_DNCNN_DEPTH, width = opt->width ? opt->width : DC_DNCNN_WIDTH;
+        if (depth < 2 || depth > DC_DNCNN_MAX_DEPTH)
+            return dc_fail(DC_ERR_INVALID_ARG, "--depth: dncnn has 2 to %d conv layers, not %d", DC_DNCNN_MAX_DEPTH, depth);
+        if (width < 1 || width > 4096) return dc_fail(DC_ERR_INVALID_ARG, "--width: 1 to 4096 filters, not %d", width);
+        dncnn_spec(depth, width, sized, sizeof sized);
+        spec = sized;
+    }
     const char *preset = dc_arch_preset(spec);
     if (preset) spec = preset;
     if (strlen(spec) >= DC_SPEC_MAX) return dc_fail(DC_ERR_INVALID_ARG, "--arch: spec is too long");
@@ -132,6 +169,11 @@ dc_status dc_arch_parse(const char *spec, dc_arch *out)
         if (comma) *comma = '\0';
         while (isspace((unsigned char)*p)) p++;
         for (char *e = p + strlen(p); e > p && isspace((unsigned char)e[-1]);) *--e = '\0';
+        if (strcmp(p, "residual") == 0) {
+            if (comma || n == 0) return bad_token(n, p, "residual is the last token, after the layers");
+            out->residual = 1;
+            break;
+        }
         if (n >= DC_MAX_LAYERS)
             return dc_fail(DC_ERR_INVALID_ARG, "--arch: more than %d layers", DC_MAX_LAYERS);
         if (!*p) return bad_token(n, p, "empty layer (two commas in a row?)");
@@ -148,9 +190,18 @@ dc_status dc_arch_parse(const char *spec, dc_arch *out)
         dc_layer_kind_list(DC_LAYER_OPT_ACT, kinds, sizeof kinds);
         return dc_fail(DC_ERR_INVALID_ARG,
                        "--arch: the last layer must be one with an activation (%s), which is the output head "
-                       "(e.g. conv:1:sigmoid), not '%s'",
+                       "(e.g. conv:C:sigmoid), not '%s'",
                        kinds, last->kind->token);
     }
+    if (opt && opt->residual) {
+        out->residual = 1;
+        out->layers[n - 1].act = DC_ACT_NONE; /* it predicts the noise, of either sign */
+    }
+    if (out->residual && last->act != DC_ACT_NONE)
+        return dc_fail(DC_ERR_INVALID_ARG,
+                       "--arch: with the residual head the last layer predicts the noise, which has either sign: "
+                       "make it linear (e.g. conv:C:linear,residual), not %s",
+                       dc_act_name(last->act));
     return DC_OK;
 }
 
@@ -163,7 +214,8 @@ void dc_arch_format(const dc_arch *a, char *buf, size_t len)
         unsigned opts = L->kind->options;
         char tok[96];
         snprintf(tok, sizeof tok, "%s", L->kind->token);
-        if (opts & DC_LAYER_OPT_CHANNELS) snprintf(tok + strlen(tok), sizeof tok - strlen(tok), ":%d", L->channels);
+        if ((opts & DC_LAYER_OPT_CHANNELS) && L->from_input) snprintf(tok + strlen(tok), sizeof tok - strlen(tok), ":C");
+        else if (opts & DC_LAYER_OPT_CHANNELS) snprintf(tok + strlen(tok), sizeof tok - strlen(tok), ":%d", L->channels);
         if ((opts & DC_LAYER_OPT_ACT) && L->act != DC_ACT_RELU)
             snprintf(tok + strlen(tok), sizeof tok - strlen(tok), ":%s", L->act == DC_ACT_NONE ? "linear" : dc_act_name(L->act));
         if ((opts & DC_LAYER_OPT_K) && L->k != 3) snprintf(tok + strlen(tok), sizeof tok - strlen(tok), ":k%d", L->k);
@@ -172,4 +224,5 @@ void dc_arch_format(const dc_arch *a, char *buf, size_t len)
         if (w < 0) break;
         used += (size_t)w;
     }
+    if (a->residual && used < len) snprintf(buf + used, len - used, ",residual");
 }

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "daecl/dist.h"
+#include "daecl/patches.h"
 
 #define NSLOTS 2
 
@@ -41,7 +42,8 @@ struct slot {
 struct dc_loader {
     dc_device *dev;
     dc_loader_config cfg;
-    size_t hw;    /* bytes per image */
+    size_t hw;    /* bytes per sample */
+    size_t total; /* samples per epoch */
     int nbatches; /* per epoch */
     uint32_t *perm;
     struct slot slots[NSLOTS];
@@ -114,6 +116,13 @@ static void set_error(dc_loader *l, dc_status s, const char *what, cl_int e)
     }
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static void sleep_us(int us)
 {
     struct timespec ts = {us / 1000000, (long)(us % 1000000) * 1000L};
@@ -124,6 +133,16 @@ static void sleep_us(int us)
 /* Rows [first, first + cnt) of batch b. */
 static void gather(dc_loader *l, struct slot *s, int b, int first, int cnt)
 {
+    if (l->cfg.patches) {
+        for (int r = 0; r < cnt; r++) {
+            uint32_t idx = (uint32_t)((size_t)b * (size_t)l->cfg.batch + (size_t)first + (size_t)r);
+            dc_patch p;
+            dc_patch_draw(l->cfg.patches, l->cfg.patch, l->cfg.augment, l->cfg.seed, l->epoch, idx, &p);
+            dc_patch_copy(l->cfg.patches, l->cfg.patch, &p, s->host_pix + (size_t)r * l->hw);
+            s->host_idx[r] = idx;
+        }
+        return;
+    }
     const uint8_t *images = l->cfg.data->images;
     for (int r = 0; r < cnt; r++) {
         size_t pos = (size_t)b * (size_t)l->cfg.batch + (size_t)first + (size_t)r;
@@ -136,8 +155,8 @@ static void gather(dc_loader *l, struct slot *s, int b, int first, int cnt)
 static void *loader_main(void *arg)
 {
     dc_loader *l = arg;
-    size_t total = l->cfg.data->n;
-    if (l->cfg.shuffle) dc_loader_permutation(l->cfg.seed, l->epoch, (uint32_t)total, l->perm);
+    size_t total = l->total;
+    if (l->cfg.shuffle && !l->cfg.patches) dc_loader_permutation(l->cfg.seed, l->epoch, (uint32_t)total, l->perm);
 
     for (int b = l->start_batch, k = 0; b < l->nbatches; b++, k++) {
         struct slot *s = &l->slots[k % NSLOTS];
@@ -185,7 +204,9 @@ static void *loader_main(void *arg)
         int whole = total - first < (size_t)l->cfg.batch ? (int)(total - first) : l->cfg.batch;
         int from = 0, cnt = whole;
         if (l->cfg.parts > 1) dc_dist_share(whole, l->cfg.part, l->cfg.parts, &from, &cnt);
+        double g0 = now_s();
         gather(l, s, b, from, cnt);
+        double g1 = now_s();
         int delay = atomic_load(&l->delay_us);
         if (delay > 0) sleep_us(delay);
 
@@ -193,6 +214,8 @@ static void *loader_main(void *arg)
         s->n = cnt;
         s->total = whole;
         s->state = SLOT_FILLED;
+        l->stats.gathered++;
+        l->stats.gather_seconds += g1 - g0;
         pthread_cond_broadcast(&l->cv);
         pthread_mutex_unlock(&l->mu);
     }
@@ -250,7 +273,7 @@ void dc_loader_stats_get(const dc_loader *l, dc_loader_stats *s)
 {
     if (!s) return;
     if (!l) {
-        *s = (dc_loader_stats){0, 0, 0};
+        *s = (dc_loader_stats){0, 0, 0, 0, 0.0};
         return;
     }
     dc_loader *m = (dc_loader *)l; /* the mutex is not part of the logical state */
@@ -338,25 +361,43 @@ dc_status dc_loader_create(dc_device *dev, const dc_loader_config *cfg, dc_loade
 {
     if (!out) return dc_fail(DC_ERR_INVALID_ARG, "loader: no output pointer");
     *out = NULL;
-    if (!dev || !cfg || !cfg->data) return dc_fail(DC_ERR_INVALID_ARG, "loader: missing device or dataset");
-    const dc_dataset *d = cfg->data;
-    if (d->n == 0 || !d->images || d->h <= 0 || d->w <= 0)
-        return dc_fail(DC_ERR_INVALID_ARG, "loader: empty dataset (%zu images of %dx%d)", d->n, d->h, d->w);
-    if (d->n > UINT32_MAX)
-        return dc_fail(DC_ERR_INVALID_ARG, "loader: %zu images, at most %u supported", d->n, UINT32_MAX);
+    if (!dev || !cfg || (!cfg->data && !cfg->patches))
+        return dc_fail(DC_ERR_INVALID_ARG, "loader: missing device or dataset");
+    size_t n, sample;
+    if (cfg->patches) {
+        const dc_imageset *ps = cfg->patches;
+        if (ps->n == 0 || cfg->patch <= 0 || cfg->patches_per_epoch == 0)
+            return dc_fail(DC_ERR_INVALID_ARG, "loader: %zu images, patch %d, %u patches per epoch", ps->n, cfg->patch,
+                           cfg->patches_per_epoch);
+        for (size_t i = 0; i < ps->n; i++)
+            if (ps->w[i] < cfg->patch || ps->h[i] < cfg->patch)
+                return dc_fail(DC_ERR_INVALID_ARG, "loader: image %zu (%dx%d) is smaller than the patch %d", i,
+                               ps->w[i], ps->h[i], cfg->patch);
+        n = cfg->patches_per_epoch;
+        sample = (size_t)ps->c * (size_t)cfg->patch * (size_t)cfg->patch * (size_t)ps->depth;
+    } else {
+        const dc_dataset *d = cfg->data;
+        if (d->n == 0 || !d->images || d->h <= 0 || d->w <= 0)
+            return dc_fail(DC_ERR_INVALID_ARG, "loader: empty dataset (%zu images of %dx%d)", d->n, d->h, d->w);
+        if (d->n > UINT32_MAX)
+            return dc_fail(DC_ERR_INVALID_ARG, "loader: %zu images, at most %u supported", d->n, UINT32_MAX);
+        n = d->n;
+        sample = dc_dataset_sample_bytes(d);
+    }
     if (cfg->batch <= 0) return dc_fail(DC_ERR_INVALID_ARG, "loader: batch size %d must be > 0", cfg->batch);
-    if (cfg->drop_last && (size_t)cfg->batch > d->n)
+    if (cfg->drop_last && (size_t)cfg->batch > n)
         return dc_fail(DC_ERR_INVALID_ARG,
                        "loader: batch size %d is larger than the dataset (%zu images) and the last "
-                       "partial batch is dropped: every epoch would be empty", cfg->batch, d->n);
+                       "partial batch is dropped: every epoch would be empty", cfg->batch, n);
 
     dc_loader *l = calloc(1, sizeof *l);
     if (!l) return dc_fail(DC_ERR_NOMEM, "loader: out of memory");
     l->dev = dev;
     l->cfg = *cfg;
-    l->hw = (size_t)d->h * (size_t)d->w;
-    l->nbatches = (int)(cfg->drop_last ? d->n / (size_t)cfg->batch
-                                       : (d->n + (size_t)cfg->batch - 1) / (size_t)cfg->batch);
+    l->hw = sample;
+    l->total = n;
+    l->nbatches = (int)(cfg->drop_last ? n / (size_t)cfg->batch
+                                       : (n + (size_t)cfg->batch - 1) / (size_t)cfg->batch);
     atomic_init(&l->delay_us, 0);
     if (pthread_mutex_init(&l->mu, NULL) != 0) {
         free(l);
@@ -368,11 +409,11 @@ dc_status dc_loader_create(dc_device *dev, const dc_loader_config *cfg, dc_loade
         return dc_fail(DC_ERR_NOMEM, "loader: pthread_cond_init failed");
     }
     l->sync_ready = 1;
-    if (cfg->shuffle) {
-        l->perm = malloc(d->n * sizeof *l->perm);
+    if (cfg->shuffle && !cfg->patches) {
+        l->perm = malloc(n * sizeof *l->perm);
         if (!l->perm) {
             dc_loader_destroy(l);
-            return dc_fail(DC_ERR_NOMEM, "loader: out of memory for a %zu-entry permutation", d->n);
+            return dc_fail(DC_ERR_NOMEM, "loader: out of memory for a %zu-entry permutation", n);
         }
     }
     dc_status s = create_slots(l);

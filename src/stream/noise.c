@@ -28,10 +28,22 @@ const char *dc_noise_kind_name(dc_noise_kind k)
     return (unsigned)k < DC_NOISE_COUNT ? kind_names[k] : "?";
 }
 
+static dc_status parse_level(const char *spec, const char *text, float *out)
+{
+    char *end = NULL;
+    errno = 0;
+    float v = strtof(text, &end);
+    if (end == text || *end != '\0' || errno == ERANGE || !isfinite(v))
+        return dc_fail(DC_ERR_INVALID_ARG, "--noise \"%s\": \"%s\" is not a number", spec, text);
+    *out = v;
+    return DC_OK;
+}
+
 dc_status dc_noise_parse(const char *spec, dc_noise_config *out)
 {
     static const char usage[] =
-        "expected none, gaussian:SIGMA, speckle:SIGMA, saltpepper:P, mask:P or poisson:PEAK";
+        "expected none, gaussian:SIGMA, speckle:SIGMA, saltpepper:P, mask:P or poisson:PEAK, or a range "
+        "such as gaussian:0-0.2";
     if (!spec || !out) return dc_fail(DC_ERR_INVALID_ARG, "--noise: no value given");
     const char *colon = strchr(spec, ':');
     size_t name_len = colon ? (size_t)(colon - spec) : strlen(spec);
@@ -42,39 +54,65 @@ dc_status dc_noise_parse(const char *spec, dc_noise_config *out)
     if (kind < 0) return dc_fail(DC_ERR_INVALID_ARG, "--noise \"%s\": unknown model; %s", spec, usage);
     if (kind == DC_NOISE_NONE) {
         if (colon) return dc_fail(DC_ERR_INVALID_ARG, "--noise \"%s\": none takes no value", spec);
-        *out = (dc_noise_config){DC_NOISE_NONE, 0.0f};
+        *out = (dc_noise_config){DC_NOISE_NONE, 0.0f, 0.0f};
         return DC_OK;
     }
     if (!colon || colon[1] == '\0')
         return dc_fail(DC_ERR_INVALID_ARG, "--noise \"%s\": missing value after '%s:'; %s", spec,
                        kind_names[kind], usage);
-    char *end = NULL;
-    errno = 0;
-    float v = strtof(colon + 1, &end);
-    if (end == colon + 1 || *end != '\0' || errno == ERANGE || !isfinite(v))
-        return dc_fail(DC_ERR_INVALID_ARG, "--noise \"%s\": \"%s\" is not a number", spec, colon + 1);
+    /* LO-HI: the '-' that follows a digit or '.', not an exponent's sign */
+    const char *val = colon + 1, *dash = NULL;
+    for (const char *q = val + 1; *q; q++)
+        if (*q == '-' && q[-1] != 'e' && q[-1] != 'E') {
+            dash = q;
+            break;
+        }
+    char lo_text[64];
+    size_t lo_len = dash ? (size_t)(dash - val) : strlen(val);
+    if (lo_len >= sizeof lo_text) return dc_fail(DC_ERR_INVALID_ARG, "--noise \"%s\": value too long", spec);
+    memcpy(lo_text, val, lo_len);
+    lo_text[lo_len] = '\0';
+    float v, hi = 0.0f;
+    DC_TRY(parse_level(spec, lo_text, &v));
+    if (dash) {
+        DC_TRY(parse_level(spec, dash + 1, &hi));
+        if (!(hi > v))
+            return dc_fail(DC_ERR_INVALID_ARG, "--noise \"%s\": a range LO-HI needs LO < HI", spec);
+    }
+    /* A range may start at 0 for the additive kinds: some images clean. */
+    int zero_ok = dash && (kind == DC_NOISE_GAUSSIAN || kind == DC_NOISE_SPECKLE) && v == 0.0f;
+    float top = dash ? hi : v;
     switch (kind) {
     case DC_NOISE_GAUSSIAN:
     case DC_NOISE_SPECKLE:
-        if (!(v > 0.0f && v <= DC_NOISE_SIGMA_MAX))
-            return dc_fail(DC_ERR_INVALID_ARG, "--noise \"%s\": sigma must be in (0, %g]", spec,
-                           (double)DC_NOISE_SIGMA_MAX);
+        if (!((v > 0.0f || zero_ok) && top <= DC_NOISE_SIGMA_MAX))
+            return dc_fail(DC_ERR_INVALID_ARG, "--noise \"%s\": sigma must be in (0, %g] (a range may start at 0; "
+                           "pixels are on the [0,1] scale: sigma 25/255 = 0.098)", spec, (double)DC_NOISE_SIGMA_MAX);
         break;
     case DC_NOISE_SALTPEPPER:
     case DC_NOISE_MASK:
-        if (!(v >= 0.0f && v <= 1.0f))
+        if (!(v >= 0.0f && top <= 1.0f))
             return dc_fail(DC_ERR_INVALID_ARG, "--noise \"%s\": probability must be in [0, 1]", spec);
         break;
     case DC_NOISE_POISSON:
-        if (!(v > 0.0f && v <= DC_NOISE_PEAK_MAX))
+        if (!(v > 0.0f && top <= DC_NOISE_PEAK_MAX))
             return dc_fail(DC_ERR_INVALID_ARG, "--noise \"%s\": peak must be in (0, %g]", spec,
                            (double)DC_NOISE_PEAK_MAX);
         break;
     default:
         break;
     }
-    *out = (dc_noise_config){(dc_noise_kind)kind, v};
+    *out = (dc_noise_config){(dc_noise_kind)kind, v, dash ? hi : 0.0f};
     return DC_OK;
+}
+
+/* The shortest %g that reads back as the same float: 0.1, not 0.100000001. */
+static void shortest(float v, char *num, size_t len)
+{
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(num, len, "%.*g", prec, (double)v);
+        if (strtof(num, NULL) == v) break;
+    }
 }
 
 void dc_noise_format(const dc_noise_config *c, char *buf, size_t len)
@@ -84,13 +122,15 @@ void dc_noise_format(const dc_noise_config *c, char *buf, size_t len)
         snprintf(buf, len, "?");
     else if (c->kind == DC_NOISE_NONE)
         snprintf(buf, len, "none");
-    else { /* the shortest %g that reads back as the same float: 0.1, not 0.100000001 */
-        char num[32];
-        for (int prec = 6; prec <= 9; prec++) {
-            snprintf(num, sizeof num, "%.*g", prec, (double)c->param);
-            if (strtof(num, NULL) == c->param) break;
+    else {
+        char lo[32], hi[32];
+        shortest(c->param, lo, sizeof lo);
+        if (c->param_max > c->param) {
+            shortest(c->param_max, hi, sizeof hi);
+            snprintf(buf, len, "%s:%s-%s", kind_names[c->kind], lo, hi);
+        } else {
+            snprintf(buf, len, "%s:%s", kind_names[c->kind], lo);
         }
-        snprintf(buf, len, "%s:%s", kind_names[c->kind], num);
     }
 }
 
@@ -125,6 +165,15 @@ float dc_noise_u8_to_float(uint8_t p)
     float a = (float)p;
     float q = a * r;
     float e = fmaf(-q, 255.0f, a);
+    return fmaf(e, r, q);
+}
+
+float dc_noise_u16_to_float(uint16_t p)
+{
+    const float r = 0x1.0001p-16f; /* 1/65535 rounded; the correction makes every value exact */
+    float a = (float)p;
+    float q = a * r;
+    float e = fmaf(-q, 65535.0f, a);
     return fmaf(e, r, q);
 }
 
@@ -168,10 +217,17 @@ static float poisson1(float x, float peak, float inv_peak, float u, float z)
     return fminf(k * inv_peak, 1.0f);
 }
 
-static void noise4(const dc_noise_config *cfg, uint64_t seed, uint32_t blk, uint32_t sample,
-                   uint32_t epoch, const float x[4], float y[4])
+float dc_noise_level(const dc_noise_config *cfg, uint64_t seed, uint32_t epoch, uint32_t sample)
 {
-    const float param = cfg->param;
+    if (!(cfg->param_max > cfg->param)) return cfg->param;
+    uint32_t w[4];
+    philox_block(seed, 0, sample, epoch, DC_NOISE_STREAM_LEVEL, w);
+    return cfg->param + (cfg->param_max - cfg->param) * u01_closed0(w[0]);
+}
+
+static void noise4(const dc_noise_config *cfg, float param, float inv_param, uint64_t seed, uint32_t blk,
+                   uint32_t sample, uint32_t epoch, const float x[4], float y[4])
+{
     uint32_t w[4];
     float z[4];
     switch (cfg->kind) {
@@ -198,8 +254,7 @@ static void noise4(const dc_noise_config *cfg, uint64_t seed, uint32_t blk, uint
         philox_block(seed, blk, sample, epoch, DC_NOISE_STREAM_UNIFORM, wu);
         philox_block(seed, blk, sample, epoch, DC_NOISE_STREAM_NORMAL, w);
         normal4(w, z);
-        const float inv_peak = 1.0f / param;
-        for (int j = 0; j < 4; j++) y[j] = poisson1(x[j], param, inv_peak, u01_open0(wu[j]), z[j]);
+        for (int j = 0; j < 4; j++) y[j] = poisson1(x[j], param, inv_param, u01_open0(wu[j]), z[j]);
         return;
     }
     default:
@@ -213,28 +268,30 @@ void dc_noise_host(const dc_noise_config *cfg, uint64_t seed, uint32_t epoch, ui
 {
     if (!cfg || !clean || !noisy || h <= 0 || w <= 0) return;
     size_t hw = (size_t)h * (size_t)w;
+    const float param = dc_noise_level(cfg, seed, epoch, sample);
+    const float inv_param = cfg->kind == DC_NOISE_POISSON ? 1.0f / param : 0.0f;
     for (size_t base = 0; base < hw; base += 4) {
         float x[4] = {0, 0, 0, 0}, y[4];
         size_t m = hw - base < 4 ? hw - base : 4;
         for (size_t j = 0; j < m; j++) x[j] = clean[base + j];
-        noise4(cfg, seed, (uint32_t)(base / 4), sample, epoch, x, y);
+        noise4(cfg, param, inv_param, seed, (uint32_t)(base / 4), sample, epoch, x, y);
         for (size_t j = 0; j < m; j++) noisy[base + j] = y[j];
     }
 }
 
 /* ---- device ---- */
 
-static dc_status check_target(const dc_tensor *t, const char *name, int n, int h, int w,
+static dc_status check_target(const dc_tensor *t, const char *name, int n, int c, int h, int w,
                               cl_uint *off)
 {
     if (!t) return DC_OK;
     if (!t->buf) return dc_fail(DC_ERR_INVALID_ARG, "noise: %s tensor has no buffer", name);
-    if (t->layout != DC_LAYOUT_NCHW || t->c != 1 || t->h != h || t->w != w || t->n < n)
+    if (t->layout != DC_LAYOUT_NCHW || t->c != c || t->h != h || t->w != w || t->n < n)
         return dc_fail(DC_ERR_INVALID_ARG,
-                       "noise: %s tensor is %dx%dx%dx%d%s, need at least %dx1x%dx%d NCHW", name,
-                       t->n, t->c, t->h, t->w, t->layout == DC_LAYOUT_NCHW ? "" : " (NCHW8c)", n, h,
+                       "noise: %s tensor is %dx%dx%dx%d%s, need at least %dx%dx%dx%d NCHW", name,
+                       t->n, t->c, t->h, t->w, t->layout == DC_LAYOUT_NCHW ? "" : " (NCHW8c)", n, c, h,
                        w);
-    size_t end = t->off + (size_t)n * (size_t)h * (size_t)w;
+    size_t end = t->off + (size_t)n * (size_t)c * (size_t)h * (size_t)w;
     if (t->off > UINT_MAX || end > UINT_MAX)
         return dc_fail(DC_ERR_INVALID_ARG, "noise: %s tensor offset %zu too large", name, t->off);
     *off = (cl_uint)t->off;
@@ -245,6 +302,14 @@ dc_status dc_noise_apply(dc_device *dev, const dc_noise_config *cfg, uint64_t se
                          cl_mem pixels, cl_mem indices, int n, int h, int w, dc_tensor *clean,
                          dc_tensor *noisy, cl_uint nwait, const cl_event *wait)
 {
+    return dc_noise_apply_planes(dev, cfg, seed, epoch, pixels, 1, indices, n, 1, h, w, clean, noisy, nwait,
+                                 wait);
+}
+
+dc_status dc_noise_apply_planes(dc_device *dev, const dc_noise_config *cfg, uint64_t seed, uint32_t epoch,
+                                cl_mem pixels, int depth, cl_mem indices, int n, int c, int h, int w,
+                                dc_tensor *clean, dc_tensor *noisy, cl_uint nwait, const cl_event *wait)
+{
     if (!dev || !cfg || !pixels || !indices)
         return dc_fail(DC_ERR_INVALID_ARG, "noise: missing device, config or input buffer");
     if ((unsigned)cfg->kind >= DC_NOISE_COUNT)
@@ -252,17 +317,19 @@ dc_status dc_noise_apply(dc_device *dev, const dc_noise_config *cfg, uint64_t se
     if (cfg->kind == DC_NOISE_POISSON && !(cfg->param > 0.0f))
         return dc_fail(DC_ERR_INVALID_ARG, "noise: poisson peak %g must be > 0", (double)cfg->param);
     if (!clean && !noisy) return dc_fail(DC_ERR_INVALID_ARG, "noise: neither clean nor noisy given");
-    if (n < 0 || h <= 0 || w <= 0 || (nwait > 0 && !wait))
-        return dc_fail(DC_ERR_INVALID_ARG, "noise: bad batch %dx%dx%d", n, h, w);
-    uint64_t hw = (uint64_t)h * (uint64_t)w, groups = (hw + 31) / 32; /* 32 pixels per item */
+    if (depth != 1 && depth != 2) return dc_fail(DC_ERR_INVALID_ARG, "noise: %d bytes per pixel value", depth);
+    if (n < 0 || c <= 0 || h <= 0 || w <= 0 || (nwait > 0 && !wait))
+        return dc_fail(DC_ERR_INVALID_ARG, "noise: bad batch %dx%dx%dx%d", n, c, h, w);
+    /* The noise's pixel index runs over the c planes of an image: one image of c*h*w values. */
+    uint64_t hw = (uint64_t)c * (uint64_t)h * (uint64_t)w, groups = (hw + 31) / 32; /* 32 pixels per item */
     if ((uint64_t)n * hw > (uint64_t)INT_MAX)
-        return dc_fail(DC_ERR_INVALID_ARG, "noise: batch %dx%dx%d too large", n, h, w);
+        return dc_fail(DC_ERR_INVALID_ARG, "noise: batch %dx%dx%dx%d too large", n, c, h, w);
     cl_uint clean_off = 0, noisy_off = 0;
-    DC_TRY(check_target(clean, "clean", n, h, w, &clean_off));
-    DC_TRY(check_target(noisy, "noisy", n, h, w, &noisy_off));
+    DC_TRY(check_target(clean, "clean", n, c, h, w, &clean_off));
+    DC_TRY(check_target(noisy, "noisy", n, c, h, w, &noisy_off));
 
     cl_kernel k;
-    DC_TRY(dc_kernel_get(dev, "noise.cl", NULL, "noise_u8", &k));
+    DC_TRY(dc_kernel_get(dev, "noise.cl", NULL, depth == 2 ? "noise_u16" : "noise_u8", &k));
     if (n == 0) {
         /* Nothing to compute, but keep the ordering promise for the caller's wait list. */
         if (nwait > 0) DC_CL(clEnqueueBarrierWithWaitList(dev->queue, nwait, wait, NULL), "noise: barrier");
@@ -273,6 +340,8 @@ dc_status dc_noise_apply(dc_device *dev, const dc_noise_config *cfg, uint64_t se
     cl_uint un = (cl_uint)n, uhw = (cl_uint)hw, ugroups = (cl_uint)groups;
     cl_int kind = (cl_int)cfg->kind;
     cl_float param = cfg->param;
+    /* Without a range the level is the kernel argument; with one each image draws it. */
+    cl_float param_max = cfg->param_max > cfg->param ? cfg->param_max : cfg->param;
     cl_float inv_param = cfg->kind == DC_NOISE_POISSON ? 1.0f / cfg->param : 0.0f;
     cl_uint seed_lo = (cl_uint)seed, seed_hi = (cl_uint)(seed >> 32), uepoch = epoch;
     cl_int wc = clean != NULL, wn = noisy != NULL;
@@ -291,6 +360,7 @@ dc_status dc_noise_apply(dc_device *dev, const dc_noise_config *cfg, uint64_t se
     SET(ugroups);
     SET(kind);
     SET(param);
+    SET(param_max);
     SET(inv_param);
     SET(seed_lo);
     SET(seed_hi);

@@ -24,16 +24,18 @@ dc_status dc_evaluator_create(dc_device *dev, const dc_dataset *data, int batch,
     if (!e) return dc_fail(DC_ERR_NOMEM, "out of memory");
     e->dev = dev;
     e->batch = batch;
+    e->c = dc_dataset_channels(data);
     e->h = data->h;
     e->w = data->w;
+    e->depth = dc_dataset_depth(data);
     /* Under mpirun each rank scores its share of every batch; dc_evaluate sums the shares. */
     dc_loader_config lc = {.data = data, .batch = batch, .shuffle = 0, .seed = 0, .drop_last = 0,
                            .parts = dc_dist_size(), .part = dc_dist_rank()};
     dc_status s = dc_loader_create(dev, &lc, &e->loader);
-    if (!s) s = dc_tensor_create(dev, batch, 1, data->h, data->w, DC_LAYOUT_NCHW, &e->clean);
-    if (!s) s = dc_tensor_create(dev, batch, 1, data->h, data->w, DC_LAYOUT_NCHW, &e->noisy);
-    if (!s) s = dc_tensor_create(dev, batch, 1, data->h, data->w, DC_LAYOUT_NCHW, &e->pred);
-    if (!s) s = dc_tensor_create(dev, batch, 1, data->h, data->w, DC_LAYOUT_NCHW, &e->noisy_logits);
+    if (!s) s = dc_tensor_create(dev, batch, e->c, data->h, data->w, DC_LAYOUT_NCHW, &e->clean);
+    if (!s) s = dc_tensor_create(dev, batch, e->c, data->h, data->w, DC_LAYOUT_NCHW, &e->noisy);
+    if (!s) s = dc_tensor_create(dev, batch, e->c, data->h, data->w, DC_LAYOUT_NCHW, &e->pred);
+    if (!s) s = dc_tensor_create(dev, batch, e->c, data->h, data->w, DC_LAYOUT_NCHW, &e->noisy_logits);
     if (!s) s = dc_accum_create(dev, SLOT_COUNT, &e->acc);
     if (s) {
         dc_evaluator_destroy(e);
@@ -92,8 +94,9 @@ dc_status dc_evaluate(dc_evaluator *e, dc_model *m, dc_loss_kind loss, const dc_
                       uint64_t seed, int with_baseline, dc_eval_result *out)
 {
     double t0 = now_s();
-    if (m->batch < e->batch || m->in_h != e->h || m->in_w != e->w)
-        return dc_fail(DC_ERR_INVALID_ARG, "evaluation batch %d of %dx%d does not fit the model", e->batch, e->h, e->w);
+    if (m->batch < e->batch || m->in_c != e->c || m->in_h != e->h || m->in_w != e->w)
+        return dc_fail(DC_ERR_INVALID_ARG, "evaluation batch %d of %dx%dx%d does not fit the model (%dx%dx%d)", e->batch,
+                       e->c, e->h, e->w, m->in_c, m->in_h, m->in_w);
     DC_TRY(dc_model_check_loss(m, loss));
     DC_TRY(dc_accum_reset(e->dev, &e->acc));
     DC_TRY(dc_loader_start_epoch(e->loader, 0, 0));
@@ -105,8 +108,8 @@ dc_status dc_evaluate(dc_evaluator *e, dc_model *m, dc_loss_kind loss, const dc_
         if (dc_loader_batch_total(e->loader) == 0) break;
         if (n == 0) continue; /* this rank's share of a short last batch */
         dc_tensor clean = first_n(&e->clean, n), noisy = first_n(&e->noisy, n), pred = first_n(&e->pred, n);
-        DC_TRY(dc_noise_apply(e->dev, noise, seed, DC_NOISE_EPOCH_VALIDATION, pixels, indices, n, e->h,
-                              e->w, &clean, &noisy, 1, &ready));
+        DC_TRY(dc_noise_apply_planes(e->dev, noise, seed, DC_NOISE_EPOCH_VALIDATION, pixels, e->depth, indices, n,
+                                     e->c, e->h, e->w, &clean, &noisy, 1, &ready));
         DC_TRY(dc_model_forward(m, &noisy, n));
         DC_TRY(dc_model_loss(m, loss, &clean, n, 0, &pred, &e->acc, SLOT_LOSS));
         DC_TRY(dc_metrics_accumulate(e->dev, &pred, &clean, &e->acc, SLOT_METRICS));

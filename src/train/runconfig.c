@@ -10,9 +10,11 @@
 #define F(member) offsetof(dc_run_config, member)
 #define WHY_STREAMS "the random streams and the position in the epoch depend on it"
 #define WHY_STATE "the optimizer state was accumulated with it"
+#define DC_STR_(x) #x
+#define DC_STR(x) DC_STR_(x)
 
 static const dc_run_field fields[] = {
-    {"data", "data", DC_RUN_PATH, F(data_dir), "data/mnist", "DIR", "directory with the IDX files (dae-cl-fetch-mnist downloads MNIST)", 1, 0, NULL},
+    {"data", "data", DC_RUN_PATH, F(data_dir), "data/mnist", "DIR", "directory with IDX files (dae-cl-fetch-mnist downloads MNIST), or a folder searched for PNG/JPEG images", 1, 0, NULL},
     {"arch", "arch", DC_RUN_ARCH, F(arch), "classic", "SPEC", "classic | keras | unet | a layer spec (dae-cl model --help)", 1, 0,
      "the weights belong to that architecture"},
     {"epochs", "epochs", DC_RUN_INT, F(epochs), "10", "N", "epochs to train (in total, when resuming)", 1, 1000000, NULL},
@@ -28,9 +30,12 @@ static const dc_run_field fields[] = {
     {"eps", "eps", DC_RUN_FLOAT, F(optim.eps), NULL, "X", "epsilon", 0, 1, WHY_STATE},
     {"initial_accumulator", "initial-accumulator", DC_RUN_FLOAT, F(optim.initial_accumulator), NULL, "X",
      "Adagrad initial accumulator", 0, 1e6, WHY_STATE},
-    {"loss", "loss", DC_RUN_LOSS, F(loss), "bce", "NAME", "bce | mse | l1", 1, 0, "the weights were trained for it"},
+    {"loss", "loss", DC_RUN_LOSS, F(loss), "bce", "NAME", "bce | mse | l1 (default: bce for a sigmoid head, mse for a residual or other one)", 1, 0,
+     "the weights were trained for it"},
     {"noise", "noise", DC_RUN_NOISE, F(noise), "gaussian:0.5", "KIND:X",
-     "gaussian:S | saltpepper:P | speckle:S | poisson:PEAK | mask:P | none", 1, 0, "the model is trained to remove it"},
+     "gaussian:S | saltpepper:P | speckle:S | poisson:PEAK | mask:P | none; a range LO-HI (gaussian:0-0.2) draws "
+     "the level per image (blind denoising); pixels are on [0,1]: sigma 25/255 = 0.098", 1, 0,
+     "the model is trained to remove it"},
     {"noise_fixed", "noise-fixed", DC_RUN_BOOL, F(noise_fixed), "0", NULL,
      "draw the training noise once, not every epoch (as the original study)", 1, 0, WHY_STREAMS},
     {"seed", "seed", DC_RUN_U64, F(seed), "1", "N", "seed of weights, shuffling and noise", 0, 18446744073709551615.0,
@@ -62,6 +67,36 @@ static const dc_run_field fields[] = {
      0, 1000000, NULL},
     {"keep", "keep", DC_RUN_INT, F(keep), "0", "K", "keep only the K most recent epoch_NNN.dcl (0: all)", 0, 1000000,
      NULL},
+    /* The model's shape beyond --arch (model rows: keep them together). */
+    {"residual", "residual", DC_RUN_BOOL, F(residual), "0", NULL,
+     "residual learning: the model predicts the noise, output = input - prediction (linear last layer; mse or l1)", 1, 0,
+     "the weights belong to that architecture"},
+    {"depth", "depth", DC_RUN_INT, F(depth), "0", "D",
+     "--arch dncnn: conv layers, 2 to " DC_STR(DC_DNCNN_MAX_DEPTH) "; 0 = " DC_STR(DC_DNCNN_DEPTH), 0, DC_DNCNN_MAX_DEPTH,
+     "the weights belong to that architecture"},
+    {"width", "width", DC_RUN_INT, F(width), "0", "W", "--arch dncnn: filters per conv layer; 0 = " DC_STR(DC_DNCNN_WIDTH),
+     0, 4096, "the weights belong to that architecture"},
+    /* image folders (--data DIR of PNG/JPEG files) */
+    {"channels", "channels", DC_RUN_INT, F(channels), "0", "C",
+     "image folders: 1 (gray, Rec.601 luma) or 3 (colour); 0: 3 when any image is colour", 0, 3,
+     "the model's input channels depend on it"},
+    {"patch", "patch", DC_RUN_INT, F(patch), "0", "N",
+     "image folders: train on random N x N crops, chosen in proportion to image area (0: 64)", 0, 4096,
+     "the model's input size depends on it"},
+    {"augment", "augment", DC_RUN_BOOL, F(augment), "0", NULL, "image folders: random flips and 90-degree rotations of the crops",
+     1, 0, WHY_STREAMS},
+    {"patches_per_epoch", "patches-per-epoch", DC_RUN_INT, F(patches_per_epoch), "4096", "N",
+     "image folders: crops per epoch", 1, 1 << 30, WHY_STREAMS},
+    {"val_data", "val-data", DC_RUN_PATH, F(val_data), "", "DIR",
+     "image folders: validate on this folder's centre crops (default: --val-split, else the training images')", 1, 0,
+     NULL},
+    {"val_split", "val-split", DC_RUN_FLOAT, F(val_split), "0", "F",
+     "image folders: hold out this fraction of the images for validation, chosen by a hash of the path", 0, 0.9,
+     "it decides which images are trained on"},
+    {"max_data_mb", "max-data-mb", DC_RUN_INT, F(max_data_mb), "2048", "MB",
+     "image folders: refuse a folder whose pixels need more host memory (uint8, uint16 when 16-bit)", 1, 1 << 24, NULL},
+    {"strict", "strict", DC_RUN_BOOL, F(strict), "0", NULL,
+     "image folders: stop at the first unreadable image (default: skip it, count it)", 1, 0, NULL},
 };
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 _Static_assert(sizeof fields / sizeof fields[0] <= 64, "one bit of dc_run_config.given per field");
@@ -121,6 +156,33 @@ static dc_status bad(const dc_run_field *fd, const char *value, const char *fmt,
     return dc_fail(DC_ERR_INVALID_ARG, "--%s: %s, got '%s'", fd->flag, why, value);
 }
 
+/* The dncnn preset's canonical spec at this depth and width (0: its defaults). */
+static dc_status dncnn_canonical(const dc_run_config *c, int depth, int width, char *buf)
+{
+    dc_arch arch;
+    dc_arch_options o = {depth, width, c->residual};
+    DC_TRY(dc_arch_parse_with("dncnn", &o, &arch));
+    dc_arch_format(&arch, buf, DC_SPEC_MAX);
+    return DC_OK;
+}
+
+/* --depth or --width: the architecture follows while it is the dncnn preset's (--arch given
+ * before or after); anything else is left for dc_run_config_check to refuse. */
+static dc_status resize_dncnn(dc_run_config *c, int *slot, int value)
+{
+    char before[DC_SPEC_MAX], after[DC_SPEC_MAX];
+    DC_TRY(dncnn_canonical(c, c->depth, c->width, before));
+    int old = *slot;
+    *slot = value;
+    dc_status s = dncnn_canonical(c, c->depth, c->width, after);
+    if (s) {
+        *slot = old;
+        return s;
+    }
+    if (strcmp(c->arch, before) == 0) snprintf(c->arch, sizeof c->arch, "%s", after);
+    return DC_OK;
+}
+
 static dc_status set_field(dc_run_config *c, int f, const char *v)
 {
     const dc_run_field *fd = &fields[f];
@@ -129,12 +191,14 @@ static dc_status set_field(dc_run_config *c, int f, const char *v)
     errno = 0;
     switch (fd->type) {
     case DC_RUN_PATH:
-        if (!*v || strlen(v) >= DC_RUN_PATH_MAX) return bad(fd, v, "expected a path of 1 to %d bytes", DC_RUN_PATH_MAX - 1);
+        if ((!*v && !(fd->def && !*fd->def)) || strlen(v) >= DC_RUN_PATH_MAX) /* "" only where it is the default */ return bad(fd, v, "expected a path of 1 to %d bytes", DC_RUN_PATH_MAX - 1);
         snprintf((char *)p, DC_RUN_PATH_MAX, "%s", v);
         break;
     case DC_RUN_ARCH: {
         dc_arch arch;
-        DC_TRY(dc_arch_parse(v, &arch));
+        dc_arch_options o = {0, 0, c->residual};
+        if (strcmp(v, "dncnn") == 0) o.depth = c->depth, o.width = c->width;
+        DC_TRY(dc_arch_parse_with(v, &o, &arch));
         dc_arch_format(&arch, (char *)p, DC_SPEC_MAX);
         break;
     }
@@ -142,12 +206,19 @@ static dc_status set_field(dc_run_config *c, int f, const char *v)
         long x = strtol(v, &end, 10);
         if (end == v || *end || errno) return bad(fd, v, "expected an integer");
         if (x < fd->min || x > fd->max) return bad(fd, v, "must be between %.0f and %.0f", fd->min, fd->max);
+        if (p == &c->depth || p == &c->width) return resize_dncnn(c, (int *)p, (int)x);
         *(int *)p = (int)x;
         break;
     }
     case DC_RUN_BOOL:
         if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) return bad(fd, v, "expected 0 or 1");
         *(int *)p = v[0] == '1';
+        if (p == &c->residual && c->residual) {
+            dc_arch arch;
+            dc_arch_options o = {0, 0, 1};
+            DC_TRY(dc_arch_parse_with(c->arch, &o, &arch));
+            dc_arch_format(&arch, c->arch, sizeof c->arch);
+        }
         break;
     case DC_RUN_U64: {
         unsigned long long x = strtoull(v, &end, 10);
@@ -188,6 +259,11 @@ dc_status dc_run_config_set(dc_run_config *c, const char *name, const char *valu
     if (!value && fields[f].type != DC_RUN_BOOL) return dc_fail(DC_ERR_INVALID_ARG, "--%s needs a value", fields[f].flag);
     DC_TRY(set_field(c, f, value ? value : flag_value));
     c->given |= 1ull << f;
+    /* A loss not chosen follows the model: cross-entropy needs a sigmoid output. */
+    int loss = dc_run_field_find("loss");
+    dc_arch arch;
+    if (!(c->given >> loss & 1) && dc_arch_parse(c->arch, &arch) == DC_OK)
+        c->loss = !arch.residual && arch.layers[arch.nlayers - 1].act == DC_ACT_SIGMOID ? DC_LOSS_BCE : DC_LOSS_MSE;
     return DC_OK;
 }
 
@@ -202,7 +278,7 @@ void dc_run_config_defaults(dc_run_config *c)
 void dc_run_config_default_text(int f, char *buf, size_t len)
 {
     if (fields[f].def) {
-        snprintf(buf, len, "%s", fields[f].def);
+        snprintf(buf, len, "%s", fields[f].def[0] ? fields[f].def : "none"); /* "" (no folder) reads "none" in help */
         return;
     }
     /* An optimizer hyper-parameter: the value of each optimizer that uses it (one value if
@@ -228,6 +304,13 @@ void dc_run_config_default_text(int f, char *buf, size_t len)
 
 dc_status dc_run_config_check(const dc_run_config *c)
 {
+    if (c->depth || c->width) {
+        char sized[DC_SPEC_MAX];
+        DC_TRY(dncnn_canonical(c, c->depth, c->width, sized));
+        if (strcmp(sized, c->arch) != 0)
+            return dc_fail(DC_ERR_INVALID_ARG, "--depth and --width size --arch dncnn, not %.80s%s", c->arch,
+                           strlen(c->arch) > 80 ? "..." : "");
+    }
     DC_TRY(dc_optim_validate(&c->optim));
     return dc_schedule_check(&c->schedule, c->epochs);
 }

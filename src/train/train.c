@@ -19,6 +19,7 @@
 #include "daecl/conv_gemm.h"
 #include "daecl/dist.h"
 #include "daecl/image.h"
+#include "daecl/imageset.h"
 #include "daecl/loader.h"
 #include "daecl/progress.h"
 
@@ -229,7 +230,11 @@ typedef struct trainer {
     char *rows;             /* metrics.csv rows of the epochs done (no header) */
     size_t rows_len, rows_cap;
     char model_path[4096], best_path[4096], csv_path[4096], config_path[4096], samples_dir[4096];
-    dc_dataset train, test;
+    dc_dataset train, test;  /* IDX: both; image folder: test holds the validation crops */
+    dc_imageset folder;      /* image folder: the training images (patches come from here) */
+    int is_folder;
+    int in_c, in_h, in_w;    /* one training sample: the whole IDX image or a patch */
+    int depth;               /* bytes per training value (1 uint8, 2 uint16) */
     dc_model *model;
     cl_mem opt_state;
     size_t nstate;
@@ -262,15 +267,16 @@ static void trainer_free(trainer *t)
     dc_accum_release(&t->acc);
     dc_dataset_free(&t->train);
     dc_dataset_free(&t->test);
+    dc_imageset_free(&t->folder);
 }
 
 static dc_status save_checkpoint(trainer *t, const char *path, int epoch, int batch)
 {
     dc_checkpoint ck = {0};
     snprintf(ck.arch, sizeof ck.arch, "%s", t->arch_canon);
-    ck.in_c = 1;
-    ck.in_h = t->train.h;
-    ck.in_w = t->train.w;
+    ck.in_c = t->in_c;
+    ck.in_h = t->in_h;
+    ck.in_w = t->in_w;
     ck.nparams = t->model->nparams;
     ck.nstate = t->nstate;
     ck.step = t->step;
@@ -298,9 +304,61 @@ static dc_status save_checkpoint(trainer *t, const char *path, int epoch, int ba
     return s;
 }
 
+/* Each skipped file once by name, then the counts (stderr: it is a warning, even with --quiet). */
+static void report_skipped(const trainer *t, const char *dir, const dc_imageset *set)
+{
+    if (!t->rank0) return;
+    for (size_t i = 0; i < set->scan.n; i++) {
+        const dc_imageset_entry *e = &set->scan.entries[i];
+        if (e->skip && e->corrupt) fprintf(stderr, "warning: skipped %s\n", e->skip); /* the reason names the file */
+    }
+    if (set->corrupt || set->too_small)
+        fprintf(stderr, "%s: %zu unreadable file%s skipped, %zu image%s smaller than the patch skipped\n", dir,
+                set->corrupt, set->corrupt == 1 ? "" : "s", set->too_small, set->too_small == 1 ? "" : "s");
+}
+
+/* An image folder: the training images in memory, the validation centre crops as t->test. */
+static dc_status load_folder(trainer *t)
+{
+    const dc_run_config *c = &t->cfg.run;
+    const int patch = c->patch ? c->patch : DC_RUN_DEFAULT_PATCH;
+    if (c->channels == 2) return dc_fail(DC_ERR_INVALID_ARG, "--channels 2: expected 1 or 3");
+    dc_imageset_options o = {.channels = c->channels, .max_bytes = (size_t)c->max_data_mb << 20,
+                             .strict = c->strict, .min_side = patch, .val_split = c->val_split,
+                             .part = c->val_split > 0 && !c->val_data[0] ? 1 : 0};
+    DC_TRY(dc_imageset_load(c->data_dir, &o, &t->folder));
+    report_skipped(t, c->data_dir, &t->folder);
+    t->is_folder = 1;
+    t->in_c = t->folder.c;
+    t->in_h = t->in_w = patch;
+    t->depth = t->folder.depth;
+    if (!c->val_data[0] && !(c->val_split > 0)) { /* validate on the training images */
+        DC_TRY(dc_imageset_center_crops(&t->folder, patch, &t->test));
+        dc_dataset_truncate(&t->test, c->val_limit);
+        return DC_OK;
+    }
+    /* A separate validation set: the held-out part or another folder, the training set's
+     * channels, what memory the training images left. */
+    const char *vdir = c->val_data[0] ? c->val_data : c->data_dir;
+    dc_imageset val;
+    o.channels = t->in_c;
+    o.part = c->val_data[0] ? 0 : 2;
+    if (t->folder.bytes >= o.max_bytes)
+        return dc_fail(DC_ERR_INVALID_ARG, "%s: no memory left under --max-data-mb %d for the validation images", vdir,
+                       c->max_data_mb);
+    o.max_bytes -= t->folder.bytes;
+    DC_TRY(dc_imageset_load(vdir, &o, &val));
+    if (c->val_data[0]) report_skipped(t, vdir, &val); /* the held-out part's files were reported with the folder */
+    dc_status s = dc_imageset_center_crops(&val, patch, &t->test);
+    dc_imageset_free(&val);
+    dc_dataset_truncate(&t->test, c->val_limit);
+    return s;
+}
+
 static dc_status load_data(trainer *t)
 {
     const dc_run_config *c = &t->cfg.run;
+    if (!dc_dataset_is_idx(c->data_dir)) return load_folder(t);
     DC_TRY(dc_dataset_load(c->data_dir, "train", c->transpose, &t->train));
     DC_TRY(dc_dataset_load(c->data_dir, "test", c->transpose, &t->test));
     dc_dataset_truncate(&t->train, c->train_limit);
@@ -308,6 +366,10 @@ static dc_status load_data(trainer *t)
     if (t->train.h != t->test.h || t->train.w != t->test.w)
         return dc_fail(DC_ERR_MISMATCH, "%s: train images are %dx%d but test images %dx%d", c->data_dir,
                        t->train.h, t->train.w, t->test.h, t->test.w);
+    t->in_c = 1;
+    t->in_h = t->train.h;
+    t->in_w = t->train.w;
+    t->depth = 1;
     return DC_OK;
 }
 
@@ -426,10 +488,10 @@ static dc_status setup(trainer *t)
     dc_status s = dc_arch_parse(c->run.arch, &arch);
     if (!s && t->rank0) s = write_csv(t);
     if (!s) s = load_data(t);
-    if (!s && have_ck && (ck.in_h != t->train.h || ck.in_w != t->train.w))
-        s = dc_fail(DC_ERR_MISMATCH, "%s: trained on %dx%d images, the data set has %dx%d", t->model_path,
-                    ck.in_h, ck.in_w, t->train.h, t->train.w);
-    if (!s) s = dc_model_create(t->dev, &arch, 1, t->train.h, t->train.w, c->run.batch, &t->model);
+    if (!s && have_ck && (ck.in_c != t->in_c || ck.in_h != t->in_h || ck.in_w != t->in_w))
+        s = dc_fail(DC_ERR_MISMATCH, "%s: trained on %dx%dx%d samples (channels x height x width), the data set gives "
+                    "%dx%dx%d", t->model_path, ck.in_c, ck.in_h, ck.in_w, t->in_c, t->in_h, t->in_w);
+    if (!s) s = dc_model_create(t->dev, &arch, t->in_c, t->in_h, t->in_w, c->run.batch, &t->model);
     if (!s) s = dc_model_check_loss(t->model, c->run.loss); /* e.g. bce on a tanh head */
     if (!s && have_ck && ck.nparams != t->model->nparams)
         s = dc_fail(DC_ERR_MISMATCH, "%s: holds %llu parameters, the model has %zu", t->model_path,
@@ -469,17 +531,24 @@ static dc_status setup(trainer *t)
     dc_loader_config lc = {.data = &t->train, .batch = batch, .shuffle = 1,
                            .seed = derive_seed(c->run.seed, STREAM_SHUFFLE), .drop_last = 0,
                            .parts = dc_dist_size(), .part = dc_dist_rank()};
+    if (t->is_folder) {
+        lc.data = NULL;
+        lc.patches = &t->folder;
+        lc.patch = t->in_h;
+        lc.augment = c->run.augment;
+        lc.patches_per_epoch = (uint32_t)c->run.patches_per_epoch;
+    }
     DC_TRY(dc_loader_create(t->dev, &lc, &t->loader));
     DC_TRY(dc_evaluator_create(t->dev, &t->test, batch, &t->eval));
-    DC_TRY(dc_tensor_create(t->dev, batch, 1, t->train.h, t->train.w, DC_LAYOUT_NCHW, &t->clean));
-    DC_TRY(dc_tensor_create(t->dev, batch, 1, t->train.h, t->train.w, DC_LAYOUT_NCHW, &t->noisy));
+    DC_TRY(dc_tensor_create(t->dev, batch, t->in_c, t->in_h, t->in_w, DC_LAYOUT_NCHW, &t->clean));
+    DC_TRY(dc_tensor_create(t->dev, batch, t->in_c, t->in_h, t->in_w, DC_LAYOUT_NCHW, &t->noisy));
     DC_TRY(dc_accum_create(t->dev, 1, &t->acc));
 
     /* The sample grid always shows the same test images with the same (validation) noise. */
     if (c->run.samples) {
         t->nsamples = (int)(t->test.n < SAMPLE_IMAGES ? t->test.n : SAMPLE_IMAGES);
         if (t->nsamples > batch) t->nsamples = batch;
-        size_t px = (size_t)t->nsamples * t->test.h * t->test.w;
+        size_t px = (size_t)t->nsamples * dc_dataset_sample_bytes(&t->test);
         uint32_t idx[SAMPLE_IMAGES];
         for (int i = 0; i < t->nsamples; i++) idx[i] = (uint32_t)i;
         cl_int err;
@@ -503,15 +572,16 @@ static dc_status setup(trainer *t)
 /* clean / noisy / denoised rows of the fixed sample images. */
 static dc_status write_samples(trainer *t, int epoch)
 {
-    int n = t->nsamples, h = t->test.h, w = t->test.w;
+    int n = t->nsamples, h = t->test.h, w = t->test.w, ch = dc_dataset_channels(&t->test);
     dc_tensor clean = t->clean, noisy = t->noisy;
     clean.n = noisy.n = n;
     clean.owns_buf = noisy.owns_buf = 0;
-    DC_TRY(dc_noise_apply(t->dev, &t->cfg.run.noise, t->cfg.run.seed, DC_NOISE_EPOCH_VALIDATION, t->sample_pixels,
-                          t->sample_indices, n, h, w, &clean, &noisy, 0, NULL));
+    DC_TRY(dc_noise_apply_planes(t->dev, &t->cfg.run.noise, t->cfg.run.seed, DC_NOISE_EPOCH_VALIDATION,
+                                 t->sample_pixels, dc_dataset_depth(&t->test), t->sample_indices, n, ch, h, w, &clean,
+                                 &noisy, 0, NULL));
     dc_tensor z;
     DC_TRY(dc_model_predict(t->model, &noisy, n, &z));
-    size_t per = (size_t)h * w;
+    size_t per = (size_t)ch * h * w; /* a tile shows an image's first channel */
     float *host = malloc(3 * n * per * sizeof(float));
     uint8_t *img = NULL;
     if (!host) return dc_fail(DC_ERR_NOMEM, "out of memory");
@@ -581,8 +651,8 @@ static dc_status train_step(trainer *t, uint32_t epoch, int n, int total, cl_mem
     clean.n = noisy.n = n;
     clean.owns_buf = noisy.owns_buf = 0;
     uint32_t noise_epoch = c->noise_fixed ? 0 : epoch;
-    DC_TRY(dc_noise_apply(t->dev, &c->noise, c->seed, noise_epoch, pixels, indices, n, t->train.h, t->train.w,
-                          &clean, &noisy, 1, &ready));
+    DC_TRY(dc_noise_apply_planes(t->dev, &c->noise, c->seed, noise_epoch, pixels, t->depth, indices, n, t->in_c,
+                                 t->in_h, t->in_w, &clean, &noisy, 1, &ready));
     DC_TRY(dc_model_forward(t->model, &noisy, n));
     DC_TRY(dc_model_loss(t->model, c->loss, &clean, n, 1, NULL, &t->acc, 0));
     DC_TRY(dc_model_backward(t->model, &noisy, n));
@@ -722,8 +792,10 @@ static dc_status run_epochs(trainer *t, dc_train_summary *sum)
         if (c->verbose && t->rank0) {
             dc_loader_stats st;
             dc_loader_stats_get(t->loader, &st);
-            printf("  %.0f images/s; loader: %ld batches, device waited for data %ld times\n", ips, st.batches,
-                   st.consumer_waits);
+            double steps = b - start_batch > 0 ? b - start_batch : 1;
+            printf("  %.0f images/s; loader: %ld batches, device waited for data %ld times; host gather %.2f ms per "
+                   "batch, step %.2f ms per batch\n", ips, st.batches, st.consumer_waits,
+                   st.gathered ? 1e3 * st.gather_seconds / st.gathered : 0.0, 1e3 * train_seconds / steps);
             if (dc_dist_active())
                 printf("  %d ranks: %.2f ms per step in the gradient allreduce (with waiting for the slowest rank)\n",
                        dc_dist_size(), 1e3 * comm_per_step);
@@ -770,11 +842,19 @@ dc_status dc_train(dc_device *dev, const dc_train_config *cfg, dc_train_summary 
     trainer t = {.dev = dev, .cfg = *cfg, .lock_fd = -1, .rank0 = dc_dist_rank() == 0};
     dc_status s = setup(&t);
     if (!s && !cfg->quiet && t.rank0) {
-        printf("training %s on %zu images (%dx%d), validating on %zu; %zu parameters; batch %d; %s; %s loss; "
-               "%s convolutions\n",
-               t.arch_canon, t.train.n, t.train.h, t.train.w, t.test.n, t.model->nparams, t.cfg.run.batch,
-               dc_optim_name(t.cfg.run.optim.kind), dc_loss_name(t.cfg.run.loss),
-               dc_conv_algo_name(dc_conv_algo_for(dev)));
+        if (t.is_folder)
+            printf("training %s on %zu images of %s in %dx%d patches (%d channel%s, %d per epoch%s), validating on "
+                   "%zu centre crops; %zu parameters; batch %d; %s; %s loss; %s convolutions\n",
+                   t.arch_canon, t.folder.n, t.cfg.run.data_dir, t.in_h, t.in_w, t.in_c, t.in_c == 1 ? "" : "s",
+                   t.cfg.run.patches_per_epoch, t.cfg.run.augment ? ", augmented" : "", t.test.n, t.model->nparams,
+                   t.cfg.run.batch, dc_optim_name(t.cfg.run.optim.kind), dc_loss_name(t.cfg.run.loss),
+                   dc_conv_algo_name(dc_conv_algo_for(dev)));
+        else
+            printf("training %s on %zu images (%dx%d), validating on %zu; %zu parameters; batch %d; %s; %s loss; "
+                   "%s convolutions\n",
+                   t.arch_canon, t.train.n, t.train.h, t.train.w, t.test.n, t.model->nparams, t.cfg.run.batch,
+                   dc_optim_name(t.cfg.run.optim.kind), dc_loss_name(t.cfg.run.loss),
+                   dc_conv_algo_name(dc_conv_algo_for(dev)));
         if (dc_dist_active())
             printf("data parallel over %d ranks: each takes about %d of every batch of %d\n", dc_dist_size(),
                    (t.cfg.run.batch + dc_dist_size() - 1) / dc_dist_size(), t.cfg.run.batch);

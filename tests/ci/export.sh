@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `dae-cl export` checked by clients no one here wrote (python3-onnx's checker and shape
-# inference, OpenCV's DNN module, PyTorch): every preset, 1 and 3 channels, avgpool, concat,
-# k1/k5 convT, leaky and tanh/linear heads, each against dae-cl's own forward of the same input
+# inference, OpenCV's DNN module, PyTorch): every preset at 1 and 3 channels, the residual head
+# (dncnn-shaped), avgpool, concat, k1/k5 convT, leaky and tanh/linear heads, each against dae-cl's own forward of the same input
 # (tests/export_forward.c: the model's raw forward, not `dae-cl denoise`, whose PNG output is
 # 8-bit). Images are 20x28, not the 28x28 of MNIST, to exercise the symbolic sizes.
 # usage: tests/ci/export.sh [--install] [BUILD_DIR]   (--install: apt-get the Python clients)
@@ -28,13 +28,17 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 cases=(
+  # every preset at 1 and 3 channels (their last layer is conv:C)
   "classic 1"
   "keras 1"
   "unet 1"
-  # the presets with a 3-channel head (the presets are 1-channel: dae-cl trains gray images)
-  "conv:32,pool,conv:32,pool,conv:32,up,conv:32,up,conv:3:sigmoid 3"
-  "conv:32,pool,conv:32,pool,convT:32,convT:32,conv:3:sigmoid 3"
-  "conv:32@e1,pool,conv:32@e2,pool,conv:32,up,add:e2,conv:32,up,add:e1,conv:3:sigmoid 3"
+  "classic 3"
+  "keras 3"
+  "unet 3"
+  # the residual head (ONNX: Sub(input, noise); .npz: residual = [1]): dncnn, a small one at
+  # 3 channels, and a preset made residual at 1
+  "conv:8,conv:8,conv:8,conv:C:linear,residual 3"
+  "conv:8,pool,conv:8,up,conv:C:linear,residual 1"
   "conv:8:leaky@a,avgpool,conv:8:k5,up,cat:a,conv:1:tanh 1"
   "conv:6@a,pool,convT:6:k1,add:a,convT:4:k5,avgpool,conv:3:linear 3"
 )

@@ -4,7 +4,7 @@
 For each case directory (x.npy, y.npy = dae-cl's own forward of x, model.onnx, model.npz,
 arch.txt): onnx's checker (full_check) and strict shape inference accept the file; OpenCV's DNN
 module runs it and matches y; a PyTorch model rebuilt from the .npz weights and the spec matches
-y. Prints one line per case with the max abs differences; exits 1 if any exceeds TOL."""
+y (the spec's residual head from the .npz's "residual" entry). Prints one line per case with the max abs differences; exits 1 if any exceeds TOL."""
 import sys
 
 import cv2
@@ -22,7 +22,13 @@ def torch_forward(spec, weights, x):
             "leaky": lambda t: F.leaky_relu(t, 0.3), "linear": lambda t: t}
     outs, names = [], {}
     t = x
-    for i, tok in enumerate(spec.split(",")):
+    residual = bool(weights["residual"][0])  # the .npz records the residual head
+    layers = spec.split(",")
+    if (layers[-1] == "residual") != residual:
+        raise SystemExit(f"export_check.py: the .npz says residual={residual}, the spec '{spec}' disagrees")
+    if residual:
+        layers = layers[:-1]
+    for i, tok in enumerate(layers):
         name = None
         if "@" in tok:
             tok, name = tok.split("@")
@@ -60,7 +66,7 @@ def torch_forward(spec, weights, x):
         if name:
             names[name] = i
         outs.append(t)
-    return t
+    return x - t if residual else t
 
 
 def check(case):
