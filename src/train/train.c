@@ -122,7 +122,7 @@ static void remove_stale_temporaries(const char *dir)
 
 /* lr and unix_time came later, at the end: readers that look columns up by name, or by position
  * from the left, read old and new logs alike. */
-static const char csv_header[] =
+const char dc_metrics_csv_header[] =
     "epoch,train_loss,val_loss,val_psnr,val_ssim,val_acc,seconds,img_per_s,lr,unix_time\n";
 #define CSV_FIELDS 10
 
@@ -400,10 +400,10 @@ static dc_status resume_settings(trainer *t, const dc_checkpoint *ck)
 
 static dc_status write_csv(trainer *t)
 {
-    size_t hl = strlen(csv_header);
+    size_t hl = strlen(dc_metrics_csv_header);
     char *text = malloc(hl + t->rows_len + 1);
     if (!text) return dc_fail(DC_ERR_NOMEM, "out of memory");
-    memcpy(text, csv_header, hl);
+    memcpy(text, dc_metrics_csv_header, hl);
     memcpy(text + hl, t->rows ? t->rows : "", t->rows_len + 1);
     dc_status s = dc_write_file_atomic(t->csv_path, text, hl + t->rows_len);
     free(text);
