@@ -125,8 +125,9 @@ typedef struct daecl_image {
  * itself). Any size: large images are processed in tiles with identical results. Integers are
  * read as value / max; outputs are rounded to the nearest integer after clamping to [0, 1],
  * exactly as `dae-cl denoise` writes PNGs; float outputs are the model's output, unclamped.
- * RGB: each of the three channels is denoised separately by the (gray) model, so colours are
- * not mixed; this is what a gray model can do, not a colour model. tile: the largest window
+ * RGB: a gray model denoises each of the three channels separately, so colours are not mixed;
+ * an RGB model (daecl_model_channels 3) takes the three together, and given a gray image runs on
+ * R = G = B and returns the luma of its result. tile: the largest window
  * side in pixels (bounds device memory), 0 for the default (256). */
 DAECL_API daecl_status daecl_denoise(daecl_model *m, const daecl_image *in, const daecl_image *out, int tile);
 

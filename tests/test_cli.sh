@@ -55,6 +55,14 @@ for args in "--version --bogus" "--list-devices --bogus" "--help --bogus" "devic
   expect 2 'dae-cl' -- "$bin" $args
 done
 expect 0 'usage: dae-cl devices' -- "$bin" devices --help
+expect 2 "^dae-cl export: -o needs a value" -- "$bin" export --model m.dcl -o
+# The repository's shell tools follow it too; --help never starts their work (tools/check
+# --help once reached `meson configure`).
+for tool in bootstrap check demo fuzz study; do
+  expect 0 "^$tool 0\\." -- "$DAECL_SOURCE_ROOT/tools/$tool" --version
+  expect 0 "tools/$tool" -- "$DAECL_SOURCE_ROOT/tools/$tool" --help
+done
+expect 2 "unknown option '--bogus'" -- "$DAECL_SOURCE_ROOT/tools/fuzz" --bogus
 # --json: one document on stdout, nothing else there.
 "$bin" --list-devices --json >"$tmp/devices.json" 2>/dev/null &&
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert any(x["type"]=="CPU" for p in d["platforms"] for x in p["devices"])' \
@@ -62,8 +70,8 @@ expect 0 'usage: dae-cl devices' -- "$bin" devices --help
 # Device choice by type: the CPU is found, a type that is absent is named.
 expect 2 "bad device 'tpu'" -- "$bin" train --device tpu --out "$tmp/never"
 # Outputs: the format comes from the name; stdout only where it makes sense.
-expect 2 '-o out.svg: cannot write the svg format, only png' -- "$bin" denoise --model m.dcl in.png -o out.svg
-expect 2 '-o out.PNG.jpeg: cannot write the jpeg format' -- "$bin" denoise --model m.dcl in.png -o out.PNG.jpeg
+expect 2 "-o out.svg: cannot write '.svg' images" -- "$bin" denoise --model m.dcl in.png -o out.svg
+expect 2 "-o out.PNG.tiff: cannot write '.tiff' images" -- "$bin" denoise --model m.dcl in.png -o out.PNG.tiff
 expect 2 '--json and -o - both want stdout' -- "$bin" denoise --model m.dcl in.png -o - --json
 
 "$build/tests/test_train" --make-subset "$tmp/mnist" 1024 256 || { bad "cannot make the MNIST subset"; }
@@ -124,6 +132,26 @@ expect 0 '^written by: +[0-9]+\.[0-9]+' -- "$bin" info "$tmp/run1/model.dcl"
 expect 0 '^training: +1 of 1 epochs done' -- "$bin" info --model "$tmp/run1/model.dcl"
 expect 0 '^  seed +3$' -- "$bin" info "$tmp/run1/model.dcl"
 expect 0 '^  last: +1,' -- "$bin" info "$tmp/run1/model.dcl"
+# info --json: one document on stdout with the same facts, typed.
+"$bin" info "$tmp/run1/model.dcl" --json >"$tmp/info.json" 2>"$tmp/info.err" && [ ! -s "$tmp/info.err" ] &&
+  python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+t, c, m = d["training"], d["configuration"], d["metrics"]
+assert d["parameters"] == 28353 == sum(l["parameters"] for l in d["layers"]) and d["input"]["channels"] == 1
+assert d["layers"][-1]["output"] == [1, 28, 28] and d["architecture"].startswith("conv:32,pool")
+assert t["epochs_done"] == 1 == t["epochs"] and t["interrupted_after_batch"] == 0 and t["best_epoch"] == 1
+assert c["seed"] == 3 and c["batch"] == 64 and c["optimizer"] == "adam" and c["lr"] == 0.001 and c["noise_fixed"] is False
+assert m["last"]["epoch"] == 1 and m["last"]["val_psnr"] > 0 and m["best"] == m["last"] and d["written_by"] == d["read_by"]
+' "$tmp/info.json" && ok || bad "info --json: $(cat "$tmp/info.json" "$tmp/info.err")"
+"$bin" info "${DAECL_SOURCE_ROOT:?}/tests/fixtures/v1-sgd-mask.dcl" --json >"$tmp/info1.json" &&
+  python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["format_version"] == 1 and d["written_by"] is None and d["metrics"]["last"] is None
+assert d["configuration"]["optimizer"] == "sgd" and d["configuration"]["noise"] == "mask:0.25"
+' "$tmp/info1.json" && ok || bad "info --json of a v1 checkpoint: $(cat "$tmp/info1.json")"
+expect 1 'nothing.dcl: cannot open' -- "$bin" info "$tmp/nothing.dcl" --json
 expect 0 '' -- "$bin" export --model "$tmp/run1/model.dcl" -o "$tmp/run1/model.onnx"
 [ "$(head -c 2 "$tmp/run1/model.onnx" | od -An -tx1 | tr -d ' ')" = 0807 ] && ok || bad "model.onnx does not start with ir_version 7"
 expect 0 '' -- "$bin" export "$tmp/run1/model.dcl" -o "$tmp/run1/weights.npz"
@@ -203,8 +231,10 @@ assert len(d["skipped"]) == 1 and d["skipped"][0]["file"] == "broken.png"
 expect 1 'empty: no usable image' -- "$bin" data "$tmp/empty"
 expect 2 'give one folder' -- "$bin" data
 expect 1 'empty: no usable image' -- "$bin" train --data "$tmp/empty" --out "$tmp/never2"
-expect 0 'Epoch 1/1 .* val_psnr' -- "$bin" train --data "$tmp/photos" --patch 28 --patches-per-epoch 128 --batch 64 \
-  --epochs 1 --out "$tmp/folder" --noise gaussian:0.1-0.3 --augment
+out=$("$bin" train --data "$tmp/photos" --val-data "$tmp/photos/sub" --patch 28 --patches-per-epoch 128 --batch 64 \
+  --epochs 1 --out "$tmp/folder" --noise gaussian:0.1-0.3 --augment 2>&1)
+grep -qE 'validating on 1 centre crops' <<<"$out" && grep -qE 'Epoch 1/1 .* val_psnr' <<<"$out" &&
+  grep -q 'skipped .*broken.png' <<<"$out" && ok || bad "folder training: $out"
 grep -q '^noise=gaussian:0.1-0.3$' "$tmp/folder/config" && grep -q '^patch=28$' "$tmp/folder/config" && ok ||
   bad "folder config: $(cat "$tmp/folder/config")"
 expect 0 '2 folder images' -- "$bin" eval --model "$tmp/folder/model.dcl" --data "$tmp/photos"

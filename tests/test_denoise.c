@@ -8,7 +8,9 @@
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <stdlib.h>
 
 #include "daecl/denoise.h"
 #include "ref_model.h"
@@ -467,6 +469,18 @@ static void test_rgb_model(dc_device *dev, uint64_t *rng)
         CHECK(a.alpha != in.alpha, "alpha shared, not copied");
     }
     free(want);
+    /* --clean's measures: an image against itself is perfect, against another it is not; a
+     * size mismatch is refused */
+    double psnr = 0, ssim = 0;
+    if (in.px && a.px) {
+        CHECK_OK(dc_image_quality(dev, &in, &in, &psnr, &ssim));
+        CHECK(psnr == 100.0 && fabs(ssim - 1.0) < 1e-6, "self: PSNR %g SSIM %g", psnr, ssim);
+        CHECK_OK(dc_image_quality(dev, &a, &in, &psnr, &ssim));
+        CHECK(psnr > 0 && psnr < 60 && ssim < 0.99, "output vs input: PSNR %g SSIM %g", psnr, ssim);
+        dc_image small = in;
+        small.w = 5;
+        CHECK(dc_image_quality(dev, &small, &in, &psnr, &ssim) == DC_ERR_INVALID_ARG, "size mismatch measured");
+    }
     dc_image_free(&a);
     /* gray through the RGB model: the luma of the RGB result on R = G = B */
     dc_image gray, rgb;
@@ -573,6 +587,127 @@ static void test_no_build_per_size(dc_device *dev, uint64_t *rng)
     free(params);
 }
 
+/* ---- the CLI on files and folders ------------------------------------------------------------- */
+
+/* Run a shell command, its output (stdout and stderr) into *text (static); returns its exit status. */
+static int run_cmd(const char *cmd, char **text)
+{
+    static char buf[16384];
+    char full[4096];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    size_t n = p ? fread(buf, 1, sizeof buf - 1, p) : 0;
+    buf[n] = '\0';
+    int st = p ? pclose(p) : -1;
+    *text = buf;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* dae-cl denoise end to end with an RGB checkpoint: a folder holding PNG (8-bit RGB, 16-bit
+ * RGBA), JPEG and a corrupt file: the good ones done with their relative paths (JPEG -> PNG,
+ * 16-bit and alpha kept), the bad one named, exit 1; a second run skips them all; output
+ * folders inside the input (or the same) refused; a JPEG output; --noise measurements. */
+static void test_cli_folder(dc_device *dev, uint64_t *rng)
+{
+    const char *build = getenv("DAECL_BUILD_ROOT");
+    if (!build) {
+        printf("DAECL_BUILD_ROOT unset: the CLI folder test is skipped\n");
+        return;
+    }
+    dc_model *m = make_model_c(dev, "conv:4,conv:3:sigmoid", 3, rng);
+    if (!m) return;
+    char dir[512], cmd[4096], path[1024];
+    tmp_path(dir, sizeof dir, "cli");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s/in/sub'", dir, dir);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    float *params = malloc(m->nparams * sizeof *params), no_state = 0;
+    CHECK_OK(dc_model_get_params(m, params));
+    dc_checkpoint ck = {.in_c = 3, .in_h = 16, .in_w = 16, .nparams = m->nparams, .params = params,
+                        .state = &no_state, .best_val_loss = INFINITY};
+    dc_run_config_defaults(&ck.run);
+    dc_arch_format(&m->arch, ck.arch, sizeof ck.arch);
+    char model[1024];
+    snprintf(model, sizeof model, "%s/m.dcl", dir);
+    CHECK_OK(dc_checkpoint_save(model, &ck));
+    dc_image a, c16;
+    random_planes(&a, 20, 12, 3, 0, rng);
+    random_planes(&c16, 9, 13, 3, 1, rng);
+    snprintf(path, sizeof path, "%s/in/a.png", dir);
+    CHECK_OK(dc_image_write(path, &a, 8, 0));
+    snprintf(path, sizeof path, "%s/in/sub/b.jpg", dir);
+    CHECK_OK(dc_image_write(path, &a, 8, 90));
+    snprintf(path, sizeof path, "%s/in/sub/c16.png", dir);
+    CHECK_OK(dc_image_write(path, &c16, 16, 0));
+    snprintf(path, sizeof path, "%s/in/sub/bad.png", dir);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fputs("not an image", f);
+        fclose(f);
+    }
+    char *out;
+    const char *bin = "src/cli/dae-cl";
+    snprintf(cmd, sizeof cmd, "cd '%s' && TERM=dumb %s denoise --model '%s' -i '%s/in' -o '%s/out'", build, bin, model,
+             dir, dir);
+    int st = run_cmd(cmd, &out);
+    CHECK(st == 1, "folder with a bad file: exit %d, want 1: %s", st, out);
+    CHECK(strstr(out, "in/sub/bad.png: not a PNG or JPEG file") && strstr(out, "done 3, skipped 0, failed 1 of 4 files"),
+          "folder run output: %s", out);
+    CHECK(!strstr(out, "\033"), "escape codes with TERM=dumb: %s", out);
+    dc_image back = {0};
+    snprintf(path, sizeof path, "%s/out/sub/c16.png", dir);
+    CHECK_OK(dc_image_read(path, 0, &back));
+    if (back.px && c16.px) {
+        CHECK(back.c == 3 && back.bit_depth == 16 && back.alpha, "c16 out: c %d depth %d alpha %p", back.c,
+              back.bit_depth, (void *)back.alpha);
+        if (back.alpha)
+            CHECK(memcmp(back.alpha, c16.alpha, (size_t)9 * 13 * sizeof(float)) == 0, "alpha not bit-exact through files");
+    }
+    dc_image_free(&back);
+    dc_image_info info = {0};
+    snprintf(path, sizeof path, "%s/out/sub/b.png", dir);
+    CHECK_OK(dc_image_probe(path, &info));
+    CHECK(info.format == DC_IMAGE_PNG && info.c == 3 && info.w == 20 && info.h == 12, "JPEG in -> PNG out");
+    snprintf(path, sizeof path, "%s/out/a.png", dir);
+    CHECK(access(path, F_OK) == 0, "out/a.png missing");
+    snprintf(path, sizeof path, "%s/out/sub/bad.png", dir);
+    CHECK(access(path, F_OK) != 0, "an output for the bad file");
+
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s denoise --model '%s' -i '%s/in' -o '%s/out' --json", build, bin, model, dir,
+             dir);
+    st = run_cmd(cmd, &out);
+    CHECK(st == 1 && strstr(out, "\"skipped\": 3") && strstr(out, "\"failed\": 1") && strstr(out, "\"done\": 0"),
+          "second run skips the outputs (exit %d): %s", st, out);
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s denoise --model '%s' -i '%s/in' -o '%s/out' --overwrite --quiet", build,
+             bin, model, dir, dir);
+    CHECK(run_cmd(cmd, &out) == 1, "--overwrite: %s", out);
+    static const char *const overlapping[] = {"in", "in/sub", "in/sub/new"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "cd '%s' && %s denoise --model '%s' -i '%s/in' -o '%s/%s'", build, bin, model, dir, dir,
+                 overlapping[i]);
+        st = run_cmd(cmd, &out);
+        CHECK(st == 2 && strstr(out, "one holds the other"), "-o %s inside the input: exit %d: %s", overlapping[i], st,
+              out);
+    }
+    snprintf(path, sizeof path, "%s/in/sub/new", dir);
+    CHECK(access(path, F_OK) != 0, "a refused run made its output folder inside the input");
+    snprintf(cmd, sizeof cmd, "cd '%s/in' && %s/%s denoise --model '%s' -i . -o ..", dir, build, bin, model);
+    st = run_cmd(cmd, &out);
+    CHECK(st == 2, "-o .. holding -i . : exit %d: %s", st, out);
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s denoise --model '%s' '%s/in/a.png' -o '%s/a.jpg' --quality 80 --noise gaussian:0.1",
+             build, bin, model, dir, dir);
+    st = run_cmd(cmd, &out);
+    CHECK(st == 0 && strstr(out, "input PSNR") && strstr(out, "output PSNR"), "JPEG output with --noise: %s", out);
+    snprintf(path, sizeof path, "%s/a.jpg", dir);
+    CHECK_OK(dc_image_probe(path, &info));
+    CHECK(info.format == DC_IMAGE_JPEG && info.c == 3, "-o a.jpg is not an RGB JPEG");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (!test_failed_) CHECK(system(cmd) == 0, "%s", cmd);
+    dc_image_free(&a);
+    dc_image_free(&c16);
+    free(params);
+    dc_model_destroy(m);
+}
+
 int main(void)
 {
     uint64_t rng = test_seed();
@@ -594,6 +729,7 @@ int main(void)
     test_rgb_model(dev, &rng);
     test_gray_model_on_colour(dev, &rng);
     test_no_build_per_size(dev, &rng);
+    test_cli_folder(dev, &rng);
     dc_device_close(dev);
     TEST_MAIN_END();
 }

@@ -165,7 +165,19 @@ daecl_status daecl_denoise(daecl_model *m, const daecl_image *in, const daecl_im
         m->den_tile = tile;
     }
     dc_image plane = {0}, result = {0};
-    dc_status s = dc_image_alloc(&plane, in->width, in->height);
+    dc_status s;
+    if (m->model->in_c == 3 && in->channels == 3) {
+        /* an RGB model takes the three channels together (planar, denoise.h) */
+        size_t n = (size_t)in->width * (size_t)in->height;
+        s = dc_image_alloc_c(&plane, in->width, in->height, 3);
+        for (int c = 0; c < 3 && !s; c++) read_channel(in, c, plane.px + (size_t)c * n);
+        if (!s) s = dc_denoiser_run(m->den, &plane, &result, NULL);
+        for (int c = 0; c < 3 && !s; c++) write_channel(out, c, result.px + (size_t)c * n);
+        dc_image_free(&result);
+        dc_image_free(&plane);
+        return api_status(s);
+    }
+    s = dc_image_alloc(&plane, in->width, in->height);
     for (int c = 0; c < in->channels && !s; c++) {
         read_channel(in, c, plane.px);
         s = dc_denoiser_run(m->den, &plane, &result, NULL);

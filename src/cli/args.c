@@ -50,8 +50,8 @@ void args_help(const char *cmd, const arg_opt *opts, const char *usage, FILE *ou
 
 static int bad(const char *cmd, const char *name, const char *why, const char *value)
 {
-    fprintf(stderr, "%s %s: --%s: %s, got '%s' (see %s %s --help)\n", args_program, cmd, name, why, value,
-            args_program, cmd);
+    fprintf(stderr, "%s %s: %s%s: %s, got '%s' (see %s %s --help)\n", args_program, cmd, name[1] ? "--" : "-", name,
+            why, value, args_program, cmd);
     return 2;
 }
 
@@ -146,8 +146,8 @@ int args_parse(const char *cmd, arg_opt *opts, int argc, char **argv, int first,
         }
         const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
         if (!v) {
-            fprintf(stderr, "%s %s: --%s needs a value (see %s %s --help)\n", args_program, cmd, key, args_program,
-                    cmd);
+            fprintf(stderr, "%s %s: %s%s needs a value (see %s %s --help)\n", args_program, cmd, key[1] ? "--" : "-",
+                    key, args_program, cmd);
             return 2;
         }
         int r = set_value(cmd, o, v);

@@ -157,7 +157,7 @@ static void eval_json(const char *model, const char *split, const char *data, co
 int cmd_eval(int argc, char **argv)
 {
     const char *platform = NULL, *device = NULL, *model_path = NULL, *data = "data/mnist", *noise = NULL,
-               *loss = "bce", *split = "test";
+               *loss = NULL, *split = "test";
     uint64_t seed = 0, limit = 0;
     int batch = 128, transpose = 0, quiet = 0, as_json = 0;
     arg_opt opts[] = {
@@ -167,7 +167,7 @@ int cmd_eval(int argc, char **argv)
         {"data", ARG_STRING, &data, "DIR", "directory with the IDX files", 1, 0, 0},
         {"split", ARG_STRING, &split, "NAME", "test | train", 1, 0, 0},
         {"noise", ARG_STRING, &noise, "KIND:X", "noise to remove (default: the one the model was trained with)", 1, 0, 0},
-        {"loss", ARG_STRING, &loss, "NAME", "loss to report: bce | mse | l1", 1, 0, 0},
+        {"loss", ARG_STRING, &loss, "NAME", "loss to report: bce | mse | l1 (default: the run's)", 1, 0, 0},
         {"seed", ARG_U64, &seed, "N", "noise seed (default: the training seed, the validation noise)", 1, 0, 0},
         {"limit", ARG_U64, &limit, "N", "evaluate the first N images only (0: all)", 1, 0, 0},
         {"batch", ARG_INT, &batch, "N", "images per step", 1, 65536, 0},
@@ -185,13 +185,14 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "dae-cl eval: --model FILE is required (see dae-cl eval --help)\n");
         return 2;
     }
-    dc_loss_kind lk;
-    if (dc_loss_parse(loss, &lk) != DC_OK) return cli_report("eval", DC_ERR_INVALID_ARG);
+    dc_loss_kind lk = DC_LOSS_BCE;
+    if (loss && dc_loss_parse(loss, &lk) != DC_OK) return cli_report("eval", DC_ERR_INVALID_ARG);
 
     dc_checkpoint ck;
     dc_status s = dc_checkpoint_load(model_path, &ck);
     if (s) return cli_report("eval", s);
-    /* By default the noise and seed of the run's validation. */
+    /* By default the noise, seed and loss of the run's validation. */
+    if (!args_find(opts, "loss")->given) lk = ck.run.loss;
     dc_noise_config nc = ck.run.noise;
     if (noise && dc_noise_parse(noise, &nc) != DC_OK) {
         dc_checkpoint_free(&ck);

@@ -110,6 +110,11 @@ void json_format_number(double v, char *buf, size_t len)
         snprintf(buf, len, "null");
         return;
     }
+    /* Whole numbers in full (2000, not 2e+03) while a double holds them exactly. */
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(buf, len, "%.0f", v);
+        return;
+    }
     for (int digits = 1; digits <= 17; digits++) {
         snprintf(buf, len, "%.*g", digits, v);
         if (strtod(buf, NULL) == v) return;

@@ -60,6 +60,7 @@
 #include "daecl/checkpoint.h"
 #include "daecl/image.h"
 #include "daecl/model.h"
+#include "daecl/metrics.h"
 
 #define DC_DENOISE_TILE_DEFAULT 256           /* largest window side, pixels */
 #define DC_DENOISE_MEM_BUDGET ((size_t)128 << 20) /* activation bytes per step */
@@ -100,6 +101,10 @@ dc_status dc_denoiser_plan(const dc_denoiser *d, int w, int h, dc_denoise_info *
  * channels as in (see Channels), alpha and bit depth of in. *out is {0} on failure. info may be
  * NULL. Blocking. */
 dc_status dc_denoiser_run(dc_denoiser *d, const dc_image *in, dc_image *out, dc_denoise_info *info);
+
+/* PSNR (dB) and SSIM of img against ref (same size and channels), as validation computes them
+ * (daecl/metrics.h: img clipped to [0,1], SSIM averaged over channels), on the device. */
+dc_status dc_image_quality(dc_device *dev, const dc_image *img, const dc_image *ref, double *psnr, double *ssim);
 
 /* One-shot convenience: create, run, destroy. */
 dc_status dc_denoise_image(dc_device *dev, const dc_model *src, const dc_image *in, dc_image *out,

@@ -32,6 +32,12 @@ dc_status dc_kernel_cache_check(void);
  * the run goes on uncached, so a program tells the user once. */
 const char *dc_kernel_cache_write_problem(void);
 
+/* Called after every program built from source, with the seconds it took (process-wide; NULL
+ * removes it): lets a program tell its user once that kernels are being compiled. A build that
+ * a driver served from its own cache (PoCL) takes well under a second. */
+typedef void (*dc_build_observer)(void *ctx, const char *file, double seconds);
+void dc_kernel_set_build_observer(dc_build_observer fn, void *ctx);
+
 /* Build (or load from cache) without fetching a kernel: used to warm up and by tests. */
 dc_status dc_program_prepare(dc_device *dev, const char *file, const char *options);
 

@@ -1,7 +1,9 @@
 /* Input noise for the denoising autoencoder, generated on the device.
  *
- * One kernel turns a batch of uint8 pixels into two float NCHW (c = 1) tensors: the clean
- * target (x / 255, correctly rounded) and its noisy copy. The noise comes from a counter-based
+ * One kernel turns a batch of uint8 (or uint16) pixels into two float NCHW tensors: the clean
+ * target (x / 255 or x / 65535, correctly rounded) and its noisy copy. An image of c planes is
+ * one sample of c*h*w pixels (pixel index = (plane * h + y) * w + x), so a gray image keys its
+ * noise exactly as before planes existed. The noise comes from a counter-based
  * RNG, Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11; the
  * same function as Random123's philox4x32_R(10, ...)), keyed so that the noisy image of dataset
  * sample i in epoch e is the same on every device, in every batch order and at every batch size:

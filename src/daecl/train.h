@@ -59,6 +59,10 @@ typedef struct dc_train_summary {
     int stopped_early;  /* --early-stop ended the run before --epochs */
 } dc_train_summary;
 
+/* The header line of metrics.csv (with its newline); a checkpoint's metrics rows have these
+ * fields in this order. */
+extern const char dc_metrics_csv_header[];
+
 /* The run configuration's defaults (runconfig.c), out_dir runs/default. */
 void dc_train_defaults(dc_train_config *cfg);
 dc_status dc_train(dc_device *dev, const dc_train_config *cfg, dc_train_summary *summary);

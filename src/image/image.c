@@ -204,9 +204,9 @@ static dc_status write_file(const char *path, const encode_job *j)
 /* The extension of path's last component ("" if none). */
 static const char *extension(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    const char *dot = strrchr(slash ? slash + 1 : path, '.');
-    return dot ? dot : "";
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    return dot && dot != base ? dot : ""; /* ".name" is a hidden file, not an extension */
 }
 
 dc_status dc_image_format_for(const char *path, dc_image_format *fmt)

@@ -27,10 +27,6 @@
 
 #define CONV_FILE "conv2d.cl"
 
-/* Accumulator vectors per work-item: 16 of the 32 AVX-512 registers (or 16 AVX2 ones) leave
- * room for the input row, its shifts and the broadcast weights. */
-#define ACC_BUDGET 16
-#define DW_BUDGET 18
 
 /* ---- checks -------------------------------------------------------------------------------- */
 
@@ -81,6 +77,30 @@ static size_t divisor_at_most(size_t n, size_t most)
 
 static int is_cpu(const dc_device *dev) { return (dev->type & CL_DEVICE_TYPE_CPU) != 0; }
 
+/* Register budgets of the plans, in vectors of the kernels' width (VW or CV floats). */
+typedef struct reg_budget {
+    int acc;     /* accumulators of a rows work-item (conv_fwd, conv_dx) */
+    int dw;      /* accumulators of a weight-gradient work-item */
+    int ws_regs; /* registers for the weight-stationary order's shifted rows + accumulators */
+    int cv;      /* widest lanes over channels of conv_dwc */
+} reg_budget;
+
+/* AVX-512 CPUs and GPUs: 16 of 32 registers hold accumulators, beside the input row, its
+ * shifts and the broadcast weights. AVX2 CPUs (native float width 8: 16 registers of 8 floats,
+ * a float16 takes two) get half: with the AVX-512 budget every work-item spilled its
+ * accumulators, and training the classic model ran 1.44x slower per CPU second (2-core EPYC,
+ * PoCL pthread-haswell, alternated runs; budgets 6 to 10 were within noise of each other). */
+static reg_budget budget_for(const dc_device *dev)
+{
+    cl_uint native = 0;
+    if (is_cpu(dev) &&
+        clGetDeviceInfo(dev->id, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof native, &native,
+                        NULL) == CL_SUCCESS &&
+        native > 0 && native <= 8)
+        return (reg_budget){.acc = 8, .dw = 9, .ws_regs = 14, .cv = 8};
+    return (reg_budget){.acc = 16, .dw = 18, .ws_regs = 30, .cv = 16};
+}
+
 /* dc_launch with the local size shrunk (halved) until the kernel accepts it: GPU drivers lower
  * a kernel's work-group limit when it needs many registers, as these kernels do. */
 static dc_status launch(dc_device *dev, cl_kernel k, cl_uint dims, const size_t *global,
@@ -105,20 +125,20 @@ typedef struct conv_plan {
     char opts[384];
 } conv_plan;
 
-static void rows_split(const dc_device *dev, int cout, int h, int nv, int k, int *cob, int *ry,
-                       int *ws)
+static void rows_split(const dc_device *dev, const reg_budget *b, int cout, int h, int nv, int k,
+                       int *cob, int *ry, int *ws)
 {
     /* Rows of one vector: weight-stationary over 2 rows when the shifted input rows
-     * ((2+k-1)*k vectors) fit beside the accumulators in 32 registers; each weight broadcast
+     * ((2+k-1)*k vectors) fit beside the accumulators in the registers; each weight broadcast
      * then feeds 2 FMAs. Otherwise input-stationary: each input row is consumed at once. */
-    *ws = dev->opts.conv_ws && nv == 1 && h >= 2 && (2 + k - 1) * k + ACC_BUDGET <= 30;
+    *ws = dev->opts.conv_ws && nv == 1 && h >= 2 && (2 + k - 1) * k + b->acc <= b->ws_regs;
     if (*ws) {
-        *cob = even_part(cout, ACC_BUDGET / 2);
+        *cob = even_part(cout, b->acc / 2);
         *ry = even_part(h, 2);
         return;
     }
-    *cob = even_part(cout, ACC_BUDGET / nv);
-    int r = ACC_BUDGET / (nv * *cob);
+    *cob = even_part(cout, b->acc / nv);
+    int r = b->acc / (nv * *cob);
     *ry = even_part(h, r < 1 ? 1 : r);
 }
 
@@ -126,11 +146,12 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
                            int k)
 {
     p->cin = cin, p->cout = cout, p->h = h, p->w = w, p->k = k;
+    reg_budget b = budget_for(dev);
     p->vw = w <= 8 ? 8 : 16;
     p->nv = w <= p->vw ? 1 : 2;
     p->nxb = ceil_div(w, p->vw * p->nv);
-    rows_split(dev, cout, h, p->nv, k, &p->fcob, &p->fry, &p->fws);
-    rows_split(dev, cin, h, p->nv, k, &p->dcob, &p->dry, &p->dws);
+    rows_split(dev, &b, cout, h, p->nv, k, &p->fcob, &p->fry, &p->fws);
+    rows_split(dev, &b, cin, h, p->nv, k, &p->dcob, &p->dry, &p->dws);
     /* Lanes over output channels need a channels-last copy of dz (one more pass over it); it
      * pays off when each dz vector meets several input channels, not for a 1-channel input. */
     int lanes_over_channels = cout >= 8 && cin >= 2;
@@ -138,15 +159,15 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
     if (dev->opts.conv_dw == DC_CONV_DW_CHANNELS) lanes_over_channels = 1;
     if (lanes_over_channels) {
         /* lanes over output channels (conv_dwc): block input channels */
-        p->cv = cout <= 8 ? 8 : 16;
+        p->cv = cout <= 8 || b.cv == 8 ? 8 : 16;
         p->wcob = 1;
-        p->wcib = even_part(cin, DW_BUDGET / (k * k));
+        p->wcib = even_part(cin, b.dw / (k * k));
     } else {
         /* lanes over pixels (conv_dw); dz rows are cheaper to add than x rows (no shifts):
          * block output channels first */
         p->cv = 0;
-        p->wcob = even_part(cout, DW_BUDGET / (k * k));
-        p->wcib = even_part(cin, DW_BUDGET / (k * k * p->wcob));
+        p->wcob = even_part(cout, b.dw / (k * k));
+        p->wcib = even_part(cin, b.dw / (k * k * p->wcob));
     }
     int accn = p->fcob * p->fry > p->dcob * p->dry ? p->fcob * p->fry : p->dcob * p->dry;
     int n = snprintf(p->opts, sizeof p->opts,

@@ -17,6 +17,8 @@ static const struct {
     {"keras", "conv:32,pool,conv:32,pool,convT:32,convT:32,conv:C:sigmoid"},
     /* classic + additive encoder→decoder skips: same parameters, better PSNR (+1.3 dB after one epoch, README). */
     {"unet", "conv:32@e1,pool,conv:32@e2,pool,conv:32,up,add:e2,conv:32,up,add:e1,conv:C:sigmoid"},
+    /* dncnn_spec(DC_DNCNN_DEPTH, DC_DNCNN_WIDTH): test_model checks that they agree. */
+    {"dncnn", "conv:32,conv:32,conv:32,conv:32,conv:32,conv:32,conv:32,conv:C:linear,residual"},
 };
 
 /* DnCNN (Zhang et al. 2017) without batch norm: conv+ReLU, depth-2 conv+ReLU, a linear conv
@@ -30,11 +32,6 @@ static void dncnn_spec(int depth, int width, char *buf, size_t len)
 
 const char *dc_arch_preset(const char *name)
 {
-    static char dncnn[DC_SPEC_MAX];
-    if (strcmp(name, "dncnn") == 0) {
-        if (!dncnn[0]) dncnn_spec(DC_DNCNN_DEPTH, DC_DNCNN_WIDTH, dncnn, sizeof dncnn);
-        return dncnn;
-    }
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
         if (strcmp(presets[i].name, name) == 0) return presets[i].spec;
     return NULL;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -268,6 +269,15 @@ const char *dc_kernel_cache_write_problem(void) { return cache_write_problem; }
 
 /* ---- build ------------------------------------------------------------------------------ */
 
+static dc_build_observer build_observer;
+static void *build_observer_ctx;
+
+void dc_kernel_set_build_observer(dc_build_observer fn, void *ctx)
+{
+    build_observer = fn;
+    build_observer_ctx = ctx;
+}
+
 static dc_status build_failure(cl_program prog, dc_device *dev, const char *file,
                                const char *options, cl_int err)
 {
@@ -389,7 +399,12 @@ static dc_status build_entry(dc_device *dev, const char *file, const char *optio
             s = dc_cl_fail(err, file);
             goto fail;
         }
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         err = clBuildProgram(e->program, 1, &dev->id, full_opts, NULL, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (build_observer)
+            build_observer(build_observer_ctx, file, (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
         if (err != CL_SUCCESS) {
             s = build_failure(e->program, dev, file, full_opts, err);
             goto fail;

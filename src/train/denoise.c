@@ -328,6 +328,33 @@ dc_status dc_denoiser_run(dc_denoiser *d, const dc_image *in, dc_image *out, dc_
     return s;
 }
 
+dc_status dc_image_quality(dc_device *dev, const dc_image *img, const dc_image *ref, double *psnr, double *ssim)
+{
+    if (!img || !ref || !img->px || !ref->px) return dc_fail(DC_ERR_INVALID_ARG, "quality: empty image");
+    if (img->w != ref->w || img->h != ref->h || img->c != ref->c)
+        return dc_fail(DC_ERR_INVALID_ARG, "quality: a %dx%dx%d image against a %dx%dx%d reference", img->w, img->h,
+                       img->c, ref->w, ref->h, ref->c);
+    dc_tensor a = {0}, b = {0};
+    dc_accum acc = {0};
+    double v[DC_METRIC_SLOTS];
+    dc_status s = dc_tensor_create(dev, 1, img->c, img->h, img->w, DC_LAYOUT_NCHW, &a);
+    if (!s) s = dc_tensor_create(dev, 1, ref->c, ref->h, ref->w, DC_LAYOUT_NCHW, &b);
+    if (!s) s = dc_tensor_write(dev, &a, img->px);
+    if (!s) s = dc_tensor_write(dev, &b, ref->px);
+    if (!s) s = dc_accum_create(dev, DC_METRIC_SLOTS, &acc);
+    if (!s) s = dc_accum_reset(dev, &acc);
+    if (!s) s = dc_metrics_accumulate(dev, &a, &b, &acc, 0);
+    if (!s) s = dc_accum_read(dev, &acc, v);
+    if (!s) {
+        *psnr = v[DC_METRIC_PSNR];
+        *ssim = v[DC_METRIC_SSIM];
+    }
+    dc_accum_release(&acc);
+    dc_tensor_release(&a);
+    dc_tensor_release(&b);
+    return s;
+}
+
 dc_status dc_denoise_image(dc_device *dev, const dc_model *src, const dc_image *in, dc_image *out, int tile)
 {
     *out = (dc_image){0};

@@ -122,7 +122,7 @@ static void remove_stale_temporaries(const char *dir)
 
 /* lr and unix_time came later, at the end: readers that look columns up by name, or by position
  * from the left, read old and new logs alike. */
-static const char csv_header[] =
+const char dc_metrics_csv_header[] =
     "epoch,train_loss,val_loss,val_psnr,val_ssim,val_acc,seconds,img_per_s,lr,unix_time\n";
 #define CSV_FIELDS 10
 
@@ -332,8 +332,11 @@ static dc_status load_folder(trainer *t)
     t->in_c = t->folder.c;
     t->in_h = t->in_w = patch;
     t->depth = t->folder.depth;
-    if (!c->val_data[0] && !(c->val_split > 0))
-        return dc_imageset_center_crops(&t->folder, patch, &t->test); /* validate on the training images */
+    if (!c->val_data[0] && !(c->val_split > 0)) { /* validate on the training images */
+        DC_TRY(dc_imageset_center_crops(&t->folder, patch, &t->test));
+        dc_dataset_truncate(&t->test, c->val_limit);
+        return DC_OK;
+    }
     /* A separate validation set: the held-out part or another folder, the training set's
      * channels, what memory the training images left. */
     const char *vdir = c->val_data[0] ? c->val_data : c->data_dir;
@@ -345,9 +348,10 @@ static dc_status load_folder(trainer *t)
                        c->max_data_mb);
     o.max_bytes -= t->folder.bytes;
     DC_TRY(dc_imageset_load(vdir, &o, &val));
-    report_skipped(t, vdir, &val);
+    if (c->val_data[0]) report_skipped(t, vdir, &val); /* the held-out part's files were reported with the folder */
     dc_status s = dc_imageset_center_crops(&val, patch, &t->test);
     dc_imageset_free(&val);
+    dc_dataset_truncate(&t->test, c->val_limit);
     return s;
 }
 
@@ -396,10 +400,10 @@ static dc_status resume_settings(trainer *t, const dc_checkpoint *ck)
 
 static dc_status write_csv(trainer *t)
 {
-    size_t hl = strlen(csv_header);
+    size_t hl = strlen(dc_metrics_csv_header);
     char *text = malloc(hl + t->rows_len + 1);
     if (!text) return dc_fail(DC_ERR_NOMEM, "out of memory");
-    memcpy(text, csv_header, hl);
+    memcpy(text, dc_metrics_csv_header, hl);
     memcpy(text + hl, t->rows ? t->rows : "", t->rows_len + 1);
     dc_status s = dc_write_file_atomic(t->csv_path, text, hl + t->rows_len);
     free(text);

@@ -97,7 +97,9 @@ for name, s in [("classic", "classic"), ("unet", "unet"), ("keras", "keras"),
                 ("named", "conv:8@a,pool,conv:8,up,add:a,conv:1:sigmoid"),
                 ("cat", "conv:4:k5@x,conv:4:leaky,cat:x,convT:1:tanh"),
                 ("huge-channels", "conv:99999,conv:1"), ("huge-kernel", "conv:4:k999,conv:1"),
-                ("bad", "conv:,pool,,up:x"), ("huge-params", "conv:4096,conv:4096,conv:4096,conv:1")]:
+                ("bad", "conv:,pool,,up:x"), ("huge-params", "conv:4096,conv:4096,conv:4096,conv:1"),
+                ("dncnn", "dncnn"), ("residual", "conv:8,conv:C:linear,residual"),
+                ("residual-bad", "conv:C,residual,residual")]:
     put("arch", name, s.encode())
 
 # ---- noise spec ----
