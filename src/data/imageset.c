@@ -136,7 +136,7 @@ dc_status dc_imageset_scan_dir(const char *dir, int strict, dc_imageset_scan *ou
     if (!S_ISDIR(st.st_mode)) return dc_fail(DC_ERR_IO, "%s: not a folder", dir);
     list l = {0};
     dc_status s = walk(dir, "", 0, &l);
-    if (!s) qsort(l.rel, l.n, sizeof *l.rel, cmp_str);
+    if (!s && l.n) qsort(l.rel, l.n, sizeof *l.rel, cmp_str); /* qsort(NULL, 0) is UB */
     if (!s && l.n) {
         out->entries = calloc(l.n, sizeof *out->entries);
         if (!out->entries) s = dc_fail(DC_ERR_NOMEM, "out of memory");
