@@ -45,6 +45,9 @@
      : (act) == 4 ? (T)1.0f - (y) * (y)                                                        \
                   : (T)1.0f)
 
+/* DC_FWD_ONLY (inference) leaves out every backward kernel: a program then builds in about
+ * half the time (src/nn/conv2d.c). */
+#ifndef DC_FWD_ONLY
 /* ------------------------------------------------------------------------------------------ */
 /* bias_grad: dz = dy * act'(y) written over dy (unless act is none), and
  * db[c] = sum_{n,p} dz[n][c][p]. One work-item per channel; c channels of hw pixels. */
@@ -95,6 +98,8 @@ __kernel void dw_reduce(const __global float *part, const uint part_off, const u
     for (int c = 0; c < nchunk; c++) s += part[part_off + (uint)c * stride + i];
     dst[dst_off + i] = s;
 }
+
+#endif /* !DC_FWD_ONLY */
 
 /* ------------------------------------------------------------------------------------------ */
 #ifdef DC_CONV
@@ -392,13 +397,17 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
 
 /* y = act(conv(x) + b) */
 ROWS_KERNEL(conv_fwd, CIN, COUT, FCOB, FRY, 0, 0, FWS)
+#ifndef DC_FWD_ONLY
 /* dx = conv(dz, flipped W^T); b_off and act are ignored */
 ROWS_KERNEL(conv_dx, COUT, CIN, DCOB, DRY, 1, 1, DWS)
+#endif
 /* Transposed conv (stride 2) on the output grid, H x W = twice the layer input:
  * y = act(conv(zero-interleaved x, flipped W) + b) */
 ROWS_KERNEL(convT_fwd, CIN, COUT, FCOB, FRY, 1, 0, FWS)
+#ifndef DC_FWD_ONLY
 /* t = conv(dz, W^T) on the output grid; dx = t at the positions of the input pixels */
 ROWS_KERNEL(convT_dx, COUT, CIN, DCOB, DRY, 0, 1, DWS)
+#endif /* !DC_FWD_ONLY */
 
 /* Zero interleaving for the transposed conv: xu (H x W) holds x (H/2 x W/2) at rows and columns
  * s, s+2, ... and zeros elsewhere. One xu row per work-item, rows = n*c*H. */
@@ -428,6 +437,7 @@ __kernel void zero_insert(const __global float *x, const uint x_off, __global fl
     }
 }
 
+#ifndef DC_FWD_ONLY
 /* dx[n][c][iy][ix] = t[n][c][2iy+s][2ix+s], t being H x W; one dx row per work-item,
  * rows = n*c*(H/2). */
 __kernel void subsample2(const __global float *t, const uint t_off, __global float *dx,
@@ -772,5 +782,6 @@ __kernel void conv_dwc(const __global float *x, const uint x_off, const __global
     }
 }
 #endif /* CV */
+#endif /* !DC_FWD_ONLY */
 #endif /* DC_CONV */
 

@@ -299,6 +299,46 @@ static void test_predict(dc_device *dev, uint64_t *rng)
     }
 }
 
+/* forward_only (denoise) builds conv programs without their backward kernels: the forward
+ * pass must be bit-identical to the full programs', and a backward pass must fail, naming the
+ * kernel it lacks, instead of running something else. */
+static void test_forward_only(dc_device *dev, uint64_t *rng)
+{
+    const char *spec = "conv:3:tanh,pool,conv:4,convT:3:tanh,conv:1:sigmoid";
+    const int n = 2, h = 8, w = 10;
+    dc_arch a;
+    CHECK_OK(dc_arch_parse(spec, &a));
+    size_t px = (size_t)n * h * w;
+    float *xf = malloc(px * sizeof *xf), *got[2] = {malloc(px * sizeof(float)), malloc(px * sizeof(float))};
+    for (size_t j = 0; j < px; j++) xf[j] = (float)test_uniform(rng, 0, 1);
+    for (int fo = 0; fo < 2; fo++) {
+        dev->opts.forward_only = fo;
+        dc_model *m = NULL;
+        dc_tensor xt = {0}, out = {0};
+        CHECK_OK(dc_model_create(dev, &a, 1, h, w, n, &m));
+        CHECK_OK(dc_tensor_create(dev, n, 1, h, w, DC_LAYOUT_NCHW, &xt));
+        if (m && xt.buf) {
+            CHECK_OK(dc_model_init_params(m, 7));
+            CHECK_OK(dc_tensor_write(dev, &xt, xf));
+            CHECK_OK(dc_model_predict(m, &xt, n, &out));
+            CHECK_OK(dc_tensor_read(dev, &out, got[fo]));
+            if (fo) {
+                CHECK_OK(dc_model_forward(m, &xt, n));
+                CHECK_OK(dc_model_loss(m, DC_LOSS_MSE, &xt, n, 1, NULL, NULL, 0));
+                dc_status s = dc_model_backward(m, &xt, n);
+                CHECK(s == DC_ERR_INVALID_ARG && strstr(dc_error_detail(), "no kernel named"),
+                      "backward with forward-only programs: %s: %s", dc_strerror(s), dc_error_detail());
+                dc_clear_error();
+            }
+        }
+        dc_tensor_release(&xt);
+        dc_model_destroy(m);
+    }
+    dev->opts.forward_only = 0;
+    CHECK(memcmp(got[0], got[1], px * sizeof(float)) == 0, "forward-only programs give a different output");
+    free(xf); free(got[0]); free(got[1]);
+}
+
 /* A tiny model overfits 8 binary images. */
 static void test_overfit(dc_device *dev, uint64_t *rng)
 {
@@ -353,6 +393,7 @@ int main(void)
     dc_device *dev = NULL;
     CHECK_OK(dc_device_open(-1, -1, &dev));
     if (!dev) TEST_MAIN_END();
+    test_forward_only(dev, &rng);
     /* Smooth activations for the finite-difference check (ReLU has kinks); odd sizes; skips. */
     test_gradients(dev, &rng, "conv:5:tanh@a,pool,conv:3:sigmoid,up,cat:a,conv:1:sigmoid", 3, 6, 10, 1);
     test_gradients(dev, &rng, "conv:4:tanh@a,pool,conv:4:tanh,up,add:a,convT:3:tanh,pool,conv:1:k5:sigmoid", 2, 8, 6, 1);

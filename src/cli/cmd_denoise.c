@@ -552,6 +552,7 @@ int cmd_denoise(int argc, char **argv)
         file_list_free(&files);
         return r;
     }
+    dev->opts.forward_only = 1; /* no backward kernels: half the cold compile */
     dc_model *model = NULL;
     dc_checkpoint ck;
     dc_denoiser *den = NULL;

@@ -51,6 +51,10 @@ typedef struct dc_device_options {
      * total (0 = no limit). Mesa's llvmpipe (rusticl, clover) does, at 65535; the plans then
      * split work-items' loops below it (see ops.h). */
     unsigned long loop_limit;
+    /* Set by programs that only run models forward (denoise): conv programs are built
+     * without their backward kernels, in about half the compile time; a backward op then fails
+     * naming the kernel it lacks. */
+    int forward_only;
 } dc_device_options;
 
 /* Device memory the ops reuse from call to call (grown on demand, never shrunk, freed by

@@ -176,7 +176,8 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
                      "-DWCOB=%d -DWCIB=%d -DACCN=%d",
                      cin, cout, h, w, k, p->vw, p->nv, p->nxb, p->fcob, p->fry, p->fws, p->dcob,
                      p->dry, p->dws, p->wcob, p->wcib, accn * p->nv);
-    if (p->cv) snprintf(p->opts + n, sizeof p->opts - n, " -DCV=%d", p->cv);
+    if (p->cv) n += snprintf(p->opts + n, sizeof p->opts - n, " -DCV=%d", p->cv);
+    if (dev->opts.forward_only) snprintf(p->opts + n, sizeof p->opts - n, " -DDC_FWD_ONLY");
 }
 
 /* The rows kernels: conv_fwd, conv_dx, convT_fwd (weights as conv_fwd's: out = the layer's
