@@ -855,6 +855,7 @@ int main(void)
     test_pool_case(2, 3, 8, 5);
     test_pool_case(2, 32, 28, 28);
     test_pool_case(2, 32, 14, 14);
+    test_pool_case(1, 2, 6, 35); /* a full vector of windows and a tail of one */
     test_pool_ties();
     test_avgpool_case(3, 5, 7, 9);
     test_avgpool_case(2, 3, 8, 5);
@@ -863,6 +864,7 @@ int main(void)
     test_upsample_case(3, 5, 7, 9);
     test_upsample_case(2, 32, 7, 7);
     test_upsample_case(2, 32, 14, 14);
+    test_upsample_case(1, 2, 3, 17); /* a full vector and a tail of one */
     for (int a = 0; a < DC_ACT_COUNT; a++) {
         test_act_case((dc_act)a, 3, 5, 7, 9, 0);
         test_act_case((dc_act)a, 2, 3, 4, 5, 1);
