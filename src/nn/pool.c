@@ -1,4 +1,4 @@
-/* Max and average pooling 2x2 stride 2 (ops.h): checks and enqueueing of cl/pool.cl. */
+/* Max and average pooling 2x2 stride 2 (ops.h): checks and enqueueing of cl/resample.cl. */
 #include "daecl/ops.h"
 
 #include <limits.h>
@@ -28,7 +28,7 @@ static dc_status pool_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y, 
     DC_TRY(dc_tensor_check(y, op, "y"));
     DC_TRY(check_pair(x, y, op, "y"));
     cl_kernel k;
-    DC_TRY(dc_kernel_get(dev, "pool.cl", NULL, kernel, &k));
+    DC_TRY(dc_kernel_get(dev, "resample.cl", NULL, kernel, &k));
     cl_uint xo = (cl_uint)x->off, yo = (cl_uint)y->off;
     cl_int rows = y->n * y->c * y->h, h = x->h, w = x->w;
     DC_CL(DC_ARG(k, 0, x->buf), op);
@@ -61,7 +61,7 @@ dc_status dc_maxpool2_backward(dc_device *dev, const dc_tensor *x, const dc_tens
         return dc_fail(DC_ERR_INVALID_ARG, "%s: dx is %dx%dx%dx%d, x is %dx%dx%dx%d", op, dx->n,
                        dx->c, dx->h, dx->w, x->n, x->c, x->h, x->w);
     cl_kernel k;
-    DC_TRY(dc_kernel_get(dev, "pool.cl", NULL, "maxpool2_bwd", &k));
+    DC_TRY(dc_kernel_get(dev, "resample.cl", NULL, "maxpool2_bwd", &k));
     cl_uint xo = (cl_uint)x->off, go = (cl_uint)dy->off, dxo = (cl_uint)dx->off;
     cl_int pairs = x->n * x->c * ((x->h + 1) / 2), h = x->h, w = x->w;
     DC_CL(DC_ARG(k, 0, x->buf), op);
@@ -91,7 +91,7 @@ dc_status dc_avgpool2_backward(dc_device *dev, const dc_tensor *dy, dc_tensor *d
         return dc_fail(DC_ERR_INVALID_ARG, "%s: dx is %dx%d, need at least 2x2", op, dx->h, dx->w);
     DC_TRY(check_pair(dx, dy, op, "dy"));
     cl_kernel k;
-    DC_TRY(dc_kernel_get(dev, "pool.cl", NULL, "avgpool2_bwd", &k));
+    DC_TRY(dc_kernel_get(dev, "resample.cl", NULL, "avgpool2_bwd", &k));
     cl_uint go = (cl_uint)dy->off, dxo = (cl_uint)dx->off;
     cl_int pairs = dx->n * dx->c * ((dx->h + 1) / 2), h = dx->h, w = dx->w;
     DC_CL(DC_ARG(k, 0, dy->buf), op);

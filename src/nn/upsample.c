@@ -1,4 +1,4 @@
-/* Nearest-neighbour upsampling x2 (ops.h): checks and enqueueing of cl/upsample.cl. */
+/* Nearest-neighbour upsampling x2 (ops.h): checks and enqueueing of cl/resample.cl. */
 #include "daecl/ops.h"
 
 #include <limits.h>
@@ -22,7 +22,7 @@ static dc_status launch(dc_device *dev, const char *name, const dc_tensor *src,
                         const dc_tensor *dst, const dc_tensor *small, const char *op)
 {
     cl_kernel k;
-    DC_TRY(dc_kernel_get(dev, "upsample.cl", NULL, name, &k));
+    DC_TRY(dc_kernel_get(dev, "resample.cl", NULL, name, &k));
     cl_uint so = (cl_uint)src->off, d_o = (cl_uint)dst->off;
     cl_int rows = small->n * small->c * small->h, w = small->w;
     DC_CL(DC_ARG(k, 0, src->buf), op);
