@@ -409,6 +409,124 @@ ROWS_KERNEL(convT_fwd, CIN, COUT, FCOB, FRY, 1, 0, FWS)
 ROWS_KERNEL(convT_dx, COUT, CIN, DCOB, DRY, 0, 1, DWS)
 #endif /* !DC_FWD_ONLY */
 
+/* ------------------------------------------------------------------------------------------ */
+/* Lanes over output channels (LCV = 8 or 16, the device's native float width): the forward and
+ * input gradient of layers whose output channel count is a multiple of LCB * LCV. A work-item
+ * computes one output row of LCB * LCV channels in segments of LPX pixels; for every input
+ * channel and tap it loads LCB weight vectors (from the lane-major copy made by w_lanes) and
+ * broadcasts each input pixel into LCB FMAs. No row shifts and no idle lanes on 14- or 7-pixel
+ * rows, against 14 of 16 lanes and a shuffle per shifted row in rows_block. The segments are
+ * unrolled (W <= LCO_MAXW), so every column border folds at compile time; rows outside the
+ * image are skipped (uniform per work-item). Each output value is stored singly: 8 * LCB * LPX
+ * stores against 9 * CIN times more FMAs. */
+#ifdef LCV
+#if LCV == 16
+typedef float16 lvec;
+#define LVLOAD vload16
+#define LVSTORE vstore16
+#else
+typedef float8 lvec;
+#define LVLOAD vload8
+#define LVSTORE vstore8
+#endif
+#define NSEG ((W + LPX - 1) / LPX)
+
+/* wl[a][tap][b] = W[co][ci][tap'] for the forward (a = ci, b = co, tap' = tap) and the input
+ * gradient (a = co, b = ci, tap' flipped: tap' = K*K-1-tap); one weight per work-item. */
+__kernel void w_lanes(const __global float *prm, const uint w_off, __global float *wl,
+                      const uint wl_off, const int dx)
+{
+    int i = get_global_id(0);
+    if (i >= COUT * CIN * K * K) return;
+    int tap = i % (K * K), ci = (i / (K * K)) % CIN, co = i / (K * K * CIN);
+    float v = prm[w_off + i];
+    if (dx)
+        wl[wl_off + ((uint)co * (K * K) + (K * K - 1 - tap)) * CIN + ci] = v;
+    else
+        wl[wl_off + ((uint)ci * (K * K) + tap) * COUT + co] = v;
+}
+
+/* One output row oy of channels [c0, c0 + LCB*LCV) of image img: ni input channels, no output
+ * channels; with bias the layer's bias and activation are applied. */
+INLINE void lco_row(const __global float *x, uint x_off, const __global float *wl,
+                    const __global float *prm, uint b_off, __global float *y, uint y_off, int act,
+                    int img, int oy, int c0, const int ni, const int no, const int bias)
+{
+    UNROLL
+    for (int s = 0; s < NSEG; s++) {
+        const int x0 = s * LPX, px = min(LPX, W - x0);
+        lvec acc[LCB][LPX];
+        UNROLL
+        for (int b = 0; b < LCB; b++) {
+            lvec b0 = bias ? LVLOAD(0, prm + b_off + c0 + b * LCV) : (lvec)0.0f;
+            UNROLL
+            for (int p = 0; p < LPX; p++) acc[b][p] = b0;
+        }
+        for (int ci = 0; ci < ni; ci++) {
+            const __global float *xc = x + x_off + (uint)(img * ni + ci) * (H * W);
+            const __global float *wc = wl + (uint)ci * (K * K) * no + c0;
+            UNROLL
+            for (int ky = 0; ky < K; ky++) {
+                int iy = oy + ky - P;
+                if (iy < 0 || iy >= H) continue;
+                const __global float *row = xc + iy * W;
+                /* input-stationary: each input pixel is broadcast once and consumed at once by
+                 * its K output pixels (a broadcast kept for later makes LLVM spill) */
+                lvec wv[K][LCB];
+                UNROLL
+                for (int kx = 0; kx < K; kx++)
+                    UNROLL
+                    for (int b = 0; b < LCB; b++)
+                        wv[kx][b] = LVLOAD(0, wc + (ky * K + kx) * no + b * LCV);
+                UNROLL
+                for (int q = 0; q < LPX + K - 1; q++) {
+                    int ix = x0 + q - P;
+                    if (q >= px + K - 1 || ix < 0 || ix >= W) continue;
+                    lvec xv = (lvec)row[ix];
+                    UNROLL
+                    for (int kx = 0; kx < K; kx++) {
+                        int p = q - kx;
+                        if (p < 0 || p >= px) continue;
+                        UNROLL
+                        for (int b = 0; b < LCB; b++) acc[b][p] = fma(xv, wv[kx][b], acc[b][p]);
+                    }
+                }
+            }
+        }
+        UNROLL
+        for (int b = 0; b < LCB; b++)
+            UNROLL
+            for (int p = 0; p < LPX; p++) {
+                if (p >= px) continue;
+                lvec z = bias ? ACT_APPLY(lvec, acc[b][p], act) : acc[b][p];
+                float zs[LCV];
+                LVSTORE(z, 0, zs);
+                __global float *out = y + y_off + (uint)((img * no + c0 + b * LCV) * H + oy) * W + x0 + p;
+                UNROLL
+                for (int j = 0; j < LCV; j++) out[j * H * W] = zs[j];
+            }
+    }
+}
+
+/* global: (H, no / (LCB*LCV), nimg) */
+#define LCO_KERNEL(NAME, NI, NO, BIAS)                                                         \
+    __kernel void NAME(const __global float *x, const uint x_off, const __global float *wl,    \
+                       const uint wl_off, const __global float *prm, const uint b_off,         \
+                       __global float *y, const uint y_off, const int nimg, const int act)     \
+    {                                                                                          \
+        int oy = get_global_id(0), cb = get_global_id(1), img = get_global_id(2);              \
+        if (oy >= H || cb >= NO / (LCB * LCV) || img >= nimg) return;                          \
+        lco_row(x, x_off, wl + wl_off, prm, b_off, y, y_off, act, img, oy, cb * LCB * LCV, NI, \
+                NO, BIAS);                                                                     \
+    }
+#if COUT % (LCB * LCV) == 0
+LCO_KERNEL(conv_fwd_lco, CIN, COUT, 1)
+#endif
+#if !defined(DC_FWD_ONLY) && CIN % (LCB * LCV) == 0
+LCO_KERNEL(conv_dx_lco, COUT, CIN, 0)
+#endif
+#endif /* LCV */
+
 /* Zero interleaving for the transposed conv: xu (H x W) holds x (H/2 x W/2) at rows and columns
  * s, s+2, ... and zeros elsewhere. One xu row per work-item, rows = n*c*H. */
 __kernel void zero_insert(const __global float *x, const uint x_off, __global float *xu,

@@ -209,6 +209,7 @@ typedef struct conv_case {
     int chunks; /* >0: force the weight-gradient batch split (dev->opts.dw_chunks) */
     int no_dx;  /* first layer: dx == NULL */
     dc_conv_dw dw_path; /* force a weight-gradient form (dev->opts.conv_dw) */
+    dc_conv_lanes lanes; /* force the forward/input-gradient lanes (dev->opts.conv_lanes) */
 } conv_case;
 
 static const char *dw_name(dc_conv_dw d)
@@ -222,9 +223,12 @@ static void test_conv_case(conv_case c)
     size_t nx = (size_t)c.n * c.cin * c.h * c.w, ny = (size_t)c.n * c.cout * ho * wo;
     size_t nw = (size_t)c.cout * c.cin * c.k * c.k;
     char label[160], op[64];
-    snprintf(label, sizeof label, "n%d %d->%d %dx%d k%d %s%s%s%s%s", c.n, c.cin, c.cout, c.h, c.w,
-             c.k, dc_act_name(c.act), c.chunks ? " chunked" : "", c.no_dx ? " no-dx" : "",
-             c.dw_path ? " dW-" : "", dw_name(c.dw_path));
+    snprintf(label, sizeof label, "n%d %d->%d %dx%d k%d %s%s%s%s%s%s", c.n, c.cin, c.cout, c.h,
+             c.w, c.k, dc_act_name(c.act), c.chunks ? " chunked" : "", c.no_dx ? " no-dx" : "",
+             c.dw_path ? " dW-" : "", dw_name(c.dw_path),
+             c.lanes == DC_CONV_LANES_PIXELS     ? " lanes-pixels"
+             : c.lanes == DC_CONV_LANES_CHANNELS ? " lanes-channels"
+                                                 : "");
     const char *kind = c.transposed ? "convT2d" : "conv2d";
 
     double *x = dalloc(nx), *wt = dalloc(nw), *b = dalloc(c.cout), *g = dalloc(ny);
@@ -241,6 +245,8 @@ static void test_conv_case(conv_case c)
 
     /* forward */
     dc_status s;
+    dc_device_options saved = dev->opts;
+    if (c.lanes) dev->opts.conv_lanes = c.lanes;
     if (c.transposed)
         s = dc_convT2d_forward(dev, &dx_in.t, prm.buf, prm.w_off, prm.b_off, c.k, c.act, &dy_out.t);
     else
@@ -268,7 +274,6 @@ static void test_conv_case(conv_case c)
                             mdw, mdb, mdx);
     dtensor dgy = dt_new(c.n, c.cout, ho, wo), dgx = dt_new(c.n, c.cin, c.h, c.w);
     dt_put(&dgy, g);
-    dc_device_options saved = dev->opts;
     dev->opts.dw_chunks = c.chunks;
     if (c.dw_path) dev->opts.conv_dw = c.dw_path;
     dc_tensor *dxp = c.no_dx ? NULL : &dgx.t;
@@ -789,47 +794,60 @@ int main(void)
     printf("device vs reference (max error per tensor):\n");
     /* odd sizes: batch 3, 7x9, 5 channels, k 1/3/5, every activation */
     for (int a = 0; a < DC_ACT_COUNT; a++)
-        test_conv_case((conv_case){3, 5, 5, 7, 9, 3, (dc_act)a, 0, 0, 0, 0});
+        test_conv_case((conv_case){3, 5, 5, 7, 9, 3, (dc_act)a, 0, 0, 0, 0, 0});
     /* DAECL_TEST_MODEL_SHAPES=1 (tests/ci/rusticl.sh): on an implementation whose compiler
      * takes ~30 s per program, only one odd-size program per direction and the presets'
      * layers; everything below is still run on PoCL in every CI run. */
     int all_shapes = !getenv("DAECL_TEST_MODEL_SHAPES");
     if (all_shapes) {
-        test_conv_case((conv_case){3, 5, 4, 7, 9, 1, DC_ACT_RELU, 0, 0, 0, 0});
-        test_conv_case((conv_case){3, 5, 6, 7, 9, 5, DC_ACT_TANH, 0, 0, 0, 0});
-        test_conv_case((conv_case){3, 5, 6, 7, 9, 5, DC_ACT_SIGMOID, 0, 3, 1, 0});
-        test_conv_case((conv_case){2, 3, 5, 1, 1, 3, DC_ACT_NONE, 0, 0, 0, 0});
+        test_conv_case((conv_case){3, 5, 4, 7, 9, 1, DC_ACT_RELU, 0, 0, 0, 0, 0});
+        test_conv_case((conv_case){3, 5, 6, 7, 9, 5, DC_ACT_TANH, 0, 0, 0, 0, 0});
+        test_conv_case((conv_case){3, 5, 6, 7, 9, 5, DC_ACT_SIGMOID, 0, 3, 1, 0, 0});
+        test_conv_case((conv_case){2, 3, 5, 1, 1, 3, DC_ACT_NONE, 0, 0, 0, 0, 0});
         /* wide rows: several row blocks, halos, a last block narrower than the halo (65 = 32+32+1) */
-        test_conv_case((conv_case){2, 2, 3, 3, 65, 5, DC_ACT_NONE, 0, 2, 0, 0});
-        test_conv_case((conv_case){2, 3, 8, 4, 70, 3, DC_ACT_LEAKY_RELU, 0, 0, 0, 0}); /* 8 lanes */
-        test_conv_case((conv_case){1, 2, 17, 9, 16, 3, DC_ACT_RELU, 0, 0, 0, 0});
+        test_conv_case((conv_case){2, 2, 3, 3, 65, 5, DC_ACT_NONE, 0, 2, 0, 0, 0});
+        test_conv_case((conv_case){2, 3, 8, 4, 70, 3, DC_ACT_LEAKY_RELU, 0, 0, 0, 0, 0}); /* 8 lanes */
+        test_conv_case((conv_case){1, 2, 17, 9, 16, 3, DC_ACT_RELU, 0, 0, 0, 0, 0});
     }
     /* transposed */
     for (int a = 0; a < DC_ACT_COUNT; a++)
-        test_conv_case((conv_case){3, 5, 4, 7, 9, 3, (dc_act)a, 1, 0, 0, 0});
+        test_conv_case((conv_case){3, 5, 4, 7, 9, 3, (dc_act)a, 1, 0, 0, 0, 0});
     if (all_shapes) {
-        test_conv_case((conv_case){3, 5, 4, 7, 9, 1, DC_ACT_TANH, 1, 0, 1, 0});
-        test_conv_case((conv_case){3, 5, 4, 7, 9, 5, DC_ACT_RELU, 1, 2, 0, 0});
-        test_conv_case((conv_case){1, 2, 9, 3, 40, 3, DC_ACT_LEAKY_RELU, 1, 0, 0, 0}); /* wide */
+        test_conv_case((conv_case){3, 5, 4, 7, 9, 1, DC_ACT_TANH, 1, 0, 1, 0, 0});
+        test_conv_case((conv_case){3, 5, 4, 7, 9, 5, DC_ACT_RELU, 1, 2, 0, 0, 0});
+        test_conv_case((conv_case){1, 2, 9, 3, 40, 3, DC_ACT_LEAKY_RELU, 1, 0, 0, 0, 0}); /* wide */
     }
     /* Each shape compiles its own program (1-5 s on PoCL): the weight-gradient form that a shape
      * would not pick is tested on demand only. */
     if (getenv("DAECL_TEST_FULL")) {
-        test_conv_case((conv_case){3, 5, 5, 7, 9, 3, DC_ACT_RELU, 0, 0, 0, DC_CONV_DW_CHANNELS});
-        test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_TANH, 0, 0, 0, DC_CONV_DW_ROWS});
-        test_conv_case((conv_case){2, 2, 3, 4, 70, 3, DC_ACT_LEAKY_RELU, 0, 2, 0, 0});
-        test_conv_case((conv_case){2, 3, 2, 4, 5, 3, DC_ACT_TANH, 1, 0, 1, 0});
+        test_conv_case((conv_case){3, 5, 5, 7, 9, 3, DC_ACT_RELU, 0, 0, 0, DC_CONV_DW_CHANNELS, 0});
+        test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_TANH, 0, 0, 0, DC_CONV_DW_ROWS, 0});
+        test_conv_case((conv_case){2, 2, 3, 4, 70, 3, DC_ACT_LEAKY_RELU, 0, 2, 0, 0, 0});
+        test_conv_case((conv_case){2, 3, 2, 4, 5, 3, DC_ACT_TANH, 1, 0, 1, 0, 0});
     }
     /* the classic model's layers at batch 2 */
-    test_conv_case((conv_case){2, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 0, 1, 0});
-    test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_RELU, 0, 0, 0, 0});
-    test_conv_case((conv_case){2, 32, 32, 7, 7, 3, DC_ACT_RELU, 0, 0, 0, 0});
-    test_conv_case((conv_case){2, 32, 1, 28, 28, 3, DC_ACT_SIGMOID, 0, 0, 0, 0});
-    test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_RELU, 0, 2, 0, 0});
-    test_conv_case((conv_case){2, 32, 32, 7, 7, 3, DC_ACT_RELU, 1, 0, 0, 0});
+    test_conv_case((conv_case){2, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 0, 1, 0, 0});
+    test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_RELU, 0, 0, 0, 0, 0});
+    test_conv_case((conv_case){2, 32, 32, 7, 7, 3, DC_ACT_RELU, 0, 0, 0, 0, 0});
+    test_conv_case((conv_case){2, 32, 1, 28, 28, 3, DC_ACT_SIGMOID, 0, 0, 0, 0, 0});
+    test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_RELU, 0, 2, 0, 0, 0});
+    test_conv_case((conv_case){2, 32, 32, 7, 7, 3, DC_ACT_RELU, 1, 0, 0, 0, 0});
+
+    /* Lanes over output channels (the default above for 32->32 on CPUs; 16 lanes in the
+     * forced-GPU cases below): odd sizes (row segments of 7 + 2 and 7 + 7 + 2 pixels, a
+     * one-row image, a 5x5 kernel), each direction alone on AVX2's blocks of 8 (12->16: only
+     * the forward, whose 16 outputs fill them; 16->12: only the input gradient), and the row
+     * kernels on a shape that would take the channel lanes. */
+    if (all_shapes) {
+        test_conv_case((conv_case){3, 8, 16, 5, 9, 3, DC_ACT_TANH, 0, 0, 0, 0, 0});
+        test_conv_case((conv_case){2, 16, 8, 1, 16, 5, DC_ACT_LEAKY_RELU, 0, 0, 0, 0, 0});
+        test_conv_case((conv_case){2, 12, 16, 6, 13, 3, DC_ACT_SIGMOID, 0, 0, 0, 0, 0});
+        test_conv_case((conv_case){2, 16, 12, 6, 13, 3, DC_ACT_RELU, 0, 0, 0, 0, 0});
+        test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_RELU, 0, 0, 0, 0, DC_CONV_LANES_PIXELS});
+    }
 
     /* keras's last transposed conv (14x14 -> 28x28) */
-    test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_RELU, 1, 0, 0, 0});
+    test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_RELU, 1, 0, 0, 0, 0});
     if (all_shapes) {
         /* Plans that depend on the device, forced here so that no branch is tested only where it
          * is the default: a GPU's 80 compute units (dW in batch chunks, GPU work split), and Mesa
@@ -838,16 +856,16 @@ int main(void)
         cl_device_type type = dev->type;
         dev->compute_units = 80;
         dev->type = CL_DEVICE_TYPE_GPU;
-        test_conv_case((conv_case){3, 32, 32, 14, 14, 3, DC_ACT_RELU, 0, 0, 0, 0});
-        test_conv_case((conv_case){3, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 0, 1, 0});
+        test_conv_case((conv_case){3, 32, 32, 14, 14, 3, DC_ACT_RELU, 0, 0, 0, 0, 0});
+        test_conv_case((conv_case){3, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 0, 1, 0, 0});
         dev->compute_units = cus;
         dev->type = type;
         unsigned long limit = dev->opts.loop_limit;
         dev->opts.loop_limit = 65535;
-        test_conv_case((conv_case){4, 32, 32, 14, 14, 3, DC_ACT_RELU, 1, 0, 0, 0});
-        test_conv_case((conv_case){5, 32, 32, 14, 14, 3, DC_ACT_RELU, 0, 0, 0, 0});
+        test_conv_case((conv_case){4, 32, 32, 14, 14, 3, DC_ACT_RELU, 1, 0, 0, 0, 0});
+        test_conv_case((conv_case){5, 32, 32, 14, 14, 3, DC_ACT_RELU, 0, 0, 0, 0, 0});
         dev->opts.loop_limit = 16000; /* 1 image per chunk */
-        test_conv_case((conv_case){3, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 0, 1, 0});
+        test_conv_case((conv_case){3, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 0, 1, 0, 0});
         dev->opts.loop_limit = limit;
     }
 

@@ -36,6 +36,13 @@ typedef enum dc_conv_dw {
     DC_CONV_DW_CHANNELS,  /* lanes over output channels (dz_prep + conv_dwc) */
 } dc_conv_dw;
 
+/* Vector lanes of the direct conv's forward and input gradient (cl/conv2d.cl). */
+typedef enum dc_conv_lanes {
+    DC_CONV_LANES_AUTO = 0, /* by shape: over output channels where conv_fwd_lco/_dx_lco apply */
+    DC_CONV_LANES_PIXELS,   /* along image rows (rows_block) */
+    DC_CONV_LANES_CHANNELS, /* over output channels where the shape allows, else rows */
+} dc_conv_lanes;
+
 /* Plan choices of the ops on this device. dc_device_open fills them once: defaults from the
  * device (type, name), then the environment overrides named below (tuning, and reproducing
  * another device's plans on this one); nothing reads the environment after that. Tests and
@@ -45,6 +52,7 @@ typedef struct dc_device_options {
     dc_conv_algo conv_algo; /* DAECL_CONV=direct|gemm; default gemm on GPUs, direct elsewhere */
     int conv_ws;            /* DAECL_CONV_WS=0|1: 0 = never the weight-stationary rows order */
     dc_conv_dw conv_dw;     /* DAECL_CONV_DW=rows|channels */
+    dc_conv_lanes conv_lanes; /* DAECL_CONV_LANES=pixels|channels */
     int dw_chunks;          /* DAECL_CONV_DW_CHUNKS=N: batch chunks for dW (0 = by compute units) */
     int gemm_chunk;         /* DAECL_CONV_GEMM_CHUNK=N: images per GEMM (0 = by memory) */
     /* DAECL_LOOP_LIMIT=N: the device silently ends a work-item's loops after N iterations in

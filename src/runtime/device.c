@@ -221,17 +221,20 @@ dc_status dc_device_options_from_env(dc_device_options *o)
 {
     static const char *const algos[] = {"direct", "gemm"};
     static const char *const dws[] = {NULL, "rows", "channels"};
-    int algo = (int)o->conv_algo, dw = (int)o->conv_dw;
+    static const char *const lanes_names[] = {NULL, "pixels", "channels"};
+    int algo = (int)o->conv_algo, dw = (int)o->conv_dw, lanes = (int)o->conv_lanes;
     long ws = o->conv_ws, chunks = o->dw_chunks, gchunk = o->gemm_chunk;
     long limit = (long)o->loop_limit;
     DC_TRY(env_choice("DAECL_CONV", algos, 2, &algo));
     DC_TRY(env_choice("DAECL_CONV_DW", dws, 3, &dw));
+    DC_TRY(env_choice("DAECL_CONV_LANES", lanes_names, 3, &lanes));
     DC_TRY(env_count("DAECL_CONV_WS", 1, &ws));
     DC_TRY(env_count("DAECL_CONV_DW_CHUNKS", 1 << 20, &chunks));
     DC_TRY(env_count("DAECL_CONV_GEMM_CHUNK", 1 << 20, &gchunk));
     DC_TRY(env_count("DAECL_LOOP_LIMIT", 1l << 30, &limit));
     o->conv_algo = (dc_conv_algo)algo;
     o->conv_dw = (dc_conv_dw)dw;
+    o->conv_lanes = (dc_conv_lanes)lanes;
     o->conv_ws = (int)ws;
     o->dw_chunks = (int)chunks;
     o->gemm_chunk = (int)gchunk;
