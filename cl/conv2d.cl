@@ -415,9 +415,9 @@ ROWS_KERNEL(convT_dx, COUT, CIN, DCOB, DRY, 0, 1, DWS)
  * computes one output row of LCB * LCV channels in segments of LPX pixels; for every input
  * channel and tap it loads LCB weight vectors (from the lane-major copy made by w_lanes) and
  * broadcasts each input pixel into LCB FMAs. No row shifts and no idle lanes on 14- or 7-pixel
- * rows, against 14 of 16 lanes and a shuffle per shifted row in rows_block. The segments are
- * unrolled (W <= LCO_MAXW), so every column border folds at compile time; rows outside the
- * image are skipped (uniform per work-item). Each output value is stored singly: 8 * LCB * LPX
+ * rows, against 14 of 16 lanes and a shuffle per shifted row in rows_block. Column borders are
+ * checked in a row's first and last segments only (constants there); rows outside the image
+ * are skipped (uniform per work-item). Each output value is stored singly: 8 * LCB * LPX
  * stores against 9 * CIN times more FMAs. */
 #ifdef LCV
 #if LCV == 16
@@ -446,66 +446,81 @@ __kernel void w_lanes(const __global float *prm, const uint w_off, __global floa
         wl[wl_off + ((uint)ci * (K * K) + tap) * COUT + co] = v;
 }
 
-/* One output row oy of channels [c0, c0 + LCB*LCV) of image img: ni input channels, no output
- * channels; with bias the layer's bias and activation are applied. */
+/* Pixels [x0, x0 + px) of output row oy, channels [c0, c0 + LCB*LCV) of image img: ni input
+ * channels, no output channels; with bias the layer's bias and activation are applied. px is a
+ * constant; x0 is one for the first and last segments of a row, whose column borders (edges:
+ * which ones to check) then fold, and runtime for the segments between, which need no checks. */
+INLINE void lco_segment(const __global float *x, uint x_off, const __global float *wl,
+                        const __global float *prm, uint b_off, __global float *y, uint y_off,
+                        int act, int img, int oy, int c0, const int x0, const int px,
+                        const int edges, const int ni, const int no, const int bias)
+{
+    lvec acc[LCB][LPX];
+    UNROLL
+    for (int b = 0; b < LCB; b++) {
+        lvec b0 = bias ? LVLOAD(0, prm + b_off + c0 + b * LCV) : (lvec)0.0f;
+        UNROLL
+        for (int p = 0; p < LPX; p++) acc[b][p] = b0;
+    }
+    for (int ci = 0; ci < ni; ci++) {
+        const __global float *xc = x + x_off + (uint)(img * ni + ci) * (H * W);
+        const __global float *wc = wl + (uint)ci * (K * K) * no + c0;
+        UNROLL
+        for (int ky = 0; ky < K; ky++) {
+            int iy = oy + ky - P;
+            if (iy < 0 || iy >= H) continue;
+            const __global float *row = xc + iy * W;
+            /* input-stationary: each input pixel is broadcast once and consumed at once by its
+             * K output pixels (a broadcast kept for later makes LLVM spill) */
+            lvec wv[K][LCB];
+            UNROLL
+            for (int kx = 0; kx < K; kx++)
+                UNROLL
+                for (int b = 0; b < LCB; b++)
+                    wv[kx][b] = LVLOAD(0, wc + (ky * K + kx) * no + b * LCV);
+            UNROLL
+            for (int q = 0; q < LPX + K - 1; q++) {
+                int ix = x0 + q - P;
+                if (q >= px + K - 1 || (edges && (ix < 0 || ix >= W))) continue;
+                lvec xv = (lvec)row[ix];
+                UNROLL
+                for (int kx = 0; kx < K; kx++) {
+                    int p = q - kx;
+                    if (p < 0 || p >= px) continue;
+                    UNROLL
+                    for (int b = 0; b < LCB; b++) acc[b][p] = fma(xv, wv[kx][b], acc[b][p]);
+                }
+            }
+        }
+    }
+    UNROLL
+    for (int b = 0; b < LCB; b++)
+        UNROLL
+        for (int p = 0; p < LPX; p++) {
+            if (p >= px) continue;
+            lvec z = bias ? ACT_APPLY(lvec, acc[b][p], act) : acc[b][p];
+            float zs[LCV];
+            LVSTORE(z, 0, zs);
+            __global float *out = y + y_off + (uint)((img * no + c0 + b * LCV) * H + oy) * W + x0 + p;
+            UNROLL
+            for (int j = 0; j < LCV; j++) out[j * H * W] = zs[j];
+        }
+}
+
+/* A whole output row: the first and last segments with their borders, a loop over the others
+ * (three inlined copies of the segment whatever the width). */
 INLINE void lco_row(const __global float *x, uint x_off, const __global float *wl,
                     const __global float *prm, uint b_off, __global float *y, uint y_off, int act,
                     int img, int oy, int c0, const int ni, const int no, const int bias)
 {
-    UNROLL
-    for (int s = 0; s < NSEG; s++) {
-        const int x0 = s * LPX, px = min(LPX, W - x0);
-        lvec acc[LCB][LPX];
-        UNROLL
-        for (int b = 0; b < LCB; b++) {
-            lvec b0 = bias ? LVLOAD(0, prm + b_off + c0 + b * LCV) : (lvec)0.0f;
-            UNROLL
-            for (int p = 0; p < LPX; p++) acc[b][p] = b0;
-        }
-        for (int ci = 0; ci < ni; ci++) {
-            const __global float *xc = x + x_off + (uint)(img * ni + ci) * (H * W);
-            const __global float *wc = wl + (uint)ci * (K * K) * no + c0;
-            UNROLL
-            for (int ky = 0; ky < K; ky++) {
-                int iy = oy + ky - P;
-                if (iy < 0 || iy >= H) continue;
-                const __global float *row = xc + iy * W;
-                /* input-stationary: each input pixel is broadcast once and consumed at once by
-                 * its K output pixels (a broadcast kept for later makes LLVM spill) */
-                lvec wv[K][LCB];
-                UNROLL
-                for (int kx = 0; kx < K; kx++)
-                    UNROLL
-                    for (int b = 0; b < LCB; b++)
-                        wv[kx][b] = LVLOAD(0, wc + (ky * K + kx) * no + b * LCV);
-                UNROLL
-                for (int q = 0; q < LPX + K - 1; q++) {
-                    int ix = x0 + q - P;
-                    if (q >= px + K - 1 || ix < 0 || ix >= W) continue;
-                    lvec xv = (lvec)row[ix];
-                    UNROLL
-                    for (int kx = 0; kx < K; kx++) {
-                        int p = q - kx;
-                        if (p < 0 || p >= px) continue;
-                        UNROLL
-                        for (int b = 0; b < LCB; b++) acc[b][p] = fma(xv, wv[kx][b], acc[b][p]);
-                    }
-                }
-            }
-        }
-        UNROLL
-        for (int b = 0; b < LCB; b++)
-            UNROLL
-            for (int p = 0; p < LPX; p++) {
-                if (p >= px) continue;
-                lvec z = bias ? ACT_APPLY(lvec, acc[b][p], act) : acc[b][p];
-                float zs[LCV];
-                LVSTORE(z, 0, zs);
-                __global float *out = y + y_off + (uint)((img * no + c0 + b * LCV) * H + oy) * W + x0 + p;
-                UNROLL
-                for (int j = 0; j < LCV; j++) out[j * H * W] = zs[j];
-            }
-    }
+    lco_segment(x, x_off, wl, prm, b_off, y, y_off, act, img, oy, c0, 0, min(LPX, W), 1, ni, no,
+                bias);
+    for (int s = 1; s < NSEG - 1; s++)
+        lco_segment(x, x_off, wl, prm, b_off, y, y_off, act, img, oy, c0, s * LPX, LPX, 0, ni,
+                    no, bias);
+    if (NSEG > 1)
+        lco_segment(x, x_off, wl, prm, b_off, y, y_off, act, img, oy, c0, (NSEG - 1) * LPX,
+                    W - (NSEG - 1) * LPX, 1, ni, no, bias);
 }
 
 /* global: (H, no / (LCB*LCV), nimg) */

@@ -837,13 +837,15 @@ int main(void)
      * forced-GPU cases below): odd sizes (row segments of 7 + 2 and 7 + 7 + 2 pixels, a
      * one-row image, a 5x5 kernel), each direction alone on AVX2's blocks of 8 (12->16: only
      * the forward, whose 16 outputs fill them; 16->12: only the input gradient), and the row
-     * kernels on a shape that would take the channel lanes. */
+     * kernels on a shape that would take the channel lanes, and the channel lanes on wide rows. */
     if (all_shapes) {
         test_conv_case((conv_case){3, 8, 16, 5, 9, 3, DC_ACT_TANH, 0, 0, 0, 0, 0});
         test_conv_case((conv_case){2, 16, 8, 1, 16, 5, DC_ACT_LEAKY_RELU, 0, 0, 0, 0, 0});
         test_conv_case((conv_case){2, 12, 16, 6, 13, 3, DC_ACT_SIGMOID, 0, 0, 0, 0, 0});
         test_conv_case((conv_case){2, 16, 12, 6, 13, 3, DC_ACT_RELU, 0, 0, 0, 0, 0});
         test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_RELU, 0, 0, 0, 0, DC_CONV_LANES_PIXELS});
+        /* wide rows forced to channel lanes: segments between the first and last (7+7x8+3) */
+        test_conv_case((conv_case){1, 8, 8, 3, 66, 3, DC_ACT_RELU, 0, 0, 0, 0, DC_CONV_LANES_CHANNELS});
     }
 
     /* keras's last transposed conv (14x14 -> 28x28) */

@@ -151,7 +151,8 @@ static void rows_split(const dc_device *dev, const reg_budget *b, int cout, int 
 /* Forward and input gradient with lanes over output channels (conv_fwd_lco, conv_dx_lco), where
  * the direction's output channels fill whole blocks of lcb vectors, its input has at least
  * LCO_MIN_IN channels (a 1-channel input does 9 FMAs per stored value; the row kernels store
- * whole vectors) and rows are at most LCO_MAX_W pixels (the kernels unroll a row's segments).
+ * whole vectors) and, unless DAECL_CONV_LANES=channels forces it, rows are at most LCO_MAX_W
+ * pixels (where it was measured faster).
  * lpx = 7 pixels per segment: 14- and 7-pixel rows split evenly. On the 2-core AVX2 EPYC, PoCL
  * 3.1, alternated in one run: the classic model's 32->32 layers went from 6.6 to 3.3 ms forward
  * and 6.5 to 2.9 ms input gradient at batch 128 (65-80 % of the FMA peak); lcb 1 beat 2 there
@@ -161,7 +162,8 @@ static void rows_split(const dc_device *dev, const reg_budget *b, int cout, int 
 static void lanes_over_out_channels(conv_plan *p, const dc_device *dev, const reg_budget *b)
 {
     p->lcv = p->lcb = p->lpx = p->lco_fwd = p->lco_dx = 0;
-    if (dev->opts.conv_lanes == DC_CONV_LANES_PIXELS || p->w > LCO_MAX_W) return;
+    if (dev->opts.conv_lanes == DC_CONV_LANES_PIXELS) return;
+    if (dev->opts.conv_lanes == DC_CONV_LANES_AUTO && p->w > LCO_MAX_W) return;
     int lcv = b->cv, lcb = b->cv == 8 ? 1 : 2, blk = lcv * lcb;
     p->lco_fwd = p->cout % blk == 0 && p->cin >= LCO_MIN_IN;
     p->lco_dx = p->cin % blk == 0 && p->cout >= LCO_MIN_IN;
