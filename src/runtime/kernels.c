@@ -486,9 +486,10 @@ dc_status dc_launch(dc_device *dev, cl_kernel k, cl_uint dims, const size_t *glo
     size_t loc[3], glob[3];
     for (cl_uint i = 0; i < dims; i++) {
         if (global[i] == 0) return DC_OK; /* nothing to do */
+        /* Without a local size the group is the default even for less work (the kernels that
+         * take NULL check their bounds): PoCL generates a kernel's code once per local size, and
+         * shrinking it to small sizes had fill_f32 compiled four times in a cold start. */
         loc[i] = local ? local[i] : default_local[dims - 1][i];
-        /* Small problems: don't make a group bigger than the work. */
-        if (!local && loc[i] > global[i]) loc[i] = global[i];
         glob[i] = (global[i] + loc[i] - 1) / loc[i] * loc[i];
     }
     DC_CL(clEnqueueNDRangeKernel(dev->queue, k, dims, NULL, glob, loc, 0, NULL, NULL), what);
