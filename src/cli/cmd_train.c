@@ -270,7 +270,7 @@ int cmd_model(int argc, char **argv)
     const char *arch_spec = "classic", *size = "28x28";
     int channels = 1, residual = 0, depth = 0, width = 0;
     arg_opt opts[] = {
-        {"arch", ARG_STRING, &arch_spec, "SPEC", "classic | keras | unet | dncnn | a layer spec (see below)", 1, 0, 0},
+        {"arch", ARG_STRING, &arch_spec, "SPEC", "classic | keras | unet | unet64 | dncnn | a layer spec (see below)", 1, 0, 0},
         {"channels", ARG_INT, &channels, "C", "input (and output) channels: 1 gray, 3 colour", 1, 4096, 0},
         {"size", ARG_STRING, &size, "HxW", "input height and width", 1, 0, 0},
         {"residual", ARG_FLAG, &residual, NULL, "the residual head: output = input - prediction (linear last layer)", 1, 0, 0},
@@ -291,7 +291,8 @@ int cmd_model(int argc, char **argv)
         printf("  C (a filter count): the input's channel count, as the presets' last layer\n"
                "  ACT: relu (default) sigmoid tanh leaky linear; the last layer's is the output head\n"
                "  residual (last token): output = input - prediction, the last layer linear\n"
-               "  presets: classic keras unet (28,353 parameters at 1 channel), dncnn (conv:W x (D-1),\n"
+               "  presets: classic keras unet (28,353 parameters at 1 channel), unet64 (unet with two\n"
+               "  64-filter convs at the bottom: 92,993), dncnn (conv:W x (D-1),\n"
                "  conv:C:linear,residual; D " DC_STR(DC_DNCNN_DEPTH) ", W " DC_STR(DC_DNCNN_WIDTH) " by default)\n");
         return 0;
     }

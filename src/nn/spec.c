@@ -17,6 +17,9 @@ static const struct {
     {"keras", "conv:32,pool,conv:32,pool,convT:32,convT:32,conv:C:sigmoid"},
     /* classic + additive encoder→decoder skips: same parameters, better PSNR (+1.3 dB after one epoch, README). */
     {"unet", "conv:32@e1,pool,conv:32@e2,pool,conv:32,up,add:e2,conv:32,up,add:e1,conv:C:sigmoid"},
+    /* unet with a deeper, wider bottleneck (two 64-filter convs at 7x7, where pixels are few):
+     * the 10-minute MNIST recipe (README, tools/demo --best). */
+    {"unet64", "conv:32@e1,pool,conv:32@e2,pool,conv:64,conv:64,conv:32,up,add:e2,conv:32,up,add:e1,conv:C:sigmoid"},
     /* dncnn_spec(DC_DNCNN_DEPTH, DC_DNCNN_WIDTH): test_model checks that they agree. */
     {"dncnn", "conv:32,conv:32,conv:32,conv:32,conv:32,conv:32,conv:32,conv:C:linear,residual"},
 };

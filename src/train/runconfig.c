@@ -15,7 +15,7 @@
 
 static const dc_run_field fields[] = {
     {"data", "data", DC_RUN_PATH, F(data_dir), "data/mnist", "DIR", "directory with IDX files (dae-cl-fetch-mnist downloads MNIST), or a folder searched for PNG/JPEG images", 1, 0, NULL},
-    {"arch", "arch", DC_RUN_ARCH, F(arch), "classic", "SPEC", "classic | keras | unet | dncnn | a layer spec (dae-cl model --help)", 1, 0,
+    {"arch", "arch", DC_RUN_ARCH, F(arch), "classic", "SPEC", "classic | keras | unet | unet64 | dncnn | a layer spec (dae-cl model --help)", 1, 0,
      "the weights belong to that architecture"},
     {"epochs", "epochs", DC_RUN_INT, F(epochs), "10", "N", "epochs to train (in total, when resuming)", 1, 1000000, NULL},
     {"batch", "batch", DC_RUN_INT, F(batch), "128", "N", "images per step", 1, 65536, WHY_STREAMS},
