@@ -819,7 +819,7 @@ __kernel void dz_prep(const __global float *y, const uint y_off, __global float 
 /* Input column ix of one row: each input value x[ci][oy+ky-P][ix] is broadcast once and used
  * right away for its K output pixels ox = ix - kx + P (input-stationary: consuming it at once
  * keeps LLVM from keeping many broadcasts alive and spilling). */
-#define DWC_COL(ix_, check)                                                                    \
+#define DWC_COL(ix_, check, rowcheck)                                                          \
     do {                                                                                       \
         const int ix = (ix_);                                                                  \
         cvec d[K];                                                                             \
@@ -831,7 +831,7 @@ __kernel void dz_prep(const __global float *y, const uint y_off, __global float 
         bacc += d[P];                                                                          \
         UNROLL                                                                                 \
         for (int ky = 0; ky < K; ky++) {                                                       \
-            if (!rowok[ky]) continue;                                                          \
+            if ((rowcheck) && !rowok[ky]) continue;                                            \
             UNROLL                                                                             \
             for (int ci = 0; ci < WCIB; ci++) {                                                \
                 cvec xv = (cvec)xrow[ky][ci * HW + ix];                                        \
@@ -844,6 +844,38 @@ __kernel void dz_prep(const __global float *y, const uint y_off, __global float 
             }                                                                                  \
         }                                                                                      \
     } while (0)
+
+/* Output row oy_ of one image: K input row pointers, then every column (rowcheck: some of the
+ * K input rows may lie outside the image). */
+#if W <= 64
+#define DWC_COLUMNS(rowcheck)                                                                  \
+    UNROLL                                                                                     \
+    for (int o = 0; o < W; o++) DWC_COL(o, 1, rowcheck)
+#else
+#define DWC_COLUMNS(rowcheck)                                                                  \
+    UNROLL                                                                                     \
+    for (int o = 0; o < P; o++) DWC_COL(o, 1, rowcheck);                                       \
+    for (int o = P; o < W - P; o++) DWC_COL(o, 0, rowcheck);                                   \
+    UNROLL                                                                                     \
+    for (int o = W - P; o < W; o++) DWC_COL(o, 1, rowcheck)
+#endif
+#define DWC_ROW(oy_, rowcheck)                                                                 \
+    do {                                                                                       \
+        const int oy = (oy_);                                                                  \
+        /* drow[ox * CP]: dz of output pixel (oy, ox), lanes = channels cob*CV.. */            \
+        const __global float *drow = dzt + dzt_off + ((uint)img * HW + oy * W) * CP + cob * CV; \
+        const __global float *xrow[K];                                                         \
+        int rowok[K];                                                                          \
+        UNROLL                                                                                 \
+        for (int ky = 0; ky < K; ky++) {                                                       \
+            int iy = oy + ky - P;                                                              \
+            rowok[ky] = !(rowcheck) || (iy >= 0 && iy < H);                                    \
+            xrow[ky] = ximg + (rowok[ky] ? iy : 0) * W;                                        \
+        }                                                                                      \
+        DWC_COLUMNS(rowcheck);                                                                 \
+    } while (0)
+#define DWC_LO (P < H ? P : H)
+#define DWC_HI (H - P > DWC_LO ? H - P : DWC_LO)
 
 /* global: (ceil(COUT/CV) * ceil(CIN/WCIB), nchunk); images [chunk*ipc, +ipc).
  * With one chunk dW and db go straight to out + w_off / db + b_off; else part[chunk][...]
@@ -868,28 +900,12 @@ __kernel void conv_dwc(const __global float *x, const uint x_off, const __global
             for (int kx = 0; kx < K; kx++) acc[ci][ky][kx] = 0.0f;
     for (int img = i0; img < i1; img++) {
         const __global float *ximg = x + x_off + (uint)(img * CIN + ci0) * HW;
-        for (int oy = 0; oy < H; oy++) {
-            const __global float *drow = dzt + dzt_off + ((uint)img * HW + oy * W) * CP + cob * CV;
-            /* drow[ox * CP]: dz of output pixel (oy, ox), lanes = channels cob*CV.. */
-            const __global float *xrow[K];
-            int rowok[K];
-            UNROLL
-            for (int ky = 0; ky < K; ky++) {
-                int iy = oy + ky - P;
-                rowok[ky] = iy >= 0 && iy < H;
-                xrow[ky] = ximg + (rowok[ky] ? iy : 0) * W;
-            }
-#if W <= 64
-            UNROLL
-            for (int o = 0; o < W; o++) DWC_COL(o, 1);
-#else
-            UNROLL
-            for (int o = 0; o < P; o++) DWC_COL(o, 1);
-            for (int o = P; o < W - P; o++) DWC_COL(o, 0);
-            UNROLL
-            for (int o = W - P; o < W; o++) DWC_COL(o, 1);
-#endif
-        }
+        /* The first and last P rows check which input rows exist; the rows between do not:
+         * a runtime check there put branches between the FMAs, and LLVM then kept the
+         * accumulators on the stack (2x slower). */
+        for (int r = 0; r < DWC_LO; r++) DWC_ROW(r, 1);
+        for (int r = DWC_LO; r < DWC_HI; r++) DWC_ROW(r, 0);
+        for (int r = DWC_HI; r < H; r++) DWC_ROW(r, 1);
     }
     uint base = chunked ? w_off + (uint)chunk * (COUT * CIN * K * K + COUT) : w_off;
     UNROLL

@@ -303,9 +303,19 @@ static dc_status launch_bias_grad(dc_device *dev, const char *opts, const dc_ten
     return launch(dev, kr, 1, global, local, what);
 }
 
-/* Number of batch chunks for a weight-gradient kernel with `items` work-items per chunk and
- * about `per_image` loop iterations per work-item and image. */
-static int dw_chunks(const dc_device *dev, size_t items, unsigned long per_image, int nimg)
+/* CPU weight gradients: every work-item of a chunk sweeps the chunk's images (dz and x), so a
+ * chunk's images should stay in a core's L2 while the chunk's work-items pass over them.
+ * 256 KiB: half of the smallest L2 of current x86 cores (OpenCL reports only the last-level
+ * cache). On the 2-core Zen 3 EPYC (512 KiB L2), classic model at batch 128, alternated in one
+ * run: the 32->32 14x14 weight gradient went from 42-46 % to 57-63 % of the FMA peak with
+ * 8 images per chunk instead of the whole batch. */
+#define DW_CHUNK_BYTES (256u << 10)
+
+/* Number of batch chunks for a weight-gradient kernel with `items` work-items per chunk,
+ * about `per_image` loop iterations per work-item and image, and `image_bytes` of dz and x
+ * per image. */
+static int dw_chunks(const dc_device *dev, size_t items, unsigned long per_image,
+                     size_t image_bytes, int nimg)
 {
     long want;
     if (dev->opts.dw_chunks > 0) {
@@ -314,6 +324,11 @@ static int dw_chunks(const dc_device *dev, size_t items, unsigned long per_image
         size_t target = (size_t)(dev->compute_units ? dev->compute_units : 1) *
                         (is_cpu(dev) ? 4 : 64);
         want = (long)((target + items - 1) / items);
+        if (is_cpu(dev) && image_bytes > 0) {
+            long per_chunk = (long)(DW_CHUNK_BYTES / image_bytes);
+            if (per_chunk < 1) per_chunk = 1;
+            if (ceil_div(nimg, (int)per_chunk) > want) want = ceil_div(nimg, (int)per_chunk);
+        }
     }
     /* no more images per work-item than a loop-limited device runs to the end */
     unsigned long most = loop_budget(dev) / (per_image ? per_image : 1);
@@ -374,14 +389,17 @@ static dw_run dw_run_make(const dc_device *dev, const conv_plan *p, int n)
     dw_run r;
     r.nw = (size_t)p->cout * p->cin * p->k * p->k;
     r.per_image = dw_loops_per_image(p);
+    size_t hw = (size_t)p->h * p->w;
     if (p->cv) {
         r.items = (size_t)ceil_div(p->cout, p->cv) * ceil_div(p->cin, p->wcib);
-        r.chunks = dw_chunks(dev, r.items, r.per_image, n);
+        r.chunks = dw_chunks(dev, r.items, r.per_image,
+                             hw * (size_t)(ceil_div(p->cout, 16) * 16 + p->cin) * sizeof(float), n);
         r.ndzt = (size_t)n * p->h * p->w * (size_t)(ceil_div(p->cout, 16) * 16);
         r.npart = r.chunks > 1 ? (r.nw + p->cout) * r.chunks : 0;
     } else {
         r.items = (size_t)ceil_div(p->cout, p->wcob) * ceil_div(p->cin, p->wcib);
-        r.chunks = dw_chunks(dev, r.items, r.per_image, n);
+        r.chunks = dw_chunks(dev, r.items, r.per_image,
+                             hw * (size_t)(p->cout + p->cin) * sizeof(float), n);
         r.ndzt = 0;
         r.npart = r.chunks > 1 ? r.nw * r.chunks : 0;
     }
