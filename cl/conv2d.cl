@@ -1,13 +1,14 @@
 /* Convolution kernels (src/nn/conv2d.c): conv2d forward, input gradient, weight gradient,
  * bias gradient, and the stride-2 transposed convolution. NCHW float32.
  *
- * Programs. PoCL spends ~1-3 s on every program build however small, so there are few: one
- * per conv layer geometry (DC_CONV; CIN, COUT, H, W, K and the work split of each kernel as -D
- * options), holding every kernel such a layer needs: conv_fwd, conv_dx, the two weight-gradient
- * forms (conv_dw with lanes over pixels; dz_prep + conv_dwc with lanes over output channels),
- * bias_grad, dw_reduce, and the transposed-conv kernels. PoCL generates machine code per kernel
- * at its first launch, so unused ones cost only parsing. The activation is a kernel argument (a
- * uniform branch per output vector), so layers that differ only in activation share a program.
+ * Programs. PoCL spends ~1-3 s on every program build however small, and generates machine code
+ * per kernel at its first launch, so there are few programs and each holds only what it needs:
+ * one without options for the geometry-free kernels (bias_grad, dw_reduce, dz_prep), and one
+ * per conv layer geometry and use (DC_CONV; CIN, COUT, H, W, K and the work split of each
+ * kernel as -D options) holding the kernels its plan launches (see "Which kernels" below).
+ * The activation is a kernel argument (a uniform branch per output vector), so layers that
+ * differ only in activation share a program. DC_FWD_ONLY (inference) leaves out every backward
+ * kernel.
  * The stride-2 transposed convolution of an h x w input runs on its 2h x 2w output grid with
  * the program of a conv of that size: its input zero-interleaved (zero_insert), its input
  * gradient computed on the full grid and subsampled (subsample2). That spends 4x the FLOPs of
@@ -45,9 +46,39 @@
      : (act) == 4 ? (T)1.0f - (y) * (y)                                                        \
                   : (T)1.0f)
 
-/* DC_FWD_ONLY (inference) leaves out every backward kernel: a program then builds in about
- * half the time (src/nn/conv2d.c). */
-#ifndef DC_FWD_ONLY
+/* Exact piecewise loads of cnt <= width floats (rest zero): no byte past p[cnt-1] is read. */
+INLINE float2 load2_exact(const __global float *p, int cnt)
+{
+    return cnt >= 2 ? vload2(0, p) : (float2)(cnt >= 1 ? p[0] : 0.0f, 0.0f);
+}
+INLINE float4 load4_exact(const __global float *p, int cnt)
+{
+    return cnt >= 2 ? (float4)(vload2(0, p), load2_exact(p + 2, cnt - 2))
+                    : (float4)(load2_exact(p, cnt), 0.0f, 0.0f);
+}
+INLINE float8 load8_exact(const __global float *p, int cnt)
+{
+    return cnt >= 4 ? (float8)(vload4(0, p), load4_exact(p + 4, cnt - 4))
+                    : (float8)(load4_exact(p, cnt), (float4)0.0f);
+}
+
+/* Store lanes 0..cnt-1 of v at p, piecewise (never touches p[cnt..]). */
+INLINE void store8_lanes(__global float *p, float8 v, int cnt)
+{
+    if (cnt >= 8) {
+        vstore8(v, 0, p);
+        return;
+    }
+    float t[8];
+    vstore8(v, 0, t);
+    for (int j = 0; j < cnt; j++) p[j] = t[j];
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Geometry-free kernels (bias_grad, dw_reduce, dz_prep): built once without DC_CONV, one
+ * program for every layer, so their code is generated once per device, not once per layer
+ * geometry (PoCL: ~1.5 s of a cold start for the classic model). */
+#ifndef DC_CONV
 /* ------------------------------------------------------------------------------------------ */
 /* bias_grad: dz = dy * act'(y) written over dy (unless act is none), and
  * db[c] = sum_{n,p} dz[n][c][p]. One work-item per channel; c channels of hw pixels. */
@@ -99,10 +130,75 @@ __kernel void dw_reduce(const __global float *part, const uint part_off, const u
     dst[dst_off + i] = s;
 }
 
-#endif /* !DC_FWD_ONLY */
+/* Transpose 8x8 floats in registers: three rounds of zipping row i with row i+4 (each round
+ * rotates the 6-bit (row, column) index by one bit; three rounds swap row and column). 8x8,
+ * not 16x16: 16-float shuffles took PoCL ~3 s to compile on AVX2. */
+INLINE void transpose8(float8 *m)
+{
+    const uint8 lo = (uint8)(0, 8, 1, 9, 2, 10, 3, 11);
+    const uint8 hi = (uint8)(4, 12, 5, 13, 6, 14, 7, 15);
+    UNROLL
+    for (int round = 0; round < 3; round++) {
+        float8 t[8];
+        UNROLL
+        for (int i = 0; i < 4; i++) {
+            t[2 * i] = shuffle2(m[i], m[i + 4], lo);
+            t[2 * i + 1] = shuffle2(m[i], m[i + 4], hi);
+        }
+        UNROLL
+        for (int i = 0; i < 8; i++) m[i] = t[i];
+    }
+}
 
-/* ------------------------------------------------------------------------------------------ */
-#ifdef DC_CONV
+/* dz_prep: dz = dy * act'(y) written back over dy, and a channels-last copy
+ * dzt[n][p][cp] (cp = cout rounded up to 16, the padding zero) for conv_dwc.
+ * global: (ceil(hw/8), cp/8, nimg): pixels [8*g0, +8) x channels [8*g1, +8) of image g2. */
+__kernel void dz_prep(const __global float *y, const uint y_off, __global float *dy,
+                      const uint dy_off, __global float *dzt, const uint dzt_off, const int nimg,
+                      const int cout, const int hw, const int act)
+{
+    int g0 = get_global_id(0), c0 = get_global_id(1) * 8, img = get_global_id(2);
+    const int cp = ((cout + 15) / 16) * 16;
+    if (g0 >= (hw + 7) / 8 || c0 >= cp || img >= nimg) return;
+    /* one body for full and partial blocks: cnt is uniform per work-item */
+    const int p0 = g0 * 8, cnt = min(8, hw - p0);
+    float8 m[8];
+    UNROLL
+    for (int j = 0; j < 8; j++) {
+        int c = c0 + j;
+        m[j] = 0.0f;
+        if (c < cout) {
+            uint i = dy_off + (uint)(img * cout + c) * hw + p0;
+            float8 g = load8_exact(dy + i, cnt);
+            if (act != 0) {
+                g *= ACT_GRAD(float8, load8_exact(y + (i - dy_off) + y_off, cnt), act);
+                store8_lanes(dy + i, g, cnt);
+            }
+            m[j] = g;
+        }
+    }
+    transpose8(m);
+    __global float *out = dzt + dzt_off + ((uint)img * hw + p0) * cp + c0;
+    UNROLL
+    for (int j = 0; j < 8; j++)
+        if (j < cnt) vstore8(m[j], 0, out + j * cp);
+}
+
+#else /* DC_CONV: the kernels of one conv layer geometry */
+
+/* Which kernels a geometry's program holds (src/nn/conv2d.c, conv_plan_make): clang parses and
+ * optimises every kernel of a program at each cold build, launched or not, so a program holds
+ * only what its plan launches. DC_FWD_ONLY (inference): no backward kernel. DC_TRANSPOSED:
+ * the transposed conv's kernels (convT_*, zero_insert, subsample2) instead of the conv's.
+ * LCO_FWD / LCO_DX: that direction by channel lanes (conv_*_lco) instead of rows. CV: the
+ * weight gradient by channel lanes (conv_dwc) instead of pixel lanes (conv_dw). */
+#ifndef LCO_FWD
+#define LCO_FWD 0
+#endif
+#ifndef LCO_DX
+#define LCO_DX 0
+#endif
+
 #define P ((K - 1) / 2)
 #define MAXCOB (FCOB > DCOB ? FCOB : DCOB)
 #define MAXRY (FRY > DRY ? FRY : DRY)
@@ -135,21 +231,6 @@ INLINE vec keep_lanes(vec v, int cnt)
     return select((vec)0.0f, v, (ivec)(AS_IVEC(IOTA) < (ivec)cnt));
 }
 
-/* Exact piecewise loads of cnt <= width floats (rest zero): no byte past p[cnt-1] is read. */
-INLINE float2 load2_exact(const __global float *p, int cnt)
-{
-    return cnt >= 2 ? vload2(0, p) : (float2)(cnt >= 1 ? p[0] : 0.0f, 0.0f);
-}
-INLINE float4 load4_exact(const __global float *p, int cnt)
-{
-    return cnt >= 2 ? (float4)(vload2(0, p), load2_exact(p + 2, cnt - 2))
-                    : (float4)(load2_exact(p, cnt), 0.0f, 0.0f);
-}
-INLINE float8 load8_exact(const __global float *p, int cnt)
-{
-    return cnt >= 4 ? (float8)(vload4(0, p), load4_exact(p + 4, cnt - 4))
-                    : (float8)(load4_exact(p, cnt), (float4)0.0f);
-}
 INLINE vec load_exact(const __global float *p, int cnt)
 {
 #if VW == 16
@@ -172,36 +253,18 @@ INLINE vec load_lanes(const __global float *base, uint i, uint end, int cnt)
 /* Store lanes 0..cnt-1 of v at p, piecewise (never touches p[cnt..]). */
 INLINE void store_lanes(__global float *p, vec v, int cnt)
 {
-    if (cnt >= VW) {
-        VSTORE(v, 0, p);
-        return;
-    }
 #if VW == 16
-    float8 a = v.lo;
-    if (cnt >= 8) {
-        vstore8(a, 0, p);
-        p += 8;
-        cnt -= 8;
-        a = v.hi;
+    if (cnt >= 16) {
+        vstore16(v, 0, p);
+    } else if (cnt >= 8) {
+        vstore8(v.lo, 0, p);
+        store8_lanes(p + 8, v.hi, cnt - 8);
+    } else {
+        store8_lanes(p, v.lo, cnt);
     }
 #else
-    float8 a = v;
+    store8_lanes(p, v, cnt);
 #endif
-    float4 b = a.lo;
-    if (cnt >= 4) {
-        vstore4(b, 0, p);
-        p += 4;
-        cnt -= 4;
-        b = a.hi;
-    }
-    float2 c = b.lo;
-    if (cnt >= 2) {
-        vstore2(c, 0, p);
-        p += 2;
-        cnt -= 2;
-        c = b.hi;
-    }
-    if (cnt >= 1) p[0] = c.x;
 }
 
 /* Row vector v of a block shifted by s lanes: lane j holds pixel x0 + v*VW + j + s. lo is the
@@ -395,12 +458,16 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
                        xb * TW, TW, CI, CO, COB_, RY_, SF_, CT_, WS_);                                 \
     }
 
+#ifndef DC_TRANSPOSED
+#if !LCO_FWD
 /* y = act(conv(x) + b) */
 ROWS_KERNEL(conv_fwd, CIN, COUT, FCOB, FRY, 0, 0, FWS)
-#ifndef DC_FWD_ONLY
+#endif
+#if !defined(DC_FWD_ONLY) && !LCO_DX
 /* dx = conv(dz, flipped W^T); b_off and act are ignored */
 ROWS_KERNEL(conv_dx, COUT, CIN, DCOB, DRY, 1, 1, DWS)
 #endif
+#else /* DC_TRANSPOSED */
 /* Transposed conv (stride 2) on the output grid, H x W = twice the layer input:
  * y = act(conv(zero-interleaved x, flipped W) + b) */
 ROWS_KERNEL(convT_fwd, CIN, COUT, FCOB, FRY, 1, 0, FWS)
@@ -408,6 +475,7 @@ ROWS_KERNEL(convT_fwd, CIN, COUT, FCOB, FRY, 1, 0, FWS)
 /* t = conv(dz, W^T) on the output grid; dx = t at the positions of the input pixels */
 ROWS_KERNEL(convT_dx, COUT, CIN, DCOB, DRY, 0, 1, DWS)
 #endif /* !DC_FWD_ONLY */
+#endif /* DC_TRANSPOSED */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Lanes over output channels (LCV = 8 or 16, the device's native float width): the forward and
@@ -534,14 +602,15 @@ INLINE void lco_row(const __global float *x, uint x_off, const __global float *w
         lco_row(x, x_off, wl + wl_off, prm, b_off, y, y_off, act, img, oy, cb * LCB * LCV, NI, \
                 NO, BIAS);                                                                     \
     }
-#if COUT % (LCB * LCV) == 0
+#if LCO_FWD
 LCO_KERNEL(conv_fwd_lco, CIN, COUT, 1)
 #endif
-#if !defined(DC_FWD_ONLY) && CIN % (LCB * LCV) == 0
+#if !defined(DC_FWD_ONLY) && LCO_DX
 LCO_KERNEL(conv_dx_lco, COUT, CIN, 0)
 #endif
 #endif /* LCV */
 
+#ifdef DC_TRANSPOSED
 /* Zero interleaving for the transposed conv: xu (H x W) holds x (H/2 x W/2) at rows and columns
  * s, s+2, ... and zeros elsewhere. One xu row per work-item, rows = n*c*H. */
 __kernel void zero_insert(const __global float *x, const uint x_off, __global float *xu,
@@ -586,7 +655,12 @@ __kernel void subsample2(const __global float *t, const uint t_off, __global flo
     for (; j + 8 <= w && 2 * j + 16 + s <= W; j += 8) vstore8(vload16(0, src + 2 * j).even, 0, o + j);
     for (; j < w; j++) o[j] = src[2 * j];
 }
+#endif /* !DC_FWD_ONLY */
+#endif /* DC_TRANSPOSED */
 
+#ifndef DC_FWD_ONLY
+
+#ifndef CV
 /* ------------------------------------------------------------------------------------------ */
 /* conv_dw: dW[co][ci][ky][kx] = sum_{n,y,x} dz[n][co][y][x] * x[n][ci][y+ky-P][x+kx-P].
  * Work-item: WCOB output x WCIB input channels (all K*K taps), images [chunk*ipc, +ipc) of the
@@ -699,16 +773,17 @@ __kernel void conv_dw(const __global float *x, const uint x_off, const uint x_en
     }
 }
 
+#endif /* !CV */
+
 /* ------------------------------------------------------------------------------------------ */
 /* Weight gradient for layers with many output channels: lanes over CV = 16 (or 8) output
- * channels instead of pixels. dz_prep writes dz = dy * act'(y) back over dy and a
+ * channels instead of pixels. dz_prep (above) writes dz = dy * act'(y) back over dy and a
  * channels-last copy dzt[n][p][CP] (CP = COUT rounded up to 16, zero padded); conv_dwc then
  * adds, for every pixel, one dzt vector times K*K*WCIB broadcast input values: one load per
  * 18 FMAs, against ~1 per FMA for the row form above. It also sums db. */
 #ifdef CV
 #define HW (H * W)
 #define CP (((COUT + 15) / 16) * 16) /* dzt row: channels padded to 16 (transposed in 16x16 tiles) */
-#define NPB ((HW + 15) / 16)
 #if CV == 16
 typedef float16 cvec;
 #define CVLOAD vload16
@@ -716,105 +791,6 @@ typedef float16 cvec;
 typedef float8 cvec;
 #define CVLOAD vload8
 #endif
-
-INLINE float16 load16_exact(const __global float *p, int cnt)
-{
-    return cnt >= 16 ? vload16(0, p)
-           : cnt >= 8 ? (float16)(vload8(0, p), load8_exact(p + 8, cnt - 8))
-                      : (float16)(load8_exact(p, cnt), (float8)0.0f);
-}
-
-INLINE void store16_lanes(__global float *p, float16 v, int cnt)
-{
-    if (cnt >= 16) {
-        vstore16(v, 0, p);
-        return;
-    }
-    float8 a = v.lo;
-    if (cnt >= 8) {
-        vstore8(a, 0, p);
-        p += 8;
-        cnt -= 8;
-        a = v.hi;
-    }
-    float4 b = a.lo;
-    if (cnt >= 4) {
-        vstore4(b, 0, p);
-        p += 4;
-        cnt -= 4;
-        b = a.hi;
-    }
-    float2 c = b.lo;
-    if (cnt >= 2) {
-        vstore2(c, 0, p);
-        p += 2;
-        cnt -= 2;
-        c = b.hi;
-    }
-    if (cnt >= 1) p[0] = c.x;
-}
-
-/* Transpose 16x16 floats in registers: four rounds of zipping row i with row i+8 (each round
- * rotates the 8-bit (row, column) index by one bit; four rounds swap row and column). */
-INLINE void transpose16(float16 *m)
-{
-    const uint16 lo = (uint16)(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const uint16 hi = (uint16)(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    UNROLL
-    for (int round = 0; round < 4; round++) {
-        float16 t[16];
-        UNROLL
-        for (int i = 0; i < 8; i++) {
-            t[2 * i] = shuffle2(m[i], m[i + 8], lo);
-            t[2 * i + 1] = shuffle2(m[i], m[i + 8], hi);
-        }
-        UNROLL
-        for (int i = 0; i < 16; i++) m[i] = t[i];
-    }
-}
-
-/* 16 channels x cnt pixels: dz = dy * act'(y) back into dy, and the transposed tile into dzt */
-INLINE void dz_prep_block(const __global float *y, uint y_off, __global float *dy, uint dy_off,
-                          __global float *dzt, int img, int c0, int act, const int p0,
-                          const int cnt)
-{
-    float16 m[16];
-    UNROLL
-    for (int j = 0; j < 16; j++) {
-        int c = c0 + j;
-        if (c < COUT) {
-            uint i = (uint)(img * COUT + c) * HW + p0;
-            float16 g = load16_exact(dy + dy_off + i, cnt);
-            if (act != 0) {
-                float16 o = load16_exact(y + y_off + i, cnt);
-                g *= ACT_GRAD(float16, o, act);
-                store16_lanes(dy + dy_off + i, g, cnt);
-            }
-            m[j] = g;
-        } else {
-            m[j] = 0.0f;
-        }
-    }
-    transpose16(m);
-    __global float *out = dzt + ((uint)img * HW + p0) * CP + c0;
-    UNROLL
-    for (int j = 0; j < 16; j++)
-        if (j < cnt) vstore16(m[j], 0, out + j * CP);
-}
-
-/* global: (NPB, CP/16, nimg); pixels [16*g0, +16) x channels [16*g1, +16) of image g2 */
-__kernel void dz_prep(const __global float *y, const uint y_off, __global float *dy,
-                      const uint dy_off, __global float *dzt, const uint dzt_off, const int nimg,
-                      const int act)
-{
-    int g0 = get_global_id(0), c0 = get_global_id(1) * 16, img = get_global_id(2);
-    if (g0 >= NPB || c0 >= CP || img >= nimg) return;
-    /* One inlined body for full and partial blocks (cnt is uniform per work-item, so its
-     * branches cost little): two bodies doubled the kernel's code generation, ~0.9 s of PoCL's
-     * cold start per conv layer geometry. */
-    int cnt = g0 < HW / 16 ? 16 : HW % 16;
-    dz_prep_block(y, y_off, dy, dy_off, dzt + dzt_off, img, c0, act, g0 * 16, cnt);
-}
 
 /* Input column ix of one row: each input value x[ci][oy+ky-P][ix] is broadcast once and used
  * right away for its K output pixels ox = ix - kx + P (input-stationary: consuming it at once

@@ -11,9 +11,12 @@
  * w_lanes writes into the scratch buffer at each call.
  * Weight gradients take lanes over output channels (from a channels-last copy of dz) when the
  * layer has >= 8 outputs and >= 2 inputs, else lanes over pixels; each work-item handles a
- * block of channel pairs over the whole batch, and only when that leaves too few work-items for
- * the device (GPUs) is the batch split into chunks whose partial sums are added by a second
- * small kernel. The transposed conv runs on its output grid (see convT_shift below).
+ * block of channel pairs over a chunk of the batch (sized for a CPU's L2, or to give a GPU
+ * enough work-items), and a second small kernel adds the chunks' partial sums. The transposed
+ * conv runs on its output grid (see convT_shift below).
+ * Programs: one per layer geometry and use (conv or transposed conv), holding only the kernels
+ * its plan launches, and one without options for the geometry-free kernels (bias_grad,
+ * dw_reduce, dz_prep), so those are compiled once per device.
  *
  * Tuning and testing overrides: the device's options (device.h; DAECL_CONV_DW, _DW_CHUNKS, _WS,
  * _LANES at open). On devices that cut loops short (opts.loop_limit: Mesa llvmpipe) the weight
@@ -30,6 +33,8 @@
 #include "nn/conv_checks.h"
 
 #define CONV_FILE "conv2d.cl"
+/* Options of the program of geometry-free kernels (cl/conv2d.cl without DC_CONV) */
+#define CONV_SHARED_OPTS "-w"
 
 
 /* ---- checks -------------------------------------------------------------------------------- */
@@ -128,6 +133,7 @@ typedef struct conv_plan {
     int cv;           /* >0: weight gradient with lanes over cv output channels (conv_dwc) */
     int lcv, lcb, lpx;   /* >0: lanes over lcv output channels, lcb vectors, lpx-pixel segments */
     int lco_fwd, lco_dx; /* forward / input gradient by conv_fwd_lco / conv_dx_lco */
+    int transposed;      /* the stride-2 transposed conv on this output grid (convT_*) */
     char opts[448];
 } conv_plan;
 
@@ -171,9 +177,9 @@ static void lanes_over_out_channels(conv_plan *p, const dc_device *dev, const re
 }
 
 static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout, int h, int w,
-                           int k)
+                           int k, int transposed)
 {
-    p->cin = cin, p->cout = cout, p->h = h, p->w = w, p->k = k;
+    p->cin = cin, p->cout = cout, p->h = h, p->w = w, p->k = k, p->transposed = transposed;
     reg_budget b = budget_for(dev);
     p->vw = w <= 8 ? 8 : 16;
     p->nv = w <= p->vw ? 1 : 2;
@@ -197,7 +203,10 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
         p->wcob = even_part(cout, b.dw / (k * k));
         p->wcib = even_part(cin, b.dw / (k * k * p->wcob));
     }
-    lanes_over_out_channels(p, dev, &b);
+    if (transposed)
+        p->lcv = p->lcb = p->lpx = p->lco_fwd = p->lco_dx = 0; /* rows kernels only */
+    else
+        lanes_over_out_channels(p, dev, &b);
     int accn = p->fcob * p->fry > p->dcob * p->dry ? p->fcob * p->fry : p->dcob * p->dry;
     int n = snprintf(p->opts, sizeof p->opts,
                      "-w -DDC_CONV -DCIN=%d -DCOUT=%d -DH=%d -DW=%d -DK=%d -DVW=%d -DNV=%d "
@@ -207,8 +216,10 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
                      p->dry, p->dws, p->wcob, p->wcib, accn * p->nv);
     if (p->cv) n += snprintf(p->opts + n, sizeof p->opts - n, " -DCV=%d", p->cv);
     if (p->lcv)
-        n += snprintf(p->opts + n, sizeof p->opts - n, " -DLCV=%d -DLCB=%d -DLPX=%d", p->lcv,
-                      p->lcb, p->lpx);
+        n += snprintf(p->opts + n, sizeof p->opts - n,
+                      " -DLCV=%d -DLCB=%d -DLPX=%d -DLCO_FWD=%d -DLCO_DX=%d", p->lcv, p->lcb,
+                      p->lpx, p->lco_fwd, p->lco_dx);
+    if (transposed) n += snprintf(p->opts + n, sizeof p->opts - n, " -DDC_TRANSPOSED");
     if (dev->opts.forward_only) snprintf(p->opts + n, sizeof p->opts - n, " -DDC_FWD_ONLY");
 }
 
@@ -279,14 +290,13 @@ static dc_status launch_lco(dc_device *dev, const conv_plan *p, int dx, const dc
 }
 
 /* dz = dy * act'(y) in place, db = sum of dz per channel (from the layer's program). */
-static dc_status launch_bias_grad(dc_device *dev, const char *opts, const dc_tensor *y,
-                                  dc_tensor *dy, cl_mem grads, size_t b_off, dc_act act,
+static dc_status launch_bias_grad(dc_device *dev, const dc_tensor *y, dc_tensor *dy, cl_mem grads, size_t b_off, dc_act act,
                                   const char *what)
 {
     cl_kernel kr;
     unsigned long hw16 = (unsigned long)(y->h * y->w / 16 + y->h * y->w % 16);
     DC_TRY(check_loops(dev, (unsigned long)y->n * hw16, what));
-    DC_TRY(dc_kernel_get(dev, CONV_FILE, opts, "bias_grad", &kr));
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, CONV_SHARED_OPTS, "bias_grad", &kr));
     cl_uint y_off = (cl_uint)y->off, dy_off = (cl_uint)dy->off, bo = (cl_uint)b_off;
     cl_int nimg = y->n, nch = y->c, hw = y->h * y->w, a = (cl_int)act;
     DC_CL(DC_ARG(kr, 0, y->buf), what);
@@ -342,12 +352,12 @@ static int dw_chunks(const dc_device *dev, size_t items, unsigned long per_image
 
 /* dst[dst_off + i] = sum over chunks c of part[part_off + c*stride + i], i < n (dw_reduce of
  * the layer's program). */
-static dc_status launch_dw_reduce(dc_device *dev, const char *opts, cl_mem part, size_t part_off,
+static dc_status launch_dw_reduce(dc_device *dev, cl_mem part, size_t part_off,
                                   size_t stride, cl_mem dst, size_t dst_off, size_t n, int chunks,
                                   const char *what)
 {
     cl_kernel kr;
-    DC_TRY(dc_kernel_get(dev, CONV_FILE, opts, "dw_reduce", &kr));
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, CONV_SHARED_OPTS, "dw_reduce", &kr));
     cl_uint po = (cl_uint)part_off, st = (cl_uint)stride, d_o = (cl_uint)dst_off, nn = (cl_uint)n;
     cl_int nc = chunks;
     DC_CL(DC_ARG(kr, 0, part), what);
@@ -420,7 +430,7 @@ static dc_status launch_dw(dc_device *dev, const conv_plan *p, const dw_run *r, 
     cl_uint x_off = (cl_uint)x->off;
     size_t part = s_off + r->ndzt; /* partial sums after the dz copy */
     if (!p->cv) {
-        DC_TRY(launch_bias_grad(dev, p->opts, y, dy, grads, b_off, act, what));
+        DC_TRY(launch_bias_grad(dev, y, dy, grads, b_off, act, what));
         DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, "conv_dw", &kr));
         cl_mem out = r->chunks > 1 ? scratch : grads;
         cl_uint out_off = (cl_uint)(r->chunks > 1 ? part : w_off);
@@ -440,14 +450,14 @@ static dc_status launch_dw(dc_device *dev, const conv_plan *p, const dw_run *r, 
         size_t global[2] = {r->items, (size_t)r->chunks}, local[2] = {1, 1};
         DC_TRY(launch(dev, kr, 2, global, local, what));
         if (r->chunks > 1)
-            DC_TRY(launch_dw_reduce(dev, p->opts, scratch, part, r->nw, grads, w_off, r->nw,
+            DC_TRY(launch_dw_reduce(dev, scratch, part, r->nw, grads, w_off, r->nw,
                                     r->chunks, what));
         return DC_OK;
     }
 
     /* lanes over output channels: dz_prep writes the channels-last copy at scratch + s_off */
     int cp = ceil_div(p->cout, 16) * 16, hw = p->h * p->w;
-    DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, "dz_prep", &kr));
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, CONV_SHARED_OPTS, "dz_prep", &kr));
     cl_uint y_off = (cl_uint)y->off, dy_off = (cl_uint)dy->off, dzt_off = (cl_uint)s_off;
     DC_CL(DC_ARG(kr, 0, y->buf), what);
     DC_CL(DC_ARG(kr, 1, y_off), what);
@@ -455,10 +465,14 @@ static dc_status launch_dw(dc_device *dev, const conv_plan *p, const dw_run *r, 
     DC_CL(DC_ARG(kr, 3, dy_off), what);
     DC_CL(DC_ARG(kr, 4, scratch), what);
     DC_CL(DC_ARG(kr, 5, dzt_off), what);
+    cl_int cout = p->cout, hw_ = hw;
     DC_CL(DC_ARG(kr, 6, nimg), what);
-    DC_CL(DC_ARG(kr, 7, a), what);
-    size_t npb = (size_t)ceil_div(hw, 16);
-    size_t gp[3] = {npb, (size_t)cp / 16, (size_t)x->n}, lp[3] = {divisor_at_most(npb, 16), 1, 1};
+    DC_CL(DC_ARG(kr, 7, cout), what);
+    DC_CL(DC_ARG(kr, 8, hw_), what);
+    DC_CL(DC_ARG(kr, 9, a), what);
+    /* One local size for every geometry (PoCL generates code per local size), and 1: PoCL
+     * compiled it in 0.8 s against 1.6 s for 4, and the weight gradient ran as fast. */
+    size_t gp[3] = {(size_t)ceil_div(hw, 8), (size_t)cp / 8, (size_t)x->n}, lp[3] = {1, 1, 1};
     DC_TRY(launch(dev, kr, 3, gp, lp, what));
 
     DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, "conv_dwc", &kr));
@@ -480,9 +494,9 @@ static dc_status launch_dw(dc_device *dev, const conv_plan *p, const dw_run *r, 
     DC_TRY(launch(dev, kr, 2, global, local, what));
     if (r->chunks > 1) {
         size_t stride = r->nw + p->cout;
-        DC_TRY(launch_dw_reduce(dev, p->opts, scratch, part, stride, grads, w_off, r->nw,
+        DC_TRY(launch_dw_reduce(dev, scratch, part, stride, grads, w_off, r->nw,
                                 r->chunks, what));
-        DC_TRY(launch_dw_reduce(dev, p->opts, scratch, part + r->nw, stride, grads, b_off,
+        DC_TRY(launch_dw_reduce(dev, scratch, part + r->nw, stride, grads, b_off,
                                 (size_t)p->cout, r->chunks, what));
     }
     return DC_OK;
@@ -503,7 +517,7 @@ dc_status dc_conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, s
     DC_TRY(dc_tensor_check_shape(y, x->n, y->c, x->h, x->w, op, "y"));
     DC_TRY(check_params(params, w_off, b_off, (size_t)y->c * x->c * k * k, y->c, op, "params"));
     conv_plan p;
-    conv_plan_make(&p, dev, x->c, y->c, x->h, x->w, k);
+    conv_plan_make(&p, dev, x->c, y->c, x->h, x->w, k, 0);
     if (p.lco_fwd) {
         cl_mem scratch;
         DC_TRY(scratch_get(dev, (size_t)p.cout * p.cin * k * k, &scratch));
@@ -533,7 +547,7 @@ dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor
     DC_TRY(check_params(params, w_off, b_off, nw, y->c, op, "params"));
     DC_TRY(check_params(grads, w_off, b_off, nw, y->c, op, "grads"));
     conv_plan p;
-    conv_plan_make(&p, dev, x->c, y->c, x->h, x->w, k);
+    conv_plan_make(&p, dev, x->c, y->c, x->h, x->w, k, 0);
     dw_run r = dw_run_make(dev, &p, x->n);
     cl_mem scratch = NULL;
     size_t nwl = dx && p.lco_dx ? nw : 0; /* lane-major weights after dW's scratch */
@@ -584,7 +598,7 @@ dc_status dc_convT2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, 
     DC_TRY(dc_tensor_check_shape(y, x->n, y->c, 2 * x->h, 2 * x->w, op, "y"));
     DC_TRY(check_params(params, w_off, b_off, (size_t)y->c * x->c * k * k, y->c, op, "params"));
     conv_plan p;
-    conv_plan_make(&p, dev, x->c, y->c, y->h, y->w, k);
+    conv_plan_make(&p, dev, x->c, y->c, y->h, y->w, k, 1);
     size_t nxu = (size_t)x->n * x->c * y->h * y->w;
     if (nxu > UINT_MAX) return dc_fail(DC_ERR_UNSUPPORTED, "%s: too large", op);
     cl_mem scratch;
@@ -614,7 +628,7 @@ dc_status dc_convT2d_backward(dc_device *dev, const dc_tensor *x, const dc_tenso
     DC_TRY(check_params(params, w_off, b_off, nw, cout, op, "params"));
     DC_TRY(check_params(grads, w_off, b_off, nw, cout, op, "grads"));
     conv_plan p;
-    conv_plan_make(&p, dev, cin, cout, y->h, y->w, k);
+    conv_plan_make(&p, dev, cin, cout, y->h, y->w, k, 1);
     dw_run r = dw_run_make(dev, &p, x->n);
     /* scratch: the interleaved input (later the full-grid input gradient), then dW's needs */
     size_t nxu = (size_t)x->n * cin * y->h * y->w;
