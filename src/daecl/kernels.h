@@ -6,7 +6,10 @@
  * cl_kernel objects (owned by the device, released by dc_device_close). Kernel objects are not
  * thread-safe: use a device from one thread.
  *
- * Sources: embedded in the binary at build time; DAECL_KERNEL_DIR=dir reads dir/<file> instead.
+ * Sources: embedded in the binary at build time; DAECL_KERNEL_DIR=dir reads dir/<file> instead
+ * where that file exists. The files that are only built without options (util.cl, noise.cl,
+ * resample.cl, ...; list in kernels.c) form one program: a request for any of them with empty
+ * options builds or finds that program.
  * Cache: $DAECL_CACHE_DIR, else $XDG_CACHE_HOME/dae-cl, else ~/.cache/dae-cl; one file per
  * program named by a 64-bit hash of (source, options, device, driver, platform); the file also
  * stores the full key and is only used when the key matches exactly. Written to a temp file and

@@ -33,8 +33,9 @@
 #include "nn/conv_checks.h"
 
 #define CONV_FILE "conv2d.cl"
-/* Options of the program of geometry-free kernels (cl/conv2d.cl without DC_CONV) */
-#define CONV_SHARED_OPTS "-w"
+/* Options of the geometry-free kernels (cl/conv2d.cl without DC_CONV): none, so they share
+ * the program of the option-free kernel files (runtime/kernels.c) */
+#define CONV_SHARED_OPTS ""
 
 
 /* ---- checks -------------------------------------------------------------------------------- */
