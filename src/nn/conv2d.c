@@ -134,7 +134,6 @@ typedef struct conv_plan {
     int cv;           /* >0: weight gradient with lanes over cv output channels (conv_dwc) */
     int lcv, lcb, lpx;   /* >0: lanes over lcv output channels, lcb vectors, lpx-pixel segments */
     int lco_fwd, lco_dx; /* forward / input gradient by conv_fwd_lco / conv_dx_lco */
-    int transposed;      /* the stride-2 transposed conv on this output grid (convT_*) */
     char opts[448];
 } conv_plan;
 
@@ -177,10 +176,12 @@ static void lanes_over_out_channels(conv_plan *p, const dc_device *dev, const re
     if (p->lco_fwd || p->lco_dx) p->lcv = lcv, p->lcb = lcb, p->lpx = 7;
 }
 
+/* The plan of a conv layer geometry; transposed: of the stride-2 transposed conv that runs on
+ * this (output) grid, whose program holds the convT_* kernels instead. */
 static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout, int h, int w,
                            int k, int transposed)
 {
-    p->cin = cin, p->cout = cout, p->h = h, p->w = w, p->k = k, p->transposed = transposed;
+    p->cin = cin, p->cout = cout, p->h = h, p->w = w, p->k = k;
     reg_budget b = budget_for(dev);
     p->vw = w <= 8 ? 8 : 16;
     p->nv = w <= p->vw ? 1 : 2;
@@ -290,9 +291,9 @@ static dc_status launch_lco(dc_device *dev, const conv_plan *p, int dx, const dc
     return launch(dev, kr, 3, global, local, what);
 }
 
-/* dz = dy * act'(y) in place, db = sum of dz per channel (from the layer's program). */
-static dc_status launch_bias_grad(dc_device *dev, const dc_tensor *y, dc_tensor *dy, cl_mem grads, size_t b_off, dc_act act,
-                                  const char *what)
+/* dz = dy * act'(y) in place, db = sum of dz per channel (geometry-free program). */
+static dc_status launch_bias_grad(dc_device *dev, const dc_tensor *y, dc_tensor *dy,
+                                  cl_mem grads, size_t b_off, dc_act act, const char *what)
 {
     cl_kernel kr;
     unsigned long hw16 = (unsigned long)(y->h * y->w / 16 + y->h * y->w % 16);
