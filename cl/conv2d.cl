@@ -463,7 +463,7 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
 /* y = act(conv(x) + b) */
 ROWS_KERNEL(conv_fwd, CIN, COUT, FCOB, FRY, 0, 0, FWS)
 #endif
-#if !defined(DC_FWD_ONLY) && !LCO_DX
+#if !defined(DC_FWD_ONLY) && !LCO_DX && !defined(DW_POOLED)
 /* dx = conv(dz, flipped W^T); b_off and act are ignored */
 ROWS_KERNEL(conv_dx, COUT, CIN, DCOB, DRY, 1, 1, DWS)
 #endif
@@ -670,9 +670,19 @@ __kernel void subsample2(const __global float *t, const uint t_off, __global flo
 #define NCOB ((COUT + WCOB - 1) / WCOB)
 #define NCIB ((CIN + WCIB - 1) / WCIB)
 
-INLINE float hsum(vec v)
+/* Accumulators at the registers' width: with DWN 8 (AVX2) the two halves of a float16 row
+ * vector add into one float8, so K*K taps hold K*K registers instead of 2*K*K, which spilled. */
+#if defined(DWN) && DWN == 8 && VW == 16
+typedef float8 avec;
+#define ACC_FMA(d, xs, a) fma((d).hi, (xs).hi, fma((d).lo, (xs).lo, (a)))
+#else
+typedef vec avec;
+#define ACC_FMA(d, xs, a) fma(d, xs, a)
+#endif
+
+INLINE float hsum(avec v)
 {
-#if VW == 16
+#if VW == 16 && !(defined(DWN) && DWN == 8)
     float8 a = v.lo + v.hi;
 #else
     float8 a = v;
@@ -683,7 +693,7 @@ INLINE float hsum(vec v)
 }
 
 typedef struct {
-    vec a[WCOB][WCIB][K][K];
+    avec a[WCOB][WCIB][K][K];
 } dw_acc;
 
 INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_end,
@@ -721,13 +731,14 @@ INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_en
                         vec xs = SHIFTED(c, hl, hr, v, nvb, kx - P);
                         UNROLL
                         for (int co = 0; co < WCOB; co++)
-                            acc->a[co][ci][ky][kx] = fma(d[co][v], xs, acc->a[co][ci][ky][kx]);
+                            acc->a[co][ci][ky][kx] = ACC_FMA(d[co][v], xs, acc->a[co][ci][ky][kx]);
                     }
             }
         }
     }
 }
 
+#ifndef DW_POOLED
 /* Channel blocks that do not divide the counts: the last block starts early (see rows_block)
  * and stores only its own channels. */
 __kernel void conv_dw(const __global float *x, const uint x_off, const uint x_end,
@@ -749,7 +760,7 @@ __kernel void conv_dw(const __global float *x, const uint x_off, const uint x_en
             UNROLL
             for (int ky = 0; ky < K; ky++)
                 UNROLL
-                for (int kx = 0; kx < K; kx++) acc.a[co][ci][ky][kx] = (vec)0.0f;
+                for (int kx = 0; kx < K; kx++) acc.a[co][ci][ky][kx] = (avec)0.0f;
     for (int img = i0; img < i1; img++) {
         for (int xb = 0; xb < NXB - 1; xb++)
             dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, xb * TW, TW);
@@ -772,6 +783,186 @@ __kernel void conv_dw(const __global float *x, const uint x_off, const uint x_en
         }
     }
 }
+
+#else /* DW_POOLED */
+/* conv_dw_pooled: the weight and bias gradients of a model's first layer (no input gradient)
+ * when a 2x2 max pool follows it, from g, the pool's output gradient [n][COUT][H/2][W/2]: each
+ * window's g goes to its first maximum in y (maxpool2_bwd's rule), times act'(y) there. So
+ * neither the full-size gradient nor dz is ever written: on the classic model's first layer
+ * that replaced three passes over 12.8 MB arrays (maxpool2_bwd, bias_grad, conv_dw).
+ * H and W are even. dz rows come in pairs (one pooling row), and each input row that a pair
+ * needs is loaded and shifted once for both. */
+#if VW == 16
+typedef float8 hvec;
+typedef int8 ihvec;
+#define HVLOAD vload8
+#define HLOAD_EXACT load8_exact
+#define HIOTA ((int8)(0, 1, 2, 3, 4, 5, 6, 7))
+#define ZIP ((uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15))
+#else
+typedef float4 hvec;
+typedef int4 ihvec;
+#define HVLOAD vload4
+#define HLOAD_EXACT load4_exact
+#define HIOTA ((int4)(0, 1, 2, 3))
+#define ZIP ((uint8)(0, 4, 1, 5, 2, 6, 3, 7))
+#endif
+#if defined(DWN) && DWN == 8 && VW == 16
+#define ACC_SUM(d) ((d).lo + (d).hi)
+#else
+#define ACC_SUM(d) (d)
+#endif
+
+/* cnt (<= VW/2) windows' gradients at base[i], the rest zero (as load_lanes). */
+INLINE hvec load_half(const __global float *base, uint i, uint end, int cnt)
+{
+    if (cnt >= VW / 2) return HVLOAD(0, base + i);
+    if (i + VW / 2 <= end) return select((hvec)0.0f, HVLOAD(0, base + i), HIOTA < (ihvec)cnt);
+    return HLOAD_EXACT(base + i, cnt);
+}
+
+/* dz of the two rows t, u of one vector (VW/2 windows a b / c d: even and odd lanes): the
+ * window's g to its first maximum, zero elsewhere, times act'(y). */
+INLINE void route_pooled(vec t, vec u, hvec g, int act, vec *d0, vec *d1)
+{
+    hvec m = t.even, b = t.odd, c = u.even, d = u.odd, z = 0.0f;
+    ihvec wb = b > m;
+    m = select(m, b, wb);
+    ihvec wc = c > m;
+    m = select(m, c, wc);
+    ihvec wd = d > m;
+    wc &= ~wd;
+    wb &= ~(wc | wd);
+    ihvec wa = ~(wb | wc | wd);
+    *d0 = shuffle2(select(z, g, wa), select(z, g, wb), ZIP) * ACT_GRAD(vec, t, act);
+    *d1 = shuffle2(select(z, g, wc), select(z, g, wd), ZIP) * ACT_GRAD(vec, u, act);
+}
+
+/* Pooling rows [q0, q1) of one row block; check: test which input rows exist (only the first
+ * and last pairs need to: a runtime check between the FMAs spills the accumulators). */
+INLINE void dwp_rows(dw_acc *acc, avec *bacc, const __global float *xi, uint xend,
+                     const __global float *yi, uint yend, const __global float *gi, uint gend,
+                     int act, int q0, int q1, const int x0, const int bw, const int check)
+{
+    const int nvb = (bw + VW - 1) / VW;
+    for (int q = q0; q < q1; q++) {
+        vec d[2][WCOB][NV];
+        UNROLL
+        for (int co = 0; co < WCOB; co++)
+            UNROLL
+            for (int v = 0; v < NV; v++) {
+                if (v >= nvb) continue;
+                int cnt = min(VW, bw - v * VW);
+                uint yr = (uint)((co * H + 2 * q) * W + x0 + v * VW);
+                vec t = load_lanes(yi, yr, yend, cnt), u = load_lanes(yi, yr + W, yend, cnt);
+                hvec g = load_half(gi, (uint)((co * (H / 2) + q) * (W / 2) + (x0 + v * VW) / 2),
+                                   gend, cnt / 2);
+                route_pooled(t, u, g, act, &d[0][co][v], &d[1][co][v]);
+                bacc[co] += ACC_SUM(d[0][co][v] + d[1][co][v]);
+            }
+        /* input rows 2q-P .. 2q+1+P: row r feeds dz row s (0, 1) at tap ky = r - s */
+        UNROLL
+        for (int r = 0; r < K + 1; r++) {
+            int iy = 2 * q + r - P;
+            if (check && (iy < 0 || iy >= H)) continue;
+            UNROLL
+            for (int ci = 0; ci < WCIB; ci++) {
+                uint rowi = (uint)((ci * H + iy) * W + x0);
+                vec c[NV], hl, hr;
+                LOAD_ROW_BLOCK(xi, rowi, xend, x0, bw, c, hl, hr);
+                UNROLL
+                for (int v = 0; v < NV; v++)
+                    UNROLL
+                    for (int kx = 0; kx < K; kx++) {
+                        if (v >= nvb) continue;
+                        vec xs = SHIFTED(c, hl, hr, v, nvb, kx - P);
+                        UNROLL
+                        for (int s = 0; s < 2; s++) {
+                            int ky = r - s;
+                            if (ky < 0 || ky >= K) continue;
+                            UNROLL
+                            for (int co = 0; co < WCOB; co++)
+                                acc->a[co][ci][ky][kx] =
+                                    ACC_FMA(d[s][co][v], xs, acc->a[co][ci][ky][kx]);
+                        }
+                    }
+            }
+        }
+    }
+}
+
+/* Pooling rows whose input rows 2q-P .. 2q+1+P all exist: [QLO, QHI). */
+#define QLO ((P + 1) / 2 < H / 2 ? (P + 1) / 2 : H / 2)
+#define QHI (H - 2 - P >= 0 && (H - 2 - P) / 2 + 1 > QLO ? (H - 2 - P) / 2 + 1 : QLO)
+
+INLINE void dwp_block(dw_acc *acc, avec *bacc, const __global float *x, uint x_off, uint x_end,
+                      const __global float *y, uint y_off, uint y_end, const __global float *g,
+                      uint g_off, uint g_end, int act, int img, int co0, int ci0, const int x0,
+                      const int bw)
+{
+    uint xb = x_off + (uint)((img * CIN + ci0) * H) * W;
+    uint yb = y_off + (uint)((img * COUT + co0) * H) * W;
+    uint gb = g_off + (uint)((img * COUT + co0) * (H / 2)) * (W / 2);
+    const __global float *xi = x + xb, *yi = y + yb, *gi = g + gb;
+    dwp_rows(acc, bacc, xi, x_end - xb, yi, y_end - yb, gi, g_end - gb, act, 0, QLO, x0, bw, 1);
+    dwp_rows(acc, bacc, xi, x_end - xb, yi, y_end - yb, gi, g_end - gb, act, QLO, QHI, x0, bw, 0);
+    dwp_rows(acc, bacc, xi, x_end - xb, yi, y_end - yb, gi, g_end - gb, act, QHI, H / 2, x0, bw, 1);
+}
+
+/* global: (NCOB * NCIB, nchunk); images [chunk*ipc, +ipc). With one chunk dW and db go
+ * straight to out + w_off / out + b_off; else out + w_off + chunk * (COUT*CIN*K*K + COUT) holds
+ * dW then db for dw_reduce. */
+__kernel void conv_dw_pooled(const __global float *x, const uint x_off, const uint x_end,
+                             const __global float *y, const uint y_off, const uint y_end,
+                             const __global float *g, const uint g_off, const uint g_end,
+                             __global float *out, const uint w_off, const uint b_off,
+                             const int nimg, const int ipc, const int chunked, const int act)
+{
+    int g0 = get_global_id(0), chunk = get_global_id(1);
+    if (g0 >= NCOB * NCIB) return;
+    int cob = g0 / NCIB, cib = g0 % NCIB;
+    int co0 = min(cob * WCOB, COUT - WCOB), ci0 = min(cib * WCIB, CIN - WCIB);
+    int i0 = chunk * ipc, i1 = min(i0 + ipc, nimg);
+    if (i0 >= nimg) return;
+    dw_acc acc;
+    avec bacc[WCOB];
+    UNROLL
+    for (int co = 0; co < WCOB; co++) {
+        bacc[co] = (avec)0.0f;
+        UNROLL
+        for (int ci = 0; ci < WCIB; ci++)
+            UNROLL
+            for (int ky = 0; ky < K; ky++)
+                UNROLL
+                for (int kx = 0; kx < K; kx++) acc.a[co][ci][ky][kx] = (avec)0.0f;
+    }
+    for (int img = i0; img < i1; img++) {
+        for (int xb = 0; xb < NXB - 1; xb++)
+            dwp_block(&acc, bacc, x, x_off, x_end, y, y_off, y_end, g, g_off, g_end, act, img,
+                      co0, ci0, xb * TW, TW);
+        dwp_block(&acc, bacc, x, x_off, x_end, y, y_off, y_end, g, g_off, g_end, act, img, co0,
+                  ci0, (NXB - 1) * TW, LW);
+    }
+    uint base = chunked ? w_off + (uint)chunk * (COUT * CIN * K * K + COUT) : w_off;
+    UNROLL
+    for (int co = 0; co < WCOB; co++) {
+        int c_o = co0 + co;
+        if (c_o < cob * WCOB) continue;
+        UNROLL
+        for (int ci = 0; ci < WCIB; ci++) {
+            int c_i = ci0 + ci;
+            if (c_i < cib * WCIB) continue;
+            UNROLL
+            for (int ky = 0; ky < K; ky++)
+                UNROLL
+                for (int kx = 0; kx < K; kx++)
+                    out[base + ((c_o * CIN + c_i) * K + ky) * K + kx] =
+                        hsum(acc.a[co][ci][ky][kx]);
+        }
+        if (cib == 0) out[(chunked ? base + COUT * CIN * K * K : b_off) + c_o] = hsum(bacc[co]);
+    }
+}
+#endif /* DW_POOLED */
 
 #endif /* !CV */
 

@@ -330,6 +330,96 @@ static void test_conv_case(conv_case c)
     clReleaseMemObject(grd.buf);
 }
 
+/* ---- a first conv layer with the max pool's backward folded in --------------------------------
+ * dc_conv2d_pooled_backward from the pool's output gradient against the reference's two steps
+ * (maxpool backward routed by the device's y, then the conv backward). quantized: x in {0, 1},
+ * weights in {-0.5, 0, 0.5}, bias 0.25, so that y has exact ties inside windows (the first
+ * maximum must win, as in dc_maxpool2_backward). */
+static void test_conv_pooled_case(int n, int cin, int cout, int h, int w, int k, dc_act act,
+                                  int chunks, int quantized)
+{
+    char label[96];
+    snprintf(label, sizeof label, "n%d %d->%d %dx%d k%d %s%s%s", n, cin, cout, h, w, k,
+             dc_act_name(act), chunks ? " chunked" : "", quantized ? " ties" : "");
+    if (!dc_conv2d_pooled_fits(dev, cin, cout, h, w, k)) {
+        printf("  pooled   %-48s not on this device's path (skipped)\n", label);
+        return;
+    }
+    size_t nx = (size_t)n * cin * h * w, ny = (size_t)n * cout * h * w, ng = ny / 4;
+    size_t nw = (size_t)cout * cin * k * k;
+    double *x = dalloc(nx), *wt = dalloc(nw), *b = dalloc(cout), *g = dalloc(ng);
+    rand_fill(x, nx, -1, 1);
+    rand_fill(wt, nw, -0.5, 0.5);
+    rand_fill(b, cout, -0.2, 0.2);
+    rand_fill(g, ng, -1, 1);
+    if (quantized) {
+        for (size_t i = 0; i < nx; i++) x[i] = x[i] > 0 ? 1 : 0;
+        for (size_t i = 0; i < nw; i++) wt[i] = wt[i] > 0.17 ? 0.5 : wt[i] < -0.17 ? -0.5 : 0;
+        for (int i = 0; i < cout; i++) b[i] = 0.25;
+    }
+    dtensor tx = dt_new(n, cin, h, w), ty = dt_new(n, cout, h, w), tg = dt_new(n, cout, h / 2, w / 2);
+    dt_put(&tx, x);
+    dt_put(&tg, g);
+    pbuf prm = pb_new(nw, cout, wt, b, NULL);
+    pbuf grd = pb_new(nw, cout, NULL, NULL, &prm);
+    CHECK(dc_conv2d_pooled_forward(dev, &tx.t, prm.buf, prm.w_off, prm.b_off, k, act, &ty.t) == DC_OK,
+          "pooled forward %s: %s", label, dc_error_detail());
+    double *y = dalloc(ny), *ymag = dalloc(ny);
+    ref_conv2d_forward(x, n, cin, h, w, wt, b, cout, k, act, y, ymag);
+    float *yd = dt_get(&ty, "y");
+    double e_fwd = ref_rel_err(yd, y, ymag, ny, 0);
+    check_err("conv2d pooled fwd", label, e_fwd, TOL_DEV);
+
+    double *ydev = dalloc(ny), *dz = dalloc(ny), *dw = dalloc(nw), *db = dalloc(cout);
+    double *mdw = dalloc(nw), *mdb = dalloc(cout);
+    to_double(ydev, yd, ny);
+    int ties = 0;
+    for (size_t i = 0; i + 1 < ny; i += 2) ties += ydev[i] == ydev[i + 1] && ydev[i] > 0;
+    ref_maxpool2_backward(ydev, n, cout, h, w, g, dz);
+    ref_conv2d_backward(x, n, cin, h, w, wt, cout, k, act, ydev, dz, dw, db, NULL, mdw, mdb, NULL);
+    dc_device_options saved = dev->opts;
+    dev->opts.dw_chunks = chunks;
+    dc_status s = dc_conv2d_pooled_backward(dev, &tx.t, &ty.t, &tg.t, grd.buf, grd.w_off,
+                                            grd.b_off, k, act);
+    dev->opts = saved;
+    CHECK(s == DC_OK, "pooled backward %s: %s", label, dc_error_detail());
+    float *gall = pb_get(&grd);
+    int bad = 0;
+    for (size_t i = 0; i < grd.total; i++) {
+        int in_w = i >= grd.w_off && i < grd.w_off + nw;
+        int in_b = i >= grd.b_off && i < grd.b_off + (size_t)cout;
+        if (!in_w && !in_b && gall[i] != SENTINEL) bad++;
+    }
+    CHECK(bad == 0, "pooled %s: %d gradient floats outside dW/db were overwritten", label, bad);
+    double e_dw = ref_rel_err(gall + grd.w_off, dw, mdw, nw, 0);
+    double e_db = ref_rel_err(gall + grd.b_off, db, mdb, cout, 0);
+    check_err("conv2d pooled dW", label, e_dw, TOL_DEV);
+    check_err("conv2d pooled db", label, e_db, TOL_DEV);
+    if (quantized) CHECK(ties > 0, "pooled %s: the quantized input made no positive ties", label);
+    printf("  pooled   %-48s fwd %.1e  dW %.1e  db %.1e  (%d tied pairs)\n", label, e_fwd, e_dw,
+           e_db, ties);
+    free(gall), free(yd), free(x), free(wt), free(b), free(g), free(y), free(ymag), free(ydev);
+    free(dz), free(dw), free(db), free(mdw), free(mdb);
+    dt_free(&tx), dt_free(&ty), dt_free(&tg);
+    clReleaseMemObject(prm.buf);
+    clReleaseMemObject(grd.buf);
+}
+
+static void test_conv_pooled_refusals(void)
+{
+    CHECK(!dc_conv2d_pooled_fits(dev, 1, 8, 7, 8, 3), "pooled: an odd height fits");
+    CHECK(!dc_conv2d_pooled_fits(dev, 1, 8, 8, 9, 3), "pooled: an odd width fits");
+    CHECK(!dc_conv2d_pooled_fits(dev, 1, 8, 8, 8, 2), "pooled: an even kernel fits");
+    dtensor tx = dt_new(1, 1, 7, 8), ty = dt_new(1, 8, 7, 8), tg = dt_new(1, 8, 3, 4);
+    pbuf prm = pb_new(8 * 9, 8, NULL, NULL, NULL);
+    dc_status s = dc_conv2d_pooled_backward(dev, &tx.t, &ty.t, &tg.t, prm.buf, prm.w_off,
+                                            prm.b_off, 3, DC_ACT_RELU);
+    CHECK(s == DC_ERR_UNSUPPORTED && strstr(dc_error_detail(), "pooled"),
+          "pooled backward of an odd size: status %d, '%s'", (int)s, dc_error_detail());
+    dt_free(&tx), dt_free(&ty), dt_free(&tg);
+    clReleaseMemObject(prm.buf);
+}
+
 /* ---- pool / upsample / activation / merges: device vs reference --------------------------- */
 
 static void test_pool_case(int n, int c, int h, int w)
@@ -847,6 +937,19 @@ int main(void)
         /* wide rows forced to channel lanes: segments between the first and last (7+7x8+3) */
         test_conv_case((conv_case){1, 8, 8, 3, 66, 3, DC_ACT_RELU, 0, 0, 0, 0, DC_CONV_LANES_CHANNELS});
     }
+
+    /* the first layer with the max pool's backward folded in: the classic model's (with ties),
+     * several row blocks, 8-lane rows, a 5x5 kernel, a 2x2 image, batch chunks */
+    test_conv_pooled_case(2, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 1);
+    if (all_shapes) {
+        test_conv_pooled_case(3, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 0);
+        test_conv_pooled_case(3, 1, 8, 12, 40, 3, DC_ACT_SIGMOID, 0, 0);
+        test_conv_pooled_case(2, 2, 4, 8, 6, 3, DC_ACT_TANH, 0, 1);
+        test_conv_pooled_case(3, 1, 4, 6, 10, 5, DC_ACT_LEAKY_RELU, 0, 1);
+        test_conv_pooled_case(2, 1, 3, 2, 2, 3, DC_ACT_NONE, 0, 0);
+        test_conv_pooled_case(5, 1, 8, 14, 14, 3, DC_ACT_RELU, 3, 0);
+    }
+    test_conv_pooled_refusals();
 
     /* keras's last transposed conv (14x14 -> 28x28) */
     test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_RELU, 1, 0, 0, 0, 0});

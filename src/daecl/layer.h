@@ -41,6 +41,8 @@ typedef struct dc_layer_run {
     const dc_tensor *ref_out; /* merges: the named layer's output */
     dc_tensor *ref_grad;      /* merges: receives the named layer's share of the gradient */
     dc_act act;               /* activation to fuse: the last layer's is left to the head */
+    int pool_folded;          /* first layer whose backward folds in the max pool after it
+                               * (dc_layer_kind.backward_pooled), forward and backward */
 } dc_layer_run;
 
 /* Tiling geometry carried through the layers in order (see daecl/denoise.h). */
@@ -74,6 +76,15 @@ typedef struct dc_layer_kind {
     dc_status (*backward)(dc_layer_run *r, dc_tensor *dy, dc_tensor *dx);
     /* Its parameters and standard ONNX nodes (daecl/export.h); NULL: cannot be exported. */
     dc_status (*export_onnx)(struct dc_export_layer *x);
+    /* Optional (NULL: none), for a model's first layer when a 2x2 max pool follows: whether
+     * this layer can fold the pool's backward into its own on dev for a c x h x w input, and
+     * that backward, from the pool's output gradient. The model then skips the pool's backward,
+     * never allocates this layer's output gradient, and sets dc_layer_run.pool_folded for this
+     * layer's forward and backward. */
+    int (*pool_foldable)(dc_device *dev, const struct dc_layer_spec *L, int c, int h, int w);
+    dc_status (*backward_pooled)(dc_layer_run *r, const dc_tensor *dpool);
+    /* 1 for the 2x2 max pool, the kind that backward_pooled folds in. */
+    int is_maxpool2;
 } dc_layer_kind;
 
 /* The registry, in a fixed order. */

@@ -101,6 +101,8 @@ typedef struct dc_model {
     size_t nparams;
     cl_mem params, grads; /* flat; grads also used as the optimizer's gradient input */
     int owns_params;
+    int pool_folded;      /* training: layer 0 folds the max pool after it into its backward
+                           * (dc_layer_kind.backward_pooled; layer 0 has no gradient tensor) */
     dc_layer_state layers[DC_MAX_LAYERS];
 } dc_model;
 
@@ -141,6 +143,11 @@ dc_status dc_model_forward(dc_model *m, const dc_tensor *x, int n);
 dc_status dc_model_loss(dc_model *m, dc_loss_kind loss, const dc_tensor *y, int n, int grad,
                         dc_tensor *out, dc_accum *acc, int slot);
 dc_status dc_model_backward(dc_model *m, const dc_tensor *x, int n);
+/* One layer of dc_model_forward / dc_model_backward (profiling): layer i's output; its backward
+ * from its output's gradient: parameter gradients, and its input's gradient with the skip
+ * path's share. Layer 1 of a pool_folded model does nothing: layer 0 runs its backward. */
+dc_status dc_model_layer_forward(dc_model *m, const dc_tensor *x, int n, int i);
+dc_status dc_model_layer_backward(dc_model *m, const dc_tensor *x, int n, int i);
 /* Views of the last layer's pre-head output and its gradient for n images (tests). */
 dc_tensor dc_model_logits(const dc_model *m, int n);
 dc_tensor dc_model_logits_grad(const dc_model *m, int n);

@@ -71,6 +71,21 @@ dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor
                              dc_tensor *dy, cl_mem params, cl_mem grads, size_t w_off,
                              size_t b_off, int k, dc_act act, dc_tensor *dx);
 
+/* ---- A model's first conv layer when a 2x2 max pool follows it (the classic model's): its
+ * backward takes dpool, the POOL's output gradient [n][cout][h/2][w/2], and folds the pool's
+ * backward (dc_maxpool2_backward's first-maximum rule, from y) and act' into the weight and
+ * bias gradients, so neither the conv output's gradient nor dz is written. No input gradient.
+ * Forward and backward share one program that holds only their kernels, so a layer that uses
+ * the pooled backward also takes dc_conv2d_pooled_forward (same contract as
+ * dc_conv2d_forward). Only where dc_conv2d_pooled_fits: the direct CPU kernels with lanes over
+ * pixels for the weight gradient, even h and w; else DC_ERR_UNSUPPORTED. */
+int dc_conv2d_pooled_fits(const dc_device *dev, int cin, int cout, int h, int w, int k);
+dc_status dc_conv2d_pooled_forward(dc_device *dev, const dc_tensor *x, cl_mem params,
+                                   size_t w_off, size_t b_off, int k, dc_act act, dc_tensor *y);
+dc_status dc_conv2d_pooled_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
+                                    const dc_tensor *dpool, cl_mem grads, size_t w_off,
+                                    size_t b_off, int k, dc_act act);
+
 /* ---- Transposed 2-D convolution, k x k (odd k), stride 2, "same" as Keras/TF Conv2DTranspose
  * (padding='same', strides=2): x [n][cin][h][w] -> y [n][cout][2h][2w]. It is the adjoint
  * (input gradient) of a TF 'SAME' stride-2 convolution from 2h x 2w to h x w, whose padding is

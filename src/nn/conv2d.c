@@ -176,11 +176,20 @@ static void lanes_over_out_channels(conv_plan *p, const dc_device *dev, const re
     if (p->lco_fwd || p->lco_dx) p->lcv = lcv, p->lcb = lcb, p->lpx = 7;
 }
 
-/* The plan of a conv layer geometry; transposed: of the stride-2 transposed conv that runs on
- * this (output) grid, whose program holds the convT_* kernels instead. */
+/* What a plan's program serves. */
+typedef enum conv_use {
+    CONV_PLAIN,        /* a conv layer: forward, input and weight gradients */
+    CONV_TRANSPOSED,   /* the stride-2 transposed conv that runs on this (output) grid: the
+                        * convT_* kernels instead */
+    CONV_FIRST_POOLED, /* a model's first layer with a 2x2 max pool after it: the forward and
+                        * conv_dw_pooled, no input gradient (dc_conv2d_pooled_backward) */
+} conv_use;
+
+/* The plan of a conv layer geometry for one use. */
 static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout, int h, int w,
-                           int k, int transposed)
+                           int k, conv_use use)
 {
+    int transposed = use == CONV_TRANSPOSED;
     p->cin = cin, p->cout = cout, p->h = h, p->w = w, p->k = k;
     reg_budget b = budget_for(dev);
     p->vw = w <= 8 ? 8 : 16;
@@ -205,10 +214,15 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
         p->wcob = even_part(cout, b.dw / (k * k));
         p->wcib = even_part(cin, b.dw / (k * k * p->wcob));
     }
-    if (transposed)
+    if (transposed) {
         p->lcv = p->lcb = p->lpx = p->lco_fwd = p->lco_dx = 0; /* rows kernels only */
-    else
+    } else {
         lanes_over_out_channels(p, dev, &b);
+        if (use == CONV_FIRST_POOLED) {
+            p->lco_dx = 0; /* no input gradient */
+            if (!p->lco_fwd) p->lcv = p->lcb = p->lpx = 0;
+        }
+    }
     int accn = p->fcob * p->fry > p->dcob * p->dry ? p->fcob * p->fry : p->dcob * p->dry;
     int n = snprintf(p->opts, sizeof p->opts,
                      "-w -DDC_CONV -DCIN=%d -DCOUT=%d -DH=%d -DW=%d -DK=%d -DVW=%d -DNV=%d "
@@ -217,11 +231,13 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
                      cin, cout, h, w, k, p->vw, p->nv, p->nxb, p->fcob, p->fry, p->fws, p->dcob,
                      p->dry, p->dws, p->wcob, p->wcib, accn * p->nv);
     if (p->cv) n += snprintf(p->opts + n, sizeof p->opts - n, " -DCV=%d", p->cv);
+    else if (b.cv == 8 && p->vw == 16) n += snprintf(p->opts + n, sizeof p->opts - n, " -DDWN=8");
     if (p->lcv)
         n += snprintf(p->opts + n, sizeof p->opts - n,
                       " -DLCV=%d -DLCB=%d -DLPX=%d -DLCO_FWD=%d -DLCO_DX=%d", p->lcv, p->lcb,
                       p->lpx, p->lco_fwd, p->lco_dx);
     if (transposed) n += snprintf(p->opts + n, sizeof p->opts - n, " -DDC_TRANSPOSED");
+    if (use == CONV_FIRST_POOLED) n += snprintf(p->opts + n, sizeof p->opts - n, " -DDW_POOLED");
     if (dev->opts.forward_only) snprintf(p->opts + n, sizeof p->opts - n, " -DDC_FWD_ONLY");
 }
 
@@ -506,12 +522,9 @@ static dc_status launch_dw(dc_device *dev, const conv_plan *p, const dw_run *r, 
 
 /* ---- conv2d ------------------------------------------------------------------------------ */
 
-dc_status dc_conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, size_t w_off,
-                            size_t b_off, int k, dc_act act, dc_tensor *y)
+static dc_status conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, size_t w_off,
+                                size_t b_off, int k, dc_act act, dc_tensor *y, conv_use use)
 {
-    /* GPUs take im2col + CLBlast SGEMM, CPUs the direct kernels (DAECL_CONV overrides). */
-    if (dc_conv_algo_for(dev) == DC_CONV_GEMM)
-        return dc_conv2d_gemm_forward(dev, x, params, w_off, b_off, k, act, y);
     const char *op = "conv2d forward";
     DC_TRY(dc_tensor_check(x, op, "x"));
     DC_TRY(dc_tensor_check(y, op, "y"));
@@ -519,13 +532,22 @@ dc_status dc_conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, s
     DC_TRY(dc_tensor_check_shape(y, x->n, y->c, x->h, x->w, op, "y"));
     DC_TRY(check_params(params, w_off, b_off, (size_t)y->c * x->c * k * k, y->c, op, "params"));
     conv_plan p;
-    conv_plan_make(&p, dev, x->c, y->c, x->h, x->w, k, 0);
+    conv_plan_make(&p, dev, x->c, y->c, x->h, x->w, k, use);
     if (p.lco_fwd) {
         cl_mem scratch;
         DC_TRY(scratch_get(dev, (size_t)p.cout * p.cin * k * k, &scratch));
         return launch_lco(dev, &p, 0, x, params, w_off, b_off, act, y, scratch, 0, op);
     }
     return launch_rows(dev, &p, "conv_fwd", x, params, w_off, b_off, act, y, op);
+}
+
+dc_status dc_conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, size_t w_off,
+                            size_t b_off, int k, dc_act act, dc_tensor *y)
+{
+    /* GPUs take im2col + CLBlast SGEMM, CPUs the direct kernels (DAECL_CONV overrides). */
+    if (dc_conv_algo_for(dev) == DC_CONV_GEMM)
+        return dc_conv2d_gemm_forward(dev, x, params, w_off, b_off, k, act, y);
+    return conv2d_forward(dev, x, params, w_off, b_off, k, act, y, CONV_PLAIN);
 }
 
 dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
@@ -549,7 +571,7 @@ dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor
     DC_TRY(check_params(params, w_off, b_off, nw, y->c, op, "params"));
     DC_TRY(check_params(grads, w_off, b_off, nw, y->c, op, "grads"));
     conv_plan p;
-    conv_plan_make(&p, dev, x->c, y->c, x->h, x->w, k, 0);
+    conv_plan_make(&p, dev, x->c, y->c, x->h, x->w, k, CONV_PLAIN);
     dw_run r = dw_run_make(dev, &p, x->n);
     cl_mem scratch = NULL;
     size_t nwl = dx && p.lco_dx ? nw : 0; /* lane-major weights after dW's scratch */
@@ -561,6 +583,82 @@ dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor
                           r.ndzt + r.npart, op));
     else if (dx)
         DC_TRY(launch_rows(dev, &p, "conv_dx", dy, params, w_off, 0, DC_ACT_NONE, dx, op));
+    return DC_OK;
+}
+
+/* ---- a first layer with the max pool after it ----------------------------------------------- */
+
+int dc_conv2d_pooled_fits(const dc_device *dev, int cin, int cout, int h, int w, int k)
+{
+    if (dc_conv_algo_for(dev) == DC_CONV_GEMM || dev->opts.forward_only) return 0;
+    if (cin < 1 || cout < 1 || h < 2 || w < 2 || h % 2 || w % 2 || k < 1 || k % 2 == 0) return 0;
+    conv_plan p;
+    conv_plan_make(&p, dev, cin, cout, h, w, k, CONV_FIRST_POOLED);
+    return p.cv == 0; /* conv_dw_pooled has lanes over pixels */
+}
+
+dc_status dc_conv2d_pooled_forward(dc_device *dev, const dc_tensor *x, cl_mem params,
+                                   size_t w_off, size_t b_off, int k, dc_act act, dc_tensor *y)
+{
+    if (!dc_conv2d_pooled_fits(dev, x->c, y->c, x->h, x->w, k))
+        return dc_fail(DC_ERR_UNSUPPORTED, "conv2d pooled forward: not for a %dx%dx%d input on %s",
+                       x->c, x->h, x->w, dev->name);
+    return conv2d_forward(dev, x, params, w_off, b_off, k, act, y, CONV_FIRST_POOLED);
+}
+
+dc_status dc_conv2d_pooled_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
+                                    const dc_tensor *dpool, cl_mem grads, size_t w_off,
+                                    size_t b_off, int k, dc_act act)
+{
+    const char *op = "conv2d pooled backward";
+    DC_TRY(dc_tensor_check(x, op, "x"));
+    DC_TRY(dc_tensor_check(y, op, "y"));
+    DC_TRY(dc_tensor_check(dpool, op, "dpool"));
+    DC_TRY(check_k_act(k, act, op));
+    DC_TRY(dc_tensor_check_shape(y, x->n, y->c, x->h, x->w, op, "y"));
+    DC_TRY(dc_tensor_check_shape(dpool, y->n, y->c, y->h / 2, y->w / 2, op, "dpool"));
+    if (!dc_conv2d_pooled_fits(dev, x->c, y->c, x->h, x->w, k))
+        return dc_fail(DC_ERR_UNSUPPORTED, "%s: not for a %dx%dx%d input on %s", op, x->c, x->h,
+                       x->w, dev->name);
+    size_t nw = (size_t)y->c * x->c * k * k;
+    DC_TRY(check_params(grads, w_off, b_off, nw, y->c, op, "grads"));
+    conv_plan p;
+    conv_plan_make(&p, dev, x->c, y->c, x->h, x->w, k, CONV_FIRST_POOLED);
+    dw_run r = dw_run_make(dev, &p, x->n);
+    int ipc = ceil_div(x->n, r.chunks);
+    DC_TRY(check_loops(dev, r.per_image * (unsigned long)ipc, op));
+    size_t stride = r.nw + (size_t)p.cout; /* a chunk's partial dW, then db */
+    cl_mem out = grads;
+    if (r.chunks > 1) DC_TRY(scratch_get(dev, stride * r.chunks, &out));
+    cl_kernel kr;
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, p.opts, "conv_dw_pooled", &kr));
+    cl_uint x_off = (cl_uint)x->off, x_end = (cl_uint)(x->off + dc_tensor_size(x));
+    cl_uint y_off = (cl_uint)y->off, y_end = (cl_uint)(y->off + dc_tensor_size(y));
+    cl_uint g_off = (cl_uint)dpool->off, g_end = (cl_uint)(dpool->off + dc_tensor_size(dpool));
+    cl_uint wo = (cl_uint)(r.chunks > 1 ? 0 : w_off), bo = (cl_uint)b_off;
+    cl_int nimg = x->n, ipc_ = ipc, chunked = r.chunks > 1, a = (cl_int)act;
+    DC_CL(DC_ARG(kr, 0, x->buf), op);
+    DC_CL(DC_ARG(kr, 1, x_off), op);
+    DC_CL(DC_ARG(kr, 2, x_end), op);
+    DC_CL(DC_ARG(kr, 3, y->buf), op);
+    DC_CL(DC_ARG(kr, 4, y_off), op);
+    DC_CL(DC_ARG(kr, 5, y_end), op);
+    DC_CL(DC_ARG(kr, 6, dpool->buf), op);
+    DC_CL(DC_ARG(kr, 7, g_off), op);
+    DC_CL(DC_ARG(kr, 8, g_end), op);
+    DC_CL(DC_ARG(kr, 9, out), op);
+    DC_CL(DC_ARG(kr, 10, wo), op);
+    DC_CL(DC_ARG(kr, 11, bo), op);
+    DC_CL(DC_ARG(kr, 12, nimg), op);
+    DC_CL(DC_ARG(kr, 13, ipc_), op);
+    DC_CL(DC_ARG(kr, 14, chunked), op);
+    DC_CL(DC_ARG(kr, 15, a), op);
+    size_t global[2] = {r.items, (size_t)r.chunks}, local[2] = {1, 1};
+    DC_TRY(launch(dev, kr, 2, global, local, op));
+    if (r.chunks > 1) {
+        DC_TRY(launch_dw_reduce(dev, out, 0, stride, grads, w_off, r.nw, r.chunks, op));
+        DC_TRY(launch_dw_reduce(dev, out, r.nw, stride, grads, b_off, (size_t)p.cout, r.chunks, op));
+    }
     return DC_OK;
 }
 
@@ -600,7 +698,7 @@ dc_status dc_convT2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, 
     DC_TRY(dc_tensor_check_shape(y, x->n, y->c, 2 * x->h, 2 * x->w, op, "y"));
     DC_TRY(check_params(params, w_off, b_off, (size_t)y->c * x->c * k * k, y->c, op, "params"));
     conv_plan p;
-    conv_plan_make(&p, dev, x->c, y->c, y->h, y->w, k, 1);
+    conv_plan_make(&p, dev, x->c, y->c, y->h, y->w, k, CONV_TRANSPOSED);
     size_t nxu = (size_t)x->n * x->c * y->h * y->w;
     if (nxu > UINT_MAX) return dc_fail(DC_ERR_UNSUPPORTED, "%s: too large", op);
     cl_mem scratch;
@@ -630,7 +728,7 @@ dc_status dc_convT2d_backward(dc_device *dev, const dc_tensor *x, const dc_tenso
     DC_TRY(check_params(params, w_off, b_off, nw, cout, op, "params"));
     DC_TRY(check_params(grads, w_off, b_off, nw, cout, op, "grads"));
     conv_plan p;
-    conv_plan_make(&p, dev, cin, cout, y->h, y->w, k, 1);
+    conv_plan_make(&p, dev, cin, cout, y->h, y->w, k, CONV_TRANSPOSED);
     dw_run r = dw_run_make(dev, &p, x->n);
     /* scratch: the interleaved input (later the full-grid input gradient), then dW's needs */
     size_t nxu = (size_t)x->n * cin * y->h * y->w;

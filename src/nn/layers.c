@@ -101,7 +101,22 @@ static void conv_init(const dc_layer_spec *L, int in_c, const dc_layer_state *S,
 static dc_status conv_forward(dc_layer_run *r)
 {
     const dc_layer_state *S = r->state;
+    if (r->pool_folded)
+        return dc_conv2d_pooled_forward(r->dev, r->in, r->params, S->w_off, S->b_off, r->spec->k,
+                                        r->act, r->out);
     return dc_conv2d_forward(r->dev, r->in, r->params, S->w_off, S->b_off, r->spec->k, r->act, r->out);
+}
+
+static int conv_pool_foldable(dc_device *dev, const dc_layer_spec *L, int c, int h, int w)
+{
+    return dc_conv2d_pooled_fits(dev, c, L->channels, h, w, L->k);
+}
+
+static dc_status conv_backward_pooled(dc_layer_run *r, const dc_tensor *dpool)
+{
+    const dc_layer_state *S = r->state;
+    return dc_conv2d_pooled_backward(r->dev, r->in, r->out, dpool, r->grads, S->w_off, S->b_off,
+                                     r->spec->k, r->act);
 }
 
 static dc_status conv_backward(dc_layer_run *r, dc_tensor *dy, dc_tensor *dx)
@@ -406,19 +421,21 @@ enum { CONV_OPTS = DC_LAYER_OPT_CHANNELS | DC_LAYER_OPT_ACT | DC_LAYER_OPT_K };
 
 static const dc_layer_kind registry[] = {
     {"conv", "k x k convolution, stride 1, \"same\" padding, C filters (k odd, default 3)",
-     CONV_OPTS, conv_describe, conv_shape, conv_reach, conv_init, conv_forward, conv_backward, conv_export},
+     CONV_OPTS, conv_describe, conv_shape, conv_reach, conv_init, conv_forward, conv_backward, conv_export,
+     conv_pool_foldable, conv_backward_pooled, 0},
     {"convT", "k x k transposed convolution, stride 2: doubles height and width",
-     CONV_OPTS, convT_describe, convT_shape, convT_reach, conv_init, convT_forward, convT_backward, convT_export},
+     CONV_OPTS, convT_describe, convT_shape, convT_reach, conv_init, convT_forward, convT_backward, convT_export, NULL, NULL, 0},
     {"pool", "2x2 max pooling, stride 2 (odd sizes floor)",
-     0, pool_describe, pool_shape, pool_reach, NULL, pool_forward, pool_backward, pool_export},
+     0, pool_describe, pool_shape, pool_reach, NULL, pool_forward, pool_backward, pool_export, NULL,
+     NULL, 1},
     {"avgpool", "2x2 average pooling, stride 2 (odd sizes floor)",
-     0, avgpool_describe, pool_shape, pool_reach, NULL, avgpool_forward, avgpool_backward, avgpool_export},
+     0, avgpool_describe, pool_shape, pool_reach, NULL, avgpool_forward, avgpool_backward, avgpool_export, NULL, NULL, 0},
     {"up", "2x nearest-neighbour upsampling",
-     0, up_describe, up_shape, up_reach, NULL, up_forward, up_backward, up_export},
+     0, up_describe, up_shape, up_reach, NULL, up_forward, up_backward, up_export, NULL, NULL, 0},
     {"add", "adds the output of the earlier layer @NAME (same shape)",
-     DC_LAYER_OPT_REF, add_describe, add_shape, merge_reach, NULL, add_forward, add_backward, add_export},
+     DC_LAYER_OPT_REF, add_describe, add_shape, merge_reach, NULL, add_forward, add_backward, add_export, NULL, NULL, 0},
     {"cat", "concatenates the channels of the earlier layer @NAME (same size)",
-     DC_LAYER_OPT_REF, cat_describe, cat_shape, merge_reach, NULL, cat_forward, cat_backward, cat_export},
+     DC_LAYER_OPT_REF, cat_describe, cat_shape, merge_reach, NULL, cat_forward, cat_backward, cat_export, NULL, NULL, 0},
 };
 
 int dc_layer_kind_count(void) { return (int)(sizeof registry / sizeof registry[0]); }

@@ -67,12 +67,22 @@ static dc_status alloc_activations(dc_model *m, int training)
     for (int i = 0; i < m->arch.nlayers; i++) {
         dc_layer_state *S = &m->layers[i];
         DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->out));
-        if (!training) continue;
+        if (!training || (i == 0 && m->pool_folded)) continue;
         DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->grad));
         if (S->merged_by >= 0)
             DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->skip_grad));
     }
     return DC_OK;
+}
+
+/* Whether layer 0 can fold the backward of a 2x2 max pool after it (dc_model.pool_folded): its
+ * output feeds only the pool (no merge reads it), and its kind can on this device and size. */
+static int pool_foldable(const dc_model *m)
+{
+    if (m->arch.nlayers < 2 || m->layers[0].merged_by >= 0) return 0;
+    const dc_layer_kind *first = m->arch.layers[0].kind, *next = m->arch.layers[1].kind;
+    return next->is_maxpool2 && first->pool_foldable && first->backward_pooled &&
+           first->pool_foldable(m->dev, &m->arch.layers[0], m->in_c, m->in_h, m->in_w);
 }
 
 static dc_status model_new(dc_device *dev, const dc_arch *arch, int in_c, int h, int w, int batch,
@@ -108,6 +118,7 @@ dc_status dc_model_create(dc_device *dev, const dc_arch *arch, int in_c, int h, 
     dc_status s = dc_buffer_create(dev, m->nparams, "parameters", &m->params);
     if (!s) s = dc_buffer_create(dev, m->nparams, "gradients", &m->grads);
     m->owns_params = 1;
+    m->pool_folded = pool_foldable(m);
     if (!s) s = alloc_activations(m, 1);
     if (s) {
         dc_model_destroy(m);
@@ -205,6 +216,7 @@ static dc_layer_run run_for(dc_model *m, int i, const dc_tensor *x, int n, dc_te
         r.ref_grad = &views[3];
     }
     r.act = i == m->arch.nlayers - 1 ? DC_ACT_NONE : L->act; /* the last one's is the head */
+    r.pool_folded = i == 0 && m->pool_folded;
     return r;
 }
 
@@ -212,12 +224,15 @@ dc_status dc_model_forward(dc_model *m, const dc_tensor *x, int n)
 {
     DC_TRY(check_input(m, x, n));
     m->input = view_n(x, n);
-    for (int i = 0; i < m->arch.nlayers; i++) {
-        dc_tensor views[4];
-        dc_layer_run r = run_for(m, i, x, n, views);
-        DC_TRY(m->arch.layers[i].kind->forward(&r));
-    }
+    for (int i = 0; i < m->arch.nlayers; i++) DC_TRY(dc_model_layer_forward(m, x, n, i));
     return DC_OK;
+}
+
+dc_status dc_model_layer_forward(dc_model *m, const dc_tensor *x, int n, int i)
+{
+    dc_tensor views[4];
+    dc_layer_run r = run_for(m, i, x, n, views);
+    return m->arch.layers[i].kind->forward(&r);
 }
 
 dc_status dc_model_predict(dc_model *m, const dc_tensor *x, int n, dc_tensor *y)
@@ -253,22 +268,31 @@ dc_status dc_model_backward(dc_model *m, const dc_tensor *x, int n)
 {
     if (!m->grads) return dc_fail(DC_ERR_INVALID_ARG, "this model was built for inference only");
     DC_TRY(check_input(m, x, n));
-    for (int i = m->arch.nlayers - 1; i >= 0; i--) {
-        dc_tensor views[4];
-        dc_layer_run r = run_for(m, i, x, n, views);
-        dc_tensor dy = view_n(&m->layers[i].grad, n);
-        dc_tensor dx_view;
-        dc_tensor *dx = NULL;
-        if (i > 0) {
-            dx_view = view_n(&m->layers[i - 1].grad, n);
-            dx = &dx_view;
-        }
-        DC_TRY(m->arch.layers[i].kind->backward(&r, &dy, dx));
-        /* The input's gradient is complete once the skip path's share is added. */
-        if (i > 0 && m->layers[i - 1].merged_by >= 0) {
-            dc_tensor skip = view_n(&m->layers[i - 1].skip_grad, n);
-            DC_TRY(dc_axpy(m->dev, dx->buf, dx->off, skip.buf, skip.off, dc_tensor_size(&skip), 1.0f));
-        }
+    for (int i = m->arch.nlayers - 1; i >= 0; i--) DC_TRY(dc_model_layer_backward(m, x, n, i));
+    return DC_OK;
+}
+
+dc_status dc_model_layer_backward(dc_model *m, const dc_tensor *x, int n, int i)
+{
+    if (i == 1 && m->pool_folded) return DC_OK; /* layer 0 runs the pool's backward */
+    dc_tensor views[4];
+    dc_layer_run r = run_for(m, i, x, n, views);
+    if (i == 0 && m->pool_folded) {
+        dc_tensor dpool = view_n(&m->layers[1].grad, n);
+        return m->arch.layers[0].kind->backward_pooled(&r, &dpool);
+    }
+    dc_tensor dy = view_n(&m->layers[i].grad, n);
+    dc_tensor dx_view;
+    dc_tensor *dx = NULL;
+    if (i > 0) {
+        dx_view = view_n(&m->layers[i - 1].grad, n);
+        dx = &dx_view;
+    }
+    DC_TRY(m->arch.layers[i].kind->backward(&r, &dy, dx));
+    /* The input's gradient is complete once the skip path's share is added. */
+    if (i > 0 && m->layers[i - 1].merged_by >= 0) {
+        dc_tensor skip = view_n(&m->layers[i - 1].skip_grad, n);
+        DC_TRY(dc_axpy(m->dev, dx->buf, dx->off, skip.buf, skip.off, dc_tensor_size(&skip), 1.0f));
     }
     return DC_OK;
 }

@@ -151,17 +151,10 @@ static dc_layer_run layer_run(bench *b, int i)
     return r;
 }
 
-/* Layer i's full backward: dx (none for the first layer) and the skip path's share. */
+/* Layer i's full backward as training runs it (the model's). */
 static void layer_backward(bench *b, int i)
 {
-    dc_model *m = b->m;
-    dc_layer_run r = layer_run(b, i);
-    dc_tensor *dx = i > 0 ? &m->layers[i - 1].grad : NULL;
-    TRY(m->arch.layers[i].kind->backward(&r, &m->layers[i].grad, dx));
-    if (i > 0 && m->layers[i - 1].merged_by >= 0) {
-        dc_tensor *skip = &m->layers[i - 1].skip_grad;
-        TRY(dc_axpy(b->dev, dx->buf, dx->off, skip->buf, skip->off, dc_tensor_size(skip), 1.0f));
-    }
+    TRY(dc_model_layer_backward(b->m, &b->x, b->m->batch, i));
 }
 
 static void loss_step(bench *b)
@@ -245,9 +238,8 @@ static void profile_table(bench *b, int reps, double peak)
     train_step(b); /* warm-up: kernels built, scratch allocated */
     for (int rep = 0; rep < reps; rep++) {
         for (int i = 0; i < nl; i++) {
-            dc_layer_run r = layer_run(b, i);
             cl_event a = mark(b->dev);
-            TRY(m->arch.layers[i].kind->forward(&r));
+            TRY(dc_model_layer_forward(m, &b->x, m->batch, i));
             T(rep, i, FWD) = span_ms(a, mark(b->dev));
         }
         cl_event a = mark(b->dev);
