@@ -821,9 +821,9 @@ INLINE hvec load_half(const __global float *base, uint i, uint end, int cnt)
     return HLOAD_EXACT(base + i, cnt);
 }
 
-/* dz of the two rows t, u of one vector (VW/2 windows a b / c d: even and odd lanes): the
- * window's g to its first maximum, zero elsewhere, times act'(y). */
-INLINE void route_pooled(vec t, vec u, hvec g, int act, vec *d0, vec *d1)
+/* The output gradient of the two rows t, u of one vector (VW/2 windows a b / c d: even and odd
+ * lanes): the window's g to its first maximum, zero elsewhere. */
+INLINE void route_pooled(vec t, vec u, hvec g, vec *d0, vec *d1)
 {
     hvec m = t.even, b = t.odd, c = u.even, d = u.odd, z = 0.0f;
     ihvec wb = b > m;
@@ -834,15 +834,16 @@ INLINE void route_pooled(vec t, vec u, hvec g, int act, vec *d0, vec *d1)
     wc &= ~wd;
     wb &= ~(wc | wd);
     ihvec wa = ~(wb | wc | wd);
-    *d0 = shuffle2(select(z, g, wa), select(z, g, wb), ZIP) * ACT_GRAD(vec, t, act);
-    *d1 = shuffle2(select(z, g, wc), select(z, g, wd), ZIP) * ACT_GRAD(vec, u, act);
+    *d0 = shuffle2(select(z, g, wa), select(z, g, wb), ZIP);
+    *d1 = shuffle2(select(z, g, wc), select(z, g, wd), ZIP);
 }
 
 /* Pooling rows [q0, q1) of one row block; check: test which input rows exist (only the first
  * and last pairs need to: a runtime check between the FMAs spills the accumulators). */
 INLINE void dwp_rows(dw_acc *acc, avec *bacc, const __global float *xi, uint xend,
                      const __global float *yi, uint yend, const __global float *gi, uint gend,
-                     int act, int q0, int q1, const int x0, const int bw, const int check)
+                     const __global float *si, uint send, int skip, int act, int q0, int q1,
+                     const int x0, const int bw, const int check)
 {
     const int nvb = (bw + VW - 1) / VW;
     for (int q = q0; q < q1; q++) {
@@ -857,7 +858,14 @@ INLINE void dwp_rows(dw_acc *acc, avec *bacc, const __global float *xi, uint xen
                 vec t = load_lanes(yi, yr, yend, cnt), u = load_lanes(yi, yr + W, yend, cnt);
                 hvec g = load_half(gi, (uint)((co * (H / 2) + q) * (W / 2) + (x0 + v * VW) / 2),
                                    gend, cnt / 2);
-                route_pooled(t, u, g, act, &d[0][co][v], &d[1][co][v]);
+                vec d0, d1;
+                route_pooled(t, u, g, &d0, &d1);
+                if (skip) {
+                    d0 += load_lanes(si, yr, send, cnt);
+                    d1 += load_lanes(si, yr + W, send, cnt);
+                }
+                d[0][co][v] = d0 * ACT_GRAD(vec, t, act);
+                d[1][co][v] = d1 * ACT_GRAD(vec, u, act);
                 bacc[co] += ACC_SUM(d[0][co][v] + d[1][co][v]);
             }
         /* input rows 2q-P .. 2q+1+P: row r feeds dz row s (0, 1) at tap ky = r - s */
@@ -897,26 +905,30 @@ INLINE void dwp_rows(dw_acc *acc, avec *bacc, const __global float *xi, uint xen
 
 INLINE void dwp_block(dw_acc *acc, avec *bacc, const __global float *x, uint x_off, uint x_end,
                       const __global float *y, uint y_off, uint y_end, const __global float *g,
-                      uint g_off, uint g_end, int act, int img, int co0, int ci0, const int x0,
-                      const int bw)
+                      uint g_off, uint g_end, const __global float *s, uint s_off, uint s_end,
+                      int skip, int act, int img, int co0, int ci0, const int x0, const int bw)
 {
     uint xb = x_off + (uint)((img * CIN + ci0) * H) * W;
-    uint yb = y_off + (uint)((img * COUT + co0) * H) * W;
+    uint ybi = (uint)((img * COUT + co0) * H) * W, yb = y_off + ybi, sb = s_off + ybi;
     uint gb = g_off + (uint)((img * COUT + co0) * (H / 2)) * (W / 2);
-    const __global float *xi = x + xb, *yi = y + yb, *gi = g + gb;
-    dwp_rows(acc, bacc, xi, x_end - xb, yi, y_end - yb, gi, g_end - gb, act, 0, QLO, x0, bw, 1);
-    dwp_rows(acc, bacc, xi, x_end - xb, yi, y_end - yb, gi, g_end - gb, act, QLO, QHI, x0, bw, 0);
-    dwp_rows(acc, bacc, xi, x_end - xb, yi, y_end - yb, gi, g_end - gb, act, QHI, H / 2, x0, bw, 1);
+    const __global float *xi = x + xb, *yi = y + yb, *gi = g + gb, *si = s + sb;
+    uint xe = x_end - xb, ye = y_end - yb, ge = g_end - gb, se = s_end - sb;
+    dwp_rows(acc, bacc, xi, xe, yi, ye, gi, ge, si, se, skip, act, 0, QLO, x0, bw, 1);
+    dwp_rows(acc, bacc, xi, xe, yi, ye, gi, ge, si, se, skip, act, QLO, QHI, x0, bw, 0);
+    dwp_rows(acc, bacc, xi, xe, yi, ye, gi, ge, si, se, skip, act, QHI, H / 2, x0, bw, 1);
 }
 
-/* global: (NCOB * NCIB, nchunk); images [chunk*ipc, +ipc). With one chunk dW and db go
- * straight to out + w_off / out + b_off; else out + w_off + chunk * (COUT*CIN*K*K + COUT) holds
- * dW then db for dw_reduce. */
+/* global: (NCOB * NCIB, nchunk); images [chunk*ipc, +ipc). skip != 0: s (y's shape) is the
+ * share of the output gradient from a merge's skip path, added before act'. With one chunk dW
+ * and db go straight to out + w_off / out + b_off; else out + w_off + chunk * (COUT*CIN*K*K +
+ * COUT) holds dW then db for dw_reduce. */
 __kernel void conv_dw_pooled(const __global float *x, const uint x_off, const uint x_end,
                              const __global float *y, const uint y_off, const uint y_end,
                              const __global float *g, const uint g_off, const uint g_end,
-                             __global float *out, const uint w_off, const uint b_off,
-                             const int nimg, const int ipc, const int chunked, const int act)
+                             const __global float *s, const uint s_off, const uint s_end,
+                             const int skip, __global float *out, const uint w_off,
+                             const uint b_off, const int nimg, const int ipc, const int chunked,
+                             const int act)
 {
     int g0 = get_global_id(0), chunk = get_global_id(1);
     if (g0 >= NCOB * NCIB) return;
@@ -938,10 +950,10 @@ __kernel void conv_dw_pooled(const __global float *x, const uint x_off, const ui
     }
     for (int img = i0; img < i1; img++) {
         for (int xb = 0; xb < NXB - 1; xb++)
-            dwp_block(&acc, bacc, x, x_off, x_end, y, y_off, y_end, g, g_off, g_end, act, img,
-                      co0, ci0, xb * TW, TW);
-        dwp_block(&acc, bacc, x, x_off, x_end, y, y_off, y_end, g, g_off, g_end, act, img, co0,
-                  ci0, (NXB - 1) * TW, LW);
+            dwp_block(&acc, bacc, x, x_off, x_end, y, y_off, y_end, g, g_off, g_end, s, s_off,
+                      s_end, skip, act, img, co0, ci0, xb * TW, TW);
+        dwp_block(&acc, bacc, x, x_off, x_end, y, y_off, y_end, g, g_off, g_end, s, s_off, s_end,
+                  skip, act, img, co0, ci0, (NXB - 1) * TW, LW);
     }
     uint base = chunked ? w_off + (uint)chunk * (COUT * CIN * K * K + COUT) : w_off;
     UNROLL

@@ -336,11 +336,12 @@ static void test_conv_case(conv_case c)
  * weights in {-0.5, 0, 0.5}, bias 0.25, so that y has exact ties inside windows (the first
  * maximum must win, as in dc_maxpool2_backward). */
 static void test_conv_pooled_case(int n, int cin, int cout, int h, int w, int k, dc_act act,
-                                  int chunks, int quantized)
+                                  int chunks, int quantized, int skip)
 {
     char label[96];
-    snprintf(label, sizeof label, "n%d %d->%d %dx%d k%d %s%s%s", n, cin, cout, h, w, k,
-             dc_act_name(act), chunks ? " chunked" : "", quantized ? " ties" : "");
+    snprintf(label, sizeof label, "n%d %d->%d %dx%d k%d %s%s%s%s", n, cin, cout, h, w, k,
+             dc_act_name(act), chunks ? " chunked" : "", quantized ? " ties" : "",
+             skip ? " skip" : "");
     if (!dc_conv2d_pooled_fits(dev, cin, cout, h, w, k)) {
         printf("  pooled   %-48s not on this device's path (skipped)\n", label);
         return;
@@ -348,7 +349,9 @@ static void test_conv_pooled_case(int n, int cin, int cout, int h, int w, int k,
     size_t nx = (size_t)n * cin * h * w, ny = (size_t)n * cout * h * w, ng = ny / 4;
     size_t nw = (size_t)cout * cin * k * k;
     double *x = dalloc(nx), *wt = dalloc(nw), *b = dalloc(cout), *g = dalloc(ng);
+    double *sk = dalloc(ny);
     rand_fill(x, nx, -1, 1);
+    rand_fill(sk, ny, -1, 1);
     rand_fill(wt, nw, -0.5, 0.5);
     rand_fill(b, cout, -0.2, 0.2);
     rand_fill(g, ng, -1, 1);
@@ -358,8 +361,10 @@ static void test_conv_pooled_case(int n, int cin, int cout, int h, int w, int k,
         for (int i = 0; i < cout; i++) b[i] = 0.25;
     }
     dtensor tx = dt_new(n, cin, h, w), ty = dt_new(n, cout, h, w), tg = dt_new(n, cout, h / 2, w / 2);
+    dtensor ts = dt_new(n, cout, h, w);
     dt_put(&tx, x);
     dt_put(&tg, g);
+    dt_put(&ts, sk);
     pbuf prm = pb_new(nw, cout, wt, b, NULL);
     pbuf grd = pb_new(nw, cout, NULL, NULL, &prm);
     CHECK(dc_conv2d_pooled_forward(dev, &tx.t, prm.buf, prm.w_off, prm.b_off, k, act, &ty.t) == DC_OK,
@@ -376,11 +381,13 @@ static void test_conv_pooled_case(int n, int cin, int cout, int h, int w, int k,
     int ties = 0;
     for (size_t i = 0; i + 1 < ny; i += 2) ties += ydev[i] == ydev[i + 1] && ydev[i] > 0;
     ref_maxpool2_backward(ydev, n, cout, h, w, g, dz);
+    if (skip)
+        for (size_t i = 0; i < ny; i++) dz[i] += sk[i];
     ref_conv2d_backward(x, n, cin, h, w, wt, cout, k, act, ydev, dz, dw, db, NULL, mdw, mdb, NULL);
     dc_device_options saved = dev->opts;
     dev->opts.dw_chunks = chunks;
-    dc_status s = dc_conv2d_pooled_backward(dev, &tx.t, &ty.t, &tg.t, grd.buf, grd.w_off,
-                                            grd.b_off, k, act);
+    dc_status s = dc_conv2d_pooled_backward(dev, &tx.t, &ty.t, &tg.t, skip ? &ts.t : NULL,
+                                            grd.buf, grd.w_off, grd.b_off, k, act);
     dev->opts = saved;
     CHECK(s == DC_OK, "pooled backward %s: %s", label, dc_error_detail());
     float *gall = pb_get(&grd);
@@ -399,8 +406,8 @@ static void test_conv_pooled_case(int n, int cin, int cout, int h, int w, int k,
     printf("  pooled   %-48s fwd %.1e  dW %.1e  db %.1e  (%d tied pairs)\n", label, e_fwd, e_dw,
            e_db, ties);
     free(gall), free(yd), free(x), free(wt), free(b), free(g), free(y), free(ymag), free(ydev);
-    free(dz), free(dw), free(db), free(mdw), free(mdb);
-    dt_free(&tx), dt_free(&ty), dt_free(&tg);
+    free(dz), free(dw), free(db), free(mdw), free(mdb), free(sk);
+    dt_free(&tx), dt_free(&ty), dt_free(&tg), dt_free(&ts);
     clReleaseMemObject(prm.buf);
     clReleaseMemObject(grd.buf);
 }
@@ -412,7 +419,7 @@ static void test_conv_pooled_refusals(void)
     CHECK(!dc_conv2d_pooled_fits(dev, 1, 8, 8, 8, 2), "pooled: an even kernel fits");
     dtensor tx = dt_new(1, 1, 7, 8), ty = dt_new(1, 8, 7, 8), tg = dt_new(1, 8, 3, 4);
     pbuf prm = pb_new(8 * 9, 8, NULL, NULL, NULL);
-    dc_status s = dc_conv2d_pooled_backward(dev, &tx.t, &ty.t, &tg.t, prm.buf, prm.w_off,
+    dc_status s = dc_conv2d_pooled_backward(dev, &tx.t, &ty.t, &tg.t, NULL, prm.buf, prm.w_off,
                                             prm.b_off, 3, DC_ACT_RELU);
     CHECK(s == DC_ERR_UNSUPPORTED && strstr(dc_error_detail(), "pooled"),
           "pooled backward of an odd size: status %d, '%s'", (int)s, dc_error_detail());
@@ -939,15 +946,17 @@ int main(void)
     }
 
     /* the first layer with the max pool's backward folded in: the classic model's (with ties),
-     * several row blocks, 8-lane rows, a 5x5 kernel, a 2x2 image, batch chunks */
-    test_conv_pooled_case(2, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 1);
+     * several row blocks, 8-lane rows, a 5x5 kernel, a 2x2 image, batch chunks, and a merge's
+     * share of the gradient (unet) */
+    test_conv_pooled_case(2, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 1, 0);
+    test_conv_pooled_case(2, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 0, 1);
     if (all_shapes) {
-        test_conv_pooled_case(3, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 0);
-        test_conv_pooled_case(3, 1, 8, 12, 40, 3, DC_ACT_SIGMOID, 0, 0);
-        test_conv_pooled_case(2, 2, 4, 8, 6, 3, DC_ACT_TANH, 0, 1);
-        test_conv_pooled_case(3, 1, 4, 6, 10, 5, DC_ACT_LEAKY_RELU, 0, 1);
-        test_conv_pooled_case(2, 1, 3, 2, 2, 3, DC_ACT_NONE, 0, 0);
-        test_conv_pooled_case(5, 1, 8, 14, 14, 3, DC_ACT_RELU, 3, 0);
+        test_conv_pooled_case(3, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 0, 0);
+        test_conv_pooled_case(3, 1, 8, 12, 40, 3, DC_ACT_SIGMOID, 0, 0, 1);
+        test_conv_pooled_case(2, 2, 4, 8, 6, 3, DC_ACT_TANH, 0, 1, 0);
+        test_conv_pooled_case(3, 1, 4, 6, 10, 5, DC_ACT_LEAKY_RELU, 0, 1, 1);
+        test_conv_pooled_case(2, 1, 3, 2, 2, 3, DC_ACT_NONE, 0, 0, 0);
+        test_conv_pooled_case(5, 1, 8, 14, 14, 3, DC_ACT_RELU, 3, 0, 1);
     }
     test_conv_pooled_refusals();
 

@@ -78,11 +78,12 @@ typedef struct dc_layer_kind {
     dc_status (*export_onnx)(struct dc_export_layer *x);
     /* Optional (NULL: none), for a model's first layer when a 2x2 max pool follows: whether
      * this layer can fold the pool's backward into its own on dev for a c x h x w input, and
-     * that backward, from the pool's output gradient. The model then skips the pool's backward,
+     * that backward, from the pool's output gradient (and skip, the share of its output's
+     * gradient from a merge that reads it, or NULL). The model then skips the pool's backward,
      * never allocates this layer's output gradient, and sets dc_layer_run.pool_folded for this
      * layer's forward and backward. */
     int (*pool_foldable)(dc_device *dev, const struct dc_layer_spec *L, int c, int h, int w);
-    dc_status (*backward_pooled)(dc_layer_run *r, const dc_tensor *dpool);
+    dc_status (*backward_pooled)(dc_layer_run *r, const dc_tensor *dpool, const dc_tensor *skip);
     /* 1 for the 2x2 max pool, the kind that backward_pooled folds in. */
     int is_maxpool2;
 } dc_layer_kind;

@@ -74,7 +74,9 @@ dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor
 /* ---- A model's first conv layer when a 2x2 max pool follows it (the classic model's): its
  * backward takes dpool, the POOL's output gradient [n][cout][h/2][w/2], and folds the pool's
  * backward (dc_maxpool2_backward's first-maximum rule, from y) and act' into the weight and
- * bias gradients, so neither the conv output's gradient nor dz is written. No input gradient.
+ * bias gradients, so neither the conv output's gradient nor dz is written. skip (y's shape, or
+ * NULL): the share of the conv output's gradient from a merge that also reads it (unet), added
+ * before act'. No input gradient.
  * Forward and backward share one program that holds only their kernels, so a layer that uses
  * the pooled backward also takes dc_conv2d_pooled_forward (same contract as
  * dc_conv2d_forward). Only where dc_conv2d_pooled_fits: the direct CPU kernels with lanes over
@@ -83,8 +85,8 @@ int dc_conv2d_pooled_fits(const dc_device *dev, int cin, int cout, int h, int w,
 dc_status dc_conv2d_pooled_forward(dc_device *dev, const dc_tensor *x, cl_mem params,
                                    size_t w_off, size_t b_off, int k, dc_act act, dc_tensor *y);
 dc_status dc_conv2d_pooled_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
-                                    const dc_tensor *dpool, cl_mem grads, size_t w_off,
-                                    size_t b_off, int k, dc_act act);
+                                    const dc_tensor *dpool, const dc_tensor *skip,
+                                    cl_mem grads, size_t w_off, size_t b_off, int k, dc_act act);
 
 /* ---- Transposed 2-D convolution, k x k (odd k), stride 2, "same" as Keras/TF Conv2DTranspose
  * (padding='same', strides=2): x [n][cin][h][w] -> y [n][cout][2h][2w]. It is the adjoint

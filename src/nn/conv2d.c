@@ -607,8 +607,8 @@ dc_status dc_conv2d_pooled_forward(dc_device *dev, const dc_tensor *x, cl_mem pa
 }
 
 dc_status dc_conv2d_pooled_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
-                                    const dc_tensor *dpool, cl_mem grads, size_t w_off,
-                                    size_t b_off, int k, dc_act act)
+                                    const dc_tensor *dpool, const dc_tensor *skip,
+                                    cl_mem grads, size_t w_off, size_t b_off, int k, dc_act act)
 {
     const char *op = "conv2d pooled backward";
     DC_TRY(dc_tensor_check(x, op, "x"));
@@ -617,6 +617,10 @@ dc_status dc_conv2d_pooled_backward(dc_device *dev, const dc_tensor *x, const dc
     DC_TRY(check_k_act(k, act, op));
     DC_TRY(dc_tensor_check_shape(y, x->n, y->c, x->h, x->w, op, "y"));
     DC_TRY(dc_tensor_check_shape(dpool, y->n, y->c, y->h / 2, y->w / 2, op, "dpool"));
+    if (skip) {
+        DC_TRY(dc_tensor_check(skip, op, "skip"));
+        DC_TRY(dc_tensor_check_shape(skip, y->n, y->c, y->h, y->w, op, "skip"));
+    }
     if (!dc_conv2d_pooled_fits(dev, x->c, y->c, x->h, x->w, k))
         return dc_fail(DC_ERR_UNSUPPORTED, "%s: not for a %dx%dx%d input on %s", op, x->c, x->h,
                        x->w, dev->name);
@@ -635,6 +639,9 @@ dc_status dc_conv2d_pooled_backward(dc_device *dev, const dc_tensor *x, const dc
     cl_uint x_off = (cl_uint)x->off, x_end = (cl_uint)(x->off + dc_tensor_size(x));
     cl_uint y_off = (cl_uint)y->off, y_end = (cl_uint)(y->off + dc_tensor_size(y));
     cl_uint g_off = (cl_uint)dpool->off, g_end = (cl_uint)(dpool->off + dc_tensor_size(dpool));
+    const dc_tensor *s = skip ? skip : y; /* not read without a skip */
+    cl_uint s_off = (cl_uint)s->off, s_end = (cl_uint)(s->off + dc_tensor_size(s));
+    cl_int has_skip = skip != NULL;
     cl_uint wo = (cl_uint)(r.chunks > 1 ? 0 : w_off), bo = (cl_uint)b_off;
     cl_int nimg = x->n, ipc_ = ipc, chunked = r.chunks > 1, a = (cl_int)act;
     DC_CL(DC_ARG(kr, 0, x->buf), op);
@@ -646,13 +653,17 @@ dc_status dc_conv2d_pooled_backward(dc_device *dev, const dc_tensor *x, const dc
     DC_CL(DC_ARG(kr, 6, dpool->buf), op);
     DC_CL(DC_ARG(kr, 7, g_off), op);
     DC_CL(DC_ARG(kr, 8, g_end), op);
-    DC_CL(DC_ARG(kr, 9, out), op);
-    DC_CL(DC_ARG(kr, 10, wo), op);
-    DC_CL(DC_ARG(kr, 11, bo), op);
-    DC_CL(DC_ARG(kr, 12, nimg), op);
-    DC_CL(DC_ARG(kr, 13, ipc_), op);
-    DC_CL(DC_ARG(kr, 14, chunked), op);
-    DC_CL(DC_ARG(kr, 15, a), op);
+    DC_CL(DC_ARG(kr, 9, s->buf), op);
+    DC_CL(DC_ARG(kr, 10, s_off), op);
+    DC_CL(DC_ARG(kr, 11, s_end), op);
+    DC_CL(DC_ARG(kr, 12, has_skip), op);
+    DC_CL(DC_ARG(kr, 13, out), op);
+    DC_CL(DC_ARG(kr, 14, wo), op);
+    DC_CL(DC_ARG(kr, 15, bo), op);
+    DC_CL(DC_ARG(kr, 16, nimg), op);
+    DC_CL(DC_ARG(kr, 17, ipc_), op);
+    DC_CL(DC_ARG(kr, 18, chunked), op);
+    DC_CL(DC_ARG(kr, 19, a), op);
     size_t global[2] = {r.items, (size_t)r.chunks}, local[2] = {1, 1};
     DC_TRY(launch(dev, kr, 2, global, local, op));
     if (r.chunks > 1) {

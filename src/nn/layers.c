@@ -112,11 +112,12 @@ static int conv_pool_foldable(dc_device *dev, const dc_layer_spec *L, int c, int
     return dc_conv2d_pooled_fits(dev, c, L->channels, h, w, L->k);
 }
 
-static dc_status conv_backward_pooled(dc_layer_run *r, const dc_tensor *dpool)
+static dc_status conv_backward_pooled(dc_layer_run *r, const dc_tensor *dpool,
+                                     const dc_tensor *skip)
 {
     const dc_layer_state *S = r->state;
-    return dc_conv2d_pooled_backward(r->dev, r->in, r->out, dpool, r->grads, S->w_off, S->b_off,
-                                     r->spec->k, r->act);
+    return dc_conv2d_pooled_backward(r->dev, r->in, r->out, dpool, skip, r->grads, S->w_off,
+                                     S->b_off, r->spec->k, r->act);
 }
 
 static dc_status conv_backward(dc_layer_run *r, dc_tensor *dy, dc_tensor *dx)

@@ -67,8 +67,9 @@ static dc_status alloc_activations(dc_model *m, int training)
     for (int i = 0; i < m->arch.nlayers; i++) {
         dc_layer_state *S = &m->layers[i];
         DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->out));
-        if (!training || (i == 0 && m->pool_folded)) continue;
-        DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->grad));
+        if (!training) continue;
+        if (i > 0 || !m->pool_folded) /* a folded pool never writes layer 0's gradient */
+            DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->grad));
         if (S->merged_by >= 0)
             DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->skip_grad));
     }
@@ -76,10 +77,10 @@ static dc_status alloc_activations(dc_model *m, int training)
 }
 
 /* Whether layer 0 can fold the backward of a 2x2 max pool after it (dc_model.pool_folded): its
- * output feeds only the pool (no merge reads it), and its kind can on this device and size. */
+ * kind can on this device and size (a merge that also reads its output passes its share). */
 static int pool_foldable(const dc_model *m)
 {
-    if (m->arch.nlayers < 2 || m->layers[0].merged_by >= 0) return 0;
+    if (m->arch.nlayers < 2) return 0;
     const dc_layer_kind *first = m->arch.layers[0].kind, *next = m->arch.layers[1].kind;
     return next->is_maxpool2 && first->pool_foldable && first->backward_pooled &&
            first->pool_foldable(m->dev, &m->arch.layers[0], m->in_c, m->in_h, m->in_w);
@@ -278,8 +279,10 @@ dc_status dc_model_layer_backward(dc_model *m, const dc_tensor *x, int n, int i)
     dc_tensor views[4];
     dc_layer_run r = run_for(m, i, x, n, views);
     if (i == 0 && m->pool_folded) {
-        dc_tensor dpool = view_n(&m->layers[1].grad, n);
-        return m->arch.layers[0].kind->backward_pooled(&r, &dpool);
+        dc_tensor dpool = view_n(&m->layers[1].grad, n), skip;
+        if (m->layers[0].merged_by >= 0) skip = view_n(&m->layers[0].skip_grad, n);
+        return m->arch.layers[0].kind->backward_pooled(&r, &dpool,
+                                                       m->layers[0].merged_by >= 0 ? &skip : NULL);
     }
     dc_tensor dy = view_n(&m->layers[i].grad, n);
     dc_tensor dx_view;
