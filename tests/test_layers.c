@@ -904,6 +904,7 @@ int main(void)
         /* wide rows: several row blocks, halos, a last block narrower than the halo (65 = 32+32+1) */
         test_conv_case((conv_case){2, 2, 3, 3, 65, 5, DC_ACT_NONE, 0, 2, 0, 0, 0});
         test_conv_case((conv_case){2, 3, 8, 4, 70, 3, DC_ACT_LEAKY_RELU, 0, 0, 0, 0, 0}); /* 8 lanes */
+        test_conv_case((conv_case){2, 3, 8, 4, 70, 3, DC_ACT_TANH, 0, 0, 0, 0, DC_CONV_LANES_PIXELS});
         test_conv_case((conv_case){1, 2, 17, 9, 16, 3, DC_ACT_RELU, 0, 0, 0, 0, 0});
     }
     /* transposed */

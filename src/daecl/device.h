@@ -40,7 +40,8 @@ typedef enum dc_conv_dw {
 typedef enum dc_conv_lanes {
     DC_CONV_LANES_AUTO = 0, /* by shape: over output channels where conv_fwd_lco/_dx_lco apply */
     DC_CONV_LANES_PIXELS,   /* along image rows (rows_block) */
-    DC_CONV_LANES_CHANNELS, /* over output channels where the shape allows, else rows */
+    DC_CONV_LANES_CHANNELS, /* over output channels where the shape allows, else rows (as
+                             * auto since auto has no width limit; kept for scripts) */
 } dc_conv_lanes;
 
 /* Plan choices of the ops on this device. dc_device_open fills them once: defaults from the
