@@ -229,7 +229,7 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
     }
     int accn = p->fcob * p->fry > p->dcob * p->dry ? p->fcob * p->fry : p->dcob * p->dry;
     int n = snprintf(p->opts, sizeof p->opts,
-                     "-w -DDC_CONV -DCIN=%d -DCOUT=%d -DH=%d -DW=%d -DK=%d -DVW=%d -DNV=%d "
+                     "-DDC_CONV -DCIN=%d -DCOUT=%d -DH=%d -DW=%d -DK=%d -DVW=%d -DNV=%d "
                      "-DNXB=%d -DFCOB=%d -DFRY=%d -DFWS=%d -DDCOB=%d -DDRY=%d -DDWS=%d "
                      "-DWCOB=%d -DWCIB=%d -DACCN=%d",
                      cin, cout, h, w, k, p->vw, p->nv, p->nxb, p->fcob, p->fry, p->fws, p->dcob,
