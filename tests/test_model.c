@@ -408,6 +408,11 @@ int main(void)
     /* Smooth activations for the finite-difference check (ReLU has kinks); odd sizes; skips. */
     test_gradients(dev, &rng, "conv:5:tanh@a,pool,conv:3:sigmoid,up,cat:a,conv:1:sigmoid", 3, 6, 10, 1);
     test_gradients(dev, &rng, "conv:4:tanh@a,pool,conv:4:tanh,up,add:a,convT:3:tanh,pool,conv:1:k5:sigmoid", 2, 8, 6, 1);
+    /* gradients shared in place (an add passes its gradient on: the up before it reads the
+     * add's, the add before an add too, and both skip shares come from the last add's), and
+     * the first layer's pool fold with a skip share */
+    test_gradients(dev, &rng, "conv:3:tanh@a,conv:3:tanh@b,pool,up,add:b,add:a,conv:1:sigmoid", 2, 6, 8, 1);
+    test_gradients(dev, &rng, "conv:8@a,pool,up,add:a,conv:1:sigmoid", 2, 8, 10, 1);
     /* The presets as trained (ReLU; no FD, device vs reference only), at the MNIST size so
      * they share compiled kernels with each other and with the training tests. */
     test_gradients(dev, &rng, "classic", 2, 28, 28, 0);

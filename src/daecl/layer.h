@@ -39,7 +39,8 @@ typedef struct dc_layer_run {
     const dc_tensor *in;
     dc_tensor *out;
     const dc_tensor *ref_out; /* merges: the named layer's output */
-    dc_tensor *ref_grad;      /* merges: receives the named layer's share of the gradient */
+    dc_tensor *ref_grad;      /* merges: receives the named layer's share of the gradient
+                               * (not for kinds with ref_share_is_dy) */
     dc_act act;               /* activation to fuse: the last layer's is left to the head */
     int pool_folded;          /* first layer whose backward folds in the max pool after it
                                * (dc_layer_kind.backward_pooled), forward and backward */
@@ -86,6 +87,13 @@ typedef struct dc_layer_kind {
     dc_status (*backward_pooled)(dc_layer_run *r, const dc_tensor *dpool, const dc_tensor *skip);
     /* 1 for the 2x2 max pool, the kind that backward_pooled folds in. */
     int is_maxpool2;
+    /* 1 for a merge whose named layer's share of the gradient is this layer's output gradient
+     * unchanged (add): its backward leaves ref_grad alone, and the model reads the share from
+     * this layer's gradient in place (no copy, no skip buffer). */
+    int ref_share_is_dy;
+    /* 1 when backward only reads dy (never overwrites it): the layer before a merge with
+     * ref_share_is_dy then reads the merge's gradient directly, and the merge copies nothing. */
+    int backward_keeps_dy;
 } dc_layer_kind;
 
 /* The registry, in a fixed order. */

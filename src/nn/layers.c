@@ -387,11 +387,10 @@ static void merge_reach(const dc_layer_spec *L, dc_reach *r)
 static dc_status add_forward(dc_layer_run *r) { return dc_add_forward(r->dev, r->in, r->ref_out, r->out); }
 
 /* Both branches get dy unchanged. */
+/* The named layer's share is dy itself (ref_share_is_dy): the model reads it from there. */
 static dc_status add_backward(dc_layer_run *r, dc_tensor *dy, dc_tensor *dx)
 {
-    size_t count = dc_tensor_size(dy);
-    DC_TRY(dc_copy(r->dev, r->ref_grad->buf, r->ref_grad->off, dy->buf, dy->off, count));
-    return dx ? dc_copy(r->dev, dx->buf, dx->off, dy->buf, dy->off, count) : DC_OK;
+    return dx ? dc_copy(r->dev, dx->buf, dx->off, dy->buf, dy->off, dc_tensor_size(dy)) : DC_OK;
 }
 
 static dc_status cat_forward(dc_layer_run *r) { return dc_concat_forward(r->dev, r->in, r->ref_out, r->out); }
@@ -420,23 +419,37 @@ static dc_status cat_export(dc_export_layer *x)
 
 enum { CONV_OPTS = DC_LAYER_OPT_CHANNELS | DC_LAYER_OPT_ACT | DC_LAYER_OPT_K };
 
+/* Designated fields: a kind leaves out the optional ones (NULL, 0). */
 static const dc_layer_kind registry[] = {
-    {"conv", "k x k convolution, stride 1, \"same\" padding, C filters (k odd, default 3)",
-     CONV_OPTS, conv_describe, conv_shape, conv_reach, conv_init, conv_forward, conv_backward, conv_export,
-     conv_pool_foldable, conv_backward_pooled, 0},
-    {"convT", "k x k transposed convolution, stride 2: doubles height and width",
-     CONV_OPTS, convT_describe, convT_shape, convT_reach, conv_init, convT_forward, convT_backward, convT_export, NULL, NULL, 0},
-    {"pool", "2x2 max pooling, stride 2 (odd sizes floor)",
-     0, pool_describe, pool_shape, pool_reach, NULL, pool_forward, pool_backward, pool_export, NULL,
-     NULL, 1},
-    {"avgpool", "2x2 average pooling, stride 2 (odd sizes floor)",
-     0, avgpool_describe, pool_shape, pool_reach, NULL, avgpool_forward, avgpool_backward, avgpool_export, NULL, NULL, 0},
-    {"up", "2x nearest-neighbour upsampling",
-     0, up_describe, up_shape, up_reach, NULL, up_forward, up_backward, up_export, NULL, NULL, 0},
-    {"add", "adds the output of the earlier layer @NAME (same shape)",
-     DC_LAYER_OPT_REF, add_describe, add_shape, merge_reach, NULL, add_forward, add_backward, add_export, NULL, NULL, 0},
-    {"cat", "concatenates the channels of the earlier layer @NAME (same size)",
-     DC_LAYER_OPT_REF, cat_describe, cat_shape, merge_reach, NULL, cat_forward, cat_backward, cat_export, NULL, NULL, 0},
+    {.token = "conv",
+     .help = "k x k convolution, stride 1, \"same\" padding, C filters (k odd, default 3)",
+     .options = CONV_OPTS, .describe = conv_describe, .shape = conv_shape, .reach = conv_reach,
+     .init = conv_init, .forward = conv_forward, .backward = conv_backward,
+     .export_onnx = conv_export, .pool_foldable = conv_pool_foldable,
+     .backward_pooled = conv_backward_pooled},
+    {.token = "convT", .help = "k x k transposed convolution, stride 2: doubles height and width",
+     .options = CONV_OPTS, .describe = convT_describe, .shape = convT_shape, .reach = convT_reach,
+     .init = conv_init, .forward = convT_forward, .backward = convT_backward,
+     .export_onnx = convT_export},
+    {.token = "pool", .help = "2x2 max pooling, stride 2 (odd sizes floor)",
+     .describe = pool_describe, .shape = pool_shape, .reach = pool_reach, .forward = pool_forward,
+     .backward = pool_backward, .export_onnx = pool_export, .is_maxpool2 = 1,
+     .backward_keeps_dy = 1},
+    {.token = "avgpool", .help = "2x2 average pooling, stride 2 (odd sizes floor)",
+     .describe = avgpool_describe, .shape = pool_shape, .reach = pool_reach,
+     .forward = avgpool_forward, .backward = avgpool_backward, .export_onnx = avgpool_export,
+     .backward_keeps_dy = 1},
+    {.token = "up", .help = "2x nearest-neighbour upsampling", .describe = up_describe,
+     .shape = up_shape, .reach = up_reach, .forward = up_forward, .backward = up_backward,
+     .export_onnx = up_export, .backward_keeps_dy = 1},
+    {.token = "add", .help = "adds the output of the earlier layer @NAME (same shape)",
+     .options = DC_LAYER_OPT_REF, .describe = add_describe, .shape = add_shape,
+     .reach = merge_reach, .forward = add_forward, .backward = add_backward,
+     .export_onnx = add_export, .ref_share_is_dy = 1, .backward_keeps_dy = 1},
+    {.token = "cat", .help = "concatenates the channels of the earlier layer @NAME (same size)",
+     .options = DC_LAYER_OPT_REF, .describe = cat_describe, .shape = cat_shape,
+     .reach = merge_reach, .forward = cat_forward, .backward = cat_backward,
+     .export_onnx = cat_export, .backward_keeps_dy = 1},
 };
 
 int dc_layer_kind_count(void) { return (int)(sizeof registry / sizeof registry[0]); }

@@ -62,15 +62,32 @@ dc_status dc_model_plan(const dc_arch *arch, int in_c, int h, int w, dc_layer_st
 
 /* ---- device state ------------------------------------------------------------------------ */
 
+/* Whether layer i's output gradient is the next layer's, shared: the next layer is a merge that
+ * passes its gradient on unchanged (ref_share_is_dy), i's backward only reads it, and no merge
+ * reads i's output. The merge then copies nothing and i has no gradient buffer. */
+static int grad_shared_with_next(const dc_model *m, int i)
+{
+    if (i + 1 >= m->arch.nlayers || m->layers[i].merged_by >= 0) return 0;
+    return m->arch.layers[i + 1].kind->ref_share_is_dy && m->arch.layers[i].kind->backward_keeps_dy;
+}
+
+/* The tensor that holds layer i's output gradient. */
+static const dc_tensor *grad_of(const dc_model *m, int i)
+{
+    while (grad_shared_with_next(m, i)) i++;
+    return &m->layers[i].grad;
+}
+
 static dc_status alloc_activations(dc_model *m, int training)
 {
     for (int i = 0; i < m->arch.nlayers; i++) {
         dc_layer_state *S = &m->layers[i];
         DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->out));
         if (!training) continue;
-        if (i > 0 || !m->pool_folded) /* a folded pool never writes layer 0's gradient */
+        /* a folded pool never writes layer 0's gradient */
+        if ((i > 0 || !m->pool_folded) && !grad_shared_with_next(m, i))
             DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->grad));
-        if (S->merged_by >= 0)
+        if (S->merged_by >= 0 && !m->arch.layers[S->merged_by].kind->ref_share_is_dy)
             DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->skip_grad));
     }
     return DC_OK;
@@ -201,6 +218,15 @@ static dc_status check_input(const dc_model *m, const dc_tensor *x, int n)
     return DC_OK;
 }
 
+/* The share of layer j's output gradient from the merge that reads it (merged_by >= 0): the
+ * merge's own output gradient where it passes it on unchanged, else j's skip buffer. */
+static dc_tensor skip_share(dc_model *m, int j, int n)
+{
+    int a = m->layers[j].merged_by;
+    if (m->arch.layers[a].kind->ref_share_is_dy) return view_n(grad_of(m, a), n);
+    return view_n(&m->layers[j].skip_grad, n);
+}
+
 /* Layer i's work on n images: its input (x or the previous output), output, merge views. */
 static dc_layer_run run_for(dc_model *m, int i, const dc_tensor *x, int n, dc_tensor views[4])
 {
@@ -279,22 +305,22 @@ dc_status dc_model_layer_backward(dc_model *m, const dc_tensor *x, int n, int i)
     dc_tensor views[4];
     dc_layer_run r = run_for(m, i, x, n, views);
     if (i == 0 && m->pool_folded) {
-        dc_tensor dpool = view_n(&m->layers[1].grad, n), skip;
-        if (m->layers[0].merged_by >= 0) skip = view_n(&m->layers[0].skip_grad, n);
+        dc_tensor dpool = view_n(grad_of(m, 1), n), skip;
+        if (m->layers[0].merged_by >= 0) skip = skip_share(m, 0, n);
         return m->arch.layers[0].kind->backward_pooled(&r, &dpool,
                                                        m->layers[0].merged_by >= 0 ? &skip : NULL);
     }
-    dc_tensor dy = view_n(&m->layers[i].grad, n);
+    dc_tensor dy = view_n(grad_of(m, i), n);
     dc_tensor dx_view;
-    dc_tensor *dx = NULL;
-    if (i > 0) {
+    dc_tensor *dx = NULL; /* none for the first layer, nor where the input's gradient is dy */
+    if (i > 0 && !grad_shared_with_next(m, i - 1)) {
         dx_view = view_n(&m->layers[i - 1].grad, n);
         dx = &dx_view;
     }
     DC_TRY(m->arch.layers[i].kind->backward(&r, &dy, dx));
     /* The input's gradient is complete once the skip path's share is added. */
     if (i > 0 && m->layers[i - 1].merged_by >= 0) {
-        dc_tensor skip = view_n(&m->layers[i - 1].skip_grad, n);
+        dc_tensor skip = skip_share(m, i - 1, n);
         DC_TRY(dc_axpy(m->dev, dx->buf, dx->off, skip.buf, skip.off, dc_tensor_size(&skip), 1.0f));
     }
     return DC_OK;
