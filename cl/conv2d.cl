@@ -696,9 +696,44 @@ typedef struct {
     avec a[WCOB][WCIB][K][K];
 } dw_acc;
 
+/* The K shifted copies of one input row block's NV vectors: xs[v][kx] lane j holds pixel
+ * x0 + v*VW + j + kx - P of the row at rowi, zero outside the row. fast: unaligned loads, one
+ * per shift, masked at the row's ends; the caller guarantees that the P floats before the row
+ * and the NV*VW + P after its start lie inside the tensor. Else the row block with its halos,
+ * shifted by shuffles: on AVX2 a shuffle2 of two-register float16 vectors takes several
+ * instructions per shift, more than the FMAs it feeds in the 1-channel layers. */
+/* The unaligned loads of an image's rows stay inside its neighbours when an image holds at
+ * least a row block and its halo. */
+#define DW_FAST_OK (CIN * H * W >= NV * VW + P)
+INLINE void row_shifts(const __global float *xi, uint rowi, uint xend, const int x0,
+                       const int bw, vec xs[NV][K], const int fast)
+{
+    const int nvb = (bw + VW - 1) / VW;
+    if (fast) {
+        UNROLL
+        for (int v = 0; v < NV; v++)
+            UNROLL
+            for (int kx = 0; kx < K; kx++) {
+                if (v >= nvb) continue;
+                int s = kx - P;
+                vec raw = VLOAD(0, xi + ((int)rowi + v * VW + s));
+                ivec col = AS_IVEC(IOTA) + (ivec)(x0 + v * VW + s);
+                xs[v][kx] = select((vec)0.0f, raw, (col >= (ivec)0) & (col < (ivec)W));
+            }
+        return;
+    }
+    vec c[NV], hl, hr;
+    LOAD_ROW_BLOCK(xi, rowi, xend, x0, bw, c, hl, hr);
+    UNROLL
+    for (int v = 0; v < NV; v++)
+        UNROLL
+        for (int kx = 0; kx < K; kx++)
+            if (v < nvb) xs[v][kx] = SHIFTED(c, hl, hr, v, nvb, kx - P);
+}
+
 INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_end,
                      const __global float *dz, uint dz_off, uint dz_end, int img, int co0,
-                     int ci0, const int x0, const int bw)
+                     int ci0, const int x0, const int bw, const int fast)
 {
     const int nvb = (bw + VW - 1) / VW;
     /* bases of this image's channel blocks; indices below are relative to them */
@@ -721,17 +756,17 @@ INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_en
             UNROLL
             for (int ci = 0; ci < WCIB; ci++) {
                 uint rowi = (uint)((ci * H + iy) * W + x0);
-                vec c[NV], hl, hr;
-                LOAD_ROW_BLOCK(xi, rowi, xend, x0, bw, c, hl, hr);
+                vec xs[NV][K];
+                row_shifts(xi, rowi, xend, x0, bw, xs, fast);
                 UNROLL
                 for (int v = 0; v < NV; v++)
                     UNROLL
                     for (int kx = 0; kx < K; kx++) {
                         if (v >= nvb) continue;
-                        vec xs = SHIFTED(c, hl, hr, v, nvb, kx - P);
                         UNROLL
                         for (int co = 0; co < WCOB; co++)
-                            acc->a[co][ci][ky][kx] = ACC_FMA(d[co][v], xs, acc->a[co][ci][ky][kx]);
+                            acc->a[co][ci][ky][kx] =
+                                ACC_FMA(d[co][v], xs[v][kx], acc->a[co][ci][ky][kx]);
                     }
             }
         }
@@ -761,10 +796,21 @@ __kernel void conv_dw(const __global float *x, const uint x_off, const uint x_en
             for (int ky = 0; ky < K; ky++)
                 UNROLL
                 for (int kx = 0; kx < K; kx++) acc.a[co][ci][ky][kx] = (avec)0.0f;
+    /* unaligned row loads (row_shifts) for every image but the tensor's first and last */
     for (int img = i0; img < i1; img++) {
-        for (int xb = 0; xb < NXB - 1; xb++)
-            dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, xb * TW, TW);
-        dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, (NXB - 1) * TW, LW);
+        if (DW_FAST_OK && img > 0 && img < nimg - 1) {
+            for (int xb = 0; xb < NXB - 1; xb++)
+                dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, xb * TW, TW,
+                         1);
+            dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, (NXB - 1) * TW,
+                     LW, 1);
+        } else {
+            for (int xb = 0; xb < NXB - 1; xb++)
+                dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, xb * TW, TW,
+                         0);
+            dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, (NXB - 1) * TW,
+                     LW, 0);
+        }
     }
     __global float *o = out + out_off + (uint)chunk * (COUT * CIN * K * K);
     UNROLL
@@ -843,7 +889,7 @@ INLINE void route_pooled(vec t, vec u, hvec g, vec *d0, vec *d1)
 INLINE void dwp_rows(dw_acc *acc, avec *bacc, const __global float *xi, uint xend,
                      const __global float *yi, uint yend, const __global float *gi, uint gend,
                      const __global float *si, uint send, int skip, int act, int q0, int q1,
-                     const int x0, const int bw, const int check)
+                     const int x0, const int bw, const int check, const int fast)
 {
     const int nvb = (bw + VW - 1) / VW;
     for (int q = q0; q < q1; q++) {
@@ -876,14 +922,13 @@ INLINE void dwp_rows(dw_acc *acc, avec *bacc, const __global float *xi, uint xen
             UNROLL
             for (int ci = 0; ci < WCIB; ci++) {
                 uint rowi = (uint)((ci * H + iy) * W + x0);
-                vec c[NV], hl, hr;
-                LOAD_ROW_BLOCK(xi, rowi, xend, x0, bw, c, hl, hr);
+                vec xs[NV][K];
+                row_shifts(xi, rowi, xend, x0, bw, xs, fast);
                 UNROLL
                 for (int v = 0; v < NV; v++)
                     UNROLL
                     for (int kx = 0; kx < K; kx++) {
                         if (v >= nvb) continue;
-                        vec xs = SHIFTED(c, hl, hr, v, nvb, kx - P);
                         UNROLL
                         for (int s = 0; s < 2; s++) {
                             int ky = r - s;
@@ -891,7 +936,7 @@ INLINE void dwp_rows(dw_acc *acc, avec *bacc, const __global float *xi, uint xen
                             UNROLL
                             for (int co = 0; co < WCOB; co++)
                                 acc->a[co][ci][ky][kx] =
-                                    ACC_FMA(d[s][co][v], xs, acc->a[co][ci][ky][kx]);
+                                    ACC_FMA(d[s][co][v], xs[v][kx], acc->a[co][ci][ky][kx]);
                         }
                     }
             }
@@ -906,16 +951,17 @@ INLINE void dwp_rows(dw_acc *acc, avec *bacc, const __global float *xi, uint xen
 INLINE void dwp_block(dw_acc *acc, avec *bacc, const __global float *x, uint x_off, uint x_end,
                       const __global float *y, uint y_off, uint y_end, const __global float *g,
                       uint g_off, uint g_end, const __global float *s, uint s_off, uint s_end,
-                      int skip, int act, int img, int co0, int ci0, const int x0, const int bw)
+                      int skip, int act, int img, int co0, int ci0, const int x0, const int bw,
+                      const int fast)
 {
     uint xb = x_off + (uint)((img * CIN + ci0) * H) * W;
     uint ybi = (uint)((img * COUT + co0) * H) * W, yb = y_off + ybi, sb = s_off + ybi;
     uint gb = g_off + (uint)((img * COUT + co0) * (H / 2)) * (W / 2);
     const __global float *xi = x + xb, *yi = y + yb, *gi = g + gb, *si = s + sb;
     uint xe = x_end - xb, ye = y_end - yb, ge = g_end - gb, se = s_end - sb;
-    dwp_rows(acc, bacc, xi, xe, yi, ye, gi, ge, si, se, skip, act, 0, QLO, x0, bw, 1);
-    dwp_rows(acc, bacc, xi, xe, yi, ye, gi, ge, si, se, skip, act, QLO, QHI, x0, bw, 0);
-    dwp_rows(acc, bacc, xi, xe, yi, ye, gi, ge, si, se, skip, act, QHI, H / 2, x0, bw, 1);
+    dwp_rows(acc, bacc, xi, xe, yi, ye, gi, ge, si, se, skip, act, 0, QLO, x0, bw, 1, fast);
+    dwp_rows(acc, bacc, xi, xe, yi, ye, gi, ge, si, se, skip, act, QLO, QHI, x0, bw, 0, fast);
+    dwp_rows(acc, bacc, xi, xe, yi, ye, gi, ge, si, se, skip, act, QHI, H / 2, x0, bw, 1, fast);
 }
 
 /* global: (NCOB * NCIB, nchunk); images [chunk*ipc, +ipc). skip != 0: s (y's shape) is the
@@ -948,12 +994,21 @@ __kernel void conv_dw_pooled(const __global float *x, const uint x_off, const ui
                 UNROLL
                 for (int kx = 0; kx < K; kx++) acc.a[co][ci][ky][kx] = (avec)0.0f;
     }
+    /* unaligned row loads (row_shifts) for every image but the tensor's first and last */
     for (int img = i0; img < i1; img++) {
-        for (int xb = 0; xb < NXB - 1; xb++)
+        if (DW_FAST_OK && img > 0 && img < nimg - 1) {
+            for (int xb = 0; xb < NXB - 1; xb++)
+                dwp_block(&acc, bacc, x, x_off, x_end, y, y_off, y_end, g, g_off, g_end, s,
+                          s_off, s_end, skip, act, img, co0, ci0, xb * TW, TW, 1);
             dwp_block(&acc, bacc, x, x_off, x_end, y, y_off, y_end, g, g_off, g_end, s, s_off,
-                      s_end, skip, act, img, co0, ci0, xb * TW, TW);
-        dwp_block(&acc, bacc, x, x_off, x_end, y, y_off, y_end, g, g_off, g_end, s, s_off, s_end,
-                  skip, act, img, co0, ci0, (NXB - 1) * TW, LW);
+                      s_end, skip, act, img, co0, ci0, (NXB - 1) * TW, LW, 1);
+        } else {
+            for (int xb = 0; xb < NXB - 1; xb++)
+                dwp_block(&acc, bacc, x, x_off, x_end, y, y_off, y_end, g, g_off, g_end, s,
+                          s_off, s_end, skip, act, img, co0, ci0, xb * TW, TW, 0);
+            dwp_block(&acc, bacc, x, x_off, x_end, y, y_off, y_end, g, g_off, g_end, s, s_off,
+                      s_end, skip, act, img, co0, ci0, (NXB - 1) * TW, LW, 0);
+        }
     }
     uint base = chunked ? w_off + (uint)chunk * (COUT * CIN * K * K + COUT) : w_off;
     UNROLL

@@ -906,6 +906,9 @@ int main(void)
         test_conv_case((conv_case){2, 3, 8, 4, 70, 3, DC_ACT_LEAKY_RELU, 0, 0, 0, 0, 0}); /* 8 lanes */
         test_conv_case((conv_case){2, 3, 8, 4, 70, 3, DC_ACT_TANH, 0, 0, 0, 0, DC_CONV_LANES_PIXELS});
         test_conv_case((conv_case){1, 2, 17, 9, 16, 3, DC_ACT_RELU, 0, 0, 0, 0, 0});
+        /* three images: the middle one's weight gradient takes the unaligned row loads */
+        test_conv_case((conv_case){3, 32, 1, 28, 28, 3, DC_ACT_SIGMOID, 0, 0, 0, 0, 0});
+        test_conv_case((conv_case){4, 3, 2, 6, 40, 5, DC_ACT_TANH, 0, 0, 0, 0, 0});
     }
     /* transposed */
     for (int a = 0; a < DC_ACT_COUNT; a++)
