@@ -36,11 +36,13 @@ static double rel(double a, double b)
 }
 
 /* Max elementwise error with a floor of 1e-2 of the largest reference magnitude. */
-static double vec_err(const float *dev_v, const double *ref, size_t n)
+/* Largest relative error, each element relative to at least 1 % of the largest reference
+ * value and at least abs_floor. */
+static double vec_err(const float *dev_v, const double *ref, size_t n, double abs_floor)
 {
     double mx = 0, e = 0;
     for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs(ref[i]));
-    double floor_ = mx * 1e-2;
+    double floor_ = fmax(mx * 1e-2, abs_floor);
     if (floor_ == 0) floor_ = 1e-30;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)dev_v[i] - ref[i]) / fmax(fabs(ref[i]), floor_);
@@ -110,7 +112,11 @@ static void run_loss_case(const struct variant *v, int n, int c, int h, int w, c
     CHECK_OK(dc_tensor_read(dev, &to, out));
 
     double ref = ref_loss(v->kind, v->head, z, y, cnt, per, rdz, rout);
-    double le = fabs(got[1] - ref) / fmax(fabs(ref), 1e-3 * n), ge = vec_err(dz, rdz, cnt), oe = vec_err(out, rout, cnt);
+    /* The gradient's floor: its value at a residual p - y of 1e-3. Below that, float's rounding
+     * of p and y (~6e-8 each) alone exceeds the 1e-4 limit: a random 1-pixel case with
+     * |tanh(z) - y| = 2e-5 measured 2.1e-4. */
+    double le = fabs(got[1] - ref) / fmax(fabs(ref), 1e-3 * n);
+    double ge = vec_err(dz, rdz, cnt, 2e-3 / (double)cnt), oe = vec_err(out, rout, cnt, 0);
     max_loss_err = fmax(max_loss_err, le);
     max_grad_err = fmax(max_grad_err, ge);
     max_out_err = fmax(max_out_err, oe);
