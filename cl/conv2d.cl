@@ -703,8 +703,12 @@ typedef struct {
  * shifted by shuffles: on AVX2 a shuffle2 of two-register float16 vectors takes several
  * instructions per shift, more than the FMAs it feeds in the 1-channel layers. */
 /* The unaligned loads of an image's rows stay inside its neighbours when an image holds at
- * least a row block and its halo. */
-#define DW_FAST_OK (CIN * H * W >= NV * VW + P)
+ * least a row block and its halo. DW_FAST=0 (loop-limited devices: llvmpipe) keeps one path:
+ * its compiler took minutes over the second copy of the weight-gradient block. */
+#ifndef DW_FAST
+#define DW_FAST 1
+#endif
+#define DW_FAST_OK (DW_FAST && CIN * H * W >= NV * VW + P)
 INLINE void row_shifts(const __global float *xi, uint rowi, uint xend, const int x0,
                        const int bw, vec xs[NV][K], const int fast)
 {

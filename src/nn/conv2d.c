@@ -236,6 +236,8 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
                      p->dry, p->dws, p->wcob, p->wcib, accn * p->nv);
     if (p->cv) n += snprintf(p->opts + n, sizeof p->opts - n, " -DCV=%d", p->cv);
     else if (b.cv == 8 && p->vw == 16) n += snprintf(p->opts + n, sizeof p->opts - n, " -DDWN=8");
+    if (!p->cv && dev->opts.loop_limit) /* one row path in conv_dw (cl/conv2d.cl DW_FAST) */
+        n += snprintf(p->opts + n, sizeof p->opts - n, " -DDW_FAST=0");
     if (p->lcv)
         n += snprintf(p->opts + n, sizeof p->opts - n,
                       " -DLCV=%d -DLCB=%d -DLPX=%d -DLCO_FWD=%d -DLCO_DX=%d", p->lcv, p->lcb,
