@@ -593,7 +593,7 @@ static void test_no_build_per_size(dc_device *dev, uint64_t *rng)
 static int run_cmd(const char *cmd, char **text)
 {
     static char buf[16384];
-    char full[4096];
+    char full[4096 + 8];
     snprintf(full, sizeof full, "%s 2>&1", cmd);
     FILE *p = popen(full, "r");
     size_t n = p ? fread(buf, 1, sizeof buf - 1, p) : 0;

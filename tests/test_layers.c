@@ -759,7 +759,7 @@ static void test_fd(fd_layer L, const char *name)
     double ew = nw ? fd_compare(&L, x, wt, b, g, wt, nw, dw) : 0;
     double eb = nb ? fd_compare(&L, x, wt, b, g, b, nb, db) : 0;
     double e = fmax(ex, fmax(ew, eb));
-    char op[64];
+    char op[96];
     snprintf(op, sizeof op, "reference FD %s", L.kind <= 1 ? (L.kind ? "convT2d" : "conv2d") : name);
     record(op, e);
     CHECK(e <= TOL_FD, "finite differences %s: dx %.2g dW %.2g db %.2g", name, ex, ew, eb);

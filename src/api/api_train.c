@@ -52,7 +52,7 @@ daecl_status daecl_train_config_set(daecl_train_config *c, const char *name, con
     }
     if (strcmp(name, "resume") == 0) return parse_flag(name, v, &c->dc.resume);
     if (strcmp(name, "print") == 0) {
-        int print;
+        int print = 1;
         API_TRY(parse_flag(name, v, &print));
         c->dc.quiet = !print;
         return DAECL_OK;

@@ -118,7 +118,7 @@ dc_status dc_image_read(const char *path, int want_c, dc_image *out)
         return dc_fail(DC_ERR_INVALID_ARG, "%s: cannot read into %d channels (0, 1 or 3)", path, want_c);
     FILE *fp;
     long long size;
-    dc_image_format fmt;
+    dc_image_format fmt = DC_IMAGE_PNG;
     DC_TRY(open_image(path, 0, &fp, &size, &fmt));
     dc_status s = fmt == DC_IMAGE_PNG ? dc_png_decode(path, fp, size, out) : dc_jpeg_decode(path, fp, out);
     fclose(fp);
@@ -133,7 +133,7 @@ dc_status dc_image_probe(const char *path, dc_image_info *info)
     *info = (dc_image_info){0};
     FILE *fp;
     long long size;
-    dc_image_format fmt;
+    dc_image_format fmt = DC_IMAGE_PNG;
     DC_TRY(open_image(path, 0, &fp, &size, &fmt));
     dc_status s = fmt == DC_IMAGE_PNG ? dc_png_probe_stream(path, fp, info) : dc_jpeg_probe_stream(path, fp, info);
     fclose(fp);
@@ -148,7 +148,7 @@ dc_status dc_png_read(const char *path, dc_image *out)
     if (!path) return dc_fail(DC_ERR_INVALID_ARG, "dc_png_read: NULL path");
     FILE *fp;
     long long size;
-    dc_image_format fmt;
+    dc_image_format fmt = DC_IMAGE_PNG;
     DC_TRY(open_image(path, 1, &fp, &size, &fmt));
     dc_status s = dc_png_decode(path, fp, size, out);
     fclose(fp);

@@ -343,7 +343,7 @@ static dc_status create_slots(dc_loader *l)
     size_t pix = (size_t)l->cfg.batch * l->hw, idx = (size_t)l->cfg.batch * sizeof(uint32_t);
     for (int i = 0; i < NSLOTS; i++) {
         struct slot *s = &l->slots[i];
-        void *p;
+        void *p = NULL;
         DC_TRY(make_buffer(l, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, pix, "staging", &s->stage_pix));
         DC_TRY(map_staging(l, s->stage_pix, pix, &p));
         s->host_pix = p;

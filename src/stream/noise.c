@@ -72,7 +72,7 @@ dc_status dc_noise_parse(const char *spec, dc_noise_config *out)
     if (lo_len >= sizeof lo_text) return dc_fail(DC_ERR_INVALID_ARG, "--noise \"%s\": value too long", spec);
     memcpy(lo_text, val, lo_len);
     lo_text[lo_len] = '\0';
-    float v, hi = 0.0f;
+    float v = 0.0f, hi = 0.0f;
     DC_TRY(parse_level(spec, lo_text, &v));
     if (dash) {
         DC_TRY(parse_level(spec, dash + 1, &hi));
