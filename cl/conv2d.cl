@@ -514,6 +514,32 @@ __kernel void w_lanes(const __global float *prm, const uint w_off, __global floa
         wl[wl_off + ((uint)ci * (K * K) + tap) * COUT + co] = v;
 }
 
+#if LCV == 8
+/* c[j] lane p = r[p] lane j (unpack, then pairs, then halves: 24 shuffles that LLVM lowers to
+ * AVX2's vunpck/vshufps/vperm2f128). */
+INLINE void transpose8(const lvec r[8], lvec c[8])
+{
+    lvec t[8], u[8];
+    UNROLL
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = shuffle2(r[i], r[i + 1], (uint8)(0, 8, 1, 9, 4, 12, 5, 13));
+        t[i + 1] = shuffle2(r[i], r[i + 1], (uint8)(2, 10, 3, 11, 6, 14, 7, 15));
+    }
+    UNROLL
+    for (int h = 0; h < 8; h += 4) {
+        u[h] = shuffle2(t[h], t[h + 2], (uint8)(0, 1, 8, 9, 4, 5, 12, 13));
+        u[h + 1] = shuffle2(t[h], t[h + 2], (uint8)(2, 3, 10, 11, 6, 7, 14, 15));
+        u[h + 2] = shuffle2(t[h + 1], t[h + 3], (uint8)(0, 1, 8, 9, 4, 5, 12, 13));
+        u[h + 3] = shuffle2(t[h + 1], t[h + 3], (uint8)(2, 3, 10, 11, 6, 7, 14, 15));
+    }
+    UNROLL
+    for (int j = 0; j < 4; j++) {
+        c[j] = shuffle2(u[j], u[j + 4], (uint8)(0, 1, 2, 3, 8, 9, 10, 11));
+        c[j + 4] = shuffle2(u[j], u[j + 4], (uint8)(4, 5, 6, 7, 12, 13, 14, 15));
+    }
+}
+#endif
+
 /* Pixels [x0, x0 + px) of output row oy, channels [c0, c0 + LCB*LCV) of image img: ni input
  * channels, no output channels; with bias the layer's bias and activation are applied. px is a
  * constant; x0 is one for the first and last segments of a row, whose column borders (edges:
@@ -521,7 +547,8 @@ __kernel void w_lanes(const __global float *prm, const uint w_off, __global floa
 INLINE void lco_segment(const __global float *x, uint x_off, const __global float *wl,
                         const __global float *prm, uint b_off, __global float *y, uint y_off,
                         int act, int img, int oy, int c0, const int x0, const int px,
-                        const int edges, const int ni, const int no, const int bias)
+                        const int edges, const int spill, const int ni, const int no,
+                        const int bias)
 {
     lvec acc[LCB][LPX];
     UNROLL
@@ -562,17 +589,34 @@ INLINE void lco_segment(const __global float *x, uint x_off, const __global floa
         }
     }
     UNROLL
-    for (int b = 0; b < LCB; b++)
+    for (int b = 0; b < LCB; b++) {
+        __global float *out = y + y_off + (uint)((img * no + c0 + b * LCV) * H + oy) * W + x0;
+#if LCV == 8 && (LPX == 7 || LPX == 8)
+        if (spill) {
+            /* 8 x 8 transpose: one 8-pixel store per channel instead of a store per value
+             * (8 per 9 * ni FMAs: most of the work of a 1-channel input). Lanes past px write
+             * the next segment's first pixels, which this work-item stores again after. */
+            lvec r[8];
+            UNROLL
+            for (int p = 0; p < 8; p++)
+                r[p] = p < LPX ? (bias ? ACT_APPLY(lvec, acc[b][p], act) : acc[b][p]) : (lvec)0.0f;
+            lvec c[8];
+            transpose8(r, c);
+            UNROLL
+            for (int j = 0; j < 8; j++) vstore8(c[j], 0, out + j * H * W);
+            continue;
+        }
+#endif
         UNROLL
         for (int p = 0; p < LPX; p++) {
             if (p >= px) continue;
             lvec z = bias ? ACT_APPLY(lvec, acc[b][p], act) : acc[b][p];
             float zs[LCV];
             LVSTORE(z, 0, zs);
-            __global float *out = y + y_off + (uint)((img * no + c0 + b * LCV) * H + oy) * W + x0 + p;
             UNROLL
-            for (int j = 0; j < LCV; j++) out[j * H * W] = zs[j];
+            for (int j = 0; j < LCV; j++) out[j * H * W + p] = zs[j];
         }
+    }
 }
 
 /* A whole output row: the first and last segments with their borders, a loop over the others
@@ -581,14 +625,17 @@ INLINE void lco_row(const __global float *x, uint x_off, const __global float *w
                     const __global float *prm, uint b_off, __global float *y, uint y_off, int act,
                     int img, int oy, int c0, const int ni, const int no, const int bias)
 {
-    lco_segment(x, x_off, wl, prm, b_off, y, y_off, act, img, oy, c0, 0, min(LPX, W), 1, ni, no,
-                bias);
+    /* spill: every segment but the row's last may store whole 8-pixel vectors (see above):
+     * the pixels past its end belong to the next segment, stored after it */
+    const int spill = NSEG > 1 && 8 < W;
+    lco_segment(x, x_off, wl, prm, b_off, y, y_off, act, img, oy, c0, 0, min(LPX, W), 1, spill,
+                ni, no, bias);
     for (int s = 1; s < NSEG - 1; s++)
-        lco_segment(x, x_off, wl, prm, b_off, y, y_off, act, img, oy, c0, s * LPX, LPX, 0, ni,
-                    no, bias);
+        lco_segment(x, x_off, wl, prm, b_off, y, y_off, act, img, oy, c0, s * LPX, LPX, 0,
+                    spill, ni, no, bias);
     if (NSEG > 1)
         lco_segment(x, x_off, wl, prm, b_off, y, y_off, act, img, oy, c0, (NSEG - 1) * LPX,
-                    W - (NSEG - 1) * LPX, 1, ni, no, bias);
+                    W - (NSEG - 1) * LPX, 1, 0, ni, no, bias);
 }
 
 /* global: (H, no / (LCB*LCV), nimg) */
