@@ -296,6 +296,45 @@ INLINE vec shifted(vec lo, vec mid, vec hi, int s)
             (v) == (nvb) - 1 ? (hr) : c[(v) + 1 < NV ? (v) + 1 : NV - 1], s)
 
 
+/* The K shifted copies of one input row block's NV vectors: xs[v][kx] lane j holds pixel
+ * x0 + v*VW + j + kx - P of the row at rowi, zero outside the row. fast: unaligned loads, one
+ * per shift, masked at the row's ends; the caller guarantees that the P floats before the row
+ * and the NV*VW + P after its start lie inside the tensor. Else the row block with its halos,
+ * shifted by shuffles: on AVX2 a shuffle2 of two-register float16 vectors takes several
+ * instructions per shift, more than the FMAs it feeds in the 1-channel layers. */
+/* The unaligned loads of an image's rows stay inside its neighbours when an image holds at
+ * least a row block and its halo. DW_FAST=0 (loop-limited devices: llvmpipe) keeps one path:
+ * its compiler took minutes over the second copy of the weight-gradient block. */
+#ifndef DW_FAST
+#define DW_FAST 1
+#endif
+#define DW_FAST_OK (DW_FAST && CIN * H * W >= NV * VW + P)
+INLINE void row_shifts(const __global float *xi, uint rowi, uint xend, const int x0,
+                       const int bw, vec xs[NV][K], const int fast)
+{
+    const int nvb = (bw + VW - 1) / VW;
+    if (fast) {
+        UNROLL
+        for (int v = 0; v < NV; v++)
+            UNROLL
+            for (int kx = 0; kx < K; kx++) {
+                if (v >= nvb) continue;
+                int s = kx - P;
+                vec raw = VLOAD(0, xi + ((int)rowi + v * VW + s));
+                ivec col = AS_IVEC(IOTA) + (ivec)(x0 + v * VW + s);
+                xs[v][kx] = select((vec)0.0f, raw, (col >= (ivec)0) & (col < (ivec)W));
+            }
+        return;
+    }
+    vec c[NV], hl, hr;
+    LOAD_ROW_BLOCK(xi, rowi, xend, x0, bw, c, hl, hr);
+    UNROLL
+    for (int v = 0; v < NV; v++)
+        UNROLL
+        for (int kx = 0; kx < K; kx++)
+            if (v < nvb) xs[v][kx] = SHIFTED(c, hl, hr, v, nvb, kx - P);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Stride-1 "same" convolutions of row blocks. rows_block computes, for image img, output
  * channels [cb*cob, +cob) and rows [oy0, +ry) of one row block (x0, width bw), with the weight
@@ -312,7 +351,7 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
                        const __global float *prm, uint w_off, uint b_off, __global float *y,
                        uint y_off, int act, int img, int cb, int oy0, const int x0,
                        const int bw, const int cin, const int cout, const int cob,
-                       const int ry, const int sf, const int ct, const int ws)
+                       const int ry, const int sf, const int ct, const int ws, const int fs)
 {
     const int nvb = (bw + VW - 1) / VW;
     /* The last channel block of a count that cob does not divide starts early (overlapping
@@ -388,16 +427,15 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
             int iy = oy0 + r - P;
             if (r >= ry + K - 1 || iy < 0 || iy >= H) continue;
             uint rowi = xbase + (uint)iy * W;
-            vec c[NV], hl, hr;
-            LOAD_ROW_BLOCK(x, rowi, x_end, x0, bw, c, hl, hr);
             /* every shift of the row first, then each weight broadcast feeds all NV vectors at
-             * once (with v outermost LLVM kept the broadcasts alive across v, and spilled) */
+             * once (with v outermost LLVM kept the broadcasts alive across v, and spilled).
+             * fs: by unaligned loads wherever they stay inside the tensor (all rows but the
+             * tensor's first and last few) */
             vec xs[NV][K];
-            UNROLL
-            for (int v = 0; v < NV; v++)
-                UNROLL
-                for (int kx = 0; kx < K; kx++)
-                    if (v < nvb) xs[v][kx] = SHIFTED(c, hl, hr, v, nvb, kx - P);
+            if (fs && rowi >= x_off + P && rowi + NV * VW + P <= x_end)
+                row_shifts(x, rowi, x_end, x0, bw, xs, 1);
+            else
+                row_shifts(x, rowi, x_end, x0, bw, xs, 0);
             UNROLL
             for (int kx = 0; kx < K; kx++)
                 UNROLL
@@ -440,7 +478,13 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
 
 /* Work-item: image get_global_id(2), channel block get_global_id(1), and g0 = row block * NXB
  * + x block. */
-#define ROWS_KERNEL(NAME, CI, CO, COB_, RY_, SF_, CT_, WS_)                                           \
+/* FFS: the forward's rows by unaligned loads (fs above): set by the host where few output
+ * channels share each shifted row (the 32->1 and 32->3 output layers), so the shuffles were
+ * most of the work. */
+#ifndef FFS
+#define FFS 0
+#endif
+#define ROWS_KERNEL(NAME, CI, CO, COB_, RY_, SF_, CT_, WS_, FS_)                                         \
     __kernel void NAME(const __global float *x, const uint x_off, const uint x_end,            \
                        const __global float *prm, const uint w_off, const uint b_off,          \
                        __global float *y, const uint y_off, const int nimg, const int act)     \
@@ -452,28 +496,28 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
         /* one copy of the body for the last (narrower) block, one for the others */           \
         if (xb == NXB - 1)                                                                     \
             rows_block(x, x_off, x_end, prm, w_off, b_off, y, y_off, act, img, cb, oy0,        \
-                       (NXB - 1) * TW, LW, CI, CO, COB_, RY_, SF_, CT_, WS_);                          \
+                       (NXB - 1) * TW, LW, CI, CO, COB_, RY_, SF_, CT_, WS_, FS_);                          \
         else                                                                                   \
             rows_block(x, x_off, x_end, prm, w_off, b_off, y, y_off, act, img, cb, oy0,        \
-                       xb * TW, TW, CI, CO, COB_, RY_, SF_, CT_, WS_);                                 \
+                       xb * TW, TW, CI, CO, COB_, RY_, SF_, CT_, WS_, FS_);                                 \
     }
 
 #ifndef DC_TRANSPOSED
 #if !LCO_FWD
 /* y = act(conv(x) + b) */
-ROWS_KERNEL(conv_fwd, CIN, COUT, FCOB, FRY, 0, 0, FWS)
+ROWS_KERNEL(conv_fwd, CIN, COUT, FCOB, FRY, 0, 0, FWS, FFS)
 #endif
 #if !defined(DC_FWD_ONLY) && !LCO_DX && !defined(DW_POOLED)
 /* dx = conv(dz, flipped W^T); b_off and act are ignored */
-ROWS_KERNEL(conv_dx, COUT, CIN, DCOB, DRY, 1, 1, DWS)
+ROWS_KERNEL(conv_dx, COUT, CIN, DCOB, DRY, 1, 1, DWS, 0)
 #endif
 #else /* DC_TRANSPOSED */
 /* Transposed conv (stride 2) on the output grid, H x W = twice the layer input:
  * y = act(conv(zero-interleaved x, flipped W) + b) */
-ROWS_KERNEL(convT_fwd, CIN, COUT, FCOB, FRY, 1, 0, FWS)
+ROWS_KERNEL(convT_fwd, CIN, COUT, FCOB, FRY, 1, 0, FWS, 0)
 #ifndef DC_FWD_ONLY
 /* t = conv(dz, W^T) on the output grid; dx = t at the positions of the input pixels */
-ROWS_KERNEL(convT_dx, COUT, CIN, DCOB, DRY, 0, 1, DWS)
+ROWS_KERNEL(convT_dx, COUT, CIN, DCOB, DRY, 0, 1, DWS, 0)
 #endif /* !DC_FWD_ONLY */
 #endif /* DC_TRANSPOSED */
 
@@ -742,45 +786,6 @@ INLINE float hsum(avec v)
 typedef struct {
     avec a[WCOB][WCIB][K][K];
 } dw_acc;
-
-/* The K shifted copies of one input row block's NV vectors: xs[v][kx] lane j holds pixel
- * x0 + v*VW + j + kx - P of the row at rowi, zero outside the row. fast: unaligned loads, one
- * per shift, masked at the row's ends; the caller guarantees that the P floats before the row
- * and the NV*VW + P after its start lie inside the tensor. Else the row block with its halos,
- * shifted by shuffles: on AVX2 a shuffle2 of two-register float16 vectors takes several
- * instructions per shift, more than the FMAs it feeds in the 1-channel layers. */
-/* The unaligned loads of an image's rows stay inside its neighbours when an image holds at
- * least a row block and its halo. DW_FAST=0 (loop-limited devices: llvmpipe) keeps one path:
- * its compiler took minutes over the second copy of the weight-gradient block. */
-#ifndef DW_FAST
-#define DW_FAST 1
-#endif
-#define DW_FAST_OK (DW_FAST && CIN * H * W >= NV * VW + P)
-INLINE void row_shifts(const __global float *xi, uint rowi, uint xend, const int x0,
-                       const int bw, vec xs[NV][K], const int fast)
-{
-    const int nvb = (bw + VW - 1) / VW;
-    if (fast) {
-        UNROLL
-        for (int v = 0; v < NV; v++)
-            UNROLL
-            for (int kx = 0; kx < K; kx++) {
-                if (v >= nvb) continue;
-                int s = kx - P;
-                vec raw = VLOAD(0, xi + ((int)rowi + v * VW + s));
-                ivec col = AS_IVEC(IOTA) + (ivec)(x0 + v * VW + s);
-                xs[v][kx] = select((vec)0.0f, raw, (col >= (ivec)0) & (col < (ivec)W));
-            }
-        return;
-    }
-    vec c[NV], hl, hr;
-    LOAD_ROW_BLOCK(xi, rowi, xend, x0, bw, c, hl, hr);
-    UNROLL
-    for (int v = 0; v < NV; v++)
-        UNROLL
-        for (int kx = 0; kx < K; kx++)
-            if (v < nvb) xs[v][kx] = SHIFTED(c, hl, hr, v, nvb, kx - P);
-}
 
 INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_end,
                      const __global float *dz, uint dz_off, uint dz_end, int img, int co0,

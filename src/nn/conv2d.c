@@ -238,6 +238,10 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
     else if (b.cv == 8 && p->vw == 16) n += snprintf(p->opts + n, sizeof p->opts - n, " -DDWN=8");
     if (!p->cv && dev->opts.loop_limit) /* one row path in conv_dw (cl/conv2d.cl DW_FAST) */
         n += snprintf(p->opts + n, sizeof p->opts - n, " -DDW_FAST=0");
+    /* The rows forward shifts by unaligned loads where a shifted row feeds few output channels
+     * (cl/conv2d.cl FFS): the output layers, whose shuffles cost more than their FMAs. */
+    if (!transposed && !p->lco_fwd && !p->fws && p->fcob <= 4 && !dev->opts.loop_limit)
+        n += snprintf(p->opts + n, sizeof p->opts - n, " -DFFS=1");
     if (p->lcv)
         n += snprintf(p->opts + n, sizeof p->opts - n,
                       " -DLCV=%d -DLCB=%d -DLPX=%d -DLCO_FWD=%d -DLCO_DX=%d", p->lcv, p->lcb,
