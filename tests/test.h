@@ -41,6 +41,14 @@ static inline uint64_t test_seed(void)
     return s;
 }
 
+/* Seconds on the monotonic clock (for durations). */
+static inline double test_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* xorshift64*: small, seedable, good enough for test inputs. */
 static inline uint64_t test_rand_u64(uint64_t *state)
 {

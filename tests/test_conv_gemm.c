@@ -32,13 +32,6 @@ static uint64_t rng;
 static double worst[6]; /* fwd dz dW db dx, gemm-vs-direct */
 static const char *const worst_names[6] = {"fwd", "dz", "dW", "db", "dx", "gemm vs direct"};
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 static void note(int i, double e)
 {
     if (e > worst[i] || e != e) worst[i] = e;
@@ -396,9 +389,9 @@ int main(void)
     printf("device %s (default conv: %s)\n", desc, dc_conv_algo_name(dc_conv_algo_for(dev)));
 
     /* first call: im2col.cl JIT (or disk cache) + CLBlast compiling its GEMM kernels */
-    double t0 = now();
+    double t0 = test_now();
     test_case((gcase){3, 5, 7, 7, 9, 3, DC_ACT_RELU, 0, 0, 0});
-    printf("  (first case incl. kernel builds and CLBlast's compile: %.2f s)\n", now() - t0);
+    printf("  (first case incl. kernel builds and CLBlast's compile: %.2f s)\n", test_now() - t0);
 
     printf("gemm vs reference (max error per tensor), then gemm vs direct:\n");
     /* odd sizes: batch 3, 5->7 channels, 7x9, k 1/3/5, every activation */

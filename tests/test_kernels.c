@@ -10,13 +10,6 @@
 #include "daecl/tensor.h"
 #include "test.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int count_entries(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -102,13 +95,13 @@ int main(void)
     unsetenv("DAECL_KERNEL_DIR");
 
     /* Cold: compiled from the embedded source and written to the cache. */
-    double t0 = now();
+    double t0 = test_now();
     dc_device *dev = NULL;
     CHECK_OK(dc_device_open(-1, -1, &dev));
     if (!dev) TEST_MAIN_END();
     cl_kernel k = NULL;
     CHECK_OK(dc_kernel_get(dev, "util.cl", TEST_OPTS, "fill_f32", &k));
-    double cold = now() - t0;
+    double cold = test_now() - t0;
     CHECK(dev->stats.source_builds == 1 && dev->stats.cache_writes == 1, "cold: builds %d writes %d",
           dev->stats.source_builds, dev->stats.cache_writes);
     CHECK(count_entries(cache) == 1, "cache holds %d entries", count_entries(cache));
@@ -142,10 +135,10 @@ int main(void)
     dc_device_close(dev);
 
     /* Warm: a fresh device (as a new process would be) loads the binary. */
-    t0 = now();
+    t0 = test_now();
     CHECK_OK(dc_device_open(-1, -1, &dev));
     CHECK_OK(dc_program_prepare(dev, "util.cl", TEST_OPTS));
-    double warm = now() - t0;
+    double warm = test_now() - t0;
     CHECK(dev->stats.cache_loads == 1 && dev->stats.source_builds == 0, "warm: loads %d builds %d",
           dev->stats.cache_loads, dev->stats.source_builds);
     /* A different -D option is a different key. */

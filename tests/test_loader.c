@@ -16,13 +16,6 @@ enum { NIMG = 1000, H = 8, W = 8, HW = H * W };
 static dc_device *dev;
 static dc_dataset data;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void sleep_ms(double ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)((ms - 1000 * (time_t)(ms / 1000)) * 1e6)};
@@ -256,7 +249,7 @@ static void test_overlap(void)
     if (!l) return;
     dc_loader_set_delay_us(l, (int)(D * 1000));
     CHECK_OK(dc_loader_start_epoch(l, 0, 0));
-    double t0 = now();
+    double t0 = test_now();
     for (int b = 0; b < B; b++) {
         int n = 0;
         cl_event ev = NULL;
@@ -265,7 +258,7 @@ static void test_overlap(void)
         clWaitForEvents(1, &ev);
         sleep_ms(D); /* the device step */
     }
-    double t = (now() - t0) * 1e3;
+    double t = (test_now() - t0) * 1e3;
     dc_loader_stats st;
     dc_loader_stats_get(l, &st);
     fprintf(stderr, "overlap: %d batches of %.0f ms gather + %.0f ms step: %.0f ms (serial %.0f, "
@@ -351,9 +344,9 @@ static void test_shutdown(void)
     dc_loader *l = make(16, 1, 3, 0);
     dc_loader_set_delay_us(l, 200000); /* 0.2 s per gather: destroy interrupts the first */
     CHECK_OK(dc_loader_start_epoch(l, 0, 0));
-    double t0 = now();
+    double t0 = test_now();
     dc_loader_destroy(l);
-    CHECK(now() - t0 < 1.0, "destroy during a gather took %.2f s", now() - t0);
+    CHECK(test_now() - t0 < 1.0, "destroy during a gather took %.2f s", test_now() - t0);
 
     l = make(16, 1, 3, 0);
     CHECK_OK(dc_loader_start_epoch(l, 0, 0));

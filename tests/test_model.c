@@ -396,6 +396,15 @@ static void test_overfit(dc_device *dev, uint64_t *rng)
     dc_model_destroy(m);
 }
 
+/* Each section's wall time on stderr: on rusticl (tests/ci/rusticl.sh) nearly all of it is
+ * compiling programs, so its log says which section to trim when CI grows. */
+#define TIMED(what, call)                                                        \
+    do {                                                                         \
+        double t0_ = test_now();                                                 \
+        call;                                                                    \
+        fprintf(stderr, "  (%s: %.1f s)\n", what, test_now() - t0_);              \
+    } while (0)
+
 int main(void)
 {
     uint64_t rng = test_seed();
@@ -404,43 +413,43 @@ int main(void)
     dc_device *dev = NULL;
     CHECK_OK(dc_device_open(-1, -1, &dev));
     if (!dev) TEST_MAIN_END();
-    test_forward_only(dev, &rng);
+    TIMED("forward-only programs", test_forward_only(dev, &rng));
     /* Smooth activations for the finite-difference check (ReLU has kinks); odd sizes; skips. */
-    test_gradients(dev, &rng, "conv:5:tanh@a,pool,conv:3:sigmoid,up,cat:a,conv:1:sigmoid", 3, 6, 10, 1);
-    test_gradients(dev, &rng, "conv:4:tanh@a,pool,conv:4:tanh,up,add:a,convT:3:tanh,pool,conv:1:k5:sigmoid", 2, 8, 6, 1);
+    TIMED("gradients", test_gradients(dev, &rng, "conv:5:tanh@a,pool,conv:3:sigmoid,up,cat:a,conv:1:sigmoid", 3, 6, 10, 1));
+    TIMED("gradients", test_gradients(dev, &rng, "conv:4:tanh@a,pool,conv:4:tanh,up,add:a,convT:3:tanh,pool,conv:1:k5:sigmoid", 2, 8, 6, 1));
     /* gradients shared in place (an add passes its gradient on: the up before it reads the
      * add's, the add before an add too, and both skip shares come from the last add's), and
      * the first layer's pool fold with a skip share */
-    test_gradients(dev, &rng, "conv:3:tanh@a,conv:3:tanh@b,pool,up,add:b,add:a,conv:1:sigmoid", 2, 6, 8, 1);
-    test_gradients(dev, &rng, "conv:8@a,pool,up,add:a,conv:1:sigmoid", 2, 8, 10, 1);
+    TIMED("gradients", test_gradients(dev, &rng, "conv:3:tanh@a,conv:3:tanh@b,pool,up,add:b,add:a,conv:1:sigmoid", 2, 6, 8, 1));
+    TIMED("gradients", test_gradients(dev, &rng, "conv:8@a,pool,up,add:a,conv:1:sigmoid", 2, 8, 10, 1));
     /* The presets as trained (ReLU; no FD, device vs reference only), at the MNIST size so
      * they share compiled kernels with each other and with the training tests. */
-    test_gradients(dev, &rng, "classic", 2, 28, 28, 0);
+    TIMED("gradients", test_gradients(dev, &rng, "classic", 2, 28, 28, 0));
     /* DAECL_TEST_MODEL_SHAPES=1 (tests/ci/rusticl.sh, ~30 s of compiler per program there):
      * the finite-difference specs, classic and the residual loss kernel only; keras, unet,
      * dncnn and the 3-channel models add geometries that PoCL checks in every CI run. */
     int all_models = !getenv("DAECL_TEST_MODEL_SHAPES");
     if (all_models) {
-        test_gradients(dev, &rng, "unet", 2, 28, 28, 0);
-        test_gradients(dev, &rng, "keras", 2, 28, 28, 0);
+        TIMED("gradients", test_gradients(dev, &rng, "unet", 2, 28, 28, 0));
+        TIMED("gradients", test_gradients(dev, &rng, "keras", 2, 28, 28, 0));
         /* The 10-minute recipe's preset (unet64: 64-channel layers at 7x7, channel lanes both
          * ways) with tanh for ReLU: with ReLU its random-init logits differ from the double
          * reference by 1e-4 to 6e-4 normwise depending on the seed, on both conv lane forms
          * alike (DAECL_CONV_LANES=pixels too), while loss and gradients agree to 1e-7; with
          * tanh the same graph agrees to 1e-5, so those are ReLU branch flips, not the kernels. */
-        test_gradients(dev, &rng,
+        TIMED("gradients", test_gradients(dev, &rng,
                        "conv:32:tanh@e1,pool,conv:32:tanh@e2,pool,conv:64:tanh,conv:64:tanh,"
                        "conv:32:tanh,up,add:e2,conv:32:tanh,up,add:e1,conv:C:sigmoid",
-                       2, 28, 28, 0);
+                       2, 28, 28, 0));
     }
     /* Colour: every preset at 3 channels (small images: few new kernels), the residual head's
      * gradient by finite differences (smooth layers), and the dncnn preset at a small size. */
     if (all_models) { /* 3-channel geometries: ~20 more programs (over 10 minutes on rusticl) */
-        test_gradients_c(dev, &rng, "classic", 3, 2, 8, 12, DC_LOSS_BCE, 0);
-        test_gradients_c(dev, &rng, "keras", 3, 2, 8, 12, DC_LOSS_MSE, 0);
-        test_gradients_c(dev, &rng, "unet", 3, 2, 8, 12, DC_LOSS_L1, 0);
-        test_gradients_c(dev, &rng, "conv:5:tanh,conv:4:tanh:k1,conv:C:linear,residual", 3, 2, 5, 7, DC_LOSS_MSE, 1);
-        test_gradients_c(dev, &rng, "conv:5:tanh,conv:C:linear,residual", 1, 2, 5, 7, DC_LOSS_L1, 1);
+        TIMED("gradients", test_gradients_c(dev, &rng, "classic", 3, 2, 8, 12, DC_LOSS_BCE, 0));
+        TIMED("gradients", test_gradients_c(dev, &rng, "keras", 3, 2, 8, 12, DC_LOSS_MSE, 0));
+        TIMED("gradients", test_gradients_c(dev, &rng, "unet", 3, 2, 8, 12, DC_LOSS_L1, 0));
+        TIMED("gradients", test_gradients_c(dev, &rng, "conv:5:tanh,conv:4:tanh:k1,conv:C:linear,residual", 3, 2, 5, 7, DC_LOSS_MSE, 1));
+        TIMED("gradients", test_gradients_c(dev, &rng, "conv:5:tanh,conv:C:linear,residual", 1, 2, 5, 7, DC_LOSS_L1, 1));
     }
     if (all_models) {
         dc_arch a;
@@ -448,12 +457,12 @@ int main(void)
         char spec[DC_SPEC_MAX];
         CHECK_OK(dc_arch_parse_with("dncnn", &o, &a));
         dc_arch_format(&a, spec, sizeof spec);
-        test_gradients_c(dev, &rng, spec, 3, 2, 9, 11, DC_LOSS_MSE, 0);
+        TIMED("gradients", test_gradients_c(dev, &rng, spec, 3, 2, 9, 11, DC_LOSS_MSE, 0));
     }
-    test_residual_loss(dev);
-    test_heads(dev, &rng);
-    test_predict(dev, &rng);
-    test_overfit(dev, &rng);
+    TIMED("residual loss", test_residual_loss(dev));
+    TIMED("heads", test_heads(dev, &rng));
+    TIMED("predict", test_predict(dev, &rng));
+    TIMED("overfit", test_overfit(dev, &rng));
     dc_device_close(dev);
     TEST_MAIN_END();
 }
