@@ -310,6 +310,75 @@ static void test_predict(dc_device *dev, uint64_t *rng)
     }
 }
 
+/* Bytes of the distinct buffers behind tensors t[0..n) (shared ones counted once), and of the
+ * tensors themselves. */
+static void buffer_bytes(const dc_tensor *const *t, int n, size_t *distinct, size_t *tensors)
+{
+    *distinct = *tensors = 0;
+    for (int i = 0; i < n; i++) {
+        if (!t[i]->buf) continue;
+        *tensors += dc_tensor_size(t[i]) * sizeof(float);
+        int seen = 0;
+        for (int j = 0; j < i; j++) seen |= t[j]->buf == t[i]->buf;
+        size_t sz = 0;
+        if (!seen && clGetMemObjectInfo(t[i]->buf, CL_MEM_SIZE, sizeof sz, &sz, NULL) == CL_SUCCESS)
+            *distinct += sz;
+    }
+}
+
+/* Tensors whose lifetimes do not overlap share buffers (a training model's output gradients, an
+ * inference model's outputs): the inference model's output must be bit-identical to the
+ * training model's, and the classic model must need clearly less memory than one buffer per
+ * tensor. The gradients under sharing are checked against the reference in test_gradients. */
+static void test_shared_buffers(dc_device *dev, uint64_t *rng, int all_models)
+{
+    struct { const char *spec; int n, h, w; } cases[] = {
+        {"classic", 2, 28, 28},
+        {"conv:3:tanh@a,conv:3:tanh@b,pool,up,add:b,add:a,conv:1:sigmoid", 2, 6, 8},
+        {"conv:5:tanh@a,pool,conv:3:sigmoid,up,cat:a,conv:1:sigmoid", 3, 6, 10}, /* PoCL only */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        if (k == 2 && !all_models) break;
+        const int n = cases[k].n, h = cases[k].h, w = cases[k].w;
+        dc_arch a;
+        CHECK_OK(dc_arch_parse(cases[k].spec, &a));
+        dc_model *m = NULL, *inf = NULL;
+        CHECK_OK(dc_model_create(dev, &a, 1, h, w, n, &m));
+        if (!m) continue;
+        CHECK_OK(dc_model_init_params(m, 11 + k));
+        CHECK_OK(dc_model_create_shared(m, h, w, n, &inf));
+        size_t px = (size_t)n * h * w;
+        float *xf = malloc(px * sizeof *xf), *got[2] = {malloc(px * sizeof(float)), malloc(px * sizeof(float))};
+        for (size_t j = 0; j < px; j++) xf[j] = (float)test_uniform(rng, 0, 1);
+        dc_tensor xt = {0}, out;
+        CHECK_OK(dc_tensor_create(dev, n, 1, h, w, DC_LAYOUT_NCHW, &xt));
+        CHECK_OK(dc_tensor_write(dev, &xt, xf));
+        for (int i = 0; i < 2 && inf; i++) {
+            CHECK_OK(dc_model_predict(i ? inf : m, &xt, n, &out));
+            CHECK_OK(dc_tensor_read(dev, &out, got[i]));
+        }
+        if (inf) CHECK(memcmp(got[0], got[1], px * sizeof(float)) == 0, "%s: the inference model's output differs", cases[k].spec);
+        if (k == 0 && inf) {
+            const dc_tensor *grads[DC_MAX_LAYERS], *outs[DC_MAX_LAYERS];
+            int L = m->arch.nlayers;
+            for (int i = 0; i < L; i++) grads[i] = &m->layers[i].grad, outs[i] = &inf->layers[i].out;
+            size_t shared, own;
+            buffer_bytes(grads, L, &shared, &own);
+            fprintf(stderr, "classic, batch %d: output gradients %zu bytes in shared buffers, %zu unshared\n", n, shared, own);
+            CHECK(shared > 0 && shared < own * 7 / 10, "gradient buffers: %zu bytes shared vs %zu", shared, own);
+            buffer_bytes(outs, L, &shared, &own);
+            fprintf(stderr, "classic, batch %d: inference outputs %zu bytes in shared buffers, %zu unshared\n", n, shared, own);
+            CHECK(shared > 0 && shared < own * 7 / 10, "inference buffers: %zu bytes shared vs %zu", shared, own);
+            CHECK(dc_model_inference_floats(&m->arch, m->layers) * n * sizeof(float) == shared,
+                  "dc_model_inference_floats disagrees with the buffers allocated");
+        }
+        dc_tensor_release(&xt);
+        dc_model_destroy(inf);
+        dc_model_destroy(m);
+        free(xf); free(got[0]); free(got[1]);
+    }
+}
+
 /* forward_only (denoise) builds conv programs without their backward kernels: the forward
  * pass must be bit-identical to the full programs', and a backward pass must fail, naming the
  * kernel it lacks, instead of running something else. */
@@ -465,6 +534,7 @@ int main(void)
     TIMED("residual loss", test_residual_loss(dev));
     TIMED("heads", test_heads(dev, &rng));
     TIMED("predict", test_predict(dev, &rng));
+    TIMED("shared buffers", test_shared_buffers(dev, &rng, all_models));
     /* 300 steps on new geometries: 671 s on rusticl in CI13, the longest section there, and
      * tests/ci/rusticl.sh already trains the classic model on rusticl against PoCL's loss. */
     if (all_models) TIMED("overfit", test_overfit(dev, &rng));

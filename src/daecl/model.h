@@ -112,6 +112,10 @@ typedef struct dc_model {
 dc_status dc_model_plan(const dc_arch *arch, int in_c, int h, int w, dc_layer_state *layers,
                         size_t *nparams, double *flops);
 
+/* Floats of activation buffers per image of an inference model with these planned layers:
+ * outputs whose lifetimes do not overlap share a buffer (dc_model_create_shared). */
+size_t dc_model_inference_floats(const dc_arch *arch, const dc_layer_state *layers);
+
 /* Build the model for images of in_c×h×w and up to `batch` images a step; parameters zero
  * (call dc_model_init_params or load a checkpoint). */
 dc_status dc_model_create(dc_device *dev, const dc_arch *arch, int in_c, int h, int w, int batch,

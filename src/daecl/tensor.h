@@ -28,6 +28,11 @@ size_t dc_tensor_size(const dc_tensor *t);
 /* Allocate a zero-filled tensor with its own buffer. */
 dc_status dc_tensor_create(dc_device *dev, int n, int c, int h, int w, dc_layout layout,
                            dc_tensor *out);
+/* Whether a tensor of this shape can be allocated on dev: not empty, its size fits a size_t and
+ * the device's largest allocation (a one-line error naming the shape otherwise); *nfloats gets
+ * its size if not NULL. */
+dc_status dc_tensor_check_alloc(const dc_device *dev, int n, int c, int h, int w, dc_layout layout,
+                                size_t *nfloats);
 /* A tensor viewing buf at offset off (does not own it). */
 dc_tensor dc_tensor_view(cl_mem buf, size_t off, int n, int c, int h, int w, dc_layout layout);
 void dc_tensor_release(dc_tensor *t);

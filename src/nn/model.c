@@ -71,26 +71,173 @@ static int grad_shared_with_next(const dc_model *m, int i)
     return m->arch.layers[i + 1].kind->ref_share_is_dy && m->arch.layers[i].kind->backward_keeps_dy;
 }
 
-/* The tensor that holds layer i's output gradient. */
-static const dc_tensor *grad_of(const dc_model *m, int i)
+/* The layer whose gradient tensor holds layer i's output gradient. */
+static int grad_owner(const dc_model *m, int i)
 {
     while (grad_shared_with_next(m, i)) i++;
-    return &m->layers[i].grad;
+    return i;
 }
 
-static dc_status alloc_activations(dc_model *m, int training)
+static const dc_tensor *grad_of(const dc_model *m, int i)
 {
-    for (int i = 0; i < m->arch.nlayers; i++) {
-        dc_layer_state *S = &m->layers[i];
-        DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->out));
-        if (!training) continue;
-        /* a folded pool never writes layer 0's gradient */
-        if ((i > 0 || !m->pool_folded) && !grad_shared_with_next(m, i))
-            DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->grad));
-        if (S->merged_by >= 0 && !m->arch.layers[S->merged_by].kind->ref_share_is_dy)
-            DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->skip_grad));
+    return &m->layers[grad_owner(m, i)].grad;
+}
+
+/* ---- buffers shared by lifetime ---------------------------------------------------------- */
+
+/* A tensor to place: its floats and the steps it lives through, both ends included. */
+typedef struct lifetime {
+    size_t floats;
+    int first, last;
+} lifetime;
+
+static int overlaps(const lifetime *a, const lifetime *b)
+{
+    return a->first <= b->last && b->first <= a->last;
+}
+
+/* Tensors whose lifetimes never overlap share a buffer: largest first, each takes the first
+ * buffer whose tenants it does not overlap, else a new one of its size (TensorFlow Lite's
+ * greedy-by-size plan; classic inference needs 42 floats per input pixel against 100 unshared).
+ * slot[k] gets tensor k's buffer; returns the number of buffers, their sizes in size[]. */
+static int place_lifetimes(const lifetime *t, int n, int *slot, size_t *size)
+{
+    int order[DC_MAX_LAYERS], nslots = 0;
+    for (int k = 0; k < n; k++) order[k] = k;
+    for (int a = 1; a < n; a++) /* insertion sort, largest first (stable) */
+        for (int b = a; b > 0 && t[order[b]].floats > t[order[b - 1]].floats; b--) {
+            int x = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = x;
+        }
+    for (int a = 0; a < n; a++) {
+        int k = order[a], s = 0;
+        for (; s < nslots; s++) {
+            int clash = 0;
+            for (int b = 0; b < a && !clash; b++) clash = slot[order[b]] == s && overlaps(&t[order[b]], &t[k]);
+            if (!clash) break;
+        }
+        if (s == nslots) size[nslots++] = t[k].floats;
+        slot[k] = s;
+    }
+    return nslots;
+}
+
+/* Create the shared buffers and point each tensor (batch images of its shape, NCHW) at its
+ * own; each tensor holds a reference, so releasing them all frees the buffers. */
+static dc_status place_tensors(dc_model *m, dc_tensor *const *tensors, const dc_layer_state *const *shapes,
+                               const lifetime *t, int n, const char *what)
+{
+    int slot[DC_MAX_LAYERS];
+    size_t size[DC_MAX_LAYERS];
+    for (int k = 0; k < n; k++) /* each would fit on its own: the same errors as unshared */
+        DC_TRY(dc_tensor_check_alloc(m->dev, m->batch, shapes[k]->c, shapes[k]->h, shapes[k]->w, DC_LAYOUT_NCHW, NULL));
+    int nslots = place_lifetimes(t, n, slot, size);
+    for (int s = 0; s < nslots; s++) {
+        cl_mem buf;
+        DC_TRY(dc_buffer_create(m->dev, size[s], what, &buf));
+        for (int k = 0; k < n; k++) {
+            if (slot[k] != s) continue;
+            clRetainMemObject(buf);
+            *tensors[k] = dc_tensor_view(buf, 0, m->batch, shapes[k]->c, shapes[k]->h, shapes[k]->w, DC_LAYOUT_NCHW);
+            tensors[k]->owns_buf = 1;
+        }
+        clReleaseMemObject(buf);
     }
     return DC_OK;
+}
+
+/* Whether layer i has an output gradient tensor of its own: not when it is the next layer's
+ * (shared), nor layer 0's when a folded pool never writes it. */
+static int has_grad_buffer(const dc_model *m, int i)
+{
+    return (i > 0 || !m->pool_folded) && !grad_shared_with_next(m, i);
+}
+
+static void extend(lifetime *t, int step)
+{
+    if (step > t->last) t->last = step;
+}
+
+/* Training: backward steps count up from the loss (step 0), layer i's backward is step
+ * nlayers - i. Layer k's gradient is written by layer k+1's backward (the loss for the last
+ * layer) and read by the backward of every layer whose gradient it holds, and, where a merge
+ * passes its gradient to a skip path, by the backward that adds that share. */
+static void grad_lifetimes(const dc_model *m, lifetime *t)
+{
+    int L = m->arch.nlayers;
+    for (int k = 0; k < L; k++) {
+        const dc_layer_state *S = &m->layers[k];
+        t[k].floats = (size_t)m->batch * S->c * S->h * S->w;
+        t[k].first = t[k].last = k == L - 1 ? 0 : L - (k + 1);
+    }
+    for (int i = 0; i < L; i++) {
+        if (i == 0 && m->pool_folded) continue;               /* reads the pool's, below */
+        int reader = i == 1 && m->pool_folded ? 0 : i;         /* layer 0 runs the pool's backward */
+        extend(&t[grad_owner(m, i)], L - reader);
+        int a = m->layers[i].merged_by;
+        if (a >= 0 && m->arch.layers[a].kind->ref_share_is_dy)
+            extend(&t[grad_owner(m, a)], L - (i + 1));
+    }
+    if (m->pool_folded && m->layers[0].merged_by >= 0 &&
+        m->arch.layers[m->layers[0].merged_by].kind->ref_share_is_dy)
+        extend(&t[grad_owner(m, m->layers[0].merged_by)], L);
+}
+
+/* Inference: layer i's output lives from its forward (step i) to the last layer that reads it
+ * (the next one, and a merge that references it); the last layer's, the logits, to the end. */
+static void output_lifetimes(const dc_arch *arch, const dc_layer_state *layers, int batch, lifetime *t)
+{
+    int L = arch->nlayers;
+    for (int i = 0; i < L; i++) {
+        t[i].floats = (size_t)batch * layers[i].c * layers[i].h * layers[i].w;
+        t[i].first = i;
+        t[i].last = i == L - 1 ? L : i + 1;
+        if (layers[i].merged_by > t[i].last) t[i].last = layers[i].merged_by;
+    }
+}
+
+size_t dc_model_inference_floats(const dc_arch *arch, const dc_layer_state *layers)
+{
+    lifetime t[DC_MAX_LAYERS];
+    int slot[DC_MAX_LAYERS];
+    size_t size[DC_MAX_LAYERS], sum = 0;
+    output_lifetimes(arch, layers, 1, t);
+    int nslots = place_lifetimes(t, arch->nlayers, slot, size);
+    for (int s = 0; s < nslots; s++) sum += size[s];
+    return sum;
+}
+
+/* A training model keeps every output (the backward reads them) and shares the gradients'
+ * buffers; an inference model shares the outputs'. */
+static dc_status alloc_activations(dc_model *m, int training)
+{
+    int L = m->arch.nlayers, n = 0;
+    dc_tensor *tensors[DC_MAX_LAYERS];
+    const dc_layer_state *shapes[DC_MAX_LAYERS];
+    lifetime all[DC_MAX_LAYERS], t[DC_MAX_LAYERS];
+    if (!training) {
+        output_lifetimes(&m->arch, m->layers, m->batch, all);
+        for (int i = 0; i < L; i++) {
+            tensors[n] = &m->layers[i].out;
+            shapes[n] = &m->layers[i];
+            t[n++] = all[i];
+        }
+        return place_tensors(m, tensors, shapes, t, n, "activations");
+    }
+    grad_lifetimes(m, all);
+    for (int i = 0; i < L; i++) {
+        dc_layer_state *S = &m->layers[i];
+        DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->out));
+        if (S->merged_by >= 0 && !m->arch.layers[S->merged_by].kind->ref_share_is_dy)
+            DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->skip_grad));
+        if (has_grad_buffer(m, i)) {
+            tensors[n] = &S->grad;
+            shapes[n] = S;
+            t[n++] = all[i];
+        }
+    }
+    return place_tensors(m, tensors, shapes, t, n, "output gradients");
 }
 
 /* Whether layer 0 can fold the backward of a 2x2 max pool after it (dc_model.pool_folded): its

@@ -40,12 +40,11 @@ dc_status dc_buffer_create(dc_device *dev, size_t nfloats, const char *what, cl_
     return DC_OK;
 }
 
-dc_status dc_tensor_create(dc_device *dev, int n, int c, int h, int w, dc_layout layout,
-                           dc_tensor *out)
+dc_status dc_tensor_check_alloc(const dc_device *dev, int n, int c, int h, int w, dc_layout layout,
+                                size_t *nfloats_out)
 {
     if (n <= 0 || c <= 0 || h <= 0 || w <= 0)
         return dc_fail(DC_ERR_INVALID_ARG, "tensor shape %dx%dx%dx%d is empty", n, c, h, w);
-    *out = dc_tensor_view(NULL, 0, n, c, h, w, layout);
     /* Checked, so that a crafted shape (2^30 x 2^30) is named rather than wrapped. */
     size_t nfloats = 0, cpad = layout == DC_LAYOUT_NCHW8C ? ((size_t)c + 7) / 8 * 8 : (size_t)c;
     if (__builtin_mul_overflow((size_t)n, cpad, &nfloats) || __builtin_mul_overflow(nfloats, (size_t)h, &nfloats) ||
@@ -58,6 +57,16 @@ dc_status dc_tensor_create(dc_device *dev, int n, int c, int h, int w, dc_layout
                        "(%.1f MiB)%s",
                        n, c, h, w, nfloats, nfloats * 4.0 / 1048576.0, dev->max_alloc / 1048576.0,
                        n > 1 ? "; try a smaller --batch" : "");
+    if (nfloats_out) *nfloats_out = nfloats;
+    return DC_OK;
+}
+
+dc_status dc_tensor_create(dc_device *dev, int n, int c, int h, int w, dc_layout layout,
+                           dc_tensor *out)
+{
+    *out = dc_tensor_view(NULL, 0, n, c, h, w, layout);
+    size_t nfloats;
+    DC_TRY(dc_tensor_check_alloc(dev, n, c, h, w, layout, &nfloats));
     DC_TRY(dc_buffer_create(dev, nfloats, "tensor", &out->buf));
     out->owns_buf = 1;
     return DC_OK;
