@@ -98,7 +98,7 @@ static int overlaps(const lifetime *a, const lifetime *b)
 
 /* Tensors whose lifetimes never overlap share a buffer: largest first, each takes the first
  * buffer whose tenants it does not overlap, else a new one of its size (TensorFlow Lite's
- * greedy-by-size plan; classic inference needs 42 floats per input pixel against 100 unshared).
+ * greedy-by-size plan; classic inference needs 42 floats per input pixel against 101 unshared).
  * slot[k] gets tensor k's buffer; returns the number of buffers, their sizes in size[]. */
 static int place_lifetimes(const lifetime *t, int n, int *slot, size_t *size)
 {
