@@ -310,7 +310,7 @@ INLINE vec shifted(vec lo, vec mid, vec hi, int s)
 #endif
 #define DW_FAST_OK (DW_FAST && CIN * H * W >= NV * VW + P)
 INLINE void row_shifts(const __global float *xi, uint rowi, uint xend, const int x0,
-                       const int bw, vec xs[NV][K], const int fast)
+                       const int bw, vec xs[NV][K], const int fast, const int last)
 {
     const int nvb = (bw + VW - 1) / VW;
     if (fast) {
@@ -322,7 +322,14 @@ INLINE void row_shifts(const __global float *xi, uint rowi, uint xend, const int
                 int s = kx - P;
                 vec raw = VLOAD(0, xi + ((int)rowi + v * VW + s));
                 ivec col = AS_IVEC(IOTA) + (ivec)(x0 + v * VW + s);
-                xs[v][kx] = select((vec)0.0f, raw, (col >= (ivec)0) & (col < (ivec)W));
+                /* Mask only where a lane can fall outside the row, so that the masks of the
+                 * other loads are not kept (spilled) across the loops: left of it only in the
+                 * first vector's left shifts (x0 is 0 or at least TW > P); right of it only in
+                 * the last block, where x0 is a constant and the mask folds, unless that
+                 * block is narrower than the halo. */
+                if (v == 0 && s < 0) raw = select((vec)0.0f, raw, col >= (ivec)0);
+                if (last || LW < P) raw = select((vec)0.0f, raw, col < (ivec)W);
+                xs[v][kx] = raw;
             }
         return;
     }
@@ -351,7 +358,8 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
                        const __global float *prm, uint w_off, uint b_off, __global float *y,
                        uint y_off, int act, int img, int cb, int oy0, const int x0,
                        const int bw, const int cin, const int cout, const int cob,
-                       const int ry, const int sf, const int ct, const int ws, const int fs)
+                       const int ry, const int sf, const int ct, const int ws, const int fs,
+                       const int last)
 {
     const int nvb = (bw + VW - 1) / VW;
     /* The last channel block of a count that cob does not divide starts early (overlapping
@@ -433,9 +441,9 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
              * tensor's first and last few) */
             vec xs[NV][K];
             if (fs && rowi >= x_off + P && rowi + NV * VW + P <= x_end)
-                row_shifts(x, rowi, x_end, x0, bw, xs, 1);
+                row_shifts(x, rowi, x_end, x0, bw, xs, 1, last);
             else
-                row_shifts(x, rowi, x_end, x0, bw, xs, 0);
+                row_shifts(x, rowi, x_end, x0, bw, xs, 0, last);
             UNROLL
             for (int kx = 0; kx < K; kx++)
                 UNROLL
@@ -496,10 +504,10 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
         /* one copy of the body for the last (narrower) block, one for the others */           \
         if (xb == NXB - 1)                                                                     \
             rows_block(x, x_off, x_end, prm, w_off, b_off, y, y_off, act, img, cb, oy0,        \
-                       (NXB - 1) * TW, LW, CI, CO, COB_, RY_, SF_, CT_, WS_, FS_);                          \
+                       (NXB - 1) * TW, LW, CI, CO, COB_, RY_, SF_, CT_, WS_, FS_, 1);                       \
         else                                                                                   \
             rows_block(x, x_off, x_end, prm, w_off, b_off, y, y_off, act, img, cb, oy0,        \
-                       xb * TW, TW, CI, CO, COB_, RY_, SF_, CT_, WS_, FS_);                                 \
+                       xb * TW, TW, CI, CO, COB_, RY_, SF_, CT_, WS_, FS_, 0);                              \
     }
 
 #ifndef DC_TRANSPOSED
@@ -789,7 +797,7 @@ typedef struct {
 
 INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_end,
                      const __global float *dz, uint dz_off, uint dz_end, int img, int co0,
-                     int ci0, const int x0, const int bw, const int fast)
+                     int ci0, const int x0, const int bw, const int fast, const int last)
 {
     const int nvb = (bw + VW - 1) / VW;
     /* bases of this image's channel blocks; indices below are relative to them */
@@ -813,7 +821,7 @@ INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_en
             for (int ci = 0; ci < WCIB; ci++) {
                 uint rowi = (uint)((ci * H + iy) * W + x0);
                 vec xs[NV][K];
-                row_shifts(xi, rowi, xend, x0, bw, xs, fast);
+                row_shifts(xi, rowi, xend, x0, bw, xs, fast, last);
                 UNROLL
                 for (int v = 0; v < NV; v++)
                     UNROLL
@@ -857,15 +865,15 @@ __kernel void conv_dw(const __global float *x, const uint x_off, const uint x_en
         if (DW_FAST_OK && img > 0 && img < nimg - 1) {
             for (int xb = 0; xb < NXB - 1; xb++)
                 dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, xb * TW, TW,
-                         1);
+                         1, 0);
             dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, (NXB - 1) * TW,
-                     LW, 1);
+                     LW, 1, 1);
         } else {
             for (int xb = 0; xb < NXB - 1; xb++)
                 dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, xb * TW, TW,
-                         0);
+                         0, 0);
             dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, (NXB - 1) * TW,
-                     LW, 0);
+                     LW, 0, 1);
         }
     }
     __global float *o = out + out_off + (uint)chunk * (COUT * CIN * K * K);
@@ -945,7 +953,8 @@ INLINE void route_pooled(vec t, vec u, hvec g, vec *d0, vec *d1)
 INLINE void dwp_rows(dw_acc *acc, avec *bacc, const __global float *xi, uint xend,
                      const __global float *yi, uint yend, const __global float *gi, uint gend,
                      const __global float *si, uint send, int skip, int act, int q0, int q1,
-                     const int x0, const int bw, const int check, const int fast)
+                     const int x0, const int bw, const int check, const int fast,
+                     const int last)
 {
     const int nvb = (bw + VW - 1) / VW;
     for (int q = q0; q < q1; q++) {
@@ -979,7 +988,7 @@ INLINE void dwp_rows(dw_acc *acc, avec *bacc, const __global float *xi, uint xen
             for (int ci = 0; ci < WCIB; ci++) {
                 uint rowi = (uint)((ci * H + iy) * W + x0);
                 vec xs[NV][K];
-                row_shifts(xi, rowi, xend, x0, bw, xs, fast);
+                row_shifts(xi, rowi, xend, x0, bw, xs, fast, last);
                 UNROLL
                 for (int v = 0; v < NV; v++)
                     UNROLL
@@ -1008,16 +1017,16 @@ INLINE void dwp_block(dw_acc *acc, avec *bacc, const __global float *x, uint x_o
                       const __global float *y, uint y_off, uint y_end, const __global float *g,
                       uint g_off, uint g_end, const __global float *s, uint s_off, uint s_end,
                       int skip, int act, int img, int co0, int ci0, const int x0, const int bw,
-                      const int fast)
+                      const int fast, const int last)
 {
     uint xb = x_off + (uint)((img * CIN + ci0) * H) * W;
     uint ybi = (uint)((img * COUT + co0) * H) * W, yb = y_off + ybi, sb = s_off + ybi;
     uint gb = g_off + (uint)((img * COUT + co0) * (H / 2)) * (W / 2);
     const __global float *xi = x + xb, *yi = y + yb, *gi = g + gb, *si = s + sb;
     uint xe = x_end - xb, ye = y_end - yb, ge = g_end - gb, se = s_end - sb;
-    dwp_rows(acc, bacc, xi, xe, yi, ye, gi, ge, si, se, skip, act, 0, QLO, x0, bw, 1, fast);
-    dwp_rows(acc, bacc, xi, xe, yi, ye, gi, ge, si, se, skip, act, QLO, QHI, x0, bw, 0, fast);
-    dwp_rows(acc, bacc, xi, xe, yi, ye, gi, ge, si, se, skip, act, QHI, H / 2, x0, bw, 1, fast);
+    dwp_rows(acc, bacc, xi, xe, yi, ye, gi, ge, si, se, skip, act, 0, QLO, x0, bw, 1, fast, last);
+    dwp_rows(acc, bacc, xi, xe, yi, ye, gi, ge, si, se, skip, act, QLO, QHI, x0, bw, 0, fast, last);
+    dwp_rows(acc, bacc, xi, xe, yi, ye, gi, ge, si, se, skip, act, QHI, H / 2, x0, bw, 1, fast, last);
 }
 
 /* global: (NCOB * NCIB, nchunk); images [chunk*ipc, +ipc). skip != 0: s (y's shape) is the
@@ -1055,15 +1064,15 @@ __kernel void conv_dw_pooled(const __global float *x, const uint x_off, const ui
         if (DW_FAST_OK && img > 0 && img < nimg - 1) {
             for (int xb = 0; xb < NXB - 1; xb++)
                 dwp_block(&acc, bacc, x, x_off, x_end, y, y_off, y_end, g, g_off, g_end, s,
-                          s_off, s_end, skip, act, img, co0, ci0, xb * TW, TW, 1);
+                          s_off, s_end, skip, act, img, co0, ci0, xb * TW, TW, 1, 0);
             dwp_block(&acc, bacc, x, x_off, x_end, y, y_off, y_end, g, g_off, g_end, s, s_off,
-                      s_end, skip, act, img, co0, ci0, (NXB - 1) * TW, LW, 1);
+                      s_end, skip, act, img, co0, ci0, (NXB - 1) * TW, LW, 1, 1);
         } else {
             for (int xb = 0; xb < NXB - 1; xb++)
                 dwp_block(&acc, bacc, x, x_off, x_end, y, y_off, y_end, g, g_off, g_end, s,
-                          s_off, s_end, skip, act, img, co0, ci0, xb * TW, TW, 0);
+                          s_off, s_end, skip, act, img, co0, ci0, xb * TW, TW, 0, 0);
             dwp_block(&acc, bacc, x, x_off, x_end, y, y_off, y_end, g, g_off, g_end, s, s_off,
-                      s_end, skip, act, img, co0, ci0, (NXB - 1) * TW, LW, 0);
+                      s_end, skip, act, img, co0, ci0, (NXB - 1) * TW, LW, 0, 1);
         }
     }
     uint base = chunked ? w_off + (uint)chunk * (COUT * CIN * K * K + COUT) : w_off;
