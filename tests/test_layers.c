@@ -955,6 +955,9 @@ int main(void)
         test_conv_case((conv_case){1, 8, 8, 3, 66, 3, DC_ACT_RELU, 0, 0, 0, 0, DC_CONV_LANES_CHANNELS});
         /* 64-pixel rows of two channel blocks, both ways */
         test_conv_case((conv_case){2, 16, 16, 3, 64, 3, DC_ACT_TANH, 0, 0, 0, 0, 0});
+        /* images whose input outgrows a core's L2 (conv2d.c LCO_CACHE_BYTES): groups of 2 rows
+         * over every channel block, an odd row count (91) leaving the last group half empty */
+        test_conv_case((conv_case){2, 8, 16, 91, 100, 3, DC_ACT_RELU, 0, 0, 0, 0, 0});
     }
 
     /* the first layer with the max pool's backward folded in: the classic model's (with ties),

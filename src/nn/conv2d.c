@@ -281,6 +281,10 @@ static dc_status launch_rows(dc_device *dev, const conv_plan *p, const char *nam
     return launch(dev, kr, 3, global, local, what);
 }
 
+/* Input bytes per image above which the channel-lane kernels group rows (launch_lco): about
+ * half of a CPU core's L2 cache. */
+#define LCO_CACHE_BYTES (256u * 1024u)
+
 /* conv_fwd_lco / conv_dx_lco: the lane-major weights (w_lanes) into scratch at s_off, then the
  * rows; dx: the input gradient (the layer's cin channels out, no bias or activation). */
 static dc_status launch_lco(dc_device *dev, const conv_plan *p, int dx, const dc_tensor *x,
@@ -314,6 +318,17 @@ static dc_status launch_lco(dc_device *dev, const conv_plan *p, int dx, const dc
     int no = dx ? p->cin : p->cout;
     size_t global[3] = {(size_t)p->h, (size_t)(no / (p->lcv * p->lcb)), (size_t)x->n};
     size_t local[3] = {(size_t)p->h, 1, 1};
+    /* On a CPU a work-group runs on one core, its work-items one after another. Where an
+     * image's input channels outgrow that core's L2 cache, a group of 2 rows and every channel
+     * block reads its 2 + K - 1 input rows from cache for all blocks, instead of one block
+     * sweeping the whole image from L3 per group. Classic model, 256x256 inference on the
+     * 2-core AVX2 EPYC (alternated): 32->32 layers at 128x128 11.2-11.6 -> 9.3-9.6 ms
+     * forward, 93 -> 101 images/s; at 28x28 (fits either way) no change beyond noise. */
+    size_t in_bytes = (size_t)(dx ? p->cout : p->cin) * p->h * p->w * sizeof(float);
+    if (is_cpu(dev) && in_bytes > LCO_CACHE_BYTES) {
+        local[0] = 2;
+        local[1] = global[1];
+    }
     return launch(dev, kr, 3, global, local, what);
 }
 
