@@ -160,28 +160,44 @@ __kernel void dz_prep(const __global float *y, const uint y_off, __global float 
     int g0 = get_global_id(0), c0 = get_global_id(1) * 8, img = get_global_id(2);
     const int cp = ((cout + 15) / 16) * 16;
     if (g0 >= (hw + 7) / 8 || c0 >= cp || img >= nimg) return;
-    /* one body for full and partial blocks: cnt is uniform per work-item */
-    const int p0 = g0 * 8, cnt = min(8, hw - p0);
+    const int p0 = g0 * 8;
+    __global float *out = dzt + dzt_off + ((uint)img * hw + p0) * cp + c0;
+    /* A partial block (an image's last pixels, or padding channels) one value at a time, the
+     * full ones as vectors: written as one body with piecewise loads and stores for every
+     * block, the kernel took PoCL 1.7-2.1 s to compile at its first launch (0.3 s now), the
+     * largest single item of a cold start. */
+    if (p0 + 8 > hw || c0 + 8 > cout) {
+        for (int j = 0; j < 8; j++) {
+            int c = c0 + j;
+            for (int q = 0; q < min(8, hw - p0); q++) {
+                float g = 0.0f;
+                if (c < cout) {
+                    uint i = dy_off + (uint)(img * cout + c) * hw + p0 + q;
+                    g = dy[i];
+                    if (act != 0) {
+                        g *= ACT_GRAD(float, y[(i - dy_off) + y_off], act);
+                        dy[i] = g;
+                    }
+                }
+                out[q * cp + j] = g;
+            }
+        }
+        return;
+    }
     float8 m[8];
     UNROLL
     for (int j = 0; j < 8; j++) {
-        int c = c0 + j;
-        m[j] = 0.0f;
-        if (c < cout) {
-            uint i = dy_off + (uint)(img * cout + c) * hw + p0;
-            float8 g = load8_exact(dy + i, cnt);
-            if (act != 0) {
-                g *= ACT_GRAD(float8, load8_exact(y + (i - dy_off) + y_off, cnt), act);
-                store8_lanes(dy + i, g, cnt);
-            }
-            m[j] = g;
+        uint i = dy_off + (uint)(img * cout + c0 + j) * hw + p0;
+        float8 g = vload8(0, dy + i);
+        if (act != 0) {
+            g *= ACT_GRAD(float8, vload8(0, y + (i - dy_off) + y_off), act);
+            vstore8(g, 0, dy + i);
         }
+        m[j] = g;
     }
     transpose8(m);
-    __global float *out = dzt + dzt_off + ((uint)img * hw + p0) * cp + c0;
     UNROLL
-    for (int j = 0; j < 8; j++)
-        if (j < cnt) vstore8(m[j], 0, out + j * cp);
+    for (int j = 0; j < 8; j++) vstore8(m[j], 0, out + j * cp);
 }
 
 #else /* DC_CONV: the kernels of one conv layer geometry */
