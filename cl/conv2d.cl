@@ -214,6 +214,17 @@ __kernel void dz_prep(const __global float *y, const uint y_off, __global float 
 #ifndef LCO_DX
 #define LCO_DX 0
 #endif
+/* UPIN (inference): the forward's input is the 2x nearest upsampling of an XH x XW tensor,
+ * read in place (src/nn/conv2d.c, CONV_UPSAMPLED): input pixel (iy, ix) is x[iy/2][ix/2]. Only
+ * the forward kernels exist then: channel lanes, or rows by unaligned loads (FFS). */
+#ifndef UPIN
+#define UPIN 0
+#endif
+#if UPIN && (!defined(DC_FWD_ONLY) || (!LCO_FWD && (!FFS || FWS)) || K > 5 || H % 2 || W % 2)
+#error "UPIN: forward only, by channel lanes or unaligned row loads, K <= 5, even H and W"
+#endif
+#define XH (UPIN ? H / 2 : H) /* the input's plane */
+#define XW (UPIN ? W / 2 : W)
 
 #define P ((K - 1) / 2)
 #define MAXCOB (FCOB > DCOB ? FCOB : DCOB)
@@ -358,6 +369,63 @@ INLINE void row_shifts(const __global float *xi, uint rowi, uint xend, const int
             if (v < nvb) xs[v][kx] = SHIFTED(c, hl, hr, v, nvb, kx - P);
 }
 
+#if UPIN
+/* row_shifts of an upsampled row (UPIN): lane j of xs[v][kx] is input pixel
+ * c = x0 + v*VW + j + s (s = kx - P) of the 2x upsampled row whose source row starts at
+ * rowi - x0/2, i.e. source pixel c >> 1 = (x0 + v*VW)/2 + ((j + s) >> 1): from the source
+ * floats loaded at (x0 + v*VW)/2 - 1 it is index ((j + s) >> 1) + 1, in 0..5 for each half of
+ * 8 lanes when |s| <= 2, so each shift is one constant permute per 8 lanes, from two loads per
+ * vector that serve every shift. Masked as in row_shifts. The caller guarantees that the
+ * floats from rowi - 1 to rowi + NV*VW/2 + 2 lie inside the tensor. */
+INLINE void row_shifts_up(const __global float *xi, uint rowi, const int x0, vec xs[NV][K],
+                          const int last)
+{
+    UNROLL
+    for (int v = 0; v < NV; v++) {
+        const __global float *src = xi + rowi + v * (VW / 2) - 1;
+        float8 lo = vload8(0, src);
+#if VW == 16
+        float8 hi = vload8(0, src + 4);
+#endif
+        UNROLL
+        for (int kx = 0; kx < K; kx++) {
+            const int s = kx - P;
+            const int8 j = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+            vec raw;
+#if VW == 16
+            raw = (float16)(shuffle(lo, as_uint8(((j + s) >> 1) + 1)),
+                            shuffle(hi, as_uint8(((j + 8 + s) >> 1) + 1 - 4)));
+#else
+            raw = shuffle(lo, as_uint8(((j + s) >> 1) + 1));
+#endif
+            ivec col = AS_IVEC(IOTA) + (ivec)(x0 + v * VW + s);
+            if (v == 0 && s < 0) raw = select((vec)0.0f, raw, col >= (ivec)0);
+            if (last || LW < P) raw = select((vec)0.0f, raw, col < (ivec)W);
+            xs[v][kx] = raw;
+        }
+    }
+}
+
+/* The same one value at a time, for the rows whose loads would leave the tensor (its first and
+ * last rows): every read is of a pixel of the row. */
+INLINE void row_gather_up(const __global float *xi, uint rowi, const int x0, vec xs[NV][K])
+{
+    const __global float *row = xi + rowi - x0 / 2;
+    UNROLL
+    for (int v = 0; v < NV; v++)
+        UNROLL
+        for (int kx = 0; kx < K; kx++) {
+            float t[VW];
+#pragma unroll 1
+            for (int j = 0; j < VW; j++) {
+                int c = x0 + v * VW + j + kx - P;
+                t[j] = c >= 0 && c < W ? row[c >> 1] : 0.0f;
+            }
+            xs[v][kx] = VLOAD(0, t);
+        }
+}
+#endif
+
 /* ------------------------------------------------------------------------------------------ */
 /* Stride-1 "same" convolutions of row blocks. rows_block computes, for image img, output
  * channels [cb*cob, +cob) and rows [oy0, +ry) of one row block (x0, width bw), with the weight
@@ -400,7 +468,7 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
     for (int ci = 0; ci < cin; ci++) {
         const __global float *wci =
             prm + w_off + (ct ? (uint)(ci * cout + c0) * (K * K) : (uint)(c0 * cin + ci) * (K * K));
-        uint xbase = x_off + (uint)(img * cin + ci) * (H * W) + x0;
+        uint xbase = x_off + (uint)(img * cin + ci) * (XH * XW) + (UPIN ? x0 / 2 : x0);
         if (ws) {
             /* Weight-stationary (rows of at most one vector): the shifts of all ry+K-1 input
              * rows first (zeros outside the image), then each weight broadcast feeds its ry
@@ -450,16 +518,23 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
         for (int r = 0; r < MAXRY + K - 1; r++) {
             int iy = oy0 + r - P;
             if (r >= ry + K - 1 || iy < 0 || iy >= H) continue;
-            uint rowi = xbase + (uint)iy * W;
+            uint rowi = xbase + (uint)(UPIN ? (iy >> 1) * XW : iy * W);
             /* every shift of the row first, then each weight broadcast feeds all NV vectors at
              * once (with v outermost LLVM kept the broadcasts alive across v, and spilled).
              * fs: by unaligned loads wherever they stay inside the tensor (all rows but the
              * tensor's first and last few) */
             vec xs[NV][K];
+#if UPIN
+            if (rowi >= x_off + 1 && rowi + NV * VW / 2 + 3 <= x_end)
+                row_shifts_up(x, rowi, x0, xs, last);
+            else
+                row_gather_up(x, rowi, x0, xs);
+#else
             if (fs && rowi >= x_off + P && rowi + NV * VW + P <= x_end)
                 row_shifts(x, rowi, x_end, x0, bw, xs, 1, last);
             else
                 row_shifts(x, rowi, x_end, x0, bw, xs, 0, last);
+#endif
             UNROLL
             for (int kx = 0; kx < K; kx++)
                 UNROLL
@@ -626,13 +701,13 @@ INLINE void lco_segment(const __global float *x, uint x_off, const __global floa
         for (int p = 0; p < LPX; p++) acc[b][p] = b0;
     }
     for (int ci = 0; ci < ni; ci++) {
-        const __global float *xc = x + x_off + (uint)(img * ni + ci) * (H * W);
+        const __global float *xc = x + x_off + (uint)(img * ni + ci) * (XH * XW);
         const __global float *wc = wl + (uint)ci * (K * K) * no + c0;
         UNROLL
         for (int ky = 0; ky < K; ky++) {
             int iy = oy + ky - P;
             if (iy < 0 || iy >= H) continue;
-            const __global float *row = xc + iy * W;
+            const __global float *row = xc + (UPIN ? (iy >> 1) * XW : iy * W);
             /* input-stationary: each input pixel is broadcast once and consumed at once by its
              * K output pixels (a broadcast kept for later makes LLVM spill) */
             lvec wv[K][LCB];
@@ -645,7 +720,7 @@ INLINE void lco_segment(const __global float *x, uint x_off, const __global floa
             for (int q = 0; q < LPX + K - 1; q++) {
                 int ix = x0 + q - P;
                 if (q >= px + K - 1 || (edges && (ix < 0 || ix >= W))) continue;
-                lvec xv = (lvec)row[ix];
+                lvec xv = (lvec)row[UPIN ? ix >> 1 : ix];
                 UNROLL
                 for (int kx = 0; kx < K; kx++) {
                     int p = q - kx;

@@ -336,6 +336,45 @@ static void test_conv_case(conv_case c)
     clReleaseMemObject(grd.buf);
 }
 
+/* ---- inference: a conv reading the 2x nearest upsampling of its source in place ----------------
+ * dc_conv2d_upsampled_forward on an h/2 x w/2 source against the reference conv of the source
+ * upsampled on the host (h x w). */
+static void test_upsampled_case(int n, int cin, int cout, int h, int w, int k, dc_act act)
+{
+    char label[96];
+    snprintf(label, sizeof label, "n%d %d->%d %dx%d k%d %s", n, cin, cout, h, w, k, dc_act_name(act));
+    if (!dc_conv2d_upsampled_fits(dev, cin, cout, h, w, k)) {
+        printf("  conv2d upsampled %s: not on this device (the model keeps the upsampling)\n", label);
+        return;
+    }
+    const int hs = h / 2, ws = w / 2;
+    size_t ns = (size_t)n * cin * hs * ws, nx = (size_t)n * cin * h * w, ny = (size_t)n * cout * h * w;
+    size_t nw = (size_t)cout * cin * k * k;
+    double *xs = dalloc(ns), *x = dalloc(nx), *wt = dalloc(nw), *b = dalloc(cout);
+    double *y = dalloc(ny), *ymag = dalloc(ny);
+    rand_fill(xs, ns, -1, 1);
+    rand_fill(wt, nw, -0.5, 0.5);
+    rand_fill(b, cout, -0.2, 0.2);
+    for (int p = 0; p < n * cin; p++)
+        for (int iy = 0; iy < h; iy++)
+            for (int ix = 0; ix < w; ix++)
+                x[((size_t)p * h + iy) * w + ix] = xs[((size_t)p * hs + iy / 2) * ws + ix / 2];
+    dtensor src = dt_new(n, cin, hs, ws), out = dt_new(n, cout, h, w);
+    dt_put(&src, xs);
+    pbuf prm = pb_new(nw, cout, wt, b, NULL);
+    dc_status s = dc_conv2d_upsampled_forward(dev, &src.t, prm.buf, prm.w_off, prm.b_off, k, act, &out.t);
+    CHECK(s == DC_OK, "conv2d upsampled forward %s: %s", label, dc_error_detail());
+    ref_conv2d_forward(x, n, cin, h, w, wt, b, cout, k, act, y, ymag);
+    float *yd = dt_get(&out, "y");
+    double e = ref_rel_err(yd, y, ymag, ny, 0);
+    check_err("conv2d upsampled fwd", label, e, TOL_DEV);
+    printf("  %-8s %-48s fwd %.1e\n", "conv2d up", label, e);
+    free(yd);
+    free(xs), free(x), free(wt), free(b), free(y), free(ymag);
+    dt_free(&src), dt_free(&out);
+    clReleaseMemObject(prm.buf);
+}
+
 /* ---- a first conv layer with the max pool's backward folded in --------------------------------
  * dc_conv2d_pooled_backward from the pool's output gradient against the reference's two steps
  * (maxpool backward routed by the device's y, then the conv backward). quantized: x in {0, 1},
@@ -958,6 +997,18 @@ int main(void)
         /* images whose input outgrows a core's L2 (conv2d.c LCO_CACHE_BYTES): groups of 2 rows
          * over every channel block, an odd row count (91) leaving the last group half empty */
         test_conv_case((conv_case){2, 8, 16, 91, 100, 3, DC_ACT_RELU, 0, 0, 0, 0, 0});
+    }
+
+    /* inference convs that read an upsampling in place: channel lanes (the classic model's
+     * 32->32 at 14x14, a 5x5 kernel, two channel blocks), unaligned row loads (the output layers,
+     * 32->1 and 32->3: one row block, several with a narrow last one, 5x5, rows of 8 lanes) */
+    test_upsampled_case(2, 32, 32, 14, 14, 3, DC_ACT_RELU);
+    test_upsampled_case(3, 32, 1, 28, 28, 3, DC_ACT_SIGMOID);
+    if (all_shapes) {
+        test_upsampled_case(2, 5, 16, 6, 10, 5, DC_ACT_TANH);
+        test_upsampled_case(3, 16, 3, 8, 70, 3, DC_ACT_SIGMOID);
+        test_upsampled_case(2, 7, 2, 6, 36, 5, DC_ACT_NONE);
+        test_upsampled_case(2, 6, 1, 4, 8, 3, DC_ACT_LEAKY_RELU);
     }
 
     /* the first layer with the max pool's backward folded in: the classic model's (with ties),

@@ -44,6 +44,8 @@ typedef struct dc_layer_run {
     dc_act act;               /* activation to fuse: the last layer's is left to the head */
     int pool_folded;          /* first layer whose backward folds in the max pool after it
                                * (dc_layer_kind.backward_pooled), forward and backward */
+    int up_folded;            /* inference: `in` is the input of the 2x upsampling before this
+                               * layer, which reads it upsampled in place (dc_layer_kind.up_foldable) */
 } dc_layer_run;
 
 /* Tiling geometry carried through the layers in order (see daecl/denoise.h). */
@@ -87,6 +89,13 @@ typedef struct dc_layer_kind {
     dc_status (*backward_pooled)(dc_layer_run *r, const dc_tensor *dpool, const dc_tensor *skip);
     /* 1 for the 2x2 max pool, the kind that backward_pooled folds in. */
     int is_maxpool2;
+    /* Optional (NULL: none), for an inference model: whether this layer's forward, on dev for a
+     * c x h x w input, can read that input as the 2x nearest upsampling of its c x h/2 x w/2
+     * source in place (dc_layer_run.up_folded). The model then skips the upsampling's forward
+     * and never allocates its output. */
+    int (*up_foldable)(dc_device *dev, const struct dc_layer_spec *L, int c, int h, int w);
+    /* 1 for the 2x nearest upsampling, the kind that up_foldable folds in. */
+    int is_upsample2;
     /* 1 for a merge whose named layer's share of the gradient is this layer's output gradient
      * unchanged (add): its backward leaves ref_grad alone, and the model reads the share from
      * this layer's gradient in place (no copy, no skip buffer). */

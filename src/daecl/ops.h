@@ -71,6 +71,15 @@ dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor
                              dc_tensor *dy, cl_mem params, cl_mem grads, size_t w_off,
                              size_t b_off, int k, dc_act act, dc_tensor *dx);
 
+/* ---- Inference: the conv of the 2x nearest upsampling of x [n][cin][h][w], read in place:
+ * y [n][cout][2h][2w] = dc_conv2d_forward(dc_upsample2_forward(x)), bit for bit, without the
+ * upsampled tensor (4x x's size) written and read back. Only where dc_conv2d_upsampled_fits
+ * (h, w: the upsampled size): the direct CPU kernels' channel lanes or unaligned row loads,
+ * k <= 5; else DC_ERR_UNSUPPORTED. */
+int dc_conv2d_upsampled_fits(const dc_device *dev, int cin, int cout, int h, int w, int k);
+dc_status dc_conv2d_upsampled_forward(dc_device *dev, const dc_tensor *x, cl_mem params,
+                                      size_t w_off, size_t b_off, int k, dc_act act, dc_tensor *y);
+
 /* ---- A model's first conv layer when a 2x2 max pool follows it (the classic model's): its
  * backward takes dpool, the POOL's output gradient [n][cout][h/2][w/2], and folds the pool's
  * backward (dc_maxpool2_backward's first-maximum rule, from y) and act' into the weight and

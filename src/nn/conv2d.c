@@ -134,6 +134,7 @@ typedef struct conv_plan {
     int cv;           /* >0: weight gradient with lanes over cv output channels (conv_dwc) */
     int lcv, lcb, lpx;   /* >0: lanes over lcv output channels, lcb vectors, lpx-pixel segments */
     int lco_fwd, lco_dx; /* forward / input gradient by conv_fwd_lco / conv_dx_lco */
+    int ffs;             /* rows forward by unaligned loads (cl/conv2d.cl FFS) */
     char opts[448];
 } conv_plan;
 
@@ -187,6 +188,8 @@ typedef enum conv_use {
                         * convT_* kernels instead */
     CONV_FIRST_POOLED, /* a model's first layer with a 2x2 max pool after it: the forward and
                         * conv_dw_pooled, no input gradient (dc_conv2d_pooled_backward) */
+    CONV_UPSAMPLED,    /* inference: the forward alone, its input the 2x nearest upsampling of
+                        * an h/2 x w/2 tensor read in place (dc_conv2d_upsampled_forward) */
 } conv_use;
 
 /* The plan of a conv layer geometry for one use. */
@@ -240,15 +243,17 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
         n += snprintf(p->opts + n, sizeof p->opts - n, " -DDW_FAST=0");
     /* The rows forward shifts by unaligned loads where a shifted row feeds few output channels
      * (cl/conv2d.cl FFS): the output layers, whose shuffles cost more than their FMAs. */
-    if (!transposed && !p->lco_fwd && !p->fws && p->fcob <= 4 && !dev->opts.loop_limit)
-        n += snprintf(p->opts + n, sizeof p->opts - n, " -DFFS=1");
+    p->ffs = !transposed && !p->lco_fwd && !p->fws && p->fcob <= 4 && !dev->opts.loop_limit;
+    if (p->ffs) n += snprintf(p->opts + n, sizeof p->opts - n, " -DFFS=1");
     if (p->lcv)
         n += snprintf(p->opts + n, sizeof p->opts - n,
                       " -DLCV=%d -DLCB=%d -DLPX=%d -DLCO_FWD=%d -DLCO_DX=%d", p->lcv, p->lcb,
                       p->lpx, p->lco_fwd, p->lco_dx);
     if (transposed) n += snprintf(p->opts + n, sizeof p->opts - n, " -DDC_TRANSPOSED");
     if (use == CONV_FIRST_POOLED) n += snprintf(p->opts + n, sizeof p->opts - n, " -DDW_POOLED");
-    if (dev->opts.forward_only) snprintf(p->opts + n, sizeof p->opts - n, " -DDC_FWD_ONLY");
+    if (use == CONV_UPSAMPLED) n += snprintf(p->opts + n, sizeof p->opts - n, " -DUPIN=1");
+    if (dev->opts.forward_only || use == CONV_UPSAMPLED)
+        snprintf(p->opts + n, sizeof p->opts - n, " -DDC_FWD_ONLY");
 }
 
 /* The rows kernels: conv_fwd, conv_dx, convT_fwd (weights as conv_fwd's: out = the layer's
@@ -324,7 +329,7 @@ static dc_status launch_lco(dc_device *dev, const conv_plan *p, int dx, const dc
      * sweeping the whole image from L3 per group. Classic model, 256x256 inference on the
      * 2-core AVX2 EPYC (alternated): 32->32 layers at 128x128 11.2-11.6 -> 9.3-9.6 ms
      * forward, 93 -> 101 images/s; at 28x28 (fits either way) no change beyond noise. */
-    size_t in_bytes = (size_t)(dx ? p->cout : p->cin) * p->h * p->w * sizeof(float);
+    size_t in_bytes = (size_t)x->c * x->h * x->w * sizeof(float);
     if (is_cpu(dev) && in_bytes > LCO_CACHE_BYTES) {
         local[0] = 2;
         local[1] = global[1];
@@ -554,10 +559,11 @@ static dc_status conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem param
     DC_TRY(dc_tensor_check(x, op, "x"));
     DC_TRY(dc_tensor_check(y, op, "y"));
     DC_TRY(check_k_act(k, act, op));
-    DC_TRY(dc_tensor_check_shape(y, x->n, y->c, x->h, x->w, op, "y"));
+    int up = use == CONV_UPSAMPLED ? 2 : 1; /* y is the size of the upsampled input */
+    DC_TRY(dc_tensor_check_shape(y, x->n, y->c, up * x->h, up * x->w, op, "y"));
     DC_TRY(check_params(params, w_off, b_off, (size_t)y->c * x->c * k * k, y->c, op, "params"));
     conv_plan p;
-    conv_plan_make(&p, dev, x->c, y->c, x->h, x->w, k, use);
+    conv_plan_make(&p, dev, x->c, y->c, y->h, y->w, k, use);
     if (p.lco_fwd) {
         cl_mem scratch;
         DC_TRY(scratch_get(dev, (size_t)p.cout * p.cin * k * k, &scratch));
@@ -612,6 +618,26 @@ dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor
 }
 
 /* ---- a first layer with the max pool after it ----------------------------------------------- */
+
+int dc_conv2d_upsampled_fits(const dc_device *dev, int cin, int cout, int h, int w, int k)
+{
+    if (dc_conv_algo_for(dev) == DC_CONV_GEMM || !dev->opts.conv_up_fold) return 0;
+    if (cin < 1 || cout < 1 || h < 2 || w < 2 || h % 2 || w % 2 || k < 1 || k > 5 || k % 2 == 0)
+        return 0;
+    conv_plan p;
+    conv_plan_make(&p, dev, cin, cout, h, w, k, CONV_UPSAMPLED);
+    return p.lco_fwd || p.ffs;
+}
+
+dc_status dc_conv2d_upsampled_forward(dc_device *dev, const dc_tensor *x, cl_mem params,
+                                      size_t w_off, size_t b_off, int k, dc_act act, dc_tensor *y)
+{
+    if (!dc_conv2d_upsampled_fits(dev, x->c, y->c, 2 * x->h, 2 * x->w, k))
+        return dc_fail(DC_ERR_UNSUPPORTED,
+                       "conv2d upsampled forward: not for a %dx%dx%d input upsampled on %s",
+                       x->c, x->h, x->w, dev->name);
+    return conv2d_forward(dev, x, params, w_off, b_off, k, act, y, CONV_UPSAMPLED);
+}
 
 int dc_conv2d_pooled_fits(const dc_device *dev, int cin, int cout, int h, int w, int k)
 {

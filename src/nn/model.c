@@ -184,9 +184,24 @@ static void grad_lifetimes(const dc_model *m, lifetime *t)
         extend(&t[grad_owner(m, m->layers[0].merged_by)], L);
 }
 
+/* Inference on dev (NULL: none folds): folded[i] = 1 where layer i reads the 2x upsampling
+ * before it in place. Only where nothing else reads the upsampling (no merge). */
+static void up_folds(dc_device *dev, const dc_arch *arch, const dc_layer_state *layers, int *folded)
+{
+    for (int i = 0; i < arch->nlayers; i++) {
+        const dc_layer_kind *kind = arch->layers[i].kind;
+        const dc_layer_state *up = i > 0 ? &layers[i - 1] : NULL;
+        folded[i] = dev && up && arch->layers[i - 1].kind->is_upsample2 && up->merged_by < 0 &&
+                    kind->up_foldable && kind->up_foldable(dev, &arch->layers[i], up->c, up->h, up->w);
+    }
+}
+
 /* Inference: layer i's output lives from its forward (step i) to the last layer that reads it
- * (the next one, and a merge that references it); the last layer's, the logits, to the end. */
-static void output_lifetimes(const dc_arch *arch, const dc_layer_state *layers, int batch, lifetime *t)
+ * (the next one, and a merge that references it); the last layer's, the logits, to the end.
+ * An upsampling folded into the next layer has none (0 floats), and its input lives on to
+ * that layer. */
+static void output_lifetimes(const dc_arch *arch, const dc_layer_state *layers, const int *folded,
+                             int batch, lifetime *t)
 {
     int L = arch->nlayers;
     for (int i = 0; i < L; i++) {
@@ -195,15 +210,33 @@ static void output_lifetimes(const dc_arch *arch, const dc_layer_state *layers, 
         t[i].last = i == L - 1 ? L : i + 1;
         if (layers[i].merged_by > t[i].last) t[i].last = layers[i].merged_by;
     }
+    for (int i = 1; i < L; i++) {
+        if (!folded[i]) continue;
+        t[i - 1].floats = 0;
+        if (i >= 2 && t[i - 2].last < i) t[i - 2].last = i;
+    }
 }
 
-size_t dc_model_inference_floats(const dc_arch *arch, const dc_layer_state *layers)
+/* The lifetimes with floats, compacted (index[k]: the layer of entry k); their count. */
+static int live_outputs(const lifetime *all, int L, lifetime *t, int *index)
 {
-    lifetime t[DC_MAX_LAYERS];
-    int slot[DC_MAX_LAYERS];
+    int n = 0;
+    for (int i = 0; i < L; i++) {
+        if (!all[i].floats) continue;
+        index[n] = i;
+        t[n++] = all[i];
+    }
+    return n;
+}
+
+size_t dc_model_inference_floats(dc_device *dev, const dc_arch *arch, const dc_layer_state *layers)
+{
+    lifetime all[DC_MAX_LAYERS], t[DC_MAX_LAYERS];
+    int folded[DC_MAX_LAYERS], index[DC_MAX_LAYERS], slot[DC_MAX_LAYERS];
     size_t size[DC_MAX_LAYERS], sum = 0;
-    output_lifetimes(arch, layers, 1, t);
-    int nslots = place_lifetimes(t, arch->nlayers, slot, size);
+    up_folds(dev, arch, layers, folded);
+    output_lifetimes(arch, layers, folded, 1, all);
+    int nslots = place_lifetimes(t, live_outputs(all, arch->nlayers, t, index), slot, size);
     for (int s = 0; s < nslots; s++) sum += size[s];
     return sum;
 }
@@ -217,11 +250,12 @@ static dc_status alloc_activations(dc_model *m, int training)
     const dc_layer_state *shapes[DC_MAX_LAYERS];
     lifetime all[DC_MAX_LAYERS], t[DC_MAX_LAYERS];
     if (!training) {
-        output_lifetimes(&m->arch, m->layers, m->batch, all);
-        for (int i = 0; i < L; i++) {
-            tensors[n] = &m->layers[i].out;
-            shapes[n] = &m->layers[i];
-            t[n++] = all[i];
+        int index[DC_MAX_LAYERS];
+        output_lifetimes(&m->arch, m->layers, m->up_folded, m->batch, all);
+        n = live_outputs(all, L, t, index);
+        for (int k = 0; k < n; k++) {
+            tensors[k] = &m->layers[index[k]].out;
+            shapes[k] = &m->layers[index[k]];
         }
         return place_tensors(m, tensors, shapes, t, n, "activations");
     }
@@ -300,6 +334,7 @@ dc_status dc_model_create_shared(const dc_model *src, int h, int w, int batch, d
     m->params = src->params;
     clRetainMemObject(m->params);
     m->owns_params = 1;
+    up_folds(m->dev, &m->arch, m->layers, m->up_folded);
     dc_status s = alloc_activations(m, 0);
     if (s) {
         dc_model_destroy(m);
@@ -379,7 +414,9 @@ static dc_layer_run run_for(dc_model *m, int i, const dc_tensor *x, int n, dc_te
 {
     const dc_layer_spec *L = &m->arch.layers[i];
     dc_layer_run r = {.dev = m->dev, .spec = L, .state = &m->layers[i], .params = m->params, .grads = m->grads};
-    views[0] = view_n(i == 0 ? x : &m->layers[i - 1].out, n);
+    /* a folded upsampling's layer reads the upsampling's input */
+    int src = m->up_folded[i] ? i - 2 : i - 1;
+    views[0] = view_n(src < 0 ? x : &m->layers[src].out, n);
     views[1] = view_n(&m->layers[i].out, n);
     r.in = &views[0];
     r.out = &views[1];
@@ -391,6 +428,7 @@ static dc_layer_run run_for(dc_model *m, int i, const dc_tensor *x, int n, dc_te
     }
     r.act = i == m->arch.nlayers - 1 ? DC_ACT_NONE : L->act; /* the last one's is the head */
     r.pool_folded = i == 0 && m->pool_folded;
+    r.up_folded = m->up_folded[i];
     return r;
 }
 
@@ -404,6 +442,7 @@ dc_status dc_model_forward(dc_model *m, const dc_tensor *x, int n)
 
 dc_status dc_model_layer_forward(dc_model *m, const dc_tensor *x, int n, int i)
 {
+    if (i + 1 < m->arch.nlayers && m->up_folded[i + 1]) return DC_OK; /* the next layer reads it */
     dc_tensor views[4];
     dc_layer_run r = run_for(m, i, x, n, views);
     return m->arch.layers[i].kind->forward(&r);
