@@ -380,6 +380,24 @@ static void test_shared_buffers(dc_device *dev, uint64_t *rng, int all_models)
             if ((dev->type & CL_DEVICE_TYPE_CPU) && !dev->opts.loop_limit && dev->opts.conv_up_fold &&
                 dc_conv_algo_for(dev) == DC_CONV_DIRECT)
                 CHECK(folds == 2, "classic inference folds %d of its 2 upsamplings, not both", folds);
+            /* DAECL_CONV_UP_FOLD=0: nothing folds, and the output is the same */
+            dc_device_options saved = dev->opts;
+            dev->opts.conv_up_fold = 0;
+            dc_model *plain = NULL;
+            CHECK_OK(dc_model_create_shared(m, h, w, n, &plain));
+            if (plain) {
+                int any = 0;
+                for (int i = 0; i < L; i++) any |= plain->up_folded[i];
+                CHECK(!any, "conv_up_fold = 0: the inference model still folds an upsampling");
+                float *unfolded = malloc(px * sizeof(float));
+                CHECK_OK(dc_model_predict(plain, &xt, n, &out));
+                CHECK_OK(dc_tensor_read(dev, &out, unfolded));
+                CHECK(memcmp(unfolded, got[1], px * sizeof(float)) == 0,
+                      "classic: the unfolded inference model's output differs from the folded one's");
+                free(unfolded);
+            }
+            dc_model_destroy(plain);
+            dev->opts = saved;
         }
         dc_tensor_release(&xt);
         dc_model_destroy(inf);
