@@ -336,6 +336,19 @@ INLINE vec shifted(vec lo, vec mid, vec hi, int s)
 #define DW_FAST 1
 #endif
 #define DW_FAST_OK (DW_FAST && CIN * H * W >= NV * VW + P)
+/* Zero the lanes of row vector v shifted by s (lane j: pixel x0 + v*VW + j + s) that fall
+ * outside the row. Masks only where a lane can, so that the masks of the other loads are not
+ * kept (spilled) across the loops: left of the row only in the first vector's left shifts (x0
+ * is 0 or at least TW > P); right of it only in the last block, where x0 is a constant and the
+ * mask folds, unless that block is narrower than the halo. */
+INLINE vec mask_row_edges(vec raw, const int x0, const int v, const int s, const int last)
+{
+    ivec col = AS_IVEC(IOTA) + (ivec)(x0 + v * VW + s);
+    if (v == 0 && s < 0) raw = select((vec)0.0f, raw, col >= (ivec)0);
+    if (last || LW < P) raw = select((vec)0.0f, raw, col < (ivec)W);
+    return raw;
+}
+
 INLINE void row_shifts(const __global float *xi, uint rowi, uint xend, const int x0,
                        const int bw, vec xs[NV][K], const int fast, const int last)
 {
@@ -348,15 +361,7 @@ INLINE void row_shifts(const __global float *xi, uint rowi, uint xend, const int
                 if (v >= nvb) continue;
                 int s = kx - P;
                 vec raw = VLOAD(0, xi + ((int)rowi + v * VW + s));
-                ivec col = AS_IVEC(IOTA) + (ivec)(x0 + v * VW + s);
-                /* Mask only where a lane can fall outside the row, so that the masks of the
-                 * other loads are not kept (spilled) across the loops: left of it only in the
-                 * first vector's left shifts (x0 is 0 or at least TW > P); right of it only in
-                 * the last block, where x0 is a constant and the mask folds, unless that
-                 * block is narrower than the halo. */
-                if (v == 0 && s < 0) raw = select((vec)0.0f, raw, col >= (ivec)0);
-                if (last || LW < P) raw = select((vec)0.0f, raw, col < (ivec)W);
-                xs[v][kx] = raw;
+                xs[v][kx] = mask_row_edges(raw, x0, v, s, last);
             }
         return;
     }
@@ -375,7 +380,7 @@ INLINE void row_shifts(const __global float *xi, uint rowi, uint xend, const int
  * rowi - x0/2, i.e. source pixel c >> 1 = (x0 + v*VW)/2 + ((j + s) >> 1): from the source
  * floats loaded at (x0 + v*VW)/2 - 1 it is index ((j + s) >> 1) + 1, in 0..5 for each half of
  * 8 lanes when |s| <= 2, so each shift is one constant permute per 8 lanes, from two loads per
- * vector that serve every shift. Masked as in row_shifts. The caller guarantees that the
+ * vector that serve every shift (mask_row_edges). The caller guarantees that the
  * floats from rowi - 1 to rowi + NV*VW/2 + 2 lie inside the tensor. */
 INLINE void row_shifts_up(const __global float *xi, uint rowi, const int x0, vec xs[NV][K],
                           const int last)
@@ -398,10 +403,7 @@ INLINE void row_shifts_up(const __global float *xi, uint rowi, const int x0, vec
 #else
             raw = shuffle(lo, as_uint8(((j + s) >> 1) + 1));
 #endif
-            ivec col = AS_IVEC(IOTA) + (ivec)(x0 + v * VW + s);
-            if (v == 0 && s < 0) raw = select((vec)0.0f, raw, col >= (ivec)0);
-            if (last || LW < P) raw = select((vec)0.0f, raw, col < (ivec)W);
-            xs[v][kx] = raw;
+            xs[v][kx] = mask_row_edges(raw, x0, v, s, last);
         }
     }
 }
