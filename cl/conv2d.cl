@@ -223,6 +223,14 @@ __kernel void dz_prep(const __global float *y, const uint y_off, __global float 
 #if UPIN && (!defined(DC_FWD_ONLY) || (!LCO_FWD && (!FFS || FWS)) || K > 5 || H % 2 || W % 2)
 #error "UPIN: forward only, by channel lanes or unaligned row loads, K <= 5, even H and W"
 #endif
+/* POOLOUT (inference): the forward writes the 2x2 max pool of its output (H/2 x W/2) instead of
+ * the output (src/nn/conv2d.c, CONV_POOLED_OUT): channel lanes only, even segments. */
+#ifndef POOLOUT
+#define POOLOUT 0
+#endif
+#if POOLOUT && (!defined(DC_FWD_ONLY) || !LCO_FWD || UPIN || LPX % 2 || H % 2 || W % 2)
+#error "POOLOUT: forward only, by channel lanes, not with UPIN, even LPX, H and W"
+#endif
 #define XH (UPIN ? H / 2 : H) /* the input's plane */
 #define XW (UPIN ? W / 2 : W)
 
@@ -685,23 +693,14 @@ INLINE void transpose8(const lvec r[8], lvec c[8])
 }
 #endif
 
-/* Pixels [x0, x0 + px) of output row oy, channels [c0, c0 + LCB*LCV) of image img: ni input
- * channels, no output channels; with bias the layer's bias and activation are applied. px is a
- * constant; x0 is one for the first and last segments of a row, whose column borders (edges:
- * which ones to check) then fold, and runtime for the segments between, which need no checks. */
-INLINE void lco_segment(const __global float *x, uint x_off, const __global float *wl,
-                        const __global float *prm, uint b_off, __global float *y, uint y_off,
-                        int act, int img, int oy, int c0, const int x0, const int px,
-                        const int edges, const int spill, const int ni, const int no,
-                        const int bias)
+/* Adds to acc the conv of pixels [x0, x0 + px) of output row oy, channels [c0, c0 + LCB*LCV)
+ * of image img (ni input channels, no output channels). px is a constant; x0 is one for the
+ * first and last segments of a row, whose column borders (edges: which ones to check) then
+ * fold, and runtime for the segments between, which need no checks. */
+INLINE void lco_accumulate(lvec acc[LCB][LPX], const __global float *x, uint x_off,
+                           const __global float *wl, int img, int oy, int c0, const int x0,
+                           const int px, const int edges, const int ni, const int no)
 {
-    lvec acc[LCB][LPX];
-    UNROLL
-    for (int b = 0; b < LCB; b++) {
-        lvec b0 = bias ? LVLOAD(0, prm + b_off + c0 + b * LCV) : (lvec)0.0f;
-        UNROLL
-        for (int p = 0; p < LPX; p++) acc[b][p] = b0;
-    }
     for (int ci = 0; ci < ni; ci++) {
         const __global float *xc = x + x_off + (uint)(img * ni + ci) * (XH * XW);
         const __global float *wc = wl + (uint)ci * (K * K) * no + c0;
@@ -733,6 +732,32 @@ INLINE void lco_segment(const __global float *x, uint x_off, const __global floa
             }
         }
     }
+}
+
+/* acc = the bias of channels [c0, c0 + LCB*LCV) (with bias), else 0. */
+INLINE void lco_init(lvec acc[LCB][LPX], const __global float *prm, uint b_off, int c0,
+                     const int bias)
+{
+    UNROLL
+    for (int b = 0; b < LCB; b++) {
+        lvec b0 = bias ? LVLOAD(0, prm + b_off + c0 + b * LCV) : (lvec)0.0f;
+        UNROLL
+        for (int p = 0; p < LPX; p++) acc[b][p] = b0;
+    }
+}
+
+#if !POOLOUT
+/* Pixels [x0, x0 + px) of output row oy (lco_accumulate); with bias the layer's bias and
+ * activation are applied. */
+INLINE void lco_segment(const __global float *x, uint x_off, const __global float *wl,
+                        const __global float *prm, uint b_off, __global float *y, uint y_off,
+                        int act, int img, int oy, int c0, const int x0, const int px,
+                        const int edges, const int spill, const int ni, const int no,
+                        const int bias)
+{
+    lvec acc[LCB][LPX];
+    lco_init(acc, prm, b_off, c0, bias);
+    lco_accumulate(acc, x, x_off, wl, img, oy, c0, x0, px, edges, ni, no);
     UNROLL
     for (int b = 0; b < LCB; b++) {
         __global float *out = y + y_off + (uint)((img * no + c0 + b * LCV) * H + oy) * W + x0;
@@ -764,6 +789,61 @@ INLINE void lco_segment(const __global float *x, uint x_off, const __global floa
     }
 }
 
+#else /* POOLOUT */
+/* Row oy of the 2x2 max pool of the output, pixels [x0/2, (x0 + px)/2): conv rows 2oy and
+ * 2oy + 1 in turn, each with bias and activation, reduced in dc_maxpool2_forward's order (row
+ * 2oy's pixels 2j, 2j + 1, then row 2oy + 1's; a later one wins only when strictly greater),
+ * so the result is the unfused pool's bit for bit. x0 and px are even; spill is unused. */
+INLINE void lco_segment(const __global float *x, uint x_off, const __global float *wl,
+                        const __global float *prm, uint b_off, __global float *y, uint y_off,
+                        int act, int img, int oy, int c0, const int x0, const int px,
+                        const int edges, const int spill, const int ni, const int no,
+                        const int bias)
+{
+    lvec m[LCB][LPX / 2];
+    UNROLL
+    for (int r = 0; r < 2; r++) {
+        lvec acc[LCB][LPX];
+        lco_init(acc, prm, b_off, c0, bias);
+        lco_accumulate(acc, x, x_off, wl, img, 2 * oy + r, c0, x0, px, edges, ni, no);
+        UNROLL
+        for (int b = 0; b < LCB; b++)
+            UNROLL
+            for (int j = 0; j < LPX / 2; j++) {
+                lvec u = ACT_APPLY(lvec, acc[b][2 * j], act);
+                lvec v = ACT_APPLY(lvec, acc[b][2 * j + 1], act);
+                m[b][j] = r ? select(m[b][j], u, u > m[b][j]) : u;
+                m[b][j] = select(m[b][j], v, v > m[b][j]);
+            }
+    }
+    UNROLL
+    for (int b = 0; b < LCB; b++) {
+        __global float *out =
+            y + y_off + (uint)((img * no + c0 + b * LCV) * (H / 2) + oy) * (W / 2) + x0 / 2;
+#if LCV == 8 && LPX == 8
+        if (px == LPX) {
+            /* 4 pixels x 8 channels transposed: one 4-pixel store per channel */
+            lvec r[8], c[8];
+            UNROLL
+            for (int j = 0; j < 8; j++) r[j] = j < 4 ? m[b][j] : (lvec)0.0f;
+            transpose8(r, c);
+            UNROLL
+            for (int j = 0; j < 8; j++) vstore4(c[j].lo, 0, out + j * (H / 2) * (W / 2));
+            continue;
+        }
+#endif
+        UNROLL
+        for (int j = 0; j < LPX / 2; j++) {
+            if (2 * j >= px) continue;
+            float zs[LCV];
+            LVSTORE(m[b][j], 0, zs);
+            UNROLL
+            for (int i = 0; i < LCV; i++) out[i * (H / 2) * (W / 2) + j] = zs[i];
+        }
+    }
+}
+#endif /* POOLOUT */
+
 /* A whole output row: the first and last segments with their borders, a loop over the others
  * (three inlined copies of the segment whatever the width). */
 INLINE void lco_row(const __global float *x, uint x_off, const __global float *wl,
@@ -783,14 +863,15 @@ INLINE void lco_row(const __global float *x, uint x_off, const __global float *w
                     W - (NSEG - 1) * LPX, 1, 0, ni, no, bias);
 }
 
-/* global: (H, no / (LCB*LCV), nimg) */
+/* global: (LCO_ROWS, no / (LCB*LCV), nimg) */
+#define LCO_ROWS (POOLOUT ? H / 2 : H)
 #define LCO_KERNEL(NAME, NI, NO, BIAS)                                                         \
     __kernel void NAME(const __global float *x, const uint x_off, const __global float *wl,    \
                        const uint wl_off, const __global float *prm, const uint b_off,         \
                        __global float *y, const uint y_off, const int nimg, const int act)     \
     {                                                                                          \
         int oy = get_global_id(0), cb = get_global_id(1), img = get_global_id(2);              \
-        if (oy >= H || cb >= NO / (LCB * LCV) || img >= nimg) return;                          \
+        if (oy >= LCO_ROWS || cb >= NO / (LCB * LCV) || img >= nimg) return;                          \
         lco_row(x, x_off, wl + wl_off, prm, b_off, y, y_off, act, img, oy, cb * LCB * LCV, NI, \
                 NO, BIAS);                                                                     \
     }

@@ -375,6 +375,42 @@ static void test_upsampled_case(int n, int cin, int cout, int h, int w, int k, d
     clReleaseMemObject(prm.buf);
 }
 
+/* ---- inference: a conv writing the 2x2 max pool of its output ---------------------------------
+ * dc_conv2d_maxpool_forward against the reference conv, then the reference max pool (the
+ * tolerance scaled by the pooled magnitudes). */
+static void test_maxpool_case(int n, int cin, int cout, int h, int w, int k, dc_act act)
+{
+    char label[96];
+    snprintf(label, sizeof label, "n%d %d->%d %dx%d k%d %s", n, cin, cout, h, w, k, dc_act_name(act));
+    if (!dc_conv2d_maxpool_fits(dev, cin, cout, h, w, k)) {
+        printf("  conv2d + maxpool %s: not on this device (the model keeps the pool)\n", label);
+        return;
+    }
+    size_t nx = (size_t)n * cin * h * w, ny = (size_t)n * cout * h * w, np = ny / 4;
+    size_t nw = (size_t)cout * cin * k * k;
+    double *x = dalloc(nx), *wt = dalloc(nw), *b = dalloc(cout), *y = dalloc(ny);
+    double *ymag = dalloc(ny), *pool = dalloc(np), *pmag = dalloc(np);
+    rand_fill(x, nx, -1, 1);
+    rand_fill(wt, nw, -0.5, 0.5);
+    rand_fill(b, cout, -0.2, 0.2);
+    dtensor in = dt_new(n, cin, h, w), out = dt_new(n, cout, h / 2, w / 2);
+    dt_put(&in, x);
+    pbuf prm = pb_new(nw, cout, wt, b, NULL);
+    dc_status s = dc_conv2d_maxpool_forward(dev, &in.t, prm.buf, prm.w_off, prm.b_off, k, act, &out.t);
+    CHECK(s == DC_OK, "conv2d + maxpool forward %s: %s", label, dc_error_detail());
+    ref_conv2d_forward(x, n, cin, h, w, wt, b, cout, k, act, y, ymag);
+    ref_maxpool2_forward(y, n, cout, h, w, pool);
+    ref_maxpool2_forward(ymag, n, cout, h, w, pmag);
+    float *yd = dt_get(&out, "y");
+    double e = ref_rel_err(yd, pool, pmag, np, 0);
+    check_err("conv2d + maxpool fwd", label, e, TOL_DEV);
+    printf("  %-8s %-48s fwd %.1e\n", "conv2d pool", label, e);
+    free(yd);
+    free(x), free(wt), free(b), free(y), free(ymag), free(pool), free(pmag);
+    dt_free(&in), dt_free(&out);
+    clReleaseMemObject(prm.buf);
+}
+
 /* ---- a first conv layer with the max pool's backward folded in --------------------------------
  * dc_conv2d_pooled_backward from the pool's output gradient against the reference's two steps
  * (maxpool backward routed by the device's y, then the conv backward). quantized: x in {0, 1},
@@ -1009,6 +1045,21 @@ int main(void)
         test_upsampled_case(3, 16, 3, 8, 70, 3, DC_ACT_SIGMOID);
         test_upsampled_case(2, 7, 2, 6, 36, 5, DC_ACT_NONE);
         test_upsampled_case(2, 6, 1, 4, 8, 3, DC_ACT_LEAKY_RELU);
+    }
+
+    /* inference convs that write the max pool of their output: the classic model's two (1->32
+     * at 28x28: three full 8-pixel segments and a 4-pixel one; 32->32 at 14x14: 8 + 6), a 5x5
+     * kernel over 3 channels, rows of exactly two segments, a 2x2 image, an image that
+     * outgrows a core's L2 (one pooled row per group, every channel block), and 3 channels out
+     * (no whole lane block: the pool stays) */
+    test_maxpool_case(2, 1, 32, 28, 28, 3, DC_ACT_RELU);
+    test_maxpool_case(2, 32, 32, 14, 14, 3, DC_ACT_RELU);
+    if (all_shapes) {
+        test_maxpool_case(2, 3, 16, 10, 36, 5, DC_ACT_TANH);
+        test_maxpool_case(2, 2, 8, 6, 16, 3, DC_ACT_LEAKY_RELU);
+        test_maxpool_case(3, 4, 8, 2, 2, 3, DC_ACT_SIGMOID);
+        test_maxpool_case(1, 8, 16, 92, 100, 3, DC_ACT_RELU);
+        test_maxpool_case(2, 4, 3, 8, 8, 3, DC_ACT_RELU);
     }
 
     /* the first layer with the max pool's backward folded in: the classic model's (with ties),

@@ -370,7 +370,7 @@ static void test_shared_buffers(dc_device *dev, uint64_t *rng, int all_models)
             buffer_bytes(outs, L, &shared, &own);
             fprintf(stderr, "classic, batch %d: inference outputs %zu bytes in shared buffers, %zu unshared\n", n, shared, own);
             CHECK(shared > 0 && shared < own * 7 / 10, "inference buffers: %zu bytes shared vs %zu", shared, own);
-            CHECK(dc_model_inference_floats(dev, &m->arch, m->layers) * n * sizeof(float) == shared,
+            CHECK(dc_model_inference_floats(dev, &m->arch, m->in_c, m->layers) * n * sizeof(float) == shared,
                   "dc_model_inference_floats disagrees with the buffers allocated");
             /* the direct CPU kernels read both upsamplings in place (the 32->32 conv by channel
              * lanes, the output conv by unaligned row loads), so the output above compared the
@@ -380,15 +380,22 @@ static void test_shared_buffers(dc_device *dev, uint64_t *rng, int all_models)
             if ((dev->type & CL_DEVICE_TYPE_CPU) && !dev->opts.loop_limit && dev->opts.conv_up_fold &&
                 dc_conv_algo_for(dev) == DC_CONV_DIRECT)
                 CHECK(folds == 2, "classic inference folds %d of its 2 upsamplings, not both", folds);
-            /* DAECL_CONV_UP_FOLD=0: nothing folds, and the output is the same */
+            /* and both convs before a max pool write the pool by channel lanes */
+            int pools = inf->pool_out[0] + inf->pool_out[2];
+            fprintf(stderr, "classic, inference: %d of 2 max pools written by the conv before\n", pools);
+            if ((dev->type & CL_DEVICE_TYPE_CPU) && dev->opts.conv_pool_fold &&
+                dc_conv_algo_for(dev) == DC_CONV_DIRECT)
+                CHECK(pools == 2, "classic inference folds %d of its 2 max pools, not both", pools);
+            /* DAECL_CONV_UP_FOLD=0 DAECL_CONV_POOL_FOLD=0: nothing folds, the output is the same */
             dc_device_options saved = dev->opts;
             dev->opts.conv_up_fold = 0;
+            dev->opts.conv_pool_fold = 0;
             dc_model *plain = NULL;
             CHECK_OK(dc_model_create_shared(m, h, w, n, &plain));
             if (plain) {
                 int any = 0;
-                for (int i = 0; i < L; i++) any |= plain->up_folded[i];
-                CHECK(!any, "conv_up_fold = 0: the inference model still folds an upsampling");
+                for (int i = 0; i < L; i++) any |= plain->up_folded[i] | plain->pool_out[i];
+                CHECK(!any, "conv_up_fold = conv_pool_fold = 0: the inference model still folds");
                 float *unfolded = malloc(px * sizeof(float));
                 CHECK_OK(dc_model_predict(plain, &xt, n, &out));
                 CHECK_OK(dc_tensor_read(dev, &out, unfolded));

@@ -54,6 +54,8 @@ typedef struct dc_device_options {
     int conv_ws;            /* DAECL_CONV_WS=0|1: 0 = never the weight-stationary rows order */
     int conv_up_fold;       /* DAECL_CONV_UP_FOLD=0|1: 0 = inference convs never read an
                              * upsampling in place (dc_conv2d_upsampled_fits) */
+    int conv_pool_fold;     /* DAECL_CONV_POOL_FOLD=0|1: 0 = inference convs never write the max
+                             * pool of their output (dc_conv2d_maxpool_fits) */
     dc_conv_dw conv_dw;     /* DAECL_CONV_DW=rows|channels */
     dc_conv_lanes conv_lanes; /* DAECL_CONV_LANES=pixels|channels */
     int dw_chunks;          /* DAECL_CONV_DW_CHUNKS=N: batch chunks for dW (0 = by compute units) */

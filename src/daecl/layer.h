@@ -46,6 +46,8 @@ typedef struct dc_layer_run {
                                * (dc_layer_kind.backward_pooled), forward and backward */
     int up_folded;            /* inference: `in` is the input of the 2x upsampling before this
                                * layer, which reads it upsampled in place (dc_layer_kind.up_foldable) */
+    int pool_out;             /* inference: `out` is the output of the 2x2 max pool after this
+                               * layer, which this forward writes (dc_layer_kind.pool_out_foldable) */
 } dc_layer_run;
 
 /* Tiling geometry carried through the layers in order (see daecl/denoise.h). */
@@ -96,6 +98,11 @@ typedef struct dc_layer_kind {
     int (*up_foldable)(dc_device *dev, const struct dc_layer_spec *L, int c, int h, int w);
     /* 1 for the 2x nearest upsampling, the kind that up_foldable folds in. */
     int is_upsample2;
+    /* Optional (NULL: none), for an inference model: whether this layer's forward, on dev for a
+     * c x h x w input, can write the 2x2 max pool of its output (is_maxpool2) instead of the
+     * output (dc_layer_run.pool_out). The model then skips the pool's forward and never
+     * allocates this layer's output. */
+    int (*pool_out_foldable)(dc_device *dev, const struct dc_layer_spec *L, int c, int h, int w);
     /* 1 for a merge whose named layer's share of the gradient is this layer's output gradient
      * unchanged (add): its backward leaves ref_grad alone, and the model reads the share from
      * this layer's gradient in place (no copy, no skip buffer). */

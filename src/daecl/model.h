@@ -106,6 +106,9 @@ typedef struct dc_model {
     int up_folded[DC_MAX_LAYERS]; /* inference: layer i reads the 2x upsampling before it in
                            * place (dc_layer_kind.up_foldable): the upsampling runs nothing and
                            * has no output tensor */
+    int pool_out[DC_MAX_LAYERS]; /* inference: layer i writes the output of the 2x2 max pool
+                           * after it (dc_layer_kind.pool_out_foldable): the pool runs nothing
+                           * and layer i has no output tensor */
     dc_layer_state layers[DC_MAX_LAYERS];
 } dc_model;
 
@@ -116,9 +119,11 @@ dc_status dc_model_plan(const dc_arch *arch, int in_c, int h, int w, dc_layer_st
                         size_t *nparams, double *flops);
 
 /* Floats of activation buffers per image of an inference model on dev with these planned
- * layers: outputs whose lifetimes do not overlap share a buffer, and an upsampling that the
- * next layer reads in place has none (dc_model_create_shared). */
-size_t dc_model_inference_floats(dc_device *dev, const dc_arch *arch, const dc_layer_state *layers);
+ * layers (in_c input channels): outputs whose lifetimes do not overlap share a buffer, and an
+ * upsampling that the next layer reads in place, or a layer that writes the max pool after it,
+ * has none (dc_model_create_shared). */
+size_t dc_model_inference_floats(dc_device *dev, const dc_arch *arch, int in_c,
+                                 const dc_layer_state *layers);
 
 /* Build the model for images of in_c×h×w and up to `batch` images a step; parameters zero
  * (call dc_model_init_params or load a checkpoint). */

@@ -80,6 +80,15 @@ int dc_conv2d_upsampled_fits(const dc_device *dev, int cin, int cout, int h, int
 dc_status dc_conv2d_upsampled_forward(dc_device *dev, const dc_tensor *x, cl_mem params,
                                       size_t w_off, size_t b_off, int k, dc_act act, dc_tensor *y);
 
+/* ---- Inference: the 2x2 max pool of a conv, in one pass: y [n][cout][h/2][w/2] =
+ * dc_maxpool2_forward(dc_conv2d_forward(x)) for x [n][cin][h][w], bit for bit, without the
+ * conv output (4x y's size) written and read back. Only where dc_conv2d_maxpool_fits: the
+ * direct CPU kernels' channel lanes (cout a multiple of the lane block), even h and w; else
+ * DC_ERR_UNSUPPORTED. */
+int dc_conv2d_maxpool_fits(const dc_device *dev, int cin, int cout, int h, int w, int k);
+dc_status dc_conv2d_maxpool_forward(dc_device *dev, const dc_tensor *x, cl_mem params,
+                                    size_t w_off, size_t b_off, int k, dc_act act, dc_tensor *y);
+
 /* ---- A model's first conv layer when a 2x2 max pool follows it (the classic model's): its
  * backward takes dpool, the POOL's output gradient [n][cout][h/2][w/2], and folds the pool's
  * backward (dc_maxpool2_backward's first-maximum rule, from y) and act' into the weight and

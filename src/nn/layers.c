@@ -104,6 +104,9 @@ static dc_status conv_forward(dc_layer_run *r)
     if (r->pool_folded)
         return dc_conv2d_pooled_forward(r->dev, r->in, r->params, S->w_off, S->b_off, r->spec->k,
                                         r->act, r->out);
+    if (r->pool_out)
+        return dc_conv2d_maxpool_forward(r->dev, r->in, r->params, S->w_off, S->b_off,
+                                         r->spec->k, r->act, r->out);
     if (r->up_folded)
         return dc_conv2d_upsampled_forward(r->dev, r->in, r->params, S->w_off, S->b_off,
                                            r->spec->k, r->act, r->out);
@@ -118,6 +121,11 @@ static int conv_pool_foldable(dc_device *dev, const dc_layer_spec *L, int c, int
 static int conv_up_foldable(dc_device *dev, const dc_layer_spec *L, int c, int h, int w)
 {
     return dc_conv2d_upsampled_fits(dev, c, L->channels, h, w, L->k);
+}
+
+static int conv_pool_out_foldable(dc_device *dev, const dc_layer_spec *L, int c, int h, int w)
+{
+    return dc_conv2d_maxpool_fits(dev, c, L->channels, h, w, L->k);
 }
 
 static dc_status conv_backward_pooled(dc_layer_run *r, const dc_tensor *dpool,
@@ -434,7 +442,8 @@ static const dc_layer_kind registry[] = {
      .options = CONV_OPTS, .describe = conv_describe, .shape = conv_shape, .reach = conv_reach,
      .init = conv_init, .forward = conv_forward, .backward = conv_backward,
      .export_onnx = conv_export, .pool_foldable = conv_pool_foldable,
-     .backward_pooled = conv_backward_pooled, .up_foldable = conv_up_foldable},
+     .backward_pooled = conv_backward_pooled, .up_foldable = conv_up_foldable,
+     .pool_out_foldable = conv_pool_out_foldable},
     {.token = "convT", .help = "k x k transposed convolution, stride 2: doubles height and width",
      .options = CONV_OPTS, .describe = convT_describe, .shape = convT_shape, .reach = convT_reach,
      .init = conv_init, .forward = convT_forward, .backward = convT_backward,

@@ -184,15 +184,22 @@ static void grad_lifetimes(const dc_model *m, lifetime *t)
         extend(&t[grad_owner(m, m->layers[0].merged_by)], L);
 }
 
-/* Inference on dev (NULL: none folds): folded[i] = 1 where layer i reads the 2x upsampling
- * before it in place. Only where nothing else reads the upsampling (no merge). */
-static void up_folds(dc_device *dev, const dc_arch *arch, const dc_layer_state *layers, int *folded)
+/* An inference model's folds on dev (NULL: none): up[i] = 1 where layer i reads the 2x
+ * upsampling before it in place, pool_out[i] = 1 where layer i writes the 2x2 max pool after it.
+ * Only where nothing else reads the tensor that goes (no merge), and never both for one layer. */
+static void inference_folds(dc_device *dev, const dc_arch *arch, int in_c,
+                            const dc_layer_state *layers, int *up, int *pool_out)
 {
     for (int i = 0; i < arch->nlayers; i++) {
         const dc_layer_kind *kind = arch->layers[i].kind;
-        const dc_layer_state *up = i > 0 ? &layers[i - 1] : NULL;
-        folded[i] = dev && up && arch->layers[i - 1].kind->is_upsample2 && up->merged_by < 0 &&
-                    kind->up_foldable && kind->up_foldable(dev, &arch->layers[i], up->c, up->h, up->w);
+        const dc_layer_state *prev = i > 0 ? &layers[i - 1] : NULL;
+        up[i] = dev && prev && arch->layers[i - 1].kind->is_upsample2 && prev->merged_by < 0 &&
+                kind->up_foldable && kind->up_foldable(dev, &arch->layers[i], prev->c, prev->h, prev->w);
+        int c = prev ? prev->c : in_c; /* input shape; a pool_out kind keeps h and w */
+        pool_out[i] = dev && !up[i] && i + 1 < arch->nlayers &&
+                      arch->layers[i + 1].kind->is_maxpool2 && layers[i].merged_by < 0 &&
+                      kind->pool_out_foldable &&
+                      kind->pool_out_foldable(dev, &arch->layers[i], c, layers[i].h, layers[i].w);
     }
 }
 
@@ -201,7 +208,7 @@ static void up_folds(dc_device *dev, const dc_arch *arch, const dc_layer_state *
  * An upsampling folded into the next layer has none (0 floats), and its input lives on to
  * that layer. */
 static void output_lifetimes(const dc_arch *arch, const dc_layer_state *layers, const int *folded,
-                             int batch, lifetime *t)
+                             const int *pool_out, int batch, lifetime *t)
 {
     int L = arch->nlayers;
     for (int i = 0; i < L; i++) {
@@ -214,6 +221,11 @@ static void output_lifetimes(const dc_arch *arch, const dc_layer_state *layers, 
         if (!folded[i]) continue;
         t[i - 1].floats = 0;
         if (i >= 2 && t[i - 2].last < i) t[i - 2].last = i;
+    }
+    for (int i = 0; i + 1 < L; i++) { /* the pool's output is written at step i */
+        if (!pool_out[i]) continue;
+        t[i].floats = 0;
+        t[i + 1].first = i;
     }
 }
 
@@ -229,13 +241,14 @@ static int live_outputs(const lifetime *all, int L, lifetime *t, int *index)
     return n;
 }
 
-size_t dc_model_inference_floats(dc_device *dev, const dc_arch *arch, const dc_layer_state *layers)
+size_t dc_model_inference_floats(dc_device *dev, const dc_arch *arch, int in_c,
+                                 const dc_layer_state *layers)
 {
     lifetime all[DC_MAX_LAYERS], t[DC_MAX_LAYERS];
-    int folded[DC_MAX_LAYERS], index[DC_MAX_LAYERS], slot[DC_MAX_LAYERS];
+    int up[DC_MAX_LAYERS], pool_out[DC_MAX_LAYERS], index[DC_MAX_LAYERS], slot[DC_MAX_LAYERS];
     size_t size[DC_MAX_LAYERS], sum = 0;
-    up_folds(dev, arch, layers, folded);
-    output_lifetimes(arch, layers, folded, 1, all);
+    inference_folds(dev, arch, in_c, layers, up, pool_out);
+    output_lifetimes(arch, layers, up, pool_out, 1, all);
     int nslots = place_lifetimes(t, live_outputs(all, arch->nlayers, t, index), slot, size);
     for (int s = 0; s < nslots; s++) sum += size[s];
     return sum;
@@ -251,7 +264,7 @@ static dc_status alloc_activations(dc_model *m, int training)
     lifetime all[DC_MAX_LAYERS], t[DC_MAX_LAYERS];
     if (!training) {
         int index[DC_MAX_LAYERS];
-        output_lifetimes(&m->arch, m->layers, m->up_folded, m->batch, all);
+        output_lifetimes(&m->arch, m->layers, m->up_folded, m->pool_out, m->batch, all);
         n = live_outputs(all, L, t, index);
         for (int k = 0; k < n; k++) {
             tensors[k] = &m->layers[index[k]].out;
@@ -334,7 +347,7 @@ dc_status dc_model_create_shared(const dc_model *src, int h, int w, int batch, d
     m->params = src->params;
     clRetainMemObject(m->params);
     m->owns_params = 1;
-    up_folds(m->dev, &m->arch, m->layers, m->up_folded);
+    inference_folds(m->dev, &m->arch, m->in_c, m->layers, m->up_folded, m->pool_out);
     dc_status s = alloc_activations(m, 0);
     if (s) {
         dc_model_destroy(m);
@@ -417,7 +430,7 @@ static dc_layer_run run_for(dc_model *m, int i, const dc_tensor *x, int n, dc_te
     /* a folded upsampling's layer reads the upsampling's input */
     int src = m->up_folded[i] ? i - 2 : i - 1;
     views[0] = view_n(src < 0 ? x : &m->layers[src].out, n);
-    views[1] = view_n(&m->layers[i].out, n);
+    views[1] = view_n(&m->layers[m->pool_out[i] ? i + 1 : i].out, n);
     r.in = &views[0];
     r.out = &views[1];
     if (L->ref >= 0) {
@@ -429,6 +442,7 @@ static dc_layer_run run_for(dc_model *m, int i, const dc_tensor *x, int n, dc_te
     r.act = i == m->arch.nlayers - 1 ? DC_ACT_NONE : L->act; /* the last one's is the head */
     r.pool_folded = i == 0 && m->pool_folded;
     r.up_folded = m->up_folded[i];
+    r.pool_out = m->pool_out[i];
     return r;
 }
 
@@ -443,6 +457,7 @@ dc_status dc_model_forward(dc_model *m, const dc_tensor *x, int n)
 dc_status dc_model_layer_forward(dc_model *m, const dc_tensor *x, int n, int i)
 {
     if (i + 1 < m->arch.nlayers && m->up_folded[i + 1]) return DC_OK; /* the next layer reads it */
+    if (i > 0 && m->pool_out[i - 1]) return DC_OK; /* the layer before wrote it */
     dc_tensor views[4];
     dc_layer_run r = run_for(m, i, x, n, views);
     return m->arch.layers[i].kind->forward(&r);

@@ -105,7 +105,7 @@ static dc_status window_bytes(const dc_denoiser *d, int h, int w, size_t *per, s
     dc_layer_state layers[DC_MAX_LAYERS];
     DC_TRY(dc_model_plan(&d->src->arch, d->c, h, w, layers, NULL, NULL));
     size_t in = (size_t)d->c * h * w * sizeof(float);
-    *per = in + dc_model_inference_floats(d->src->dev, &d->src->arch, layers) * sizeof(float);
+    *per = in + dc_model_inference_floats(d->src->dev, &d->src->arch, d->c, layers) * sizeof(float);
     *largest = in;
     for (int i = 0; i < d->src->arch.nlayers; i++) {
         size_t b = (size_t)layers[i].c * layers[i].h * layers[i].w * sizeof(float);

@@ -2,8 +2,8 @@
  * model's training or inference throughput (compare-torch's dae-cl side).
  *
  *   dae-cl-profile [--platform P] [--device D] [--arch SPEC] [--batch N] [--size S]
- *                  [--channels C] [--reps R] [--peak GFLOPS] [--throughput train|infer]
- *                  [--seconds T]
+ *                  [--channels C] [--reps R] [--peak GFLOPS] [--table train|infer]
+ *                  [--throughput train|infer] [--seconds T]
  *
  * Table mode (default): the queue is replaced by one with CL_QUEUE_PROFILING_ENABLE and every
  * layer op is bracketed by markers, whose end times give the device time of the commands in
@@ -13,7 +13,9 @@
  * optimizer (Adam). Medians over R steps after a warm-up step. FLOPs: 2 per multiply-add,
  * each pass of a layer with parameters counts its forward FLOPs (other layers count none). The "step" row is the
  * sum; the "model" row times whole unbracketed steps on the wall clock (dc_model_* calls, one
- * clFinish per step), which is what training sees.
+ * clFinish per step), which is what training sees. --table infer: the forward of each layer of
+ * the inference model (dc_model_create_shared: shared buffers, folded upsamplings and pools),
+ * and whole dc_model_predict calls on the wall clock.
  *
  * Throughput mode: images/s of whole training steps (forward, loss, backward, Adam) or of
  * inference (dc_model_predict of an inference model, dc_model_create_shared), timed on the wall clock for T seconds after a warm-up, one
@@ -208,17 +210,22 @@ static void print_cell(double ms, double flops, double peak)
     else printf(" %8.3f %7.0f", ms, g);
 }
 
-static void profile_table(bench *b, int reps, double peak)
+/* A profiling queue in place of the device's own (same context, in order). */
+static void profile_queue(bench *b)
 {
-    dc_model *m = b->m;
-    int nl = m->arch.nlayers, n = m->batch;
-    /* Profiling queue in place of the device's own (same context, in order). */
     cl_int err;
     clFinish(b->dev->queue);
     cl_command_queue q = clCreateCommandQueue(b->dev->ctx, b->dev->id, CL_QUEUE_PROFILING_ENABLE, &err);
     TRY_CL(err, "creating a profiling queue");
     clReleaseCommandQueue(b->dev->queue);
     b->dev->queue = q;
+}
+
+static void profile_table(bench *b, int reps, double peak)
+{
+    dc_model *m = b->m;
+    int nl = m->arch.nlayers, n = m->batch;
+    profile_queue(b);
     /* a copy of the largest output gradient, to run a layer's backward twice */
     size_t most = 0;
     for (int i = 0; i < nl; i++)
@@ -317,6 +324,62 @@ static void profile_table(bench *b, int reps, double peak)
     clReleaseMemObject(saved);
 }
 
+/* The inference model's forward per layer (as eval and denoise run it): a layer folded into
+ * another runs nothing and says which one ran it. */
+static void infer_table(bench *b, int reps, double peak)
+{
+    profile_queue(b);
+    int n = b->m->batch, nl = b->m->arch.nlayers;
+    dc_model *inf = NULL;
+    TRY(dc_model_create_shared(b->m, b->m->in_h, b->m->in_w, n, &inf));
+    double *t = calloc((size_t)nl * reps, sizeof *t), *wall = calloc((size_t)reps, sizeof *wall);
+    if (!t || !wall) {
+        fprintf(stderr, "dae-cl-profile: out of memory\n");
+        exit(1);
+    }
+    dc_tensor out;
+    TRY(dc_model_predict(inf, &b->x, n, &out)); /* warm-up */
+    for (int rep = 0; rep < reps; rep++)
+        for (int i = 0; i < nl; i++) {
+            cl_event a = mark(b->dev);
+            TRY(dc_model_layer_forward(inf, &b->x, n, i));
+            t[(size_t)i * reps + rep] = span_ms(a, mark(b->dev));
+        }
+    for (int rep = 0; rep < reps; rep++) {
+        double t0 = now();
+        TRY(dc_model_predict(inf, &b->x, n, &out));
+        TRY_CL(clFinish(b->dev->queue), "clFinish");
+        wall[rep] = (now() - t0) * 1e3;
+    }
+    const char *hdr = peak > 0 ? "  GF/s peak" : "    GF/s";
+    printf("%-3s %-26s %8s%s\n", "#", "layer (inference, batch)", "fwd ms", hdr);
+    double sum = 0, fsum = 0;
+    for (int i = 0; i < nl; i++) {
+        const dc_layer_spec *L = &inf->arch.layers[i];
+        const dc_layer_state *S = &inf->layers[i];
+        char desc[64];
+        L->kind->describe(L, &inf->arch, desc, sizeof desc);
+        double ms = median(&t[(size_t)i * reps], reps), f = S->nparams > 0 ? S->flops * n : 0;
+        printf("%-3d %-26s", i + 1, desc);
+        print_cell(ms, f, peak);
+        if (i + 1 < nl && inf->up_folded[i + 1]) printf("  read in place by %d", i + 2);
+        if (inf->up_folded[i]) printf("  reads %d's input", i);
+        if (inf->pool_out[i]) printf("  writes %d's output", i + 2);
+        if (i > 0 && inf->pool_out[i - 1]) printf("  written by %d", i);
+        printf("\n");
+        sum += ms, fsum += f;
+    }
+    printf("%-3s %-26s", "", "forward (sum)");
+    print_cell(sum, fsum, peak);
+    printf("\n%-3s %-26s", "", "predict (wall clock)");
+    double w = median(wall, reps);
+    print_cell(w, fsum, peak);
+    printf("  = %.0f images/s\n", n / (w / 1e3));
+    free(t);
+    free(wall);
+    dc_model_destroy(inf);
+}
+
 /* ---- throughput --------------------------------------------------------------------------- */
 
 static void throughput(bench *b, int train, double seconds)
@@ -355,6 +418,7 @@ static void throughput(bench *b, int train, double seconds)
 int main(int argc, char **argv)
 {
     int platform = -1, device = -1, batch = 128, size = 28, channels = 1, reps = 10, mode = 0;
+    int infer = 0; /* table of the inference model's forward */
     double peak = 0, seconds = 3;
     const char *arch_spec = "classic";
     for (int i = 1; i < argc; i++) {
@@ -362,8 +426,9 @@ int main(int argc, char **argv)
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             printf("usage: dae-cl-profile [--platform P] [--device D] [--arch SPEC] [--batch N] "
                    "[--size S] [--channels C] [--reps R] [--peak GFLOPS] "
-                   "[--throughput train|infer] [--seconds T]\n"
-                   "Per-layer device times of a training step (OpenCL events), or images/s.\n");
+                   "[--table train|infer] [--throughput train|infer] [--seconds T]\n"
+                   "Per-layer device times of a training step or of inference (OpenCL "
+                   "events), or images/s.\n");
             return 0;
         }
         if (i + 1 >= argc) {
@@ -380,7 +445,13 @@ int main(int argc, char **argv)
         else if (!strcmp(f, "--reps")) reps = parse_int(f, v, 1, 10000);
         else if (!strcmp(f, "--peak")) peak = parse_double(f, v);
         else if (!strcmp(f, "--seconds")) seconds = parse_double(f, v);
-        else if (!strcmp(f, "--throughput")) {
+        else if (!strcmp(f, "--table")) {
+            if (strcmp(v, "train") && strcmp(v, "infer")) {
+                fprintf(stderr, "dae-cl-profile: --table: '%s' is not train or infer\n", v);
+                return 2;
+            }
+            infer = !strcmp(v, "infer");
+        } else if (!strcmp(f, "--throughput")) {
             if (!strcmp(v, "train")) mode = 1;
             else if (!strcmp(v, "infer")) mode = 2;
             else {
@@ -417,7 +488,8 @@ int main(int argc, char **argv)
         printf("device %s\nmodel %s, %dx%dx%d, batch %d, median of %d steps%s\n", desc, spec,
                channels, size, size, batch, reps, peak > 0 ? "" : " (--peak G adds % of peak)");
         if (peak > 0) printf("peak %.1f GFLOP/s\n", peak);
-        profile_table(&b, reps, peak);
+        if (infer) infer_table(&b, reps, peak);
+        else profile_table(&b, reps, peak);
     }
     clReleaseMemObject(b.state);
     dc_tensor_release(&b.x);
