@@ -231,6 +231,17 @@ __kernel void dz_prep(const __global float *y, const uint y_off, __global float 
 #if POOLOUT && (!defined(DC_FWD_ONLY) || !LCO_FWD || UPIN || LPX % 2 || H % 2 || W % 2)
 #error "POOLOUT: forward only, by channel lanes, not with UPIN, even LPX, H and W"
 #endif
+/* UPPH (with UPIN, K = 3, channel lanes): the conv of a 2x upsampling in its four phases. An
+ * output pixel's 3 taps along a row meet only 2 source pixels (ox = 2m: m-1, m, m; ox = 2m+1:
+ * m, m, m+1), so each output parity (py, px) is a 2x2 conv of the source with summed weights
+ * (w_lanes_up): 4 FMAs per input channel instead of 9, rounded differently from the unfused
+ * conv (the sums of weights). Segments start at even pixels (even LPX). */
+#ifndef UPPH
+#define UPPH 0
+#endif
+#if UPPH && (!UPIN || !LCO_FWD || K != 3 || LPX % 2)
+#error "UPPH: an upsampled input by channel lanes, K = 3, even LPX"
+#endif
 #define XH (UPIN ? H / 2 : H) /* the input's plane */
 #define XW (UPIN ? W / 2 : W)
 
@@ -693,6 +704,70 @@ INLINE void transpose8(const lvec r[8], lvec c[8])
 }
 #endif
 
+#if UPPH
+/* Whether tap k (0..2) of a row meets source offset d (0, 1) at output parity f (UPPH). */
+#define UP_TAP(f, d, k) ((f) ? ((d) ? (k) == 2 : (k) <= 1) : ((d) ? (k) >= 1 : (k) == 0))
+
+/* wl[ci][py][dy][px][dx][co] = the sum of W[co][ci][ky][kx] over the taps (ky, kx) that meet
+ * source offset (dy, dx) at output parity (py, px); one per work-item. */
+__kernel void w_lanes_up(const __global float *prm, const uint w_off, __global float *wl,
+                         const uint wl_off, const int unused)
+{
+    int i = get_global_id(0);
+    if (i >= COUT * CIN * 16) return;
+    int co = i % COUT, ph = (i / COUT) % 16, ci = i / (COUT * 16);
+    int py = ph >> 3, dy = (ph >> 2) & 1, px = (ph >> 1) & 1, dx = ph & 1;
+    const __global float *w = prm + w_off + ((uint)co * CIN + ci) * 9;
+    float s = 0.0f;
+    for (int ky = 0; ky < 3; ky++)
+        for (int kx = 0; kx < 3; kx++)
+            if (UP_TAP(py, dy, ky) && UP_TAP(px, dx, kx)) s += w[ky * 3 + kx];
+    wl[wl_off + i] = s;
+}
+
+/* lco_accumulate of an upsampled input by phases (UPPH): output row oy reads source rows
+ * oy/2 + py - 1 + dy (py = oy & 1); each source pixel of the segment is broadcast once into
+ * the 4 outputs it meets, 2 of each parity. x0 is even. */
+INLINE void lco_accumulate(lvec acc[LCB][LPX], const __global float *x, uint x_off,
+                           const __global float *wl, int img, int oy, int c0, const int x0,
+                           const int px, const int edges, const int ni, const int no)
+{
+    const int py = oy & 1;
+    for (int ci = 0; ci < ni; ci++) {
+        const __global float *xc = x + x_off + (uint)(img * ni + ci) * (XH * XW);
+        const __global float *wc = wl + (uint)(ci * 4 + py * 2) * 4 * no + c0;
+        UNROLL
+        for (int dy = 0; dy < 2; dy++) {
+            int sy = (oy >> 1) + py - 1 + dy;
+            if (sy < 0 || sy >= XH) continue;
+            const __global float *row = xc + sy * XW;
+            lvec wv[2][2][LCB];
+            UNROLL
+            for (int f = 0; f < 2; f++)
+                UNROLL
+                for (int d = 0; d < 2; d++)
+                    UNROLL
+                    for (int b = 0; b < LCB; b++)
+                        wv[f][d][b] = LVLOAD(0, wc + (dy * 4 + f * 2 + d) * no + b * LCV);
+            UNROLL
+            for (int j = -1; j <= LPX / 2; j++) {
+                int c = x0 / 2 + j;
+                if (2 * j - 1 >= px || (edges && (c < 0 || c >= XW))) continue;
+                lvec xv = (lvec)row[c];
+                UNROLL
+                for (int f = 0; f < 2; f++)
+                    UNROLL
+                    for (int d = 0; d < 2; d++) {
+                        int p = f ? 2 * (j - d) + 1 : 2 * (j + 1 - d);
+                        if (p < 0 || p >= px) continue;
+                        UNROLL
+                        for (int b = 0; b < LCB; b++) acc[b][p] = fma(xv, wv[f][d][b], acc[b][p]);
+                    }
+            }
+        }
+    }
+}
+#else
 /* Adds to acc the conv of pixels [x0, x0 + px) of output row oy, channels [c0, c0 + LCB*LCV)
  * of image img (ni input channels, no output channels). px is a constant; x0 is one for the
  * first and last segments of a row, whose column borders (edges: which ones to check) then
@@ -733,6 +808,7 @@ INLINE void lco_accumulate(lvec acc[LCB][LPX], const __global float *x, uint x_o
         }
     }
 }
+#endif /* UPPH */
 
 /* acc = the bias of channels [c0, c0 + LCB*LCV) (with bias), else 0. */
 INLINE void lco_init(lvec acc[LCB][LPX], const __global float *prm, uint b_off, int c0,

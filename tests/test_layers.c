@@ -1040,8 +1040,18 @@ int main(void)
      * 32->1 and 32->3: one row block, several with a narrow last one, 5x5, rows of 8 lanes) */
     test_upsampled_case(2, 32, 32, 14, 14, 3, DC_ACT_RELU);
     test_upsampled_case(3, 32, 1, 28, 28, 3, DC_ACT_SIGMOID);
+    /* the channel lanes' 3x3 case in its four phases above, all 9 taps here */
+    int phases = dev->opts.conv_up_phases;
+    dev->opts.conv_up_phases = 0;
+    printf("  (all 9 taps:)\n");
+    test_upsampled_case(2, 32, 32, 14, 14, 3, DC_ACT_RELU);
+    dev->opts.conv_up_phases = phases;
     if (all_shapes) {
         test_upsampled_case(2, 5, 16, 6, 10, 5, DC_ACT_TANH);
+        /* phases: segments of 8 + 8 + 4 and 8 + 2, two channel blocks, a 2x2 output */
+        test_upsampled_case(2, 3, 16, 6, 20, 3, DC_ACT_TANH);
+        test_upsampled_case(1, 4, 8, 4, 10, 3, DC_ACT_LEAKY_RELU);
+        test_upsampled_case(3, 2, 8, 2, 2, 3, DC_ACT_SIGMOID);
         test_upsampled_case(3, 16, 3, 8, 70, 3, DC_ACT_SIGMOID);
         test_upsampled_case(2, 7, 2, 6, 36, 5, DC_ACT_NONE);
         test_upsampled_case(2, 6, 1, 4, 8, 3, DC_ACT_LEAKY_RELU);

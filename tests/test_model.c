@@ -328,8 +328,8 @@ static void buffer_bytes(const dc_tensor *const *t, int n, size_t *distinct, siz
 }
 
 /* Tensors whose lifetimes do not overlap share buffers (a training model's output gradients, an
- * inference model's outputs): the inference model's output must be bit-identical to the
- * training model's, and the classic model must need clearly less memory than one buffer per
+ * inference model's outputs): the inference model's output must be the training model's, bit
+ * for bit where no conv runs in phases (within 1e-5 where one does), and the classic model must need clearly less memory than one buffer per
  * tensor. The gradients under sharing are checked against the reference in test_gradients. */
 static void test_shared_buffers(dc_device *dev, uint64_t *rng, int all_models)
 {
@@ -358,7 +358,12 @@ static void test_shared_buffers(dc_device *dev, uint64_t *rng, int all_models)
             CHECK_OK(dc_model_predict(i ? inf : m, &xt, n, &out));
             CHECK_OK(dc_tensor_read(dev, &out, got[i]));
         }
-        if (inf) CHECK(memcmp(got[0], got[1], px * sizeof(float)) == 0, "%s: the inference model's output differs", cases[k].spec);
+        /* the same up to rounding: a 3x3 conv of an upsampling runs in phases (summed weights) */
+        double most = 0;
+        for (size_t j = 0; inf && j < px; j++)
+            if (fabs((double)got[0][j] - got[1][j]) > most) most = fabs((double)got[0][j] - got[1][j]);
+        if (inf) fprintf(stderr, "%s: inference model vs training model, largest difference %.1e\n", cases[k].spec, most);
+        if (inf) CHECK(most <= 1e-5, "%s: the inference model's output differs by %.2e", cases[k].spec, most);
         if (k == 0 && inf) {
             const dc_tensor *grads[DC_MAX_LAYERS], *outs[DC_MAX_LAYERS];
             int L = m->arch.nlayers;
@@ -386,24 +391,29 @@ static void test_shared_buffers(dc_device *dev, uint64_t *rng, int all_models)
             if ((dev->type & CL_DEVICE_TYPE_CPU) && dev->opts.conv_pool_fold &&
                 dc_conv_algo_for(dev) == DC_CONV_DIRECT)
                 CHECK(pools == 2, "classic inference folds %d of its 2 max pools, not both", pools);
-            /* DAECL_CONV_UP_FOLD=0 DAECL_CONV_POOL_FOLD=0: nothing folds, the output is the same */
+            /* DAECL_CONV_UP_FOLD=0 DAECL_CONV_POOL_FOLD=0: nothing folds, and the output is the
+             * training model's bit for bit; so is that of the folds without phases
+             * (DAECL_CONV_UP_PHASES=0) */
             dc_device_options saved = dev->opts;
-            dev->opts.conv_up_fold = 0;
-            dev->opts.conv_pool_fold = 0;
-            dc_model *plain = NULL;
-            CHECK_OK(dc_model_create_shared(m, h, w, n, &plain));
-            if (plain) {
+            for (int v = 0; v < 2; v++) {
+                dev->opts = saved;
+                if (v == 0) dev->opts.conv_up_fold = dev->opts.conv_pool_fold = 0;
+                else dev->opts.conv_up_phases = 0;
+                dc_model *other = NULL;
+                CHECK_OK(dc_model_create_shared(m, h, w, n, &other));
+                if (!other) continue;
                 int any = 0;
-                for (int i = 0; i < L; i++) any |= plain->up_folded[i] | plain->pool_out[i];
-                CHECK(!any, "conv_up_fold = conv_pool_fold = 0: the inference model still folds");
-                float *unfolded = malloc(px * sizeof(float));
-                CHECK_OK(dc_model_predict(plain, &xt, n, &out));
-                CHECK_OK(dc_tensor_read(dev, &out, unfolded));
-                CHECK(memcmp(unfolded, got[1], px * sizeof(float)) == 0,
-                      "classic: the unfolded inference model's output differs from the folded one's");
-                free(unfolded);
+                for (int i = 0; i < L; i++) any |= other->up_folded[i] | other->pool_out[i];
+                if (v == 0) CHECK(!any, "conv_up_fold = conv_pool_fold = 0: the inference model still folds");
+                float *y = malloc(px * sizeof(float));
+                CHECK_OK(dc_model_predict(other, &xt, n, &out));
+                CHECK_OK(dc_tensor_read(dev, &out, y));
+                CHECK(memcmp(y, got[0], px * sizeof(float)) == 0,
+                      "classic: the inference model %s differs from the training model",
+                      v ? "without phases" : "without folds");
+                free(y);
+                dc_model_destroy(other);
             }
-            dc_model_destroy(plain);
             dev->opts = saved;
         }
         dc_tensor_release(&xt);

@@ -56,6 +56,9 @@ typedef struct dc_device_options {
                              * upsampling in place (dc_conv2d_upsampled_fits) */
     int conv_pool_fold;     /* DAECL_CONV_POOL_FOLD=0|1: 0 = inference convs never write the max
                              * pool of their output (dc_conv2d_maxpool_fits) */
+    int conv_up_phases;     /* DAECL_CONV_UP_PHASES=0|1: 0 = a 3x3 conv reading an upsampling in
+                             * place runs all 9 taps, not its four 2x2 phases (cl/conv2d.cl UPPH;
+                             * the phases round differently) */
     dc_conv_dw conv_dw;     /* DAECL_CONV_DW=rows|channels */
     dc_conv_lanes conv_lanes; /* DAECL_CONV_LANES=pixels|channels */
     int dw_chunks;          /* DAECL_CONV_DW_CHUNKS=N: batch chunks for dW (0 = by compute units) */

@@ -72,8 +72,10 @@ dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor
                              size_t b_off, int k, dc_act act, dc_tensor *dx);
 
 /* ---- Inference: the conv of the 2x nearest upsampling of x [n][cin][h][w], read in place:
- * y [n][cout][2h][2w] = dc_conv2d_forward(dc_upsample2_forward(x)), bit for bit, without the
- * upsampled tensor (4x x's size) written and read back. Only where dc_conv2d_upsampled_fits
+ * y [n][cout][2h][2w] = dc_conv2d_forward(dc_upsample2_forward(x)) without the upsampled tensor
+ * (4x x's size) written and read back: bit for bit, except that a 3x3 conv by channel lanes
+ * runs in its four 2x2 phases on x (dev->opts.conv_up_phases), whose summed weights round
+ * differently (4 FMAs per input channel instead of 9). Only where dc_conv2d_upsampled_fits
  * (h, w: the upsampled size): the direct CPU kernels' channel lanes or unaligned row loads,
  * k <= 5; else DC_ERR_UNSUPPORTED. */
 int dc_conv2d_upsampled_fits(const dc_device *dev, int cin, int cout, int h, int w, int k);

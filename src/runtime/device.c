@@ -184,7 +184,8 @@ void dc_device_options_default(dc_device_options *o, cl_device_type type, const 
                                const char *name)
 {
     (void)platform;
-    *o = (dc_device_options){.conv_ws = 1, .conv_up_fold = 1, .conv_pool_fold = 1};
+    *o = (dc_device_options){.conv_ws = 1, .conv_up_fold = 1, .conv_pool_fold = 1,
+                              .conv_up_phases = 1};
     o->conv_algo = (type & CL_DEVICE_TYPE_GPU) ? DC_CONV_GEMM : DC_CONV_DIRECT;
     if (name && strstr(name, "llvmpipe")) o->loop_limit = LLVMPIPE_LOOP_LIMIT;
 }
@@ -224,6 +225,7 @@ dc_status dc_device_options_from_env(dc_device_options *o)
     static const char *const lanes_names[] = {NULL, "pixels", "channels"};
     int algo = (int)o->conv_algo, dw = (int)o->conv_dw, lanes = (int)o->conv_lanes;
     long ws = o->conv_ws, up_fold = o->conv_up_fold, pool_fold = o->conv_pool_fold;
+    long phases = o->conv_up_phases;
     long chunks = o->dw_chunks, gchunk = o->gemm_chunk;
     long limit = (long)o->loop_limit;
     DC_TRY(env_choice("DAECL_CONV", algos, 2, &algo));
@@ -232,6 +234,7 @@ dc_status dc_device_options_from_env(dc_device_options *o)
     DC_TRY(env_count("DAECL_CONV_WS", 1, &ws));
     DC_TRY(env_count("DAECL_CONV_UP_FOLD", 1, &up_fold));
     DC_TRY(env_count("DAECL_CONV_POOL_FOLD", 1, &pool_fold));
+    DC_TRY(env_count("DAECL_CONV_UP_PHASES", 1, &phases));
     DC_TRY(env_count("DAECL_CONV_DW_CHUNKS", 1 << 20, &chunks));
     DC_TRY(env_count("DAECL_CONV_GEMM_CHUNK", 1 << 20, &gchunk));
     DC_TRY(env_count("DAECL_LOOP_LIMIT", 1l << 30, &limit));
@@ -241,6 +244,7 @@ dc_status dc_device_options_from_env(dc_device_options *o)
     o->conv_ws = (int)ws;
     o->conv_up_fold = (int)up_fold;
     o->conv_pool_fold = (int)pool_fold;
+    o->conv_up_phases = (int)phases;
     o->dw_chunks = (int)chunks;
     o->gemm_chunk = (int)gchunk;
     o->loop_limit = (unsigned long)limit;

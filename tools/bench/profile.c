@@ -375,6 +375,9 @@ static void infer_table(bench *b, int reps, double peak)
     double w = median(wall, reps);
     print_cell(w, fsum, peak);
     printf("  = %.0f images/s\n", n / (w / 1e3));
+    printf("FLOPs are each layer's nominal ones: a 3x3 conv that reads an upsampling in place by "
+           "channel lanes\nruns in four phases, 4 of its 9 taps (DAECL_CONV_UP_PHASES=0: all "
+           "9), so its rate can pass the peak.\n");
     free(t);
     free(wall);
     dc_model_destroy(inf);
