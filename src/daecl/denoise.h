@@ -34,13 +34,15 @@
  *  - Memory. Device memory per step is bounded by the window size, not the image size:
  *        activations = batch x (h x w + shared outputs) x 4 bytes
  *    for h x w windows: the input, and the layers' outputs in buffers shared by the outputs
- *    whose lifetimes do not overlap (dc_model_inference_floats). For the classic model that is
- *    43 x T^2 floats for T x T windows (one full-size 32-channel buffer, one half-size, one
- *    quarter-size and the input; every output unshared would be 102 x T^2), so 11.3 MB for one
- *    256 x 256 window. batch is the largest count that keeps activations within
- *    DC_DENOISE_MEM_BUDGET (and each tensor within the device's max allocation), at most
- *    DC_DENOISE_MAX_BATCH and never more than the number of windows: 6 windows of 256 x 256
- *    (68 MB) for a 600 x 300 image and the classic model at the default tile. Host memory:
+ *    whose lifetimes do not overlap (dc_model_inference_floats). For the classic model on a CPU,
+ *    whose convs write the max pools after them and read the upsamplings before them in place,
+ *    that is 13 x T^2 floats for T x T windows (one half-size 32-channel buffer, two
+ *    quarter-size ones and the input; 43 x T^2 without the pool folds, 102 x T^2 with every
+ *    output unshared), so 3.4 MB for one 256 x 256 window. batch is the largest count that
+ *    keeps activations within DC_DENOISE_MEM_BUDGET (and each tensor within the device's max
+ *    allocation), at most DC_DENOISE_MAX_BATCH and never more than the number of windows: 6
+ *    windows of 256 x 256 (20 MB) for a 600 x 300 image and the classic model at the default
+ *    tile. Host memory:
  *    the input and output images plus batch windows in and out.
  *
  * Channels: the model's input channel count C (1 or 3) and its output's are equal (the
