@@ -374,7 +374,17 @@ static void test_shared_buffers(dc_device *dev, uint64_t *rng, int all_models)
             CHECK(shared > 0 && shared < own * 7 / 10, "gradient buffers: %zu bytes shared vs %zu", shared, own);
             buffer_bytes(outs, L, &shared, &own);
             fprintf(stderr, "classic, batch %d: inference outputs %zu bytes in shared buffers, %zu unshared\n", n, shared, own);
-            CHECK(shared > 0 && shared < own * 7 / 10, "inference buffers: %zu bytes shared vs %zu", shared, own);
+            /* The folds leave few tensors (on llvmpipe the upsampled 32-channel one dominates), so
+             * the bound is the classic chain's: never more than its two largest outputs. */
+            size_t big[2] = {0, 0};
+            for (int i = 0; i < L; i++) {
+                size_t b = outs[i]->buf ? dc_tensor_size(outs[i]) * sizeof(float) : 0;
+                if (b > big[0]) big[1] = big[0], big[0] = b;
+                else if (b > big[1]) big[1] = b;
+            }
+            CHECK(shared > 0 && shared < own && shared <= big[0] + big[1],
+                  "inference buffers: %zu bytes shared vs %zu unshared, two largest %zu", shared, own,
+                  big[0] + big[1]);
             CHECK(dc_model_inference_floats(dev, &m->arch, m->in_c, m->layers) * n * sizeof(float) == shared,
                   "dc_model_inference_floats disagrees with the buffers allocated");
             /* the direct CPU kernels read both upsamplings in place (the 32->32 conv by channel
