@@ -183,12 +183,13 @@ static void lanes_over_out_channels(conv_plan *p, const dc_device *dev, const re
     if (p->lco_fwd || p->lco_dx) p->lcv = lcv, p->lcb = lcb, p->lpx = 7;
 }
 
-/* Pixels per channel-lane segment of a forward that writes the max pool of its output: even,
- * so that a segment holds whole 2x2 windows. 8: classic model, batch 512 inference on the
+/* Pixels per channel-lane segment where segments must start at even pixels: a forward that
+ * writes the max pool of its output (whole 2x2 windows per segment) and an upsampling's conv in
+ * phases (UPPH). 8, for the pool: classic model, batch 512 inference on the
  * 2-core AVX2 EPYC, alternated twice: 11.6-12.1k images/s against 10.6-11.4k for 6 and
  * 9.8-10.0k for 4 (11 accumulators and 3 weights fit 16 registers; 4 pixels per channel store
  * as one vector after the 8x8 transpose). */
-#define LPX_POOLED_OUT 8
+#define LPX_EVEN 8
 
 /* What a plan's program serves. */
 typedef enum conv_use {
@@ -245,12 +246,11 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
      * channel instead of 9. Classic model, batch 512, the 32->32 conv after the first
      * upsampling, alternated twice (with a test running beside): 24.4-28.6 -> 11.3-14.0 ms. */
     p->upph = use == CONV_UPSAMPLED && p->lco_fwd && k == 3 && dev->opts.conv_up_phases;
-    if (p->upph) p->lpx = 8; /* segments start at even pixels */
+    if (p->upph) p->lpx = LPX_EVEN;
     p->pool_out = use == CONV_POOLED_OUT && p->lco_fwd && h % 2 == 0 && w % 2 == 0;
     if (use == CONV_POOLED_OUT) {
         p->lco_dx = 0;
-        /* a segment's pixels pair up for the pool: LPX_POOLED_OUT, even */
-        if (p->pool_out) p->lpx = LPX_POOLED_OUT;
+        if (p->pool_out) p->lpx = LPX_EVEN;
     }
     int accn = p->fcob * p->fry > p->dcob * p->dry ? p->fcob * p->fry : p->dcob * p->dry;
     int n = snprintf(p->opts, sizeof p->opts,
@@ -310,6 +310,10 @@ static dc_status launch_rows(dc_device *dev, const conv_plan *p, const char *nam
     return launch(dev, kr, 3, global, local, what);
 }
 
+/* Floats of the lane-major weight copy per (input, output) channel pair: the taps, or the
+ * four phases' 2x2 summed weights (w_lanes_up). */
+static int lane_weights_per_pair(const conv_plan *p) { return p->upph ? 16 : p->k * p->k; }
+
 /* Input bytes per image above which the channel-lane kernels group rows (launch_lco): about
  * half of a CPU core's L2 cache. */
 #define LCO_CACHE_BYTES (256u * 1024u)
@@ -324,7 +328,7 @@ static dc_status launch_lco(dc_device *dev, const conv_plan *p, int dx, const dc
     DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, p->upph ? "w_lanes_up" : "w_lanes", &kw));
     DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, dx ? "conv_dx_lco" : "conv_fwd_lco", &kr));
     cl_uint wo = (cl_uint)w_off, so = (cl_uint)s_off, bo = (cl_uint)b_off;
-    cl_int d = dx, nw = p->cout * p->cin * (p->upph ? 16 : p->k * p->k);
+    cl_int d = dx, nw = p->cout * p->cin * lane_weights_per_pair(p);
     DC_CL(DC_ARG(kw, 0, prm), what);
     DC_CL(DC_ARG(kw, 1, wo), what);
     DC_CL(DC_ARG(kw, 2, scratch), what);
@@ -594,7 +598,7 @@ static dc_status conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem param
     conv_plan_make(&p, dev, x->c, y->c, h, w, k, use);
     if (p.lco_fwd) {
         cl_mem scratch;
-        DC_TRY(scratch_get(dev, (size_t)p.cout * p.cin * (p.upph ? 16 : k * k), &scratch));
+        DC_TRY(scratch_get(dev, (size_t)p.cout * p.cin * lane_weights_per_pair(&p), &scratch));
         return launch_lco(dev, &p, 0, x, params, w_off, b_off, act, y, scratch, 0, op);
     }
     return launch_rows(dev, &p, "conv_fwd", x, params, w_off, b_off, act, y, op);

@@ -206,7 +206,8 @@ static void inference_folds(dc_device *dev, const dc_arch *arch, int in_c,
 /* Inference: layer i's output lives from its forward (step i) to the last layer that reads it
  * (the next one, and a merge that references it); the last layer's, the logits, to the end.
  * An upsampling folded into the next layer has none (0 floats), and its input lives on to
- * that layer. */
+ * that layer; a layer that writes the max pool after it has none, and the pool's output is
+ * written at that layer's step. */
 static void output_lifetimes(const dc_arch *arch, const dc_layer_state *layers, const int *folded,
                              const int *pool_out, int batch, lifetime *t)
 {
