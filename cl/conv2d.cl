@@ -231,16 +231,42 @@ __kernel void dz_prep(const __global float *y, const uint y_off, __global float 
 #if POOLOUT && (!defined(DC_FWD_ONLY) || !LCO_FWD || UPIN || LPX % 2 || H % 2 || W % 2)
 #error "POOLOUT: forward only, by channel lanes, not with UPIN, even LPX, H and W"
 #endif
-/* UPPH (with UPIN, K = 3, channel lanes): the conv of a 2x upsampling in its four phases. An
- * output pixel's 3 taps along a row meet only 2 source pixels (ox = 2m: m-1, m, m; ox = 2m+1:
- * m, m, m+1), so each output parity (py, px) is a 2x2 conv of the source with summed weights
- * (w_lanes_up): 4 FMAs per input channel instead of 9, rounded differently from the unfused
- * conv (the sums of weights). Segments start at even pixels (even LPX). */
+/* UPPH (with UPIN, K = 3): the conv of a 2x upsampling in its four phases. An output pixel's
+ * 3 taps along a row meet only 2 source pixels (ox = 2m: m-1, m, m; ox = 2m+1: m, m, m+1), so
+ * each output parity (py, px) is a 2x2 conv of the source with summed weights: 4 FMAs per
+ * input channel instead of 9, rounded differently from the unfused conv (the sums of
+ * weights, w_lanes_up). By channel lanes, segments start at even pixels (even LPX); by rows
+ * (FFS, rows_block_up), blocks of even rows (even FRY) over the source's pixels. */
 #ifndef UPPH
 #define UPPH 0
 #endif
-#if UPPH && (!UPIN || !LCO_FWD || K != 3 || LPX % 2)
-#error "UPPH: an upsampled input by channel lanes, K = 3, even LPX"
+#if UPPH && (!UPIN || K != 3 || (LCO_FWD ? LPX % 2 : !FFS || FRY % 2))
+#error "UPPH: an upsampled input, K = 3, by channel lanes with even LPX or by rows with even FRY"
+#endif
+#if UPPH
+/* Whether tap k (0..2) of a row meets source offset d (0, 1) at output parity f (UPPH). */
+#define UP_TAP(f, d, k) ((f) ? ((d) ? (k) == 2 : (k) <= 1) : ((d) ? (k) >= 1 : (k) == 0))
+/* The sum of the 3x3 weights w that meet source offset (dy, dx) at output parity (py, px). */
+INLINE float up_phase_weight(const __global float *w, int py, int dy, int px, int dx)
+{
+    float s = 0.0f;
+    for (int ky = 0; ky < 3; ky++)
+        for (int kx = 0; kx < 3; kx++)
+            if (UP_TAP(py, dy, ky) && UP_TAP(px, dx, kx)) s += w[ky * 3 + kx];
+    return s;
+}
+
+/* wl[ci][py][dy][px][dx][co] = the sum of W[co][ci][ky][kx] over the taps (ky, kx) that meet
+ * source offset (dy, dx) at output parity (py, px); one per work-item. */
+__kernel void w_lanes_up(const __global float *prm, const uint w_off, __global float *wl,
+                         const uint wl_off, const int unused)
+{
+    int i = get_global_id(0);
+    if (i >= COUT * CIN * 16) return;
+    int co = i % COUT, ph = (i / COUT) % 16, ci = i / (COUT * 16);
+    int py = ph >> 3, dy = (ph >> 2) & 1, px = (ph >> 1) & 1, dx = ph & 1;
+    wl[wl_off + i] = up_phase_weight(prm + w_off + ((uint)co * CIN + ci) * 9, py, dy, px, dx);
+}
 #endif
 #define XH (UPIN ? H / 2 : H) /* the input's plane */
 #define XW (UPIN ? W / 2 : W)
@@ -447,6 +473,131 @@ INLINE void row_gather_up(const __global float *xi, uint rowi, const int x0, vec
 }
 #endif
 
+#if UPPH && !LCO_FWD
+/* The forward of a 2x upsampled input by rows in its four phases (UPPH with FFS): lanes over
+ * the source's pixels, row blocks of the source (TW source pixels, the last one SLW). Output
+ * pixel (oy, 2n + px), py = oy & 1, is the sum over dy, dx of
+ * wl[ci][py][dy][px][dx] * src[oy/2 + py - 1 + dy][n + px + dx - 1]: a source row segment is
+ * read at three offsets (n - 1, n, n + 1) by unaligned loads, each weight is one broadcast,
+ * and the two column parities are interleaved once, at the store. Against the upsampled rows'
+ * shifts (row_shifts_up), whose permutes LLVM splits into pieces on AVX2, there are no
+ * shuffles in the loop. */
+#define SLW (XW - (NXB - 1) * TW)
+
+/* xs[v][s] lane j = source pixel sx0 + v*VW + j + s - 1 of the row at rowi (rowi: the block's
+ * first pixel), zero outside the row. fast: unaligned loads (the caller guarantees that
+ * rowi - 1 .. rowi + NV*VW lie inside the tensor), masked only where a lane can leave the row
+ * (as mask_row_edges); else one pixel at a time. */
+INLINE void src_row_shifts(const __global float *x, uint rowi, const int sx0, const int nvb,
+                           vec xs[NV][3], const int fast, const int last)
+{
+    UNROLL
+    for (int v = 0; v < NV; v++)
+        UNROLL
+        for (int s = -1; s <= 1; s++) {
+            if (v >= nvb) continue;
+            if (!fast) {
+                float t[VW];
+#pragma unroll 1
+                for (int j = 0; j < VW; j++) {
+                    int c = sx0 + v * VW + j + s;
+                    t[j] = c >= 0 && c < XW ? x[(int)rowi - sx0 + c] : 0.0f;
+                }
+                xs[v][s + 1] = VLOAD(0, t);
+                continue;
+            }
+            vec raw = VLOAD(0, x + ((int)rowi + v * VW + s));
+            ivec col = AS_IVEC(IOTA) + (ivec)(sx0 + v * VW + s);
+            if (v == 0 && s < 0) raw = select((vec)0.0f, raw, col >= (ivec)0);
+            if (last && s > 0) raw = select((vec)0.0f, raw, col < (ivec)XW);
+            xs[v][s + 1] = raw;
+        }
+}
+
+#if VW == 16
+#define ZIP_LO ((uint16)(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23))
+#define ZIP_HI ((uint16)(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31))
+#else
+#define ZIP_LO ((uint8)(0, 8, 1, 9, 2, 10, 3, 11))
+#define ZIP_HI ((uint8)(4, 12, 5, 13, 6, 14, 7, 15))
+#endif
+
+/* Output rows [oy0, +FRY) (oy0 even) of output channels [cb*FCOB, +FCOB) of image img, from
+ * source block [sx0, +bw). */
+INLINE void rows_block_up(const __global float *x, uint x_off, uint x_end,
+                          const __global float *wl, const __global float *prm, uint b_off,
+                          __global float *y, uint y_off, int act, int img, int cb, int oy0,
+                          const int sx0, const int bw, const int last)
+{
+    const int nvb = (bw + VW - 1) / VW;
+    const int c0 = min(cb * FCOB, COUT - FCOB); /* as rows_block's */
+    vec acc[FCOB][FRY][2][NV];
+    UNROLL
+    for (int co = 0; co < FCOB; co++) {
+        float bias = prm[b_off + c0 + co];
+        UNROLL
+        for (int r = 0; r < FRY; r++)
+            UNROLL
+            for (int px = 0; px < 2; px++)
+                UNROLL
+                for (int v = 0; v < NV; v++) acc[co][r][px][v] = (vec)bias;
+    }
+    for (int ci = 0; ci < CIN; ci++) {
+        uint xbase = x_off + (uint)(img * CIN + ci) * (XH * XW) + sx0;
+        const __global float *wc = wl + (uint)ci * 16 * COUT + c0;
+        UNROLL
+        for (int r = 0; r < FRY / 2 + 2; r++) {
+            int sy = oy0 / 2 - 1 + r;
+            if (sy < 0 || sy >= XH) continue;
+            uint rowi = xbase + (uint)sy * XW;
+            vec xs[NV][3];
+            if (rowi >= x_off + 1 && rowi + NV * VW + 1 <= x_end)
+                src_row_shifts(x, rowi, sx0, nvb, xs, 1, last);
+            else
+                src_row_shifts(x, rowi, sx0, nvb, xs, 0, last);
+            /* source row r meets output row orow of parity py as its offset dy */
+            UNROLL
+            for (int orow = 0; orow < FRY; orow++) {
+                int py = orow & 1, dy = r - orow / 2 - py;
+                if (dy < 0 || dy > 1) continue;
+                UNROLL
+                for (int co = 0; co < FCOB; co++)
+                    UNROLL
+                    for (int px = 0; px < 2; px++)
+                        UNROLL
+                        for (int dx = 0; dx < 2; dx++) {
+                            vec wv = (vec)wc[(py * 8 + dy * 4 + px * 2 + dx) * COUT + co];
+                            UNROLL
+                            for (int v = 0; v < NV; v++)
+                                if (v < nvb)
+                                    acc[co][orow][px][v] =
+                                        fma(xs[v][px + dx], wv, acc[co][orow][px][v]);
+                        }
+            }
+        }
+    }
+    UNROLL
+    for (int co = 0; co < FCOB; co++) {
+        int c_ = c0 + co;
+        UNROLL
+        for (int r = 0; r < FRY; r++) {
+            int oy = oy0 + r;
+            if (c_ < cb * FCOB || oy >= H) continue;
+            __global float *out = y + y_off + (uint)((img * COUT + c_) * H + oy) * W + 2 * sx0;
+            UNROLL
+            for (int v = 0; v < NV; v++) {
+                if (v >= nvb) continue;
+                vec e = ACT_APPLY(vec, acc[co][r][0][v], act);
+                vec o = ACT_APPLY(vec, acc[co][r][1][v], act);
+                int n = 2 * min(VW, bw - v * VW); /* output pixels of this vector pair */
+                store_lanes(out + 2 * v * VW, shuffle2(e, o, ZIP_LO), min(VW, n));
+                if (n > VW) store_lanes(out + 2 * v * VW + VW, shuffle2(e, o, ZIP_HI), n - VW);
+            }
+        }
+    }
+}
+#endif
+
 /* ------------------------------------------------------------------------------------------ */
 /* Stride-1 "same" convolutions of row blocks. rows_block computes, for image img, output
  * channels [cb*cob, +cob) and rows [oy0, +ry) of one row block (x0, width bw), with the weight
@@ -623,7 +774,24 @@ INLINE void rows_block(const __global float *x, uint x_off, uint x_end,
     }
 
 #ifndef DC_TRANSPOSED
-#if !LCO_FWD
+#if UPPH && !LCO_FWD
+__kernel void conv_fwd(const __global float *x, const uint x_off, const uint x_end,
+                       const __global float *prm, const uint w_off, const uint b_off,
+                       __global float *y, const uint y_off, const int nimg, const int act,
+                       const __global float *wl, const uint wl_off)
+{
+    int g0 = get_global_id(0), cb = get_global_id(1), img = get_global_id(2);
+    if (g0 >= NXB * ((H + FRY - 1) / FRY) || cb >= (COUT + FCOB - 1) / FCOB || img >= nimg)
+        return;
+    int xb = g0 % NXB, oy0 = (g0 / NXB) * FRY;
+    if (xb == NXB - 1)
+        rows_block_up(x, x_off, x_end, wl + wl_off, prm, b_off, y, y_off, act, img, cb, oy0,
+                      (NXB - 1) * TW, SLW, 1);
+    else
+        rows_block_up(x, x_off, x_end, wl + wl_off, prm, b_off, y, y_off, act, img, cb, oy0,
+                      xb * TW, TW, 0);
+}
+#elif !LCO_FWD
 /* y = act(conv(x) + b) */
 ROWS_KERNEL(conv_fwd, CIN, COUT, FCOB, FRY, 0, 0, FWS, FFS)
 #endif
@@ -705,26 +873,6 @@ INLINE void transpose8(const lvec r[8], lvec c[8])
 #endif
 
 #if UPPH
-/* Whether tap k (0..2) of a row meets source offset d (0, 1) at output parity f (UPPH). */
-#define UP_TAP(f, d, k) ((f) ? ((d) ? (k) == 2 : (k) <= 1) : ((d) ? (k) >= 1 : (k) == 0))
-
-/* wl[ci][py][dy][px][dx][co] = the sum of W[co][ci][ky][kx] over the taps (ky, kx) that meet
- * source offset (dy, dx) at output parity (py, px); one per work-item. */
-__kernel void w_lanes_up(const __global float *prm, const uint w_off, __global float *wl,
-                         const uint wl_off, const int unused)
-{
-    int i = get_global_id(0);
-    if (i >= COUT * CIN * 16) return;
-    int co = i % COUT, ph = (i / COUT) % 16, ci = i / (COUT * 16);
-    int py = ph >> 3, dy = (ph >> 2) & 1, px = (ph >> 1) & 1, dx = ph & 1;
-    const __global float *w = prm + w_off + ((uint)co * CIN + ci) * 9;
-    float s = 0.0f;
-    for (int ky = 0; ky < 3; ky++)
-        for (int kx = 0; kx < 3; kx++)
-            if (UP_TAP(py, dy, ky) && UP_TAP(px, dx, kx)) s += w[ky * 3 + kx];
-    wl[wl_off + i] = s;
-}
-
 /* lco_accumulate of an upsampled input by phases (UPPH): output row oy reads source rows
  * oy/2 + py - 1 + dy (py = oy & 1); each source pixel of the segment is broadcast once into
  * the 4 outputs it meets, 2 of each parity. x0 is even. */

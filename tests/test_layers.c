@@ -1037,14 +1037,16 @@ int main(void)
 
     /* inference convs that read an upsampling in place: channel lanes (the classic model's
      * 32->32 at 14x14, a 5x5 kernel, two channel blocks), unaligned row loads (the output layers,
-     * 32->1 and 32->3: one row block, several with a narrow last one, 5x5, rows of 8 lanes) */
+     * 32->1 and 32->3: one row block, several with a narrow last one, 5x5, rows of 8 lanes).
+     * The 3x3 ones run in their four phases, by channel lanes or by blocks of even rows. */
     test_upsampled_case(2, 32, 32, 14, 14, 3, DC_ACT_RELU);
     test_upsampled_case(3, 32, 1, 28, 28, 3, DC_ACT_SIGMOID);
-    /* the channel lanes' 3x3 case in its four phases above, all 9 taps here */
+    /* the classic cases above, all 9 taps here */
     int phases = dev->opts.conv_up_phases;
     dev->opts.conv_up_phases = 0;
     printf("  (all 9 taps:)\n");
     test_upsampled_case(2, 32, 32, 14, 14, 3, DC_ACT_RELU);
+    test_upsampled_case(3, 32, 1, 28, 28, 3, DC_ACT_SIGMOID);
     dev->opts.conv_up_phases = phases;
     if (all_shapes) {
         test_upsampled_case(2, 5, 16, 6, 10, 5, DC_ACT_TANH);
@@ -1052,9 +1054,13 @@ int main(void)
         test_upsampled_case(2, 3, 16, 6, 20, 3, DC_ACT_TANH);
         test_upsampled_case(1, 4, 8, 4, 10, 3, DC_ACT_LEAKY_RELU);
         test_upsampled_case(3, 2, 8, 2, 2, 3, DC_ACT_SIGMOID);
+        /* rows by phases: row blocks 32 + 32 + 6 wide; 4-row blocks, the last one half
+         * outside the image (10 rows); 8-lane rows of 2 rows */
         test_upsampled_case(3, 16, 3, 8, 70, 3, DC_ACT_SIGMOID);
+        test_upsampled_case(2, 4, 1, 10, 20, 3, DC_ACT_TANH);
         test_upsampled_case(2, 7, 2, 6, 36, 5, DC_ACT_NONE);
         test_upsampled_case(2, 6, 1, 4, 8, 3, DC_ACT_LEAKY_RELU);
+        test_upsampled_case(1, 3, 1, 2, 6, 3, DC_ACT_SIGMOID);
     }
 
     /* inference convs that write the max pool of their output: the classic model's two (1->32

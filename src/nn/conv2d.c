@@ -242,11 +242,27 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
             if (!p->lco_fwd) p->lcv = p->lcb = p->lpx = 0;
         }
     }
-    /* A 3x3 conv of an upsampling by channel lanes runs in its four phases: 4 FMAs per input
-     * channel instead of 9. Classic model, batch 512, the 32->32 conv after the first
-     * upsampling, alternated twice (with a test running beside): 24.4-28.6 -> 11.3-14.0 ms. */
-    p->upph = use == CONV_UPSAMPLED && p->lco_fwd && k == 3 && dev->opts.conv_up_phases;
-    if (p->upph) p->lpx = LPX_EVEN;
+    /* The rows forward shifts by unaligned loads where a shifted row feeds few output channels
+     * (cl/conv2d.cl FFS): the output layers, whose shuffles cost more than their FMAs. */
+    p->ffs = !transposed && !p->lco_fwd && !p->fws && p->fcob <= 4 && !dev->opts.loop_limit;
+    /* A 3x3 conv of an upsampling runs in its four phases: 4 FMAs per input channel instead
+     * of 9. Classic model, batch 512, the 32->32 conv after the first upsampling (channel
+     * lanes), alternated twice (with a test running beside): 24.4-28.6 -> 11.3-14.0 ms. By
+     * rows, blocks of even rows. */
+    p->upph = use == CONV_UPSAMPLED && (p->lco_fwd || p->ffs) && k == 3 &&
+              dev->opts.conv_up_phases;
+    if (p->upph && p->lco_fwd) p->lpx = LPX_EVEN;
+    if (p->upph && !p->lco_fwd) {
+        /* by rows (cl/conv2d.cl rows_block_up): row blocks over the source's pixels, 2 * nv
+         * accumulators per output row and channel, blocks of even rows */
+        int xw = w / 2;
+        p->vw = xw <= 8 ? 8 : 16;
+        p->nv = xw <= p->vw ? 1 : 2;
+        p->nxb = ceil_div(xw, p->vw * p->nv);
+        p->fcob = even_part(cout, b.acc / (4 * p->nv) > 0 ? b.acc / (4 * p->nv) : 1);
+        int r = b.acc / (2 * p->nv * p->fcob);
+        p->fry = 2 * even_part(h / 2, r / 2 > 0 ? r / 2 : 1);
+    }
     p->pool_out = use == CONV_POOLED_OUT && p->lco_fwd && h % 2 == 0 && w % 2 == 0;
     if (use == CONV_POOLED_OUT) {
         p->lco_dx = 0;
@@ -263,9 +279,6 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
     else if (b.cv == 8 && p->vw == 16) n += snprintf(p->opts + n, sizeof p->opts - n, " -DDWN=8");
     if (!p->cv && dev->opts.loop_limit) /* one row path in conv_dw (cl/conv2d.cl DW_FAST) */
         n += snprintf(p->opts + n, sizeof p->opts - n, " -DDW_FAST=0");
-    /* The rows forward shifts by unaligned loads where a shifted row feeds few output channels
-     * (cl/conv2d.cl FFS): the output layers, whose shuffles cost more than their FMAs. */
-    p->ffs = !transposed && !p->lco_fwd && !p->fws && p->fcob <= 4 && !dev->opts.loop_limit;
     if (p->ffs) n += snprintf(p->opts + n, sizeof p->opts - n, " -DFFS=1");
     if (p->lcv)
         n += snprintf(p->opts + n, sizeof p->opts - n,
@@ -279,6 +292,29 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
     if (dev->opts.forward_only || use == CONV_UPSAMPLED || use == CONV_POOLED_OUT)
         snprintf(p->opts + n, sizeof p->opts - n, " -DDC_FWD_ONLY");
 }
+
+/* A weight copy kernel (w_lanes, w_lanes_up, w_rows_up) of nw floats from prm at w_off into
+ * out at out_off; dx: for the input gradient. */
+static dc_status launch_weight_copy(dc_device *dev, const conv_plan *p, const char *name,
+                                    cl_mem prm, size_t w_off, cl_mem out, size_t out_off,
+                                    int dx, size_t nw, const char *what)
+{
+    cl_kernel kw;
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, name, &kw));
+    cl_uint wo = (cl_uint)w_off, oo = (cl_uint)out_off;
+    cl_int d = dx;
+    DC_CL(DC_ARG(kw, 0, prm), what);
+    DC_CL(DC_ARG(kw, 1, wo), what);
+    DC_CL(DC_ARG(kw, 2, out), what);
+    DC_CL(DC_ARG(kw, 3, oo), what);
+    DC_CL(DC_ARG(kw, 4, d), what);
+    size_t gw[1] = {nw}, lw[1] = {64};
+    return launch(dev, kw, 1, gw, lw, what);
+}
+
+/* Floats of the lane-major weight copy per (input, output) channel pair: the taps, or the
+ * four phases' 2x2 summed weights (w_lanes_up). */
+static int lane_weights_per_pair(const conv_plan *p) { return p->upph ? 16 : p->k * p->k; }
 
 /* The rows kernels: conv_fwd, conv_dx, convT_fwd (weights as conv_fwd's: out = the layer's
  * cout channels) and convT_dx (as conv_dx's: out = the layer's cin). */
@@ -304,15 +340,20 @@ static dc_status launch_rows(dc_device *dev, const conv_plan *p, const char *nam
     DC_CL(DC_ARG(kr, 7, y_off), what);
     DC_CL(DC_ARG(kr, 8, nimg), what);
     DC_CL(DC_ARG(kr, 9, a), what);
+    if (p->upph) { /* the forward by phases (rows_block_up), the program's only rows kernel */
+        size_t nw = (size_t)p->cout * p->cin * lane_weights_per_pair(p);
+        cl_mem wl;
+        cl_uint wl_off = 0;
+        DC_TRY(scratch_get(dev, nw, &wl));
+        DC_TRY(launch_weight_copy(dev, p, "w_lanes_up", prm, w_off, wl, 0, 0, nw, what));
+        DC_CL(DC_ARG(kr, 10, wl), what);
+        DC_CL(DC_ARG(kr, 11, wl_off), what);
+    }
     size_t g0 = (size_t)p->nxb * ceil_div(p->h, ry);
     size_t global[3] = {g0, (size_t)ceil_div(cout, cob), (size_t)x->n};
     size_t local[3] = {divisor_at_most(g0, 32), 1, 1};
     return launch(dev, kr, 3, global, local, what);
 }
-
-/* Floats of the lane-major weight copy per (input, output) channel pair: the taps, or the
- * four phases' 2x2 summed weights (w_lanes_up). */
-static int lane_weights_per_pair(const conv_plan *p) { return p->upph ? 16 : p->k * p->k; }
 
 /* Input bytes per image above which the channel-lane kernels group rows (launch_lco): about
  * half of a CPU core's L2 cache. */
@@ -324,18 +365,12 @@ static dc_status launch_lco(dc_device *dev, const conv_plan *p, int dx, const dc
                             cl_mem prm, size_t w_off, size_t b_off, dc_act act, dc_tensor *y,
                             cl_mem scratch, size_t s_off, const char *what)
 {
-    cl_kernel kw, kr;
-    DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, p->upph ? "w_lanes_up" : "w_lanes", &kw));
+    cl_kernel kr;
     DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, dx ? "conv_dx_lco" : "conv_fwd_lco", &kr));
-    cl_uint wo = (cl_uint)w_off, so = (cl_uint)s_off, bo = (cl_uint)b_off;
-    cl_int d = dx, nw = p->cout * p->cin * lane_weights_per_pair(p);
-    DC_CL(DC_ARG(kw, 0, prm), what);
-    DC_CL(DC_ARG(kw, 1, wo), what);
-    DC_CL(DC_ARG(kw, 2, scratch), what);
-    DC_CL(DC_ARG(kw, 3, so), what);
-    DC_CL(DC_ARG(kw, 4, d), what);
-    size_t gw[1] = {(size_t)nw}, lw[1] = {64};
-    DC_TRY(launch(dev, kw, 1, gw, lw, what));
+    cl_uint so = (cl_uint)s_off, bo = (cl_uint)b_off;
+    size_t nw = (size_t)p->cout * p->cin * lane_weights_per_pair(p);
+    DC_TRY(launch_weight_copy(dev, p, p->upph ? "w_lanes_up" : "w_lanes", prm, w_off, scratch,
+                              s_off, dx, nw, what));
     cl_uint x_off = (cl_uint)x->off, y_off = (cl_uint)y->off;
     cl_int nimg = x->n, a = (cl_int)act;
     DC_CL(DC_ARG(kr, 0, x->buf), what);
