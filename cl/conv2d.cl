@@ -228,8 +228,17 @@ __kernel void dz_prep(const __global float *y, const uint y_off, __global float 
 #ifndef POOLOUT
 #define POOLOUT 0
 #endif
-#if POOLOUT && (!defined(DC_FWD_ONLY) || !LCO_FWD || UPIN || LPX % 2 || H % 2 || W % 2)
-#error "POOLOUT: forward only, by channel lanes, not with UPIN, even LPX, H and W"
+/* POOL_ARG (a first layer's POOLOUT, training): the pooled forward also writes which pixel of
+ * each window it took (0, 1: row 2y; 2, 3: row 2y + 1, as floats) for conv_dw_pooled. */
+#ifndef POOL_ARG
+#define POOL_ARG 0
+#endif
+#if POOL_ARG && (!POOLOUT || !defined(DW_POOLED))
+#error "POOL_ARG: a first layer's pooled forward"
+#endif
+#if POOLOUT && ((!defined(DC_FWD_ONLY) && !defined(DW_POOLED)) || !LCO_FWD || UPIN || LPX % 2 || \
+                H % 2 || W % 2)
+#error "POOLOUT: forward only or a first layer's, by channel lanes, not with UPIN, even LPX, H and W"
 #endif
 /* UPPH (with UPIN, K = 3): the conv of a 2x upsampling in its four phases. An output pixel's
  * 3 taps along a row meet only 2 source pixels (ox = 2m: m-1, m, m; ox = 2m+1: m, m, m+1), so
@@ -975,9 +984,9 @@ INLINE void lco_init(lvec acc[LCB][LPX], const __global float *prm, uint b_off, 
  * activation are applied. */
 INLINE void lco_segment(const __global float *x, uint x_off, const __global float *wl,
                         const __global float *prm, uint b_off, __global float *y, uint y_off,
-                        int act, int img, int oy, int c0, const int x0, const int px,
-                        const int edges, const int spill, const int ni, const int no,
-                        const int bias)
+                        __global float *ya, int act, int img, int oy, int c0, const int x0,
+                        const int px, const int edges, const int spill, const int ni,
+                        const int no, const int bias)
 {
     lvec acc[LCB][LPX];
     lco_init(acc, prm, b_off, c0, bias);
@@ -1014,17 +1023,42 @@ INLINE void lco_segment(const __global float *x, uint x_off, const __global floa
 }
 
 #else /* POOLOUT */
+/* The LPX/2 pooled pixels of one channel block (px conv pixels) at out, out + (H/2)(W/2), ... */
+INLINE void pool_store(__global float *out, const lvec m[LPX / 2], const int px)
+{
+#if LCV == 8 && LPX == 8
+    if (px == LPX) {
+        /* 4 pixels x 8 channels transposed: one 4-pixel store per channel */
+        lvec r[8], c[8];
+        UNROLL
+        for (int j = 0; j < 8; j++) r[j] = j < 4 ? m[j] : (lvec)0.0f;
+        transpose8(r, c);
+        UNROLL
+        for (int j = 0; j < 8; j++) vstore4(c[j].lo, 0, out + j * (H / 2) * (W / 2));
+        return;
+    }
+#endif
+    UNROLL
+    for (int j = 0; j < LPX / 2; j++) {
+        if (2 * j >= px) continue;
+        float zs[LCV];
+        LVSTORE(m[j], 0, zs);
+        UNROLL
+        for (int i = 0; i < LCV; i++) out[i * (H / 2) * (W / 2) + j] = zs[i];
+    }
+}
+
 /* Row oy of the 2x2 max pool of the output, pixels [x0/2, (x0 + px)/2): conv rows 2oy and
  * 2oy + 1 in turn, each with bias and activation, reduced in dc_maxpool2_forward's order (row
  * 2oy's pixels 2j, 2j + 1, then row 2oy + 1's; a later one wins only when strictly greater),
  * so the result is the unfused pool's bit for bit. x0 and px are even; spill is unused. */
 INLINE void lco_segment(const __global float *x, uint x_off, const __global float *wl,
                         const __global float *prm, uint b_off, __global float *y, uint y_off,
-                        int act, int img, int oy, int c0, const int x0, const int px,
-                        const int edges, const int spill, const int ni, const int no,
-                        const int bias)
+                        __global float *ya, int act, int img, int oy, int c0, const int x0,
+                        const int px, const int edges, const int spill, const int ni,
+                        const int no, const int bias)
 {
-    lvec m[LCB][LPX / 2];
+    lvec m[LCB][LPX / 2], a[LCB][LPX / 2]; /* a: which pixel m came from (POOL_ARG) */
     UNROLL
     for (int r = 0; r < 2; r++) {
         lvec acc[LCB][LPX];
@@ -1036,34 +1070,22 @@ INLINE void lco_segment(const __global float *x, uint x_off, const __global floa
             for (int j = 0; j < LPX / 2; j++) {
                 lvec u = ACT_APPLY(lvec, acc[b][2 * j], act);
                 lvec v = ACT_APPLY(lvec, acc[b][2 * j + 1], act);
-                m[b][j] = r ? select(m[b][j], u, u > m[b][j]) : u;
+                if (r) {
+                    a[b][j] = select(a[b][j], (lvec)2.0f, u > m[b][j]);
+                    m[b][j] = select(m[b][j], u, u > m[b][j]);
+                } else {
+                    a[b][j] = (lvec)0.0f;
+                    m[b][j] = u;
+                }
+                a[b][j] = select(a[b][j], (lvec)(2 * r + 1), v > m[b][j]);
                 m[b][j] = select(m[b][j], v, v > m[b][j]);
             }
     }
     UNROLL
     for (int b = 0; b < LCB; b++) {
-        __global float *out =
-            y + y_off + (uint)((img * no + c0 + b * LCV) * (H / 2) + oy) * (W / 2) + x0 / 2;
-#if LCV == 8 && LPX == 8
-        if (px == LPX) {
-            /* 4 pixels x 8 channels transposed: one 4-pixel store per channel */
-            lvec r[8], c[8];
-            UNROLL
-            for (int j = 0; j < 8; j++) r[j] = j < 4 ? m[b][j] : (lvec)0.0f;
-            transpose8(r, c);
-            UNROLL
-            for (int j = 0; j < 8; j++) vstore4(c[j].lo, 0, out + j * (H / 2) * (W / 2));
-            continue;
-        }
-#endif
-        UNROLL
-        for (int j = 0; j < LPX / 2; j++) {
-            if (2 * j >= px) continue;
-            float zs[LCV];
-            LVSTORE(m[b][j], 0, zs);
-            UNROLL
-            for (int i = 0; i < LCV; i++) out[i * (H / 2) * (W / 2) + j] = zs[i];
-        }
+        uint o = y_off + (uint)((img * no + c0 + b * LCV) * (H / 2) + oy) * (W / 2) + x0 / 2;
+        pool_store(y + o, m[b], px);
+        if (POOL_ARG) pool_store(ya + o - y_off, a[b], px);
     }
 }
 #endif /* POOLOUT */
@@ -1071,33 +1093,43 @@ INLINE void lco_segment(const __global float *x, uint x_off, const __global floa
 /* A whole output row: the first and last segments with their borders, a loop over the others
  * (three inlined copies of the segment whatever the width). */
 INLINE void lco_row(const __global float *x, uint x_off, const __global float *wl,
-                    const __global float *prm, uint b_off, __global float *y, uint y_off, int act,
-                    int img, int oy, int c0, const int ni, const int no, const int bias)
+                    const __global float *prm, uint b_off, __global float *y, uint y_off,
+                    __global float *ya, int act, int img, int oy, int c0, const int ni,
+                    const int no, const int bias)
 {
     /* spill: every segment but the row's last may store whole 8-pixel vectors (see above):
      * the pixels past its end belong to the next segment, stored after it */
     const int spill = NSEG > 1 && 8 < W;
-    lco_segment(x, x_off, wl, prm, b_off, y, y_off, act, img, oy, c0, 0, min(LPX, W), 1, spill,
-                ni, no, bias);
+    lco_segment(x, x_off, wl, prm, b_off, y, y_off, ya, act, img, oy, c0, 0, min(LPX, W), 1,
+                spill, ni, no, bias);
     for (int s = 1; s < NSEG - 1; s++)
-        lco_segment(x, x_off, wl, prm, b_off, y, y_off, act, img, oy, c0, s * LPX, LPX, 0,
+        lco_segment(x, x_off, wl, prm, b_off, y, y_off, ya, act, img, oy, c0, s * LPX, LPX, 0,
                     spill, ni, no, bias);
     if (NSEG > 1)
-        lco_segment(x, x_off, wl, prm, b_off, y, y_off, act, img, oy, c0, (NSEG - 1) * LPX,
+        lco_segment(x, x_off, wl, prm, b_off, y, y_off, ya, act, img, oy, c0, (NSEG - 1) * LPX,
                     W - (NSEG - 1) * LPX, 1, 0, ni, no, bias);
 }
 
 /* global: (LCO_ROWS, no / (LCB*LCV), nimg) */
 #define LCO_ROWS (POOLOUT ? H / 2 : H)
+/* ya, ya_off (POOL_ARG): where the forward writes which pixel each window's maximum came from */
+#if POOL_ARG
+#define LCO_YA_ARGS , __global float *ya, const uint ya_off
+#define LCO_YA (ya + ya_off)
+#else
+#define LCO_YA_ARGS
+#define LCO_YA y
+#endif
 #define LCO_KERNEL(NAME, NI, NO, BIAS)                                                         \
     __kernel void NAME(const __global float *x, const uint x_off, const __global float *wl,    \
                        const uint wl_off, const __global float *prm, const uint b_off,         \
-                       __global float *y, const uint y_off, const int nimg, const int act)     \
+                       __global float *y, const uint y_off, const int nimg,                    \
+                       const int act LCO_YA_ARGS)                                              \
     {                                                                                          \
         int oy = get_global_id(0), cb = get_global_id(1), img = get_global_id(2);              \
         if (oy >= LCO_ROWS || cb >= NO / (LCB * LCV) || img >= nimg) return;                          \
-        lco_row(x, x_off, wl + wl_off, prm, b_off, y, y_off, act, img, oy, cb * LCB * LCV, NI, \
-                NO, BIAS);                                                                     \
+        lco_row(x, x_off, wl + wl_off, prm, b_off, y, y_off, LCO_YA, act, img, oy,             \
+                cb * LCB * LCV, NI, NO, BIAS);                                                 \
     }
 #if LCO_FWD
 LCO_KERNEL(conv_fwd_lco, CIN, COUT, 1)
@@ -1363,6 +1395,17 @@ INLINE void dwp_rows(dw_acc *acc, avec *bacc, const __global float *xi, uint xen
             for (int v = 0; v < NV; v++) {
                 if (v >= nvb) continue;
                 int cnt = min(VW, bw - v * VW);
+#if POOL_ARG
+                /* yi: the pool's output, si: which pixel of each window it took (0..3) */
+                uint pr = (uint)((co * (H / 2) + q) * (W / 2) + (x0 + v * VW) / 2);
+                hvec gp = load_half(gi, pr, gend, cnt / 2), p = load_half(yi, pr, yend, cnt / 2);
+                hvec arg = load_half(si, pr, send, cnt / 2), z = 0.0f;
+                hvec gd = gp * ACT_GRAD(hvec, p, act);
+                d[0][co][v] = shuffle2(select(z, gd, arg == 0.0f), select(z, gd, arg == 1.0f), ZIP);
+                d[1][co][v] = shuffle2(select(z, gd, arg == 2.0f), select(z, gd, arg == 3.0f), ZIP);
+                bacc[co] += ACC_SUM(d[0][co][v] + d[1][co][v]);
+                continue;
+#endif
                 uint yr = (uint)((co * H + 2 * q) * W + x0 + v * VW);
                 vec t = load_lanes(yi, yr, yend, cnt), u = load_lanes(yi, yr + W, yend, cnt);
                 hvec g = load_half(gi, (uint)((co * (H / 2) + q) * (W / 2) + (x0 + v * VW) / 2),
@@ -1418,8 +1461,10 @@ INLINE void dwp_block(dw_acc *acc, avec *bacc, const __global float *x, uint x_o
                       const int fast, const int last)
 {
     uint xb = x_off + (uint)((img * CIN + ci0) * H) * W;
-    uint ybi = (uint)((img * COUT + co0) * H) * W, yb = y_off + ybi, sb = s_off + ybi;
-    uint gb = g_off + (uint)((img * COUT + co0) * (H / 2)) * (W / 2);
+    uint gbi = (uint)((img * COUT + co0) * (H / 2)) * (W / 2), gb = g_off + gbi;
+    /* y and s: y's shape, or with POOL_ARG the pool's (as g) */
+    uint ybi = POOL_ARG ? gbi : (uint)((img * COUT + co0) * H) * W;
+    uint yb = y_off + ybi, sb = s_off + ybi;
     const __global float *xi = x + xb, *yi = y + yb, *gi = g + gb, *si = s + sb;
     uint xe = x_end - xb, ye = y_end - yb, ge = g_end - gb, se = s_end - sb;
     dwp_rows(acc, bacc, xi, xe, yi, ye, gi, ge, si, se, skip, act, 0, QLO, x0, bw, 1, fast, last);
@@ -1430,7 +1475,9 @@ INLINE void dwp_block(dw_acc *acc, avec *bacc, const __global float *x, uint x_o
 /* global: (NCOB * NCIB, nchunk); images [chunk*ipc, +ipc). skip != 0: s (y's shape) is the
  * share of the output gradient from a merge's skip path, added before act'. With one chunk dW
  * and db go straight to out + w_off / out + b_off; else out + w_off + chunk * (COUT*CIN*K*K +
- * COUT) holds dW then db for dw_reduce. */
+ * COUT) holds dW then db for dw_reduce. POOL_ARG: y is the pool's output and s which pixel
+ * of each window it took (the pooled forward's), so every window's gradient, times act' of the
+ * maximum, goes to that pixel (no skip). */
 __kernel void conv_dw_pooled(const __global float *x, const uint x_off, const uint x_end,
                              const __global float *y, const uint y_off, const uint y_end,
                              const __global float *g, const uint g_off, const uint g_end,

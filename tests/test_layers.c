@@ -411,6 +411,55 @@ static void test_maxpool_case(int n, int cin, int cout, int h, int w, int k, dc_
     clReleaseMemObject(prm.buf);
 }
 
+/* The same first layer writing only the pool's output and each window's argmax: the pool's
+ * output is the max of the y above (yd), the argmax the first of its maxima, and dW, db from
+ * them are the y-based backward's (gall) bit for bit. */
+static void test_conv_pooled_out(const dtensor *tx, const dtensor *tg, const pbuf *prm,
+                                 const float *gall, const float *yd, int n, int cout, int h, int w,
+                                 int k, dc_act act, int chunks, const char *label)
+{
+    if (!dc_conv2d_pooled_out_fits(dev, tx->t.c, cout, h, w, k)) {
+        printf("  pooled   %-48s y kept (no pooled-out path here)\n", label);
+        return;
+    }
+    size_t np = (size_t)n * cout * (h / 2) * (w / 2), nw = (size_t)cout * tx->t.c * k * k;
+    dtensor tp = dt_new(n, cout, h / 2, w / 2), ta = dt_new(n, cout, h / 2, w / 2);
+    CHECK(dc_conv2d_pooled_out_forward(dev, &tx->t, prm->buf, prm->w_off, prm->b_off, k, act,
+                                       &tp.t, &ta.t) == DC_OK,
+          "pooled-out forward %s: %s", label, dc_error_detail());
+    float *pd = dt_get(&tp, "pooled"), *ad = dt_get(&ta, "argmax");
+    int pool_bad = 0, arg_bad = 0;
+    for (size_t i = 0; i < np; i++) {
+        size_t q = i % ((size_t)(w / 2)), r = i / (w / 2), y0 = (r % (h / 2)) * 2, plane = r / (h / 2);
+        const float *win = yd + (plane * h + y0) * w + 2 * q;
+        const float *at[4] = {win, win + 1, win + w, win + w + 1};
+        int best = 0;
+        for (int j = 1; j < 4; j++)
+            if (*at[j] > *at[best]) best = j;
+        pool_bad += memcmp(at[best], &pd[i], sizeof *pd) != 0;
+        arg_bad += ad[i] != (float)best;
+    }
+    pbuf grd = pb_new(nw, cout, NULL, NULL, prm);
+    dc_device_options saved = dev->opts;
+    dev->opts.dw_chunks = chunks;
+    dc_status s = dc_conv2d_pooled_out_backward(dev, &tx->t, &tp.t, &ta.t, &tg->t, grd.buf,
+                                                grd.w_off, grd.b_off, k, act);
+    dev->opts = saved;
+    CHECK(s == DC_OK, "pooled backward from the argmax %s: %s", label, dc_error_detail());
+    float *g2 = pb_get(&grd);
+    int grad_bad = 0;
+    for (size_t i = 0; i < grd.total; i++) grad_bad += memcmp(&g2[i], &gall[i], sizeof *g2) != 0;
+    CHECK(pool_bad == 0, "pooled-out %s: %d of %zu pooled values differ from the pool of y",
+          label, pool_bad, np);
+    CHECK(arg_bad == 0, "pooled-out %s: %d of %zu argmaxes are not the window's first maximum",
+          label, arg_bad, np);
+    CHECK(grad_bad == 0, "pooled %s: %d gradient floats differ from the argmax", label, grad_bad);
+    printf("  pooled   %-48s pool, argmax and gradients from it bit for bit\n", label);
+    free(pd), free(ad), free(g2);
+    dt_free(&tp), dt_free(&ta);
+    clReleaseMemObject(grd.buf);
+}
+
 /* ---- a first conv layer with the max pool's backward folded in --------------------------------
  * dc_conv2d_pooled_backward from the pool's output gradient against the reference's two steps
  * (maxpool backward routed by the device's y, then the conv backward). quantized: x in {0, 1},
@@ -472,6 +521,7 @@ static void test_conv_pooled_case(int n, int cin, int cout, int h, int w, int k,
     dev->opts = saved;
     CHECK(s == DC_OK, "pooled backward %s: %s", label, dc_error_detail());
     float *gall = pb_get(&grd);
+    if (!skip) test_conv_pooled_out(&tx, &tg, &prm, gall, yd, n, cout, h, w, k, act, chunks, label);
     int bad = 0;
     for (size_t i = 0; i < grd.total; i++) {
         int in_w = i >= grd.w_off && i < grd.w_off + nw;
@@ -1080,7 +1130,8 @@ int main(void)
 
     /* the first layer with the max pool's backward folded in: the classic model's (with ties),
      * several row blocks, 8-lane rows, a 5x5 kernel, a 2x2 image, batch chunks, and a merge's
-     * share of the gradient (unet) */
+     * share of the gradient (unet); without a skip, also writing just the pool and its argmax
+     * where the channel-lane forward runs (8 or more output channels) */
     test_conv_pooled_case(2, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 1, 0);
     test_conv_pooled_case(2, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 0, 1);
     if (all_shapes) {
@@ -1090,6 +1141,9 @@ int main(void)
         test_conv_pooled_case(3, 1, 4, 6, 10, 5, DC_ACT_LEAKY_RELU, 0, 1, 1);
         test_conv_pooled_case(2, 1, 3, 2, 2, 3, DC_ACT_NONE, 0, 0, 0);
         test_conv_pooled_case(5, 1, 8, 14, 14, 3, DC_ACT_RELU, 3, 0, 1);
+        test_conv_pooled_case(3, 1, 8, 12, 40, 3, DC_ACT_SIGMOID, 0, 0, 0);
+        test_conv_pooled_case(3, 1, 16, 6, 10, 5, DC_ACT_LEAKY_RELU, 0, 1, 0);
+        test_conv_pooled_case(5, 1, 8, 14, 14, 3, DC_ACT_TANH, 3, 1, 0);
     }
     test_conv_pooled_refusals();
 

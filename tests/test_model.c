@@ -473,6 +473,58 @@ static void test_forward_only(dc_device *dev, uint64_t *rng)
     free(xf); free(got[0]); free(got[1]);
 }
 
+/* Training's first layer writing only its pool's output and the argmax (dc_model.pool_out[0]):
+ * the classic model's logits and gradients are those of the unfolded one (conv_pool_fold = 0)
+ * bit for bit, and its full-size output is never allocated. */
+static void test_pool_out_training(dc_device *dev, uint64_t *rng)
+{
+    const int n = 3, h = 28, w = 28;
+    dc_arch a;
+    CHECK_OK(dc_arch_parse("classic", &a));
+    size_t px = (size_t)n * h * w;
+    float *xf = malloc(px * sizeof *xf), *out[2] = {NULL, NULL}, *grad[2] = {NULL, NULL};
+    for (size_t j = 0; j < px; j++) xf[j] = (float)test_uniform(rng, 0, 1);
+    dc_device_options saved = dev->opts;
+    int folded[2] = {0, 0}, has_out[2] = {0, 0};
+    size_t np = 0;
+    for (int fold = 0; fold < 2; fold++) {
+        dev->opts.conv_pool_fold = fold;
+        dc_model *m = NULL;
+        dc_tensor xt = {0};
+        CHECK_OK(dc_model_create(dev, &a, 1, h, w, n, &m));
+        CHECK_OK(dc_tensor_create(dev, n, 1, h, w, DC_LAYOUT_NCHW, &xt));
+        if (m && xt.buf) {
+            np = m->nparams;
+            folded[fold] = m->pool_out[0];
+            has_out[fold] = m->layers[0].out.buf != NULL;
+            out[fold] = malloc(px * sizeof(float));
+            grad[fold] = malloc(np * sizeof(float));
+            CHECK_OK(dc_model_init_params(m, 11));
+            CHECK_OK(dc_tensor_write(dev, &xt, xf));
+            CHECK_OK(dc_model_forward(m, &xt, n));
+            CHECK_OK(dc_model_loss(m, DC_LOSS_BCE, &xt, n, 1, NULL, NULL, 0));
+            CHECK_OK(dc_model_backward(m, &xt, n));
+            dc_tensor z = dc_model_logits(m, n);
+            dc_tensor g = dc_tensor_view(m->grads, 0, 1, 1, 1, (int)np, DC_LAYOUT_NCHW);
+            CHECK_OK(dc_tensor_read(dev, &z, out[fold]));
+            CHECK_OK(dc_tensor_read(dev, &g, grad[fold]));
+        }
+        dc_tensor_release(&xt);
+        dc_model_destroy(m);
+    }
+    dev->opts = saved;
+    fprintf(stderr, "classic, training: layer 1 writes the pool's output %s\n",
+            folded[1] ? "and its argmax" : "no (the pool runs)");
+    CHECK(!folded[0] && has_out[0], "conv_pool_fold = 0: training's first layer still folds");
+    if ((dev->type & CL_DEVICE_TYPE_CPU) && saved.conv_pool_fold && dc_conv_algo_for(dev) == DC_CONV_DIRECT)
+        CHECK(folded[1] && !has_out[1], "classic training on a CPU: the first layer writes its full output");
+    if (out[0] && out[1] && grad[0] && grad[1]) {
+        CHECK(memcmp(out[0], out[1], px * sizeof(float)) == 0, "classic training: the pool fold changes the logits");
+        CHECK(memcmp(grad[0], grad[1], np * sizeof(float)) == 0, "classic training: the pool fold changes the gradients");
+    }
+    free(xf), free(out[0]), free(out[1]), free(grad[0]), free(grad[1]);
+}
+
 /* A tiny model overfits 8 binary images. */
 static void test_overfit(dc_device *dev, uint64_t *rng)
 {
@@ -537,6 +589,7 @@ int main(void)
     CHECK_OK(dc_device_open(-1, -1, &dev));
     if (!dev) TEST_MAIN_END();
     TIMED("forward-only programs", test_forward_only(dev, &rng));
+    TIMED("pooled-out training", test_pool_out_training(dev, &rng));
     /* DAECL_TEST_MODEL_SHAPES=1 (tests/ci/rusticl.sh, ~30 s of compiler per program there):
      * fewer geometries; everything is still run on PoCL in every CI run. */
     int all_models = !getenv("DAECL_TEST_MODEL_SHAPES");

@@ -46,8 +46,13 @@ typedef struct dc_layer_run {
                                * (dc_layer_kind.backward_pooled), forward and backward */
     int up_folded;            /* inference: `in` is the input of the 2x upsampling before this
                                * layer, which reads it upsampled in place (dc_layer_kind.up_foldable) */
-    int pool_out;             /* inference: `out` is the output of the 2x2 max pool after this
-                               * layer, which this forward writes (dc_layer_kind.pool_out_foldable) */
+    int pool_out;             /* `out` is the output of the 2x2 max pool after this layer, which
+                               * this forward writes: inference (dc_layer_kind.pool_out_foldable),
+                               * or with pool_folded in training, with pool_arg
+                               * (dc_layer_kind.pooled_out_trainable) */
+    dc_tensor *pool_arg;      /* training with pool_out: which pixel of each window the pool
+                               * took (the pool's shape), written by the forward, read by
+                               * backward_pooled */
 } dc_layer_run;
 
 /* Tiling geometry carried through the layers in order (see daecl/denoise.h). */
@@ -89,6 +94,12 @@ typedef struct dc_layer_kind {
      * layer's forward and backward. */
     int (*pool_foldable)(dc_device *dev, const struct dc_layer_spec *L, int c, int h, int w);
     dc_status (*backward_pooled)(dc_layer_run *r, const dc_tensor *dpool, const dc_tensor *skip);
+    /* Optional (NULL: none), with pool_foldable: whether the training forward can write only
+     * the pool's output and each window's argmax (dc_layer_run.pool_out with pool_folded,
+     * pool_arg), which backward_pooled then reads instead of this layer's output, where no
+     * merge reads that. The model then skips the pool's forward and allocates the argmax
+     * (a quarter of this layer's output) instead of the output. */
+    int (*pooled_out_trainable)(dc_device *dev, const struct dc_layer_spec *L, int c, int h, int w);
     /* 1 for the 2x2 max pool, the kind that backward_pooled folds in. */
     int is_maxpool2;
     /* Optional (NULL: none), for an inference model: whether this layer's forward, on dev for a

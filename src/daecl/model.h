@@ -88,6 +88,7 @@ typedef struct dc_layer_state {
     double flops;         /* forward FLOPs per image */
     dc_tensor out, grad;  /* output and dL/d(output), allocated for the model's batch */
     dc_tensor skip_grad;  /* gradient arriving through a merge that references this layer */
+    dc_tensor pool_arg;   /* training, pool_out: each 2x2 window's argmax (the pool's shape) */
     int merged_by;        /* index of the merge layer that references this output, or -1 */
 } dc_layer_state;
 
@@ -106,9 +107,10 @@ typedef struct dc_model {
     int up_folded[DC_MAX_LAYERS]; /* inference: layer i reads the 2x upsampling before it in
                            * place (dc_layer_kind.up_foldable): the upsampling runs nothing and
                            * has no output tensor */
-    int pool_out[DC_MAX_LAYERS]; /* inference: layer i writes the output of the 2x2 max pool
-                           * after it (dc_layer_kind.pool_out_foldable): the pool runs nothing
-                           * and layer i has no output tensor */
+    int pool_out[DC_MAX_LAYERS]; /* layer i writes the output of the 2x2 max pool after it: the
+                           * pool runs nothing and layer i has no output tensor. Inference:
+                           * dc_layer_kind.pool_out_foldable; training: layer 0 with pool_folded
+                           * where dc_layer_kind.pooled_out_trainable (it has pool_arg) */
     dc_layer_state layers[DC_MAX_LAYERS];
 } dc_model;
 

@@ -107,6 +107,21 @@ dc_status dc_conv2d_pooled_forward(dc_device *dev, const dc_tensor *x, cl_mem pa
 dc_status dc_conv2d_pooled_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
                                     const dc_tensor *dpool, const dc_tensor *skip,
                                     cl_mem grads, size_t w_off, size_t b_off, int k, dc_act act);
+/* The same without y, where dc_conv2d_pooled_out_fits (the CPU kernels by channel lanes; the
+ * device option conv_pool_fold): the forward writes only the pool's output, [n][cout][h/2][w/2],
+ * as dc_conv2d_maxpool_forward (bit for bit the unfused pool's), and argmax (the same shape):
+ * which pixel of each window it took (0, 1 in the window's first row, 2, 3 in its second, as
+ * floats). The backward routes each window's gradient, times act' of the pooled value, to that
+ * pixel: dW and db are dc_conv2d_pooled_backward's without a skip, bit for bit, reading a
+ * quarter of y's floats twice instead of y. */
+int dc_conv2d_pooled_out_fits(const dc_device *dev, int cin, int cout, int h, int w, int k);
+dc_status dc_conv2d_pooled_out_forward(dc_device *dev, const dc_tensor *x, cl_mem params,
+                                       size_t w_off, size_t b_off, int k, dc_act act,
+                                       dc_tensor *pooled, dc_tensor *argmax);
+dc_status dc_conv2d_pooled_out_backward(dc_device *dev, const dc_tensor *x,
+                                        const dc_tensor *pooled, const dc_tensor *argmax,
+                                        const dc_tensor *dpool, cl_mem grads, size_t w_off,
+                                        size_t b_off, int k, dc_act act);
 
 /* ---- Transposed 2-D convolution, k x k (odd k), stride 2, "same" as Keras/TF Conv2DTranspose
  * (padding='same', strides=2): x [n][cin][h][w] -> y [n][cout][2h][2w]. It is the adjoint

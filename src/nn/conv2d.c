@@ -134,7 +134,8 @@ typedef struct conv_plan {
     int cv;           /* >0: weight gradient with lanes over cv output channels (conv_dwc) */
     int lcv, lcb, lpx;   /* >0: lanes over lcv output channels, lcb vectors, lpx-pixel segments */
     int lco_fwd, lco_dx; /* forward / input gradient by conv_fwd_lco / conv_dx_lco */
-    int pool_out;        /* the forward writes the 2x2 max pool of its output (CONV_POOLED_OUT) */
+    int pool_out;        /* the forward writes the 2x2 max pool of its output (CONV_POOLED_OUT,
+                          * CONV_FIRST_POOLED_OUT) */
     int upph;            /* an upsampled input's conv in its four phases (cl/conv2d.cl UPPH) */
     int ffs;             /* rows forward by unaligned loads (cl/conv2d.cl FFS) */
     char opts[448];
@@ -202,6 +203,9 @@ typedef enum conv_use {
                         * an h/2 x w/2 tensor read in place (dc_conv2d_upsampled_forward) */
     CONV_POOLED_OUT,   /* inference: the forward alone, writing the 2x2 max pool of its output
                         * (dc_conv2d_maxpool_forward); channel lanes only */
+    CONV_FIRST_POOLED_OUT, /* CONV_FIRST_POOLED whose forward writes only the pool's output and
+                            * which pixel of each window it took, read by conv_dw_pooled
+                            * instead of y (POOL_ARG) */
 } conv_use;
 
 /* The plan of a conv layer geometry for one use. */
@@ -237,7 +241,7 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
         p->lcv = p->lcb = p->lpx = p->lco_fwd = p->lco_dx = 0; /* rows kernels only */
     } else {
         lanes_over_out_channels(p, dev, &b);
-        if (use == CONV_FIRST_POOLED) {
+        if (use == CONV_FIRST_POOLED || use == CONV_FIRST_POOLED_OUT) {
             p->lco_dx = 0; /* no input gradient */
             if (!p->lco_fwd) p->lcv = p->lcb = p->lpx = 0;
         }
@@ -268,6 +272,12 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
         p->lco_dx = 0;
         if (p->pool_out) p->lpx = LPX_EVEN;
     }
+    /* A first layer's training forward writes only its pool's output (and each window's
+     * argmax) where it runs by channel lanes. */
+    if (use == CONV_FIRST_POOLED_OUT) {
+        p->pool_out = p->lco_fwd && p->cv == 0 && h % 2 == 0 && w % 2 == 0;
+        if (p->pool_out) p->lpx = LPX_EVEN;
+    }
     int accn = p->fcob * p->fry > p->dcob * p->dry ? p->fcob * p->fry : p->dcob * p->dry;
     int n = snprintf(p->opts, sizeof p->opts,
                      "-DDC_CONV -DCIN=%d -DCOUT=%d -DH=%d -DW=%d -DK=%d -DVW=%d -DNV=%d "
@@ -285,7 +295,10 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
                       " -DLCV=%d -DLCB=%d -DLPX=%d -DLCO_FWD=%d -DLCO_DX=%d", p->lcv, p->lcb,
                       p->lpx, p->lco_fwd, p->lco_dx);
     if (transposed) n += snprintf(p->opts + n, sizeof p->opts - n, " -DDC_TRANSPOSED");
-    if (use == CONV_FIRST_POOLED) n += snprintf(p->opts + n, sizeof p->opts - n, " -DDW_POOLED");
+    if (use == CONV_FIRST_POOLED || use == CONV_FIRST_POOLED_OUT)
+        n += snprintf(p->opts + n, sizeof p->opts - n, " -DDW_POOLED");
+    if (use == CONV_FIRST_POOLED_OUT && p->pool_out)
+        n += snprintf(p->opts + n, sizeof p->opts - n, " -DPOOL_ARG=1");
     if (use == CONV_UPSAMPLED) n += snprintf(p->opts + n, sizeof p->opts - n, " -DUPIN=1");
     if (p->pool_out) n += snprintf(p->opts + n, sizeof p->opts - n, " -DPOOLOUT=1");
     if (p->upph) n += snprintf(p->opts + n, sizeof p->opts - n, " -DUPPH=1");
@@ -363,7 +376,7 @@ static dc_status launch_rows(dc_device *dev, const conv_plan *p, const char *nam
  * rows; dx: the input gradient (the layer's cin channels out, no bias or activation). */
 static dc_status launch_lco(dc_device *dev, const conv_plan *p, int dx, const dc_tensor *x,
                             cl_mem prm, size_t w_off, size_t b_off, dc_act act, dc_tensor *y,
-                            cl_mem scratch, size_t s_off, const char *what)
+                            dc_tensor *pool_arg, cl_mem scratch, size_t s_off, const char *what)
 {
     cl_kernel kr;
     DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, dx ? "conv_dx_lco" : "conv_fwd_lco", &kr));
@@ -383,6 +396,11 @@ static dc_status launch_lco(dc_device *dev, const conv_plan *p, int dx, const dc
     DC_CL(DC_ARG(kr, 7, y_off), what);
     DC_CL(DC_ARG(kr, 8, nimg), what);
     DC_CL(DC_ARG(kr, 9, a), what);
+    if (pool_arg) { /* POOL_ARG: each window's argmax */
+        cl_uint a_off = (cl_uint)pool_arg->off;
+        DC_CL(DC_ARG(kr, 10, pool_arg->buf), what);
+        DC_CL(DC_ARG(kr, 11, a_off), what);
+    }
     int no = dx ? p->cin : p->cout, rows = p->pool_out ? p->h / 2 : p->h;
     size_t global[3] = {(size_t)rows, (size_t)(no / (p->lcv * p->lcb)), (size_t)x->n};
     size_t local[3] = {(size_t)rows, 1, 1};
@@ -615,8 +633,10 @@ static dc_status launch_dw(dc_device *dev, const conv_plan *p, const dw_run *r, 
 
 /* ---- conv2d ------------------------------------------------------------------------------ */
 
+/* pool_arg: CONV_FIRST_POOLED_OUT's argmax tensor (the pool's shape), else NULL */
 static dc_status conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, size_t w_off,
-                                size_t b_off, int k, dc_act act, dc_tensor *y, conv_use use)
+                                size_t b_off, int k, dc_act act, dc_tensor *y, conv_use use,
+                                dc_tensor *pool_arg)
 {
     const char *op = "conv2d forward";
     DC_TRY(dc_tensor_check(x, op, "x"));
@@ -624,7 +644,7 @@ static dc_status conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem param
     DC_TRY(check_k_act(k, act, op));
     /* the conv's plane: y's, the upsampled input's, or twice the pooled y's (x's) */
     int up = use == CONV_UPSAMPLED ? 2 : 1, h = up * x->h, w = up * x->w;
-    if (use == CONV_POOLED_OUT)
+    if (use == CONV_POOLED_OUT || use == CONV_FIRST_POOLED_OUT)
         DC_TRY(dc_tensor_check_shape(y, x->n, y->c, h / 2, w / 2, op, "y"));
     else
         DC_TRY(dc_tensor_check_shape(y, x->n, y->c, h, w, op, "y"));
@@ -634,7 +654,7 @@ static dc_status conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem param
     if (p.lco_fwd) {
         cl_mem scratch;
         DC_TRY(scratch_get(dev, (size_t)p.cout * p.cin * lane_weights_per_pair(&p), &scratch));
-        return launch_lco(dev, &p, 0, x, params, w_off, b_off, act, y, scratch, 0, op);
+        return launch_lco(dev, &p, 0, x, params, w_off, b_off, act, y, pool_arg, scratch, 0, op);
     }
     return launch_rows(dev, &p, "conv_fwd", x, params, w_off, b_off, act, y, op);
 }
@@ -645,7 +665,7 @@ dc_status dc_conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, s
     /* GPUs take im2col + CLBlast SGEMM, CPUs the direct kernels (DAECL_CONV overrides). */
     if (dc_conv_algo_for(dev) == DC_CONV_GEMM)
         return dc_conv2d_gemm_forward(dev, x, params, w_off, b_off, k, act, y);
-    return conv2d_forward(dev, x, params, w_off, b_off, k, act, y, CONV_PLAIN);
+    return conv2d_forward(dev, x, params, w_off, b_off, k, act, y, CONV_PLAIN, NULL);
 }
 
 dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
@@ -677,7 +697,7 @@ dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor
     DC_TRY(launch_dw(dev, &p, &r, x, y, dy, grads, w_off, b_off, act, 0, scratch, 0, op));
     /* dx = conv(dz, flipped W^T): dz's cout channels in, the layer's cin channels out */
     if (dx && p.lco_dx)
-        DC_TRY(launch_lco(dev, &p, 1, dy, params, w_off, 0, DC_ACT_NONE, dx, scratch,
+        DC_TRY(launch_lco(dev, &p, 1, dy, params, w_off, 0, DC_ACT_NONE, dx, NULL, scratch,
                           r.ndzt + r.npart, op));
     else if (dx)
         DC_TRY(launch_rows(dev, &p, "conv_dx", dy, params, w_off, 0, DC_ACT_NONE, dx, op));
@@ -703,7 +723,7 @@ dc_status dc_conv2d_upsampled_forward(dc_device *dev, const dc_tensor *x, cl_mem
         return dc_fail(DC_ERR_UNSUPPORTED,
                        "conv2d upsampled forward: not for a %dx%dx%d input upsampled on %s",
                        x->c, x->h, x->w, dev->name);
-    return conv2d_forward(dev, x, params, w_off, b_off, k, act, y, CONV_UPSAMPLED);
+    return conv2d_forward(dev, x, params, w_off, b_off, k, act, y, CONV_UPSAMPLED, NULL);
 }
 
 int dc_conv2d_maxpool_fits(const dc_device *dev, int cin, int cout, int h, int w, int k)
@@ -722,7 +742,7 @@ dc_status dc_conv2d_maxpool_forward(dc_device *dev, const dc_tensor *x, cl_mem p
         return dc_fail(DC_ERR_UNSUPPORTED,
                        "conv2d + maxpool forward: not for a %dx%dx%d input on %s", x->c, x->h,
                        x->w, dev->name);
-    return conv2d_forward(dev, x, params, w_off, b_off, k, act, y, CONV_POOLED_OUT);
+    return conv2d_forward(dev, x, params, w_off, b_off, k, act, y, CONV_POOLED_OUT, NULL);
 }
 
 int dc_conv2d_pooled_fits(const dc_device *dev, int cin, int cout, int h, int w, int k)
@@ -740,31 +760,66 @@ dc_status dc_conv2d_pooled_forward(dc_device *dev, const dc_tensor *x, cl_mem pa
     if (!dc_conv2d_pooled_fits(dev, x->c, y->c, x->h, x->w, k))
         return dc_fail(DC_ERR_UNSUPPORTED, "conv2d pooled forward: not for a %dx%dx%d input on %s",
                        x->c, x->h, x->w, dev->name);
-    return conv2d_forward(dev, x, params, w_off, b_off, k, act, y, CONV_FIRST_POOLED);
+    return conv2d_forward(dev, x, params, w_off, b_off, k, act, y, CONV_FIRST_POOLED, NULL);
 }
 
-dc_status dc_conv2d_pooled_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
-                                    const dc_tensor *dpool, const dc_tensor *skip,
-                                    cl_mem grads, size_t w_off, size_t b_off, int k, dc_act act)
+int dc_conv2d_pooled_out_fits(const dc_device *dev, int cin, int cout, int h, int w, int k)
+{
+    if (!dev->opts.conv_pool_fold || !dc_conv2d_pooled_fits(dev, cin, cout, h, w, k)) return 0;
+    conv_plan p;
+    conv_plan_make(&p, dev, cin, cout, h, w, k, CONV_FIRST_POOLED_OUT);
+    return p.pool_out;
+}
+
+dc_status dc_conv2d_pooled_out_forward(dc_device *dev, const dc_tensor *x, cl_mem params,
+                                       size_t w_off, size_t b_off, int k, dc_act act,
+                                       dc_tensor *pooled, dc_tensor *argmax)
+{
+    const char *op = "conv2d pooled-out forward";
+    DC_TRY(dc_tensor_check(pooled, op, "pooled"));
+    DC_TRY(dc_tensor_check(argmax, op, "argmax"));
+    DC_TRY(dc_tensor_check_shape(argmax, pooled->n, pooled->c, pooled->h, pooled->w, op, "argmax"));
+    if (!dc_conv2d_pooled_out_fits(dev, x->c, pooled->c, x->h, x->w, k))
+        return dc_fail(DC_ERR_UNSUPPORTED, "%s: not for a %dx%dx%d input on %s", op, x->c, x->h,
+                       x->w, dev->name);
+    return conv2d_forward(dev, x, params, w_off, b_off, k, act, pooled, CONV_FIRST_POOLED_OUT,
+                          argmax);
+}
+
+/* conv_dw_pooled from y (and skip), or (argmax != NULL) from the pool's output `y` and argmax */
+static dc_status pooled_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
+                                 const dc_tensor *argmax, const dc_tensor *dpool,
+                                 const dc_tensor *skip, cl_mem grads, size_t w_off,
+                                 size_t b_off, int k, dc_act act)
 {
     const char *op = "conv2d pooled backward";
     DC_TRY(dc_tensor_check(x, op, "x"));
     DC_TRY(dc_tensor_check(y, op, "y"));
     DC_TRY(dc_tensor_check(dpool, op, "dpool"));
     DC_TRY(check_k_act(k, act, op));
-    DC_TRY(dc_tensor_check_shape(y, x->n, y->c, x->h, x->w, op, "y"));
-    DC_TRY(dc_tensor_check_shape(dpool, y->n, y->c, y->h / 2, y->w / 2, op, "dpool"));
+    int cout = dpool->c;
+    DC_TRY(dc_tensor_check_shape(dpool, x->n, cout, x->h / 2, x->w / 2, op, "dpool"));
+    if (argmax) {
+        DC_TRY(dc_tensor_check(argmax, op, "argmax"));
+        DC_TRY(dc_tensor_check_shape(y, x->n, cout, x->h / 2, x->w / 2, op, "pooled"));
+        DC_TRY(dc_tensor_check_shape(argmax, x->n, cout, x->h / 2, x->w / 2, op, "argmax"));
+    } else {
+        DC_TRY(dc_tensor_check_shape(y, x->n, cout, x->h, x->w, op, "y"));
+    }
     if (skip) {
         DC_TRY(dc_tensor_check(skip, op, "skip"));
-        DC_TRY(dc_tensor_check_shape(skip, y->n, y->c, y->h, y->w, op, "skip"));
+        DC_TRY(dc_tensor_check_shape(skip, x->n, cout, x->h, x->w, op, "skip"));
     }
-    if (!dc_conv2d_pooled_fits(dev, x->c, y->c, x->h, x->w, k))
+    int fits = argmax ? dc_conv2d_pooled_out_fits(dev, x->c, cout, x->h, x->w, k)
+                      : dc_conv2d_pooled_fits(dev, x->c, cout, x->h, x->w, k);
+    if (!fits)
         return dc_fail(DC_ERR_UNSUPPORTED, "%s: not for a %dx%dx%d input on %s", op, x->c, x->h,
                        x->w, dev->name);
-    size_t nw = (size_t)y->c * x->c * k * k;
-    DC_TRY(check_params(grads, w_off, b_off, nw, y->c, op, "grads"));
+    size_t nw = (size_t)cout * x->c * k * k;
+    DC_TRY(check_params(grads, w_off, b_off, nw, cout, op, "grads"));
     conv_plan p;
-    conv_plan_make(&p, dev, x->c, y->c, x->h, x->w, k, CONV_FIRST_POOLED);
+    conv_plan_make(&p, dev, x->c, cout, x->h, x->w, k,
+                   argmax ? CONV_FIRST_POOLED_OUT : CONV_FIRST_POOLED);
     dw_run r = dw_run_make(dev, &p, x->n);
     int ipc = ceil_div(x->n, r.chunks);
     DC_TRY(check_loops(dev, r.per_image * (unsigned long)ipc, op));
@@ -776,7 +831,7 @@ dc_status dc_conv2d_pooled_backward(dc_device *dev, const dc_tensor *x, const dc
     cl_uint x_off = (cl_uint)x->off, x_end = (cl_uint)(x->off + dc_tensor_size(x));
     cl_uint y_off = (cl_uint)y->off, y_end = (cl_uint)(y->off + dc_tensor_size(y));
     cl_uint g_off = (cl_uint)dpool->off, g_end = (cl_uint)(dpool->off + dc_tensor_size(dpool));
-    const dc_tensor *s = skip ? skip : y; /* not read without a skip */
+    const dc_tensor *s = argmax ? argmax : skip ? skip : y; /* y: not read */
     cl_uint s_off = (cl_uint)s->off, s_end = (cl_uint)(s->off + dc_tensor_size(s));
     cl_int has_skip = skip != NULL;
     cl_uint wo = (cl_uint)(r.chunks > 1 ? 0 : w_off), bo = (cl_uint)b_off;
@@ -808,6 +863,22 @@ dc_status dc_conv2d_pooled_backward(dc_device *dev, const dc_tensor *x, const dc
         DC_TRY(launch_dw_reduce(dev, out, r.nw, stride, grads, b_off, (size_t)p.cout, r.chunks, op));
     }
     return DC_OK;
+}
+
+dc_status dc_conv2d_pooled_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
+                                    const dc_tensor *dpool, const dc_tensor *skip, cl_mem grads,
+                                    size_t w_off, size_t b_off, int k, dc_act act)
+{
+    return pooled_backward(dev, x, y, NULL, dpool, skip, grads, w_off, b_off, k, act);
+}
+
+dc_status dc_conv2d_pooled_out_backward(dc_device *dev, const dc_tensor *x,
+                                        const dc_tensor *pooled, const dc_tensor *argmax,
+                                        const dc_tensor *dpool, cl_mem grads, size_t w_off,
+                                        size_t b_off, int k, dc_act act)
+{
+    if (!argmax) return dc_fail(DC_ERR_INVALID_ARG, "conv2d pooled backward: no argmax tensor");
+    return pooled_backward(dev, x, pooled, argmax, dpool, NULL, grads, w_off, b_off, k, act);
 }
 
 /* ---- transposed conv --------------------------------------------------------------------- */

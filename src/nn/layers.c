@@ -101,6 +101,9 @@ static void conv_init(const dc_layer_spec *L, int in_c, const dc_layer_state *S,
 static dc_status conv_forward(dc_layer_run *r)
 {
     const dc_layer_state *S = r->state;
+    if (r->pool_folded && r->pool_out)
+        return dc_conv2d_pooled_out_forward(r->dev, r->in, r->params, S->w_off, S->b_off,
+                                            r->spec->k, r->act, r->out, r->pool_arg);
     if (r->pool_folded)
         return dc_conv2d_pooled_forward(r->dev, r->in, r->params, S->w_off, S->b_off, r->spec->k,
                                         r->act, r->out);
@@ -128,10 +131,18 @@ static int conv_pool_out_foldable(dc_device *dev, const dc_layer_spec *L, int c,
     return dc_conv2d_maxpool_fits(dev, c, L->channels, h, w, L->k);
 }
 
+static int conv_pooled_out_trainable(dc_device *dev, const dc_layer_spec *L, int c, int h, int w)
+{
+    return dc_conv2d_pooled_out_fits(dev, c, L->channels, h, w, L->k);
+}
+
 static dc_status conv_backward_pooled(dc_layer_run *r, const dc_tensor *dpool,
                                      const dc_tensor *skip)
 {
     const dc_layer_state *S = r->state;
+    if (r->pool_out) /* out is the pool's output */
+        return dc_conv2d_pooled_out_backward(r->dev, r->in, r->out, r->pool_arg, dpool, r->grads,
+                                             S->w_off, S->b_off, r->spec->k, r->act);
     return dc_conv2d_pooled_backward(r->dev, r->in, r->out, dpool, skip, r->grads, S->w_off,
                                      S->b_off, r->spec->k, r->act);
 }
@@ -443,7 +454,7 @@ static const dc_layer_kind registry[] = {
      .init = conv_init, .forward = conv_forward, .backward = conv_backward,
      .export_onnx = conv_export, .pool_foldable = conv_pool_foldable,
      .backward_pooled = conv_backward_pooled, .up_foldable = conv_up_foldable,
-     .pool_out_foldable = conv_pool_out_foldable},
+     .pool_out_foldable = conv_pool_out_foldable, .pooled_out_trainable = conv_pooled_out_trainable},
     {.token = "convT", .help = "k x k transposed convolution, stride 2: doubles height and width",
      .options = CONV_OPTS, .describe = convT_describe, .shape = convT_shape, .reach = convT_reach,
      .init = conv_init, .forward = convT_forward, .backward = convT_backward,

@@ -276,7 +276,11 @@ static dc_status alloc_activations(dc_model *m, int training)
     grad_lifetimes(m, all);
     for (int i = 0; i < L; i++) {
         dc_layer_state *S = &m->layers[i];
-        DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->out));
+        if (m->pool_out[i]) /* the pool's output is written, and each window's argmax */
+            DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h / 2, S->w / 2, DC_LAYOUT_NCHW,
+                                    &S->pool_arg));
+        else
+            DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->out));
         if (S->merged_by >= 0 && !m->arch.layers[S->merged_by].kind->ref_share_is_dy)
             DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->skip_grad));
         if (has_grad_buffer(m, i)) {
@@ -296,6 +300,15 @@ static int pool_foldable(const dc_model *m)
     const dc_layer_kind *first = m->arch.layers[0].kind, *next = m->arch.layers[1].kind;
     return next->is_maxpool2 && first->pool_foldable && first->backward_pooled &&
            first->pool_foldable(m->dev, &m->arch.layers[0], m->in_c, m->in_h, m->in_w);
+}
+
+/* Whether that layer 0 also writes only the pool's output and its argmax in training
+ * (dc_model.pool_out[0]): where no merge reads its output. */
+static int pooled_out_trainable(const dc_model *m)
+{
+    const dc_layer_kind *first = m->arch.layers[0].kind;
+    return m->pool_folded && m->layers[0].merged_by < 0 && first->pooled_out_trainable &&
+           first->pooled_out_trainable(m->dev, &m->arch.layers[0], m->in_c, m->in_h, m->in_w);
 }
 
 static dc_status model_new(dc_device *dev, const dc_arch *arch, int in_c, int h, int w, int batch,
@@ -332,6 +345,7 @@ dc_status dc_model_create(dc_device *dev, const dc_arch *arch, int in_c, int h, 
     if (!s) s = dc_buffer_create(dev, m->nparams, "gradients", &m->grads);
     m->owns_params = 1;
     m->pool_folded = pool_foldable(m);
+    m->pool_out[0] = pooled_out_trainable(m);
     if (!s) s = alloc_activations(m, 1);
     if (s) {
         dc_model_destroy(m);
@@ -365,6 +379,7 @@ void dc_model_destroy(dc_model *m)
         dc_tensor_release(&m->layers[i].out);
         dc_tensor_release(&m->layers[i].grad);
         dc_tensor_release(&m->layers[i].skip_grad);
+        dc_tensor_release(&m->layers[i].pool_arg);
     }
     if (m->owns_params && m->params) clReleaseMemObject(m->params);
     if (m->grads) clReleaseMemObject(m->grads);
@@ -424,7 +439,7 @@ static dc_tensor skip_share(dc_model *m, int j, int n)
 }
 
 /* Layer i's work on n images: its input (x or the previous output), output, merge views. */
-static dc_layer_run run_for(dc_model *m, int i, const dc_tensor *x, int n, dc_tensor views[4])
+static dc_layer_run run_for(dc_model *m, int i, const dc_tensor *x, int n, dc_tensor views[5])
 {
     const dc_layer_spec *L = &m->arch.layers[i];
     dc_layer_run r = {.dev = m->dev, .spec = L, .state = &m->layers[i], .params = m->params, .grads = m->grads};
@@ -444,6 +459,10 @@ static dc_layer_run run_for(dc_model *m, int i, const dc_tensor *x, int n, dc_te
     r.pool_folded = i == 0 && m->pool_folded;
     r.up_folded = m->up_folded[i];
     r.pool_out = m->pool_out[i];
+    if (r.pool_folded && r.pool_out) {
+        views[4] = view_n(&m->layers[i].pool_arg, n);
+        r.pool_arg = &views[4];
+    }
     return r;
 }
 
@@ -459,7 +478,7 @@ dc_status dc_model_layer_forward(dc_model *m, const dc_tensor *x, int n, int i)
 {
     if (i + 1 < m->arch.nlayers && m->up_folded[i + 1]) return DC_OK; /* the next layer reads it */
     if (i > 0 && m->pool_out[i - 1]) return DC_OK; /* the layer before wrote it */
-    dc_tensor views[4];
+    dc_tensor views[5];
     dc_layer_run r = run_for(m, i, x, n, views);
     return m->arch.layers[i].kind->forward(&r);
 }
@@ -504,7 +523,7 @@ dc_status dc_model_backward(dc_model *m, const dc_tensor *x, int n)
 dc_status dc_model_layer_backward(dc_model *m, const dc_tensor *x, int n, int i)
 {
     if (i == 1 && m->pool_folded) return DC_OK; /* layer 0 runs the pool's backward */
-    dc_tensor views[4];
+    dc_tensor views[5];
     dc_layer_run r = run_for(m, i, x, n, views);
     if (i == 0 && m->pool_folded) {
         dc_tensor dpool = view_n(grad_of(m, 1), n), skip;
