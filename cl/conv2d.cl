@@ -228,6 +228,14 @@ __kernel void dz_prep(const __global float *y, const uint y_off, __global float 
 #ifndef POOLOUT
 #define POOLOUT 0
 #endif
+/* DXSUM (training, a conv after a 2x nearest upsampling): the input gradient by channel lanes
+ * is written summed over 2x2 windows, i.e. the upsampling's input gradient (its backward). */
+#ifndef DXSUM
+#define DXSUM 0
+#endif
+#if DXSUM && (defined(DC_FWD_ONLY) || !LCO_DX || LPX % 2 || H % 2 || W % 2)
+#error "DXSUM: an input gradient by channel lanes, even LPX, H and W"
+#endif
 /* POOL_ARG (a first layer's POOLOUT, training): the pooled forward also writes which pixel of
  * each window it took (0, 1: row 2y; 2, 3: row 2y + 1, as floats) for conv_dw_pooled. */
 #ifndef POOL_ARG
@@ -979,10 +987,9 @@ INLINE void lco_init(lvec acc[LCB][LPX], const __global float *prm, uint b_off, 
     }
 }
 
-#if !POOLOUT
 /* Pixels [x0, x0 + px) of output row oy (lco_accumulate); with bias the layer's bias and
  * activation are applied. */
-INLINE void lco_segment(const __global float *x, uint x_off, const __global float *wl,
+INLINE void lco_segment_full(const __global float *x, uint x_off, const __global float *wl,
                         const __global float *prm, uint b_off, __global float *y, uint y_off,
                         __global float *ya, int act, int img, int oy, int c0, const int x0,
                         const int px, const int edges, const int spill, const int ni,
@@ -1022,7 +1029,7 @@ INLINE void lco_segment(const __global float *x, uint x_off, const __global floa
     }
 }
 
-#else /* POOLOUT */
+#if POOLOUT || DXSUM
 /* The LPX/2 pooled pixels of one channel block (px conv pixels) at out, out + (H/2)(W/2), ... */
 INLINE void pool_store(__global float *out, const lvec m[LPX / 2], const int px)
 {
@@ -1048,17 +1055,20 @@ INLINE void pool_store(__global float *out, const lvec m[LPX / 2], const int px)
     }
 }
 
-/* Row oy of the 2x2 max pool of the output, pixels [x0/2, (x0 + px)/2): conv rows 2oy and
- * 2oy + 1 in turn, each with bias and activation, reduced in dc_maxpool2_forward's order (row
- * 2oy's pixels 2j, 2j + 1, then row 2oy + 1's; a later one wins only when strictly greater),
- * so the result is the unfused pool's bit for bit. x0 and px are even; spill is unused. */
-INLINE void lco_segment(const __global float *x, uint x_off, const __global float *wl,
+/* Row oy of the 2x2 max pool of the output (with bias: POOLOUT) or of its 2x2 window sums (the
+ * input gradient: DXSUM), pixels [x0/2, (x0 + px)/2): conv rows 2oy and 2oy + 1 in turn.
+ * The max in dc_maxpool2_forward's order (row 2oy's pixels 2j, 2j + 1, then row 2oy + 1's; a
+ * later one wins only when strictly greater), the sum in dc_upsample2_backward's ((2j of both
+ * rows) + (2j + 1 of both rows)), so either is the unfused result bit for bit. x0 and px are
+ * even; spill is unused. */
+INLINE void lco_segment_pair(const __global float *x, uint x_off, const __global float *wl,
                         const __global float *prm, uint b_off, __global float *y, uint y_off,
                         __global float *ya, int act, int img, int oy, int c0, const int x0,
                         const int px, const int edges, const int spill, const int ni,
                         const int no, const int bias)
 {
     lvec m[LCB][LPX / 2], a[LCB][LPX / 2]; /* a: which pixel m came from (POOL_ARG) */
+    lvec e[LCB][LPX];                      /* the sums: row 2oy */
     UNROLL
     for (int r = 0; r < 2; r++) {
         lvec acc[LCB][LPX];
@@ -1068,6 +1078,13 @@ INLINE void lco_segment(const __global float *x, uint x_off, const __global floa
         for (int b = 0; b < LCB; b++)
             UNROLL
             for (int j = 0; j < LPX / 2; j++) {
+                if (!bias) {
+                    if (r)
+                        m[b][j] = (e[b][2 * j] + acc[b][2 * j]) + (e[b][2 * j + 1] + acc[b][2 * j + 1]);
+                    else
+                        e[b][2 * j] = acc[b][2 * j], e[b][2 * j + 1] = acc[b][2 * j + 1];
+                    continue;
+                }
                 lvec u = ACT_APPLY(lvec, acc[b][2 * j], act);
                 lvec v = ACT_APPLY(lvec, acc[b][2 * j + 1], act);
                 if (r) {
@@ -1085,10 +1102,28 @@ INLINE void lco_segment(const __global float *x, uint x_off, const __global floa
     for (int b = 0; b < LCB; b++) {
         uint o = y_off + (uint)((img * no + c0 + b * LCV) * (H / 2) + oy) * (W / 2) + x0 / 2;
         pool_store(y + o, m[b], px);
-        if (POOL_ARG) pool_store(ya + o - y_off, a[b], px);
+        if (POOL_ARG && bias) pool_store(ya + o - y_off, a[b], px);
     }
 }
-#endif /* POOLOUT */
+#endif
+
+/* The forward's segment (bias) or the input gradient's: whole, or reduced over 2x2 windows. */
+INLINE void lco_segment(const __global float *x, uint x_off, const __global float *wl,
+                        const __global float *prm, uint b_off, __global float *y, uint y_off,
+                        __global float *ya, int act, int img, int oy, int c0, const int x0,
+                        const int px, const int edges, const int spill, const int ni,
+                        const int no, const int bias)
+{
+#if POOLOUT || DXSUM
+    if (bias ? POOLOUT : DXSUM) {
+        lco_segment_pair(x, x_off, wl, prm, b_off, y, y_off, ya, act, img, oy, c0, x0, px,
+                         edges, spill, ni, no, bias);
+        return;
+    }
+#endif
+    lco_segment_full(x, x_off, wl, prm, b_off, y, y_off, ya, act, img, oy, c0, x0, px, edges,
+                     spill, ni, no, bias);
+}
 
 /* A whole output row: the first and last segments with their borders, a loop over the others
  * (three inlined copies of the segment whatever the width). */
@@ -1110,8 +1145,8 @@ INLINE void lco_row(const __global float *x, uint x_off, const __global float *w
                     W - (NSEG - 1) * LPX, 1, 0, ni, no, bias);
 }
 
-/* global: (LCO_ROWS, no / (LCB*LCV), nimg) */
-#define LCO_ROWS (POOLOUT ? H / 2 : H)
+/* global: (LCO_ROWS(bias), no / (LCB*LCV), nimg) */
+#define LCO_ROWS(BIAS) (((BIAS) ? POOLOUT : DXSUM) ? H / 2 : H)
 /* ya, ya_off (POOL_ARG): where the forward writes which pixel each window's maximum came from */
 #if POOL_ARG
 #define LCO_YA_ARGS , __global float *ya, const uint ya_off
@@ -1127,7 +1162,7 @@ INLINE void lco_row(const __global float *x, uint x_off, const __global float *w
                        const int act LCO_YA_ARGS)                                              \
     {                                                                                          \
         int oy = get_global_id(0), cb = get_global_id(1), img = get_global_id(2);              \
-        if (oy >= LCO_ROWS || cb >= NO / (LCB * LCV) || img >= nimg) return;                          \
+        if (oy >= LCO_ROWS(BIAS) || cb >= NO / (LCB * LCV) || img >= nimg) return;             \
         lco_row(x, x_off, wl + wl_off, prm, b_off, y, y_off, LCO_YA, act, img, oy,             \
                 cb * LCB * LCV, NI, NO, BIAS);                                                 \
     }

@@ -411,6 +411,53 @@ static void test_maxpool_case(int n, int cin, int cout, int h, int w, int k, dc_
     clReleaseMemObject(prm.buf);
 }
 
+/* ---- a conv after a 2x upsampling writing the upsampling's input gradient (training) ----------
+ * dc_conv2d_upgrad_backward against dc_conv2d_backward followed by dc_upsample2_backward, bit
+ * for bit: the source gradient, dW and db (the plain path is checked against the reference
+ * above). */
+static void test_upgrad_case(int n, int cin, int cout, int h, int w, int k, dc_act act)
+{
+    char label[96];
+    snprintf(label, sizeof label, "n%d %d->%d %dx%d k%d %s", n, cin, cout, h, w, k, dc_act_name(act));
+    if (!dc_conv2d_upgrad_fits(dev, cin, cout, h, w, k)) {
+        printf("  upgrad   %-48s not on this device's path (skipped)\n", label);
+        return;
+    }
+    size_t nx = (size_t)n * cin * h * w, ny = (size_t)n * cout * h * w, nw = (size_t)cout * cin * k * k;
+    double *x = dalloc(nx), *wt = dalloc(nw), *b = dalloc(cout), *g = dalloc(ny);
+    rand_fill(x, nx, -1, 1);
+    rand_fill(wt, nw, -0.5, 0.5);
+    rand_fill(b, cout, -0.2, 0.2);
+    rand_fill(g, ny, -1, 1);
+    dtensor tx = dt_new(n, cin, h, w), ty = dt_new(n, cout, h, w), dy[2] = {dt_new(n, cout, h, w), dt_new(n, cout, h, w)};
+    dtensor tdx = dt_new(n, cin, h, w), src[2] = {dt_new(n, cin, h / 2, w / 2), dt_new(n, cin, h / 2, w / 2)};
+    dt_put(&tx, x);
+    dt_put(&dy[0], g);
+    dt_put(&dy[1], g);
+    pbuf prm = pb_new(nw, cout, wt, b, NULL);
+    pbuf grd[2] = {pb_new(nw, cout, NULL, NULL, &prm), pb_new(nw, cout, NULL, NULL, &prm)};
+    CHECK_OK(dc_conv2d_upgrad_forward(dev, &tx.t, prm.buf, prm.w_off, prm.b_off, k, act, &ty.t));
+    CHECK_OK(dc_conv2d_backward(dev, &tx.t, &ty.t, &dy[0].t, prm.buf, grd[0].buf, prm.w_off,
+                                prm.b_off, k, act, &tdx.t));
+    CHECK_OK(dc_upsample2_backward(dev, &tdx.t, &src[0].t));
+    CHECK_OK(dc_conv2d_upgrad_backward(dev, &tx.t, &ty.t, &dy[1].t, prm.buf, grd[1].buf,
+                                       prm.w_off, prm.b_off, k, act, &src[1].t));
+    float *want = dt_get(&src[0], "unfused"), *got = dt_get(&src[1], "fused");
+    float *gw = pb_get(&grd[0]), *gg = pb_get(&grd[1]);
+    size_t ns = nx / 4;
+    int bad_src = 0, bad_grad = 0;
+    for (size_t i = 0; i < ns; i++) bad_src += memcmp(&want[i], &got[i], sizeof *got) != 0;
+    for (size_t i = 0; i < grd[0].total; i++) bad_grad += memcmp(&gw[i], &gg[i], sizeof *gg) != 0;
+    CHECK(bad_src == 0, "upgrad %s: %d of %zu source gradients differ from conv + upsample backward",
+          label, bad_src, ns);
+    CHECK(bad_grad == 0, "upgrad %s: %d gradient floats differ", label, bad_grad);
+    printf("  upgrad   %-48s source gradient, dW and db bit for bit\n", label);
+    free(want), free(got), free(gw), free(gg), free(x), free(wt), free(b), free(g);
+    dt_free(&tx), dt_free(&ty), dt_free(&dy[0]), dt_free(&dy[1]), dt_free(&tdx);
+    dt_free(&src[0]), dt_free(&src[1]);
+    clReleaseMemObject(prm.buf), clReleaseMemObject(grd[0].buf), clReleaseMemObject(grd[1].buf);
+}
+
 /* The same first layer writing only the pool's output and each window's argmax: the pool's
  * output is the max of the y above (yd), the argmax the first of its maxima, and dW, db from
  * them are the y-based backward's (gall) bit for bit. */
@@ -1146,6 +1193,17 @@ int main(void)
         test_conv_pooled_case(5, 1, 8, 14, 14, 3, DC_ACT_TANH, 3, 1, 0);
     }
     test_conv_pooled_refusals();
+
+    /* a conv after an upsampling writing the upsampling's input gradient: the classic model's
+     * output layer (32->1 at 28x28) and the 32->32 conv at 14x14, several channel blocks, 8-
+     * and 4-pixel segments, a 5x5 kernel */
+    test_upgrad_case(2, 32, 1, 28, 28, 3, DC_ACT_SIGMOID);
+    test_upgrad_case(2, 32, 32, 14, 14, 3, DC_ACT_RELU);
+    if (all_shapes) {
+        test_upgrad_case(3, 16, 8, 6, 20, 3, DC_ACT_TANH);
+        test_upgrad_case(2, 8, 3, 10, 12, 5, DC_ACT_LEAKY_RELU);
+        test_upgrad_case(1, 8, 2, 2, 2, 3, DC_ACT_NONE);
+    }
 
     /* keras's last transposed conv (14x14 -> 28x28) */
     test_conv_case((conv_case){2, 32, 32, 14, 14, 3, DC_ACT_RELU, 1, 0, 0, 0, 0});

@@ -473,10 +473,12 @@ static void test_forward_only(dc_device *dev, uint64_t *rng)
     free(xf); free(got[0]); free(got[1]);
 }
 
-/* Training's first layer writing only its pool's output and the argmax (dc_model.pool_out[0]):
- * the classic model's logits and gradients are those of the unfolded one (conv_pool_fold = 0)
- * bit for bit, and its full-size output is never allocated. */
-static void test_pool_out_training(dc_device *dev, uint64_t *rng)
+/* Training's folds: the first layer writing only its pool's output and the argmax
+ * (dc_model.pool_out[0]; its full-size output is never allocated), and the convs after the
+ * upsamplings writing the upsamplings' input gradients (dc_model.up_grad; their gradients are
+ * never allocated). The classic model's logits and gradients are those of the unfolded model
+ * (conv_pool_fold = conv_up_fold = 0) bit for bit. */
+static void test_training_folds(dc_device *dev, uint64_t *rng)
 {
     const int n = 3, h = 28, w = 28;
     dc_arch a;
@@ -485,10 +487,10 @@ static void test_pool_out_training(dc_device *dev, uint64_t *rng)
     float *xf = malloc(px * sizeof *xf), *out[2] = {NULL, NULL}, *grad[2] = {NULL, NULL};
     for (size_t j = 0; j < px; j++) xf[j] = (float)test_uniform(rng, 0, 1);
     dc_device_options saved = dev->opts;
-    int folded[2] = {0, 0}, has_out[2] = {0, 0};
+    int folded[2] = {0, 0}, has_out[2] = {0, 0}, ups[2] = {0, 0};
     size_t np = 0;
     for (int fold = 0; fold < 2; fold++) {
-        dev->opts.conv_pool_fold = fold;
+        dev->opts.conv_pool_fold = dev->opts.conv_up_fold = fold;
         dc_model *m = NULL;
         dc_tensor xt = {0};
         CHECK_OK(dc_model_create(dev, &a, 1, h, w, n, &m));
@@ -496,6 +498,8 @@ static void test_pool_out_training(dc_device *dev, uint64_t *rng)
         if (m && xt.buf) {
             np = m->nparams;
             folded[fold] = m->pool_out[0];
+            ups[fold] = m->up_grad[6] + m->up_grad[8];
+            if (m->up_grad[8]) CHECK(!m->layers[7].grad.buf, "a folded upsampling has a gradient buffer");
             has_out[fold] = m->layers[0].out.buf != NULL;
             out[fold] = malloc(px * sizeof(float));
             grad[fold] = malloc(np * sizeof(float));
@@ -513,11 +517,14 @@ static void test_pool_out_training(dc_device *dev, uint64_t *rng)
         dc_model_destroy(m);
     }
     dev->opts = saved;
-    fprintf(stderr, "classic, training: layer 1 writes the pool's output %s\n",
-            folded[1] ? "and its argmax" : "no (the pool runs)");
-    CHECK(!folded[0] && has_out[0], "conv_pool_fold = 0: training's first layer still folds");
-    if ((dev->type & CL_DEVICE_TYPE_CPU) && saved.conv_pool_fold && dc_conv_algo_for(dev) == DC_CONV_DIRECT)
+    fprintf(stderr, "classic, training: layer 1 writes the pool's output %s; %d of 2 convs write "
+            "the upsampling's input gradient\n", folded[1] ? "and its argmax" : "no (the pool runs)", ups[1]);
+    CHECK(!folded[0] && has_out[0] && !ups[0], "conv_pool_fold = conv_up_fold = 0: training still folds");
+    int cpu = (dev->type & CL_DEVICE_TYPE_CPU) && dc_conv_algo_for(dev) == DC_CONV_DIRECT;
+    if (cpu && saved.conv_pool_fold)
         CHECK(folded[1] && !has_out[1], "classic training on a CPU: the first layer writes its full output");
+    if (cpu && saved.conv_up_fold && !saved.loop_limit)
+        CHECK(ups[1] == 2, "classic training on a CPU: %d of 2 upsamplings' backward folded", ups[1]);
     if (out[0] && out[1] && grad[0] && grad[1]) {
         CHECK(memcmp(out[0], out[1], px * sizeof(float)) == 0, "classic training: the pool fold changes the logits");
         CHECK(memcmp(grad[0], grad[1], np * sizeof(float)) == 0, "classic training: the pool fold changes the gradients");
@@ -589,7 +596,7 @@ int main(void)
     CHECK_OK(dc_device_open(-1, -1, &dev));
     if (!dev) TEST_MAIN_END();
     TIMED("forward-only programs", test_forward_only(dev, &rng));
-    TIMED("pooled-out training", test_pool_out_training(dev, &rng));
+    TIMED("training folds", test_training_folds(dev, &rng));
     /* DAECL_TEST_MODEL_SHAPES=1 (tests/ci/rusticl.sh, ~30 s of compiler per program there):
      * fewer geometries; everything is still run on PoCL in every CI run. */
     int all_models = !getenv("DAECL_TEST_MODEL_SHAPES");

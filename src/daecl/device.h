@@ -54,8 +54,9 @@ typedef struct dc_device_options {
     int conv_ws;            /* DAECL_CONV_WS=0|1: 0 = never the weight-stationary rows order */
     int conv_up_fold;       /* DAECL_CONV_UP_FOLD=0|1: 0 = inference convs never read an
                              * upsampling in place (dc_conv2d_upsampled_fits) */
-    int conv_pool_fold;     /* DAECL_CONV_POOL_FOLD=0|1: 0 = inference convs never write the max
-                             * pool of their output (dc_conv2d_maxpool_fits) */
+    int conv_pool_fold;     /* DAECL_CONV_POOL_FOLD=0|1: 0 = convs never write the max pool of
+                             * their output instead of it: inference (dc_conv2d_maxpool_fits)
+                             * and training's first layer (dc_conv2d_pooled_out_fits) */
     int conv_up_phases;     /* DAECL_CONV_UP_PHASES=0|1: 0 = a 3x3 conv reading an upsampling in
                              * place runs all 9 taps, not its four 2x2 phases (cl/conv2d.cl UPPH;
                              * the phases round differently) */

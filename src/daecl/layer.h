@@ -50,6 +50,8 @@ typedef struct dc_layer_run {
                                * this forward writes: inference (dc_layer_kind.pool_out_foldable),
                                * or with pool_folded in training, with pool_arg
                                * (dc_layer_kind.pooled_out_trainable) */
+    int up_grad;              /* training: `in` is a 2x upsampling's output, and the backward's
+                               * dx that upsampling's input gradient (dc_layer_kind.up_grad_foldable) */
     dc_tensor *pool_arg;      /* training with pool_out: which pixel of each window the pool
                                * took (the pool's shape), written by the forward, read by
                                * backward_pooled */
@@ -109,6 +111,12 @@ typedef struct dc_layer_kind {
     int (*up_foldable)(dc_device *dev, const struct dc_layer_spec *L, int c, int h, int w);
     /* 1 for the 2x nearest upsampling, the kind that up_foldable folds in. */
     int is_upsample2;
+    /* Optional (NULL: none), for a training model: whether this layer's backward, on dev for a
+     * c x h x w input that is a 2x upsampling's output, can write that upsampling's input
+     * gradient (summed over 2x2 windows) instead of its own input gradient
+     * (dc_layer_run.up_grad, forward and backward). The model then skips the upsampling's
+     * backward and never allocates its gradient. */
+    int (*up_grad_foldable)(dc_device *dev, const struct dc_layer_spec *L, int c, int h, int w);
     /* Optional (NULL: none), for an inference model: whether this layer's forward, on dev for a
      * c x h x w input, can write the 2x2 max pool of its output (is_maxpool2) instead of the
      * output (dc_layer_run.pool_out). The model then skips the pool's forward and never

@@ -104,6 +104,9 @@ typedef struct dc_model {
     int owns_params;
     int pool_folded;      /* training: layer 0 folds the max pool after it into its backward
                            * (dc_layer_kind.backward_pooled; layer 0 has no gradient tensor) */
+    int up_grad[DC_MAX_LAYERS]; /* training: layer i's backward writes the input gradient of the
+                           * 2x upsampling before it (dc_layer_kind.up_grad_foldable): the
+                           * upsampling's backward runs nothing and it has no gradient tensor */
     int up_folded[DC_MAX_LAYERS]; /* inference: layer i reads the 2x upsampling before it in
                            * place (dc_layer_kind.up_foldable): the upsampling runs nothing and
                            * has no output tensor */

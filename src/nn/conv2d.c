@@ -137,6 +137,7 @@ typedef struct conv_plan {
     int pool_out;        /* the forward writes the 2x2 max pool of its output (CONV_POOLED_OUT,
                           * CONV_FIRST_POOLED_OUT) */
     int upph;            /* an upsampled input's conv in its four phases (cl/conv2d.cl UPPH) */
+    int dx_sum;          /* the input gradient summed over 2x2 windows (CONV_UP_GRAD, DXSUM) */
     int ffs;             /* rows forward by unaligned loads (cl/conv2d.cl FFS) */
     char opts[448];
 } conv_plan;
@@ -206,6 +207,8 @@ typedef enum conv_use {
     CONV_FIRST_POOLED_OUT, /* CONV_FIRST_POOLED whose forward writes only the pool's output and
                             * which pixel of each window it took, read by conv_dw_pooled
                             * instead of y (POOL_ARG) */
+    CONV_UP_GRAD,      /* training, a conv after a 2x upsampling: CONV_PLAIN, its input gradient
+                        * summed over 2x2 windows, the upsampling's backward (DXSUM) */
 } conv_use;
 
 /* The plan of a conv layer geometry for one use. */
@@ -272,6 +275,10 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
         p->lco_dx = 0;
         if (p->pool_out) p->lpx = LPX_EVEN;
     }
+    /* A conv after an upsampling writes the upsampling's input gradient where its own runs
+     * by channel lanes: whole 2x2 windows per segment. */
+    p->dx_sum = use == CONV_UP_GRAD && p->lco_dx && h % 2 == 0 && w % 2 == 0;
+    if (p->dx_sum) p->lpx = LPX_EVEN;
     /* A first layer's training forward writes only its pool's output (and each window's
      * argmax) where it runs by channel lanes. */
     if (use == CONV_FIRST_POOLED_OUT) {
@@ -299,6 +306,7 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
         n += snprintf(p->opts + n, sizeof p->opts - n, " -DDW_POOLED");
     if (use == CONV_FIRST_POOLED_OUT && p->pool_out)
         n += snprintf(p->opts + n, sizeof p->opts - n, " -DPOOL_ARG=1");
+    if (p->dx_sum) n += snprintf(p->opts + n, sizeof p->opts - n, " -DDXSUM=1");
     if (use == CONV_UPSAMPLED) n += snprintf(p->opts + n, sizeof p->opts - n, " -DUPIN=1");
     if (p->pool_out) n += snprintf(p->opts + n, sizeof p->opts - n, " -DPOOLOUT=1");
     if (p->upph) n += snprintf(p->opts + n, sizeof p->opts - n, " -DUPPH=1");
@@ -401,7 +409,8 @@ static dc_status launch_lco(dc_device *dev, const conv_plan *p, int dx, const dc
         DC_CL(DC_ARG(kr, 10, pool_arg->buf), what);
         DC_CL(DC_ARG(kr, 11, a_off), what);
     }
-    int no = dx ? p->cin : p->cout, rows = p->pool_out ? p->h / 2 : p->h;
+    int pair = dx ? p->dx_sum : p->pool_out; /* rows of 2x2 windows */
+    int no = dx ? p->cin : p->cout, rows = pair ? p->h / 2 : p->h;
     size_t global[3] = {(size_t)rows, (size_t)(no / (p->lcv * p->lcb)), (size_t)x->n};
     size_t local[3] = {(size_t)rows, 1, 1};
     /* On a CPU a work-group runs on one core, its work-items one after another. Where an
@@ -412,7 +421,7 @@ static dc_status launch_lco(dc_device *dev, const conv_plan *p, int dx, const dc
      * forward, 93 -> 101 images/s; at 28x28 (fits either way) no change beyond noise. */
     size_t in_bytes = (size_t)x->c * x->h * x->w * sizeof(float);
     if (is_cpu(dev) && in_bytes > LCO_CACHE_BYTES) {
-        local[0] = p->pool_out ? 1 : 2; /* a pooled row is 2 conv rows */
+        local[0] = pair ? 1 : 2; /* a pooled row is 2 conv rows */
         local[1] = global[1];
     }
     return launch(dev, kr, 3, global, local, what);
@@ -633,6 +642,13 @@ static dc_status launch_dw(dc_device *dev, const conv_plan *p, const dw_run *r, 
 
 /* ---- conv2d ------------------------------------------------------------------------------ */
 
+/* Channels, an even plane of at least 2x2 and an odd kernel: the shapes the 2x2 folds take. */
+static int even_plane(int cin, int cout, int h, int w, int k)
+{
+    return cin >= 1 && cout >= 1 && h >= 2 && w >= 2 && h % 2 == 0 && w % 2 == 0 && k >= 1 &&
+           k % 2 == 1;
+}
+
 /* pool_arg: CONV_FIRST_POOLED_OUT's argmax tensor (the pool's shape), else NULL */
 static dc_status conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, size_t w_off,
                                 size_t b_off, int k, dc_act act, dc_tensor *y, conv_use use,
@@ -668,12 +684,11 @@ dc_status dc_conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, s
     return conv2d_forward(dev, x, params, w_off, b_off, k, act, y, CONV_PLAIN, NULL);
 }
 
-dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
-                             dc_tensor *dy, cl_mem params, cl_mem grads, size_t w_off,
-                             size_t b_off, int k, dc_act act, dc_tensor *dx)
+/* use: CONV_PLAIN, or CONV_UP_GRAD (dx: the upsampling's input gradient, half x's size) */
+static dc_status conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
+                                 dc_tensor *dy, cl_mem params, cl_mem grads, size_t w_off,
+                                 size_t b_off, int k, dc_act act, dc_tensor *dx, conv_use use)
 {
-    if (dc_conv_algo_for(dev) == DC_CONV_GEMM)
-        return dc_conv2d_gemm_backward(dev, x, y, dy, params, grads, w_off, b_off, k, act, dx);
     const char *op = "conv2d backward";
     DC_TRY(dc_tensor_check(x, op, "x"));
     DC_TRY(dc_tensor_check(y, op, "y"));
@@ -681,15 +696,19 @@ dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor
     DC_TRY(check_k_act(k, act, op));
     DC_TRY(dc_tensor_check_shape(y, x->n, y->c, x->h, x->w, op, "y"));
     DC_TRY(dc_tensor_check_shape(dy, y->n, y->c, y->h, y->w, op, "dy"));
+    int half = use == CONV_UP_GRAD ? 2 : 1;
     if (dx) {
         DC_TRY(dc_tensor_check(dx, op, "dx"));
-        DC_TRY(dc_tensor_check_shape(dx, x->n, x->c, x->h, x->w, op, "dx"));
+        DC_TRY(dc_tensor_check_shape(dx, x->n, x->c, x->h / half, x->w / half, op, "dx"));
     }
     size_t nw = (size_t)y->c * x->c * k * k;
     DC_TRY(check_params(params, w_off, b_off, nw, y->c, op, "params"));
     DC_TRY(check_params(grads, w_off, b_off, nw, y->c, op, "grads"));
     conv_plan p;
-    conv_plan_make(&p, dev, x->c, y->c, x->h, x->w, k, CONV_PLAIN);
+    conv_plan_make(&p, dev, x->c, y->c, x->h, x->w, k, use);
+    if (use == CONV_UP_GRAD && !p.dx_sum)
+        return dc_fail(DC_ERR_UNSUPPORTED, "%s: no upsampling's gradient for a %dx%dx%d input on %s",
+                       op, x->c, x->h, x->w, dev->name);
     dw_run r = dw_run_make(dev, &p, x->n);
     cl_mem scratch = NULL;
     size_t nwl = dx && p.lco_dx ? nw : 0; /* lane-major weights after dW's scratch */
@@ -702,6 +721,40 @@ dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor
     else if (dx)
         DC_TRY(launch_rows(dev, &p, "conv_dx", dy, params, w_off, 0, DC_ACT_NONE, dx, op));
     return DC_OK;
+}
+
+dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
+                             dc_tensor *dy, cl_mem params, cl_mem grads, size_t w_off,
+                             size_t b_off, int k, dc_act act, dc_tensor *dx)
+{
+    if (dc_conv_algo_for(dev) == DC_CONV_GEMM)
+        return dc_conv2d_gemm_backward(dev, x, y, dy, params, grads, w_off, b_off, k, act, dx);
+    return conv2d_backward(dev, x, y, dy, params, grads, w_off, b_off, k, act, dx, CONV_PLAIN);
+}
+
+int dc_conv2d_upgrad_fits(const dc_device *dev, int cin, int cout, int h, int w, int k)
+{
+    if (dc_conv_algo_for(dev) == DC_CONV_GEMM || !dev->opts.conv_up_fold) return 0;
+    if (!even_plane(cin, cout, h, w, k)) return 0;
+    conv_plan p;
+    conv_plan_make(&p, dev, cin, cout, h, w, k, CONV_UP_GRAD);
+    return p.dx_sum;
+}
+
+dc_status dc_conv2d_upgrad_forward(dc_device *dev, const dc_tensor *x, cl_mem params,
+                                   size_t w_off, size_t b_off, int k, dc_act act, dc_tensor *y)
+{
+    if (!dc_conv2d_upgrad_fits(dev, x->c, y->c, x->h, x->w, k))
+        return dc_fail(DC_ERR_UNSUPPORTED, "conv2d forward: no upsampling's gradient for a "
+                       "%dx%dx%d input on %s", x->c, x->h, x->w, dev->name);
+    return conv2d_forward(dev, x, params, w_off, b_off, k, act, y, CONV_UP_GRAD, NULL);
+}
+
+dc_status dc_conv2d_upgrad_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
+                                    dc_tensor *dy, cl_mem params, cl_mem grads, size_t w_off,
+                                    size_t b_off, int k, dc_act act, dc_tensor *dsrc)
+{
+    return conv2d_backward(dev, x, y, dy, params, grads, w_off, b_off, k, act, dsrc, CONV_UP_GRAD);
 }
 
 /* ---- a first layer with the max pool after it ----------------------------------------------- */
@@ -729,7 +782,7 @@ dc_status dc_conv2d_upsampled_forward(dc_device *dev, const dc_tensor *x, cl_mem
 int dc_conv2d_maxpool_fits(const dc_device *dev, int cin, int cout, int h, int w, int k)
 {
     if (dc_conv_algo_for(dev) == DC_CONV_GEMM || !dev->opts.conv_pool_fold) return 0;
-    if (cin < 1 || cout < 1 || h < 2 || w < 2 || h % 2 || w % 2 || k < 1 || k % 2 == 0) return 0;
+    if (!even_plane(cin, cout, h, w, k)) return 0;
     conv_plan p;
     conv_plan_make(&p, dev, cin, cout, h, w, k, CONV_POOLED_OUT);
     return p.pool_out;
@@ -748,7 +801,7 @@ dc_status dc_conv2d_maxpool_forward(dc_device *dev, const dc_tensor *x, cl_mem p
 int dc_conv2d_pooled_fits(const dc_device *dev, int cin, int cout, int h, int w, int k)
 {
     if (dc_conv_algo_for(dev) == DC_CONV_GEMM || dev->opts.forward_only) return 0;
-    if (cin < 1 || cout < 1 || h < 2 || w < 2 || h % 2 || w % 2 || k < 1 || k % 2 == 0) return 0;
+    if (!even_plane(cin, cout, h, w, k)) return 0;
     conv_plan p;
     conv_plan_make(&p, dev, cin, cout, h, w, k, CONV_FIRST_POOLED);
     return p.cv == 0; /* conv_dw_pooled has lanes over pixels */

@@ -151,6 +151,7 @@ static dc_status place_tensors(dc_model *m, dc_tensor *const *tensors, const dc_
  * (shared), nor layer 0's when a folded pool never writes it. */
 static int has_grad_buffer(const dc_model *m, int i)
 {
+    if (i + 1 < m->arch.nlayers && m->up_grad[i + 1]) return 0; /* a folded upsampling */
     return (i > 0 || !m->pool_folded) && !grad_shared_with_next(m, i);
 }
 
@@ -161,18 +162,21 @@ static void extend(lifetime *t, int step)
 
 /* Training: backward steps count up from the loss (step 0), layer i's backward is step
  * nlayers - i. Layer k's gradient is written by layer k+1's backward (the loss for the last
- * layer) and read by the backward of every layer whose gradient it holds, and, where a merge
- * passes its gradient to a skip path, by the backward that adds that share. */
+ * layer; layer k+2's where that folds the upsampling k+1) and read by the backward of every
+ * layer whose gradient it holds, and, where a merge passes its gradient to a skip path, by
+ * the backward that adds that share. */
 static void grad_lifetimes(const dc_model *m, lifetime *t)
 {
     int L = m->arch.nlayers;
     for (int k = 0; k < L; k++) {
         const dc_layer_state *S = &m->layers[k];
+        int writer = k + 2 < L && m->up_grad[k + 2] ? k + 2 : k + 1;
         t[k].floats = (size_t)m->batch * S->c * S->h * S->w;
-        t[k].first = t[k].last = k == L - 1 ? 0 : L - (k + 1);
+        t[k].first = t[k].last = k == L - 1 ? 0 : L - writer;
     }
     for (int i = 0; i < L; i++) {
         if (i == 0 && m->pool_folded) continue;               /* reads the pool's, below */
+        if (i + 1 < L && m->up_grad[i + 1]) continue;         /* a folded upsampling */
         int reader = i == 1 && m->pool_folded ? 0 : i;         /* layer 0 runs the pool's backward */
         extend(&t[grad_owner(m, i)], L - reader);
         int a = m->layers[i].merged_by;
@@ -302,6 +306,20 @@ static int pool_foldable(const dc_model *m)
            first->pool_foldable(m->dev, &m->arch.layers[0], m->in_c, m->in_h, m->in_w);
 }
 
+/* Training: up_grad[i] = 1 where layer i writes the input gradient of the 2x upsampling i-1
+ * before it (dc_layer_kind.up_grad_foldable): where no merge reads the upsampling's output and
+ * its input is a layer's (not the model's input). */
+static void up_grad_folds(dc_model *m)
+{
+    for (int i = 2; i < m->arch.nlayers; i++) {
+        const dc_layer_kind *kind = m->arch.layers[i].kind, *prev = m->arch.layers[i - 1].kind;
+        const dc_layer_state *U = &m->layers[i - 1];
+        m->up_grad[i] = prev->is_upsample2 && U->merged_by < 0 && !grad_shared_with_next(m, i - 1) &&
+                        kind->up_grad_foldable &&
+                        kind->up_grad_foldable(m->dev, &m->arch.layers[i], U->c, U->h, U->w);
+    }
+}
+
 /* Whether that layer 0 also writes only the pool's output and its argmax in training
  * (dc_model.pool_out[0]): where no merge reads its output. */
 static int pooled_out_trainable(const dc_model *m)
@@ -346,6 +364,7 @@ dc_status dc_model_create(dc_device *dev, const dc_arch *arch, int in_c, int h, 
     m->owns_params = 1;
     m->pool_folded = pool_foldable(m);
     m->pool_out[0] = pooled_out_trainable(m);
+    up_grad_folds(m);
     if (!s) s = alloc_activations(m, 1);
     if (s) {
         dc_model_destroy(m);
@@ -459,6 +478,7 @@ static dc_layer_run run_for(dc_model *m, int i, const dc_tensor *x, int n, dc_te
     r.pool_folded = i == 0 && m->pool_folded;
     r.up_folded = m->up_folded[i];
     r.pool_out = m->pool_out[i];
+    r.up_grad = m->up_grad[i];
     if (r.pool_folded && r.pool_out) {
         views[4] = view_n(&m->layers[i].pool_arg, n);
         r.pool_arg = &views[4];
@@ -523,6 +543,7 @@ dc_status dc_model_backward(dc_model *m, const dc_tensor *x, int n)
 dc_status dc_model_layer_backward(dc_model *m, const dc_tensor *x, int n, int i)
 {
     if (i == 1 && m->pool_folded) return DC_OK; /* layer 0 runs the pool's backward */
+    if (i + 1 < m->arch.nlayers && m->up_grad[i + 1]) return DC_OK; /* the next layer runs it */
     dc_tensor views[5];
     dc_layer_run r = run_for(m, i, x, n, views);
     if (i == 0 && m->pool_folded) {
@@ -534,14 +555,15 @@ dc_status dc_model_layer_backward(dc_model *m, const dc_tensor *x, int n, int i)
     dc_tensor dy = view_n(grad_of(m, i), n);
     dc_tensor dx_view;
     dc_tensor *dx = NULL; /* none for the first layer, nor where the input's gradient is dy */
-    if (i > 0 && !grad_shared_with_next(m, i - 1)) {
-        dx_view = view_n(&m->layers[i - 1].grad, n);
+    int src = m->up_grad[i] ? i - 2 : i - 1; /* whose gradient dx is: a folded upsampling's input */
+    if (src >= 0 && !grad_shared_with_next(m, src)) {
+        dx_view = view_n(&m->layers[src].grad, n);
         dx = &dx_view;
     }
     DC_TRY(m->arch.layers[i].kind->backward(&r, &dy, dx));
     /* The input's gradient is complete once the skip path's share is added. */
-    if (i > 0 && m->layers[i - 1].merged_by >= 0) {
-        dc_tensor skip = skip_share(m, i - 1, n);
+    if (src >= 0 && m->layers[src].merged_by >= 0) {
+        dc_tensor skip = skip_share(m, src, n);
         DC_TRY(dc_axpy(m->dev, dx->buf, dx->off, skip.buf, skip.off, dc_tensor_size(&skip), 1.0f));
     }
     return DC_OK;

@@ -150,6 +150,7 @@ static dc_layer_run layer_run(bench *b, int i)
         r.ref_grad = &m->layers[L->ref].skip_grad;
     }
     r.act = i == m->arch.nlayers - 1 ? DC_ACT_NONE : L->act;
+    r.up_grad = m->up_grad[i]; /* the same program as the model's */
     return r;
 }
 
