@@ -489,7 +489,10 @@ static void test_training_folds(dc_device *dev, uint64_t *rng)
     dc_device_options saved = dev->opts;
     int folded[2] = {0, 0}, has_out[2] = {0, 0}, ups[2] = {0, 0};
     size_t np = 0;
-    for (int fold = 0; fold < 2; fold++) {
+    /* llvmpipe (loop-limited) compiles a program in minutes: there the unfolded model's own
+     * programs are not built (test_layers compares the folded kernels bit for bit there) */
+    int first = dev->opts.loop_limit ? 1 : 0;
+    for (int fold = first; fold < 2; fold++) {
         dev->opts.conv_pool_fold = dev->opts.conv_up_fold = fold;
         dc_model *m = NULL;
         dc_tensor xt = {0};
@@ -519,7 +522,8 @@ static void test_training_folds(dc_device *dev, uint64_t *rng)
     dev->opts = saved;
     fprintf(stderr, "classic, training: layer 1 writes the pool's output %s; %d of 2 convs write "
             "the upsampling's input gradient\n", folded[1] ? "and its argmax" : "no (the pool runs)", ups[1]);
-    CHECK(!folded[0] && has_out[0] && !ups[0], "conv_pool_fold = conv_up_fold = 0: training still folds");
+    if (first == 0)
+        CHECK(!folded[0] && has_out[0] && !ups[0], "conv_pool_fold = conv_up_fold = 0: training still folds");
     int cpu = (dev->type & CL_DEVICE_TYPE_CPU) && dc_conv_algo_for(dev) == DC_CONV_DIRECT;
     if (cpu && saved.conv_pool_fold)
         CHECK(folded[1] && !has_out[1], "classic training on a CPU: the first layer writes its full output");
