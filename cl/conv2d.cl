@@ -207,7 +207,10 @@ __kernel void dz_prep(const __global float *y, const uint y_off, __global float 
  * only what its plan launches. DC_FWD_ONLY (inference): no backward kernel. DC_TRANSPOSED:
  * the transposed conv's kernels (convT_*, zero_insert, subsample2) instead of the conv's.
  * LCO_FWD / LCO_DX: that direction by channel lanes (conv_*_lco) instead of rows. CV: the
- * weight gradient by channel lanes (conv_dwc) instead of pixel lanes (conv_dw). */
+ * weight gradient by channel lanes (conv_dwc) instead of pixel lanes (conv_dw). The folds of a
+ * neighbouring resample into a conv (below, docs/ARCHITECTURE.md rule 11): UPIN and UPPH read
+ * an upsampling (inference), POOLOUT writes a max pool (inference, and with POOL_ARG a first
+ * layer in training), DXSUM writes an upsampling's input gradient (training). */
 #ifndef LCO_FWD
 #define LCO_FWD 0
 #endif

@@ -314,7 +314,7 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
         snprintf(p->opts + n, sizeof p->opts - n, " -DDC_FWD_ONLY");
 }
 
-/* A weight copy kernel (w_lanes, w_lanes_up, w_rows_up) of nw floats from prm at w_off into
+/* A weight copy kernel (w_lanes, w_lanes_up) of nw floats from prm at w_off into
  * out at out_off; dx: for the input gradient. */
 static dc_status launch_weight_copy(dc_device *dev, const conv_plan *p, const char *name,
                                     cl_mem prm, size_t w_off, cl_mem out, size_t out_off,
