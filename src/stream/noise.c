@@ -191,12 +191,15 @@ static float clip01(float v) { return fminf(fmaxf(v, 0.0f), 1.0f); }
 
 static void normal4(const uint32_t w[4], float z[4])
 {
-    float ra = sqrtf(-2.0f * logf(u01_open0(w[0]))), ta = 6.2831855f * u01_open0(w[1]);
-    float rb = sqrtf(-2.0f * logf(u01_open0(w[2]))), tb = 6.2831855f * u01_open0(w[3]);
-    z[0] = ra * cosf(ta);
-    z[1] = ra * sinf(ta);
-    z[2] = rb * cosf(tb);
-    z[3] = rb * sinf(tb);
+    /* The angle 2*pi*u as the device computes it, sinpi/cospi of 2u (cl/noise.cl): C has no
+     * sinpi, and in double the product with pi costs the float result nothing. */
+    const double pi = 3.14159265358979323846;
+    float ra = sqrtf(-2.0f * logf(u01_open0(w[0]))), ta = 2.0f * u01_open0(w[1]);
+    float rb = sqrtf(-2.0f * logf(u01_open0(w[2]))), tb = 2.0f * u01_open0(w[3]);
+    z[0] = ra * (float)cos(pi * ta);
+    z[1] = ra * (float)sin(pi * ta);
+    z[2] = rb * (float)cos(pi * tb);
+    z[3] = rb * (float)sin(pi * tb);
 }
 
 static float poisson1(float x, float peak, float inv_peak, float u, float z)
