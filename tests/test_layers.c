@@ -1182,9 +1182,11 @@ int main(void)
      * several row blocks, 8-lane rows, a 5x5 kernel, a 2x2 image, batch chunks, and a merge's
      * share of the gradient (unet); without a skip, also writing just the pool and its argmax
      * where the channel-lane forward runs (8 or more output channels) */
-    test_conv_pooled_case(2, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 1, 0);
-    test_conv_pooled_case(2, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 0, 1);
-    if (all_shapes) {
+    if (all_shapes) { /* the quick run leaves them to test_model (the classic model's training
+                        * folds and a first layer with a skip share, against the reference):
+                        * llvmpipe took 514 s to generate the classic case's code */
+        test_conv_pooled_case(2, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 1, 0);
+        test_conv_pooled_case(2, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 0, 1);
         test_conv_pooled_case(3, 1, 32, 28, 28, 3, DC_ACT_RELU, 0, 0, 0);
         test_conv_pooled_case(3, 1, 8, 12, 40, 3, DC_ACT_SIGMOID, 0, 0, 1);
         test_conv_pooled_case(2, 2, 4, 8, 6, 3, DC_ACT_TANH, 0, 1, 0);
