@@ -241,6 +241,16 @@ __kernel void dz_prep(const __global float *y, const uint y_off, __global float 
 #if DXSUM && (defined(DC_FWD_ONLY) || !LCO_DX || LPX % 2 || H % 2 || W % 2)
 #error "DXSUM: an input gradient by channel lanes, even LPX, H and W"
 #endif
+/* DWUP (training, a conv after a 2x nearest upsampling, with DXSUM): the weight gradient reads
+ * its input as the upsampling of an H/2 x W/2 tensor in place (src/nn/conv2d.c,
+ * CONV_UP_GRAD_IN_PLACE), bit for bit the sums over the upsampled tensor; the forward is then
+ * the CONV_UPSAMPLED program's (UPIN), so this program has none. */
+#ifndef DWUP
+#define DWUP 0
+#endif
+#if DWUP && (!DXSUM || K > 5)
+#error "DWUP: with DXSUM, K <= 5"
+#endif
 /* POOL_ARG (a first layer's POOLOUT, training): the pooled forward also writes which pixel of
  * each window it took (0, 1: row 2y; 2, 3: row 2y + 1, as floats) for conv_dw_pooled. */
 #ifndef POOL_ARG
@@ -402,7 +412,11 @@ INLINE vec shifted(vec lo, vec mid, vec hi, int s)
 #ifndef DW_FAST
 #define DW_FAST 1
 #endif
+#if DWUP /* row_shifts_up reads from 1 float before a row to NV*VW/2 + 2 after its start */
+#define DW_FAST_OK (DW_FAST && CIN * (H / 2) * (W / 2) >= NV * VW / 2 + 3)
+#else
 #define DW_FAST_OK (DW_FAST && CIN * H * W >= NV * VW + P)
+#endif
 /* Zero the lanes of row vector v shifted by s (lane j: pixel x0 + v*VW + j + s) that fall
  * outside the row. Masks only where a lane can, so that the masks of the other loads are not
  * kept (spilled) across the loops: left of the row only in the first vector's left shifts (x0
@@ -441,8 +455,8 @@ INLINE void row_shifts(const __global float *xi, uint rowi, uint xend, const int
             if (v < nvb) xs[v][kx] = SHIFTED(c, hl, hr, v, nvb, kx - P);
 }
 
-#if UPIN
-/* row_shifts of an upsampled row (UPIN): lane j of xs[v][kx] is input pixel
+#if UPIN || DWUP
+/* row_shifts of an upsampled row (UPIN, DWUP): lane j of xs[v][kx] is input pixel
  * c = x0 + v*VW + j + s (s = kx - P) of the 2x upsampled row whose source row starts at
  * rowi - x0/2, i.e. source pixel c >> 1 = (x0 + v*VW)/2 + ((j + s) >> 1): from the source
  * floats loaded at (x0 + v*VW)/2 - 1 it is index ((j + s) >> 1) + 1, in 0..5 for each half of
@@ -813,7 +827,7 @@ __kernel void conv_fwd(const __global float *x, const uint x_off, const uint x_e
         rows_block_up(x, x_off, x_end, wl + wl_off, prm, b_off, y, y_off, act, img, cb, oy0,
                       xb * TW, TW, 0);
 }
-#elif !LCO_FWD
+#elif !LCO_FWD && !DWUP
 /* y = act(conv(x) + b) */
 ROWS_KERNEL(conv_fwd, CIN, COUT, FCOB, FRY, 0, 0, FWS, FFS)
 #endif
@@ -1171,7 +1185,7 @@ INLINE void lco_row(const __global float *x, uint x_off, const __global float *w
         lco_row(x, x_off, wl + wl_off, prm, b_off, y, y_off, LCO_YA, act, img, oy,             \
                 cb * LCB * LCV, NI, NO, BIAS);                                                 \
     }
-#if LCO_FWD
+#if LCO_FWD && !DWUP
 LCO_KERNEL(conv_fwd_lco, CIN, COUT, 1)
 #endif
 #if !defined(DC_FWD_ONLY) && LCO_DX
@@ -1229,6 +1243,18 @@ __kernel void subsample2(const __global float *t, const uint t_off, __global flo
 
 #ifndef DC_FWD_ONLY
 
+/* The weight gradient's input: its plane, the offset of row iy in it and of column ix in a row
+ * (DWUP: the upsampling's source, read in place) */
+#if DWUP
+#define DW_XPLANE ((H / 2) * (W / 2))
+#define DW_XROW(iy) (((iy) >> 1) * (W / 2))
+#define DW_XCOL(ix) ((ix) >> 1)
+#else
+#define DW_XPLANE (H * W)
+#define DW_XROW(iy) ((iy) * W)
+#define DW_XCOL(ix) (ix)
+#endif
+
 #ifndef CV
 /* ------------------------------------------------------------------------------------------ */
 /* conv_dw: dW[co][ci][ky][kx] = sum_{n,y,x} dz[n][co][y][x] * x[n][ci][y+ky-P][x+kx-P].
@@ -1271,7 +1297,7 @@ INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_en
 {
     const int nvb = (bw + VW - 1) / VW;
     /* bases of this image's channel blocks; indices below are relative to them */
-    uint xb = x_off + (uint)((img * CIN + ci0) * H) * W, dzb = dz_off + (uint)((img * COUT + co0) * H) * W;
+    uint xb = x_off + (uint)((img * CIN + ci0) * DW_XPLANE), dzb = dz_off + (uint)((img * COUT + co0) * H) * W;
     const __global float *xi = x + xb, *dzi = dz + dzb;
     uint xend = x_end - xb, dzend = dz_end - dzb;
     for (int oy = 0; oy < H; oy++) {
@@ -1289,9 +1315,16 @@ INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_en
             if (iy < 0 || iy >= H) continue;
             UNROLL
             for (int ci = 0; ci < WCIB; ci++) {
-                uint rowi = (uint)((ci * H + iy) * W + x0);
+                uint rowi = (uint)(ci * DW_XPLANE + DW_XROW(iy) + DW_XCOL(x0));
                 vec xs[NV][K];
+#if DWUP
+                if (fast)
+                    row_shifts_up(xi, rowi, x0, xs, last);
+                else
+                    row_gather_up(xi, rowi, x0, xs);
+#else
                 row_shifts(xi, rowi, xend, x0, bw, xs, fast, last);
+#endif
                 UNROLL
                 for (int v = 0; v < NV; v++)
                     UNROLL
@@ -1618,7 +1651,7 @@ typedef float8 cvec;
             if ((rowcheck) && !rowok[ky]) continue;                                            \
             UNROLL                                                                             \
             for (int ci = 0; ci < WCIB; ci++) {                                                \
-                cvec xv = (cvec)xrow[ky][ci * HW + ix];                                        \
+                cvec xv = (cvec)xrow[ky][ci * DW_XPLANE + DW_XCOL(ix)];                        \
                 UNROLL                                                                         \
                 for (int kx = 0; kx < K; kx++) {                                               \
                     int ox = ix - kx + P;                                                      \
@@ -1654,7 +1687,7 @@ typedef float8 cvec;
         for (int ky = 0; ky < K; ky++) {                                                       \
             int iy = oy + ky - P;                                                              \
             rowok[ky] = !(rowcheck) || (iy >= 0 && iy < H);                                    \
-            xrow[ky] = ximg + (rowok[ky] ? iy : 0) * W;                                        \
+            xrow[ky] = ximg + DW_XROW(rowok[ky] ? iy : 0);                                     \
         }                                                                                      \
         DWC_COLUMNS(rowcheck);                                                                 \
     } while (0)
@@ -1683,7 +1716,7 @@ __kernel void conv_dwc(const __global float *x, const uint x_off, const __global
             UNROLL
             for (int kx = 0; kx < K; kx++) acc[ci][ky][kx] = 0.0f;
     for (int img = i0; img < i1; img++) {
-        const __global float *ximg = x + x_off + (uint)(img * CIN + ci0) * HW;
+        const __global float *ximg = x + x_off + (uint)(img * CIN + ci0) * DW_XPLANE;
         /* The first and last P rows check which input rows exist; the rows between do not:
          * a runtime check there put branches between the FMAs, and LLVM then kept the
          * accumulators on the stack (2x slower). */

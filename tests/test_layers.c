@@ -412,9 +412,12 @@ static void test_maxpool_case(int n, int cin, int cout, int h, int w, int k, dc_
 }
 
 /* ---- a conv after a 2x upsampling writing the upsampling's input gradient (training) ----------
- * dc_conv2d_upgrad_backward against dc_conv2d_backward followed by dc_upsample2_backward, bit
- * for bit: the source gradient, dW and db (the plain path is checked against the reference
- * above). */
+ * x = the upsampling of a random source. dc_conv2d_upgrad_backward against dc_conv2d_backward
+ * followed by dc_upsample2_backward, bit for bit: the source gradient, dW and db (the plain
+ * path is checked against the reference above); from x, and from the source in place where
+ * dc_conv2d_upgrad_in_place_fits. The forward from the source in place (in phases) within
+ * rounding of the plain one. n >= 3 reaches conv_dw's unaligned loads (images between the
+ * first and the last). */
 static void test_upgrad_case(int n, int cin, int cout, int h, int w, int k, dc_act act)
 {
     char label[96];
@@ -423,39 +426,72 @@ static void test_upgrad_case(int n, int cin, int cout, int h, int w, int k, dc_a
         printf("  upgrad   %-48s not on this device's path (skipped)\n", label);
         return;
     }
-    size_t nx = (size_t)n * cin * h * w, ny = (size_t)n * cout * h * w, nw = (size_t)cout * cin * k * k;
-    double *x = dalloc(nx), *wt = dalloc(nw), *b = dalloc(cout), *g = dalloc(ny);
-    rand_fill(x, nx, -1, 1);
+    int in_place = dc_conv2d_upgrad_in_place_fits(dev, cin, cout, h, w, k);
+    size_t ns = (size_t)n * cin * (h / 2) * (w / 2), ny = (size_t)n * cout * h * w, nw = (size_t)cout * cin * k * k;
+    double *xs = dalloc(ns), *wt = dalloc(nw), *b = dalloc(cout), *g = dalloc(ny);
+    rand_fill(xs, ns, -1, 1);
     rand_fill(wt, nw, -0.5, 0.5);
     rand_fill(b, cout, -0.2, 0.2);
     rand_fill(g, ny, -1, 1);
-    dtensor tx = dt_new(n, cin, h, w), ty = dt_new(n, cout, h, w), dy[2] = {dt_new(n, cout, h, w), dt_new(n, cout, h, w)};
-    dtensor tdx = dt_new(n, cin, h, w), src[2] = {dt_new(n, cin, h / 2, w / 2), dt_new(n, cin, h / 2, w / 2)};
-    dt_put(&tx, x);
-    dt_put(&dy[0], g);
-    dt_put(&dy[1], g);
-    pbuf prm = pb_new(nw, cout, wt, b, NULL);
-    pbuf grd[2] = {pb_new(nw, cout, NULL, NULL, &prm), pb_new(nw, cout, NULL, NULL, &prm)};
-    CHECK_OK(dc_conv2d_upgrad_forward(dev, &tx.t, prm.buf, prm.w_off, prm.b_off, k, act, &ty.t));
-    CHECK_OK(dc_conv2d_backward(dev, &tx.t, &ty.t, &dy[0].t, prm.buf, grd[0].buf, prm.w_off,
-                                prm.b_off, k, act, &tdx.t));
-    CHECK_OK(dc_upsample2_backward(dev, &tdx.t, &src[0].t));
-    CHECK_OK(dc_conv2d_upgrad_backward(dev, &tx.t, &ty.t, &dy[1].t, prm.buf, grd[1].buf,
-                                       prm.w_off, prm.b_off, k, act, &src[1].t));
-    float *want = dt_get(&src[0], "unfused"), *got = dt_get(&src[1], "fused");
-    float *gw = pb_get(&grd[0]), *gg = pb_get(&grd[1]);
-    size_t ns = nx / 4;
-    int bad_src = 0, bad_grad = 0;
-    for (size_t i = 0; i < ns; i++) bad_src += memcmp(&want[i], &got[i], sizeof *got) != 0;
-    for (size_t i = 0; i < grd[0].total; i++) bad_grad += memcmp(&gw[i], &gg[i], sizeof *gg) != 0;
-    CHECK(bad_src == 0, "upgrad %s: %d of %zu source gradients differ from conv + upsample backward",
-          label, bad_src, ns);
-    CHECK(bad_grad == 0, "upgrad %s: %d gradient floats differ", label, bad_grad);
-    printf("  upgrad   %-48s source gradient, dW and db bit for bit\n", label);
-    free(want), free(got), free(gw), free(gg), free(x), free(wt), free(b), free(g);
-    dt_free(&tx), dt_free(&ty), dt_free(&dy[0]), dt_free(&dy[1]), dt_free(&tdx);
-    dt_free(&src[0]), dt_free(&src[1]);
-    clReleaseMemObject(prm.buf), clReleaseMemObject(grd[0].buf), clReleaseMemObject(grd[1].buf);
+    enum { UNFUSED, FUSED, IN_PLACE, NRUNS };
+    dtensor ts = dt_new(n, cin, h / 2, w / 2), tx = dt_new(n, cin, h, w), ty = dt_new(n, cout, h, w);
+    dtensor ty2 = dt_new(n, cout, h, w), tdx = dt_new(n, cin, h, w), dy[NRUNS], src[NRUNS];
+    pbuf prm = pb_new(nw, cout, wt, b, NULL), grd[NRUNS];
+    for (int r = 0; r < NRUNS; r++) {
+        dy[r] = dt_new(n, cout, h, w);
+        src[r] = dt_new(n, cin, h / 2, w / 2);
+        dt_put(&dy[r], g);
+        grd[r] = pb_new(nw, cout, NULL, NULL, &prm);
+    }
+    dt_put(&ts, xs);
+    CHECK_OK(dc_upsample2_forward(dev, &ts.t, &tx.t));
+    CHECK_OK(dc_conv2d_upgrad_forward(dev, &tx.t, NULL, prm.buf, prm.w_off, prm.b_off, k, act, &ty.t));
+    CHECK_OK(dc_conv2d_backward(dev, &tx.t, &ty.t, &dy[UNFUSED].t, prm.buf, grd[UNFUSED].buf,
+                                prm.w_off, prm.b_off, k, act, &tdx.t));
+    CHECK_OK(dc_upsample2_backward(dev, &tdx.t, &src[UNFUSED].t));
+    CHECK_OK(dc_conv2d_upgrad_backward(dev, &tx.t, NULL, &ty.t, &dy[FUSED].t, prm.buf, grd[FUSED].buf,
+                                       prm.w_off, prm.b_off, k, act, &src[FUSED].t));
+    if (in_place)
+        CHECK_OK(dc_conv2d_upgrad_backward(dev, NULL, &ts.t, &ty.t, &dy[IN_PLACE].t, prm.buf,
+                                           grd[IN_PLACE].buf, prm.w_off, prm.b_off, k, act,
+                                           &src[IN_PLACE].t));
+    float *want = dt_get(&src[UNFUSED], "unfused"), *gw = pb_get(&grd[UNFUSED]);
+    for (int r = FUSED; r <= (in_place ? IN_PLACE : FUSED); r++) {
+        const char *how = r == FUSED ? "from x" : "in place";
+        float *got = dt_get(&src[r], "fused"), *gg = pb_get(&grd[r]);
+        int bad_src = 0, bad_grad = 0;
+        for (size_t i = 0; i < ns; i++) bad_src += memcmp(&want[i], &got[i], sizeof *got) != 0;
+        for (size_t i = 0; i < grd[r].total; i++) bad_grad += memcmp(&gw[i], &gg[i], sizeof *gg) != 0;
+        CHECK(bad_src == 0, "upgrad %s %s: %d of %zu source gradients differ from conv + upsample "
+              "backward", label, how, bad_src, ns);
+        CHECK(bad_grad == 0, "upgrad %s %s: %d gradient floats differ", label, how, bad_grad);
+        free(got), free(gg);
+    }
+    double fe = -1;
+    if (in_place) {
+        CHECK_OK(dc_conv2d_upgrad_forward(dev, NULL, &ts.t, prm.buf, prm.w_off, prm.b_off, k, act,
+                                          &ty2.t));
+        float *y0 = dt_get(&ty, "y"), *y1 = dt_get(&ty2, "y in place");
+        double dd = 0, nn = 0;
+        for (size_t i = 0; i < ny; i++) {
+            double d = (double)y1[i] - y0[i];
+            dd += d * d, nn += (double)y0[i] * y0[i];
+        }
+        fe = sqrt(dd / (nn > 0 ? nn : 1));
+        check_err("upgrad fwd in place", label, fe, 1e-5);
+        free(y0), free(y1);
+    }
+    printf("  upgrad   %-48s source gradient, dW and db bit for bit%s", label,
+           in_place ? " (also in place)" : "");
+    if (fe >= 0) printf("; forward in place %.1e\n", fe);
+    else printf("\n");
+    free(want), free(gw), free(xs), free(wt), free(b), free(g);
+    dt_free(&ts), dt_free(&tx), dt_free(&ty), dt_free(&ty2), dt_free(&tdx);
+    for (int r = 0; r < NRUNS; r++) {
+        dt_free(&dy[r]), dt_free(&src[r]);
+        clReleaseMemObject(grd[r].buf);
+    }
+    clReleaseMemObject(prm.buf);
 }
 
 /* The same first layer writing only the pool's output and each window's argmax: the pool's
@@ -1203,10 +1239,10 @@ int main(void)
      * output layer (32->1 at 28x28) and the 32->32 conv at 14x14, several channel blocks, 8-
      * and 4-pixel segments, a 5x5 kernel */
     if (all_shapes) { /* the quick run leaves them to test_model, as the pooled-out cases */
-        test_upgrad_case(2, 32, 1, 28, 28, 3, DC_ACT_SIGMOID);
-        test_upgrad_case(2, 32, 32, 14, 14, 3, DC_ACT_RELU);
+        test_upgrad_case(3, 32, 1, 28, 28, 3, DC_ACT_SIGMOID);
+        test_upgrad_case(3, 32, 32, 14, 14, 3, DC_ACT_RELU);
         test_upgrad_case(3, 16, 8, 6, 20, 3, DC_ACT_TANH);
-        test_upgrad_case(2, 8, 3, 10, 12, 5, DC_ACT_LEAKY_RELU);
+        test_upgrad_case(3, 8, 3, 10, 12, 5, DC_ACT_LEAKY_RELU);
         test_upgrad_case(1, 8, 2, 2, 2, 3, DC_ACT_NONE);
     }
 

@@ -402,9 +402,12 @@ static void test_shared_buffers(dc_device *dev, uint64_t *rng, int all_models)
                 dc_conv_algo_for(dev) == DC_CONV_DIRECT)
                 CHECK(pools == 2, "classic inference folds %d of its 2 max pools, not both", pools);
             /* DAECL_CONV_UP_FOLD=0 DAECL_CONV_POOL_FOLD=0: nothing folds, and the output is the
-             * training model's bit for bit; so is that of the folds without phases
-             * (DAECL_CONV_UP_PHASES=0) */
+             * training model's without phases (DAECL_CONV_UP_PHASES=0; its forward reads the
+             * upsamplings in place too) bit for bit; so is that of the folds without phases */
             dc_device_options saved = dev->opts;
+            dev->opts.conv_up_phases = 0;
+            CHECK_OK(dc_model_predict(m, &xt, n, &out));
+            CHECK_OK(dc_tensor_read(dev, &out, got[0]));
             for (int v = 0; v < 2; v++) {
                 dev->opts = saved;
                 if (v == 0) dev->opts.conv_up_fold = dev->opts.conv_pool_fold = 0;
@@ -419,7 +422,7 @@ static void test_shared_buffers(dc_device *dev, uint64_t *rng, int all_models)
                 CHECK_OK(dc_model_predict(other, &xt, n, &out));
                 CHECK_OK(dc_tensor_read(dev, &out, y));
                 CHECK(memcmp(y, got[0], px * sizeof(float)) == 0,
-                      "classic: the inference model %s differs from the training model",
+                      "classic: the inference model %s differs from the training model without phases",
                       v ? "without phases" : "without folds");
                 free(y);
                 dc_model_destroy(other);
@@ -476,36 +479,40 @@ static void test_forward_only(dc_device *dev, uint64_t *rng)
 /* Training's folds: the first layer writing only its pool's output and the argmax
  * (dc_model.pool_out[0]; its full-size output is never allocated), and the convs after the
  * upsamplings writing the upsamplings' input gradients (dc_model.up_grad; their gradients are
- * never allocated). The classic model's logits and gradients are those of the unfolded model
- * (conv_pool_fold = conv_up_fold = 0) bit for bit. */
+ * never allocated) and reading the upsamplings' inputs in place in the forward. Without phases
+ * (conv_up_phases = 0) the classic model's logits and gradients are those of the unfolded model
+ * (conv_pool_fold = conv_up_fold = 0) bit for bit; with them, within rounding. */
 static void test_training_folds(dc_device *dev, uint64_t *rng)
 {
+    enum { UNFOLDED, NO_PHASES, PHASES, NRUNS };
     const int n = 3, h = 28, w = 28;
     dc_arch a;
     CHECK_OK(dc_arch_parse("classic", &a));
     size_t px = (size_t)n * h * w;
-    float *xf = malloc(px * sizeof *xf), *out[2] = {NULL, NULL}, *grad[2] = {NULL, NULL};
+    float *xf = malloc(px * sizeof *xf), *out[NRUNS] = {NULL}, *grad[NRUNS] = {NULL};
     for (size_t j = 0; j < px; j++) xf[j] = (float)test_uniform(rng, 0, 1);
     dc_device_options saved = dev->opts;
-    int folded[2] = {0, 0}, has_out[2] = {0, 0}, ups[2] = {0, 0};
+    int folded[NRUNS] = {0}, has_out[NRUNS] = {0}, ups[NRUNS] = {0};
     size_t np = 0;
-    /* llvmpipe (loop-limited) compiles a program in minutes: there the unfolded model's own
-     * programs are not built (test_layers compares the folded kernels bit for bit there) */
-    int first = dev->opts.loop_limit ? 1 : 0;
-    for (int fold = first; fold < 2; fold++) {
-        dev->opts.conv_pool_fold = dev->opts.conv_up_fold = fold;
+    /* llvmpipe (loop-limited) compiles a program in minutes: there only the folded model's
+     * own programs are built (test_layers compares the folded kernels bit for bit there) */
+    int first = dev->opts.loop_limit ? PHASES : UNFOLDED;
+    for (int run = first; run < NRUNS; run++) {
+        dev->opts = saved;
+        dev->opts.conv_pool_fold = dev->opts.conv_up_fold = run != UNFOLDED;
+        if (run == NO_PHASES) dev->opts.conv_up_phases = 0;
         dc_model *m = NULL;
         dc_tensor xt = {0};
         CHECK_OK(dc_model_create(dev, &a, 1, h, w, n, &m));
         CHECK_OK(dc_tensor_create(dev, n, 1, h, w, DC_LAYOUT_NCHW, &xt));
         if (m && xt.buf) {
             np = m->nparams;
-            folded[fold] = m->pool_out[0];
-            ups[fold] = m->up_grad[6] + m->up_grad[8];
+            folded[run] = m->pool_out[0];
+            ups[run] = m->up_grad[6] + m->up_grad[8];
             if (m->up_grad[8]) CHECK(!m->layers[7].grad.buf, "a folded upsampling has a gradient buffer");
-            has_out[fold] = m->layers[0].out.buf != NULL;
-            out[fold] = malloc(px * sizeof(float));
-            grad[fold] = malloc(np * sizeof(float));
+            has_out[run] = m->layers[0].out.buf != NULL;
+            out[run] = malloc(px * sizeof(float));
+            grad[run] = malloc(np * sizeof(float));
             CHECK_OK(dc_model_init_params(m, 11));
             CHECK_OK(dc_tensor_write(dev, &xt, xf));
             CHECK_OK(dc_model_forward(m, &xt, n));
@@ -513,27 +520,48 @@ static void test_training_folds(dc_device *dev, uint64_t *rng)
             CHECK_OK(dc_model_backward(m, &xt, n));
             dc_tensor z = dc_model_logits(m, n);
             dc_tensor g = dc_tensor_view(m->grads, 0, 1, 1, 1, (int)np, DC_LAYOUT_NCHW);
-            CHECK_OK(dc_tensor_read(dev, &z, out[fold]));
-            CHECK_OK(dc_tensor_read(dev, &g, grad[fold]));
+            CHECK_OK(dc_tensor_read(dev, &z, out[run]));
+            CHECK_OK(dc_tensor_read(dev, &g, grad[run]));
         }
         dc_tensor_release(&xt);
         dc_model_destroy(m);
     }
     dev->opts = saved;
     fprintf(stderr, "classic, training: layer 1 writes the pool's output %s; %d of 2 convs write "
-            "the upsampling's input gradient\n", folded[1] ? "and its argmax" : "no (the pool runs)", ups[1]);
-    if (first == 0)
-        CHECK(!folded[0] && has_out[0] && !ups[0], "conv_pool_fold = conv_up_fold = 0: training still folds");
+            "the upsampling's input gradient\n", folded[PHASES] ? "and its argmax" : "no (the pool runs)",
+            ups[PHASES]);
+    if (first == UNFOLDED)
+        CHECK(!folded[UNFOLDED] && has_out[UNFOLDED] && !ups[UNFOLDED],
+              "conv_pool_fold = conv_up_fold = 0: training still folds");
     int cpu = (dev->type & CL_DEVICE_TYPE_CPU) && dc_conv_algo_for(dev) == DC_CONV_DIRECT;
     if (cpu && saved.conv_pool_fold)
-        CHECK(folded[1] && !has_out[1], "classic training on a CPU: the first layer writes its full output");
+        CHECK(folded[PHASES] && !has_out[PHASES], "classic training on a CPU: the first layer writes its full output");
     if (cpu && saved.conv_up_fold && !saved.loop_limit)
-        CHECK(ups[1] == 2, "classic training on a CPU: %d of 2 upsamplings' backward folded", ups[1]);
-    if (out[0] && out[1] && grad[0] && grad[1]) {
-        CHECK(memcmp(out[0], out[1], px * sizeof(float)) == 0, "classic training: the pool fold changes the logits");
-        CHECK(memcmp(grad[0], grad[1], np * sizeof(float)) == 0, "classic training: the pool fold changes the gradients");
+        CHECK(ups[PHASES] == 2, "classic training on a CPU: %d of 2 upsamplings' backward folded", ups[PHASES]);
+    if (out[UNFOLDED] && out[NO_PHASES] && grad[UNFOLDED] && grad[NO_PHASES]) {
+        CHECK(memcmp(out[UNFOLDED], out[NO_PHASES], px * sizeof(float)) == 0,
+              "classic training: the folds change the logits");
+        CHECK(memcmp(grad[UNFOLDED], grad[NO_PHASES], np * sizeof(float)) == 0,
+              "classic training: the folds change the gradients");
     }
-    free(xf), free(out[0]), free(out[1]), free(grad[0]), free(grad[1]);
+    /* phases: summed weights, rounded differently; the gradients normwise */
+    if (out[NO_PHASES] && out[PHASES] && grad[NO_PHASES] && grad[PHASES]) {
+        double most = 0, dd = 0, nn = 0;
+        for (size_t j = 0; j < px; j++)
+            most = fmax(most, fabs((double)out[PHASES][j] - out[NO_PHASES][j]));
+        for (size_t j = 0; j < np; j++) {
+            double d = (double)grad[PHASES][j] - grad[NO_PHASES][j];
+            dd += d * d;
+            nn += (double)grad[NO_PHASES][j] * grad[NO_PHASES][j];
+        }
+        double rel = sqrt(dd / (nn > 0 ? nn : 1));
+        fprintf(stderr, "classic, training in phases: logits within %.1e, gradients normwise %.1e\n",
+                most, rel);
+        CHECK(most <= 1e-5, "classic training in phases: the logits differ by %.2e", most);
+        CHECK(rel <= 1e-5, "classic training in phases: the gradients differ by %.2e normwise", rel);
+    }
+    for (int run = 0; run < NRUNS; run++) free(out[run]), free(grad[run]);
+    free(xf);
 }
 
 /* A tiny model overfits 8 binary images. */

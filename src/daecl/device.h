@@ -52,8 +52,9 @@ typedef enum dc_conv_lanes {
 typedef struct dc_device_options {
     dc_conv_algo conv_algo; /* DAECL_CONV=direct|gemm; default gemm on GPUs, direct elsewhere */
     int conv_ws;            /* DAECL_CONV_WS=0|1: 0 = never the weight-stationary rows order */
-    int conv_up_fold;       /* DAECL_CONV_UP_FOLD=0|1: 0 = inference convs never read an
-                             * upsampling in place (dc_conv2d_upsampled_fits) */
+    int conv_up_fold;       /* DAECL_CONV_UP_FOLD=0|1: 0 = convs never read an upsampling in
+                             * place (dc_conv2d_upsampled_fits) nor write its input gradient in
+                             * training (dc_conv2d_upgrad_fits) */
     int conv_pool_fold;     /* DAECL_CONV_POOL_FOLD=0|1: 0 = convs never write the max pool of
                              * their output instead of it: inference (dc_conv2d_maxpool_fits)
                              * and training's first layer (dc_conv2d_pooled_out_fits) */

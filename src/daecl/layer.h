@@ -44,14 +44,17 @@ typedef struct dc_layer_run {
     dc_act act;               /* activation to fuse: the last layer's is left to the head */
     int pool_folded;          /* first layer whose backward folds in the max pool after it
                                * (dc_layer_kind.backward_pooled), forward and backward */
-    int up_folded;            /* inference: `in` is the input of the 2x upsampling before this
-                               * layer, which reads it upsampled in place (dc_layer_kind.up_foldable) */
+    int up_folded;            /* `in` is the input of the 2x upsampling before this layer, which
+                               * reads it upsampled in place: inference (dc_layer_kind.up_foldable),
+                               * or training with up_grad (dc_layer_kind.up_grad_in_place) */
     int pool_out;             /* `out` is the output of the 2x2 max pool after this layer, which
                                * this forward writes: inference (dc_layer_kind.pool_out_foldable),
                                * or with pool_folded in training, with pool_arg
                                * (dc_layer_kind.pooled_out_trainable) */
     int up_grad;              /* training: `in` is a 2x upsampling's output, and the backward's
                                * dx that upsampling's input gradient (dc_layer_kind.up_grad_foldable) */
+    const dc_tensor *up_src;  /* with up_grad: that upsampling's input (`in` too with up_folded),
+                               * which the forward reads upsampled in place where it can */
     dc_tensor *pool_arg;      /* training with pool_out: which pixel of each window the pool
                                * took (the pool's shape), written by the forward, read by
                                * backward_pooled */
@@ -117,6 +120,11 @@ typedef struct dc_layer_kind {
      * (dc_layer_run.up_grad, forward and backward). The model then skips the upsampling's
      * backward and never allocates its gradient. */
     int (*up_grad_foldable)(dc_device *dev, const struct dc_layer_spec *L, int c, int h, int w);
+    /* Optional (NULL: none), with up_grad_foldable: whether this layer's training forward and
+     * weight gradient can also read that upsampling's input in place (dc_layer_run.up_folded
+     * with up_grad). The model then skips the upsampling's forward and never allocates its
+     * output either. */
+    int (*up_grad_in_place)(dc_device *dev, const struct dc_layer_spec *L, int c, int h, int w);
     /* Optional (NULL: none), for an inference model: whether this layer's forward, on dev for a
      * c x h x w input, can write the 2x2 max pool of its output (is_maxpool2) instead of the
      * output (dc_layer_run.pool_out). The model then skips the pool's forward and never

@@ -107,9 +107,10 @@ typedef struct dc_model {
     int up_grad[DC_MAX_LAYERS]; /* training: layer i's backward writes the input gradient of the
                            * 2x upsampling before it (dc_layer_kind.up_grad_foldable): the
                            * upsampling's backward runs nothing and it has no gradient tensor */
-    int up_folded[DC_MAX_LAYERS]; /* inference: layer i reads the 2x upsampling before it in
-                           * place (dc_layer_kind.up_foldable): the upsampling runs nothing and
-                           * has no output tensor */
+    int up_folded[DC_MAX_LAYERS]; /* layer i reads the 2x upsampling before it in place
+                           * (inference: dc_layer_kind.up_foldable; training, with up_grad:
+                           * up_grad_in_place): the upsampling runs nothing and has no output
+                           * tensor */
     int pool_out[DC_MAX_LAYERS]; /* layer i writes the output of the 2x2 max pool after it: the
                            * pool runs nothing and layer i has no output tensor. Inference:
                            * dc_layer_kind.pool_out_foldable; training: layer 0 with pool_folded

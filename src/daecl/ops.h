@@ -70,19 +70,24 @@ dc_status dc_conv2d_forward(dc_device *dev, const dc_tensor *x, cl_mem params, s
 dc_status dc_conv2d_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
                              dc_tensor *dy, cl_mem params, cl_mem grads, size_t w_off,
                              size_t b_off, int k, dc_act act, dc_tensor *dx);
-/* The same for a conv whose input x is a 2x nearest upsampling of some tensor (training): dsrc
- * = that tensor's gradient, [n][cin][h/2][w/2], the input gradient summed over each 2x2 window
- * as dc_upsample2_backward sums it (bit for bit, so the upsampling's backward is not run and
- * its full-size gradient never written). The forward is dc_conv2d_forward's (same kernels; one
- * program holds both). Only where dc_conv2d_upgrad_fits: the direct CPU kernels with the input
- * gradient by channel lanes, even h and w (the device option conv_up_fold); else
- * DC_ERR_UNSUPPORTED. */
+/* The same for a conv whose input x is a 2x nearest upsampling of src (training): dsrc =
+ * src's gradient, [n][cin][h/2][w/2], the input gradient summed over each 2x2 window as
+ * dc_upsample2_backward sums it (bit for bit, so the upsampling's backward is not run and its
+ * full-size gradient never written). Only where dc_conv2d_upgrad_fits: the direct CPU kernels
+ * with the input gradient by channel lanes, even h and w (the device option conv_up_fold);
+ * else DC_ERR_UNSUPPORTED. The forward reads src upsampled in place where
+ * dc_conv2d_upsampled_fits (its phases round differently). x may be NULL where
+ * dc_conv2d_upgrad_in_place_fits: the weight gradient then reads src upsampled in place too
+ * (bit for bit), and the upsampled tensor need never exist. src may be NULL when x is given. */
 int dc_conv2d_upgrad_fits(const dc_device *dev, int cin, int cout, int h, int w, int k);
-dc_status dc_conv2d_upgrad_forward(dc_device *dev, const dc_tensor *x, cl_mem params,
-                                   size_t w_off, size_t b_off, int k, dc_act act, dc_tensor *y);
-dc_status dc_conv2d_upgrad_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *y,
-                                    dc_tensor *dy, cl_mem params, cl_mem grads, size_t w_off,
-                                    size_t b_off, int k, dc_act act, dc_tensor *dsrc);
+int dc_conv2d_upgrad_in_place_fits(const dc_device *dev, int cin, int cout, int h, int w, int k);
+dc_status dc_conv2d_upgrad_forward(dc_device *dev, const dc_tensor *x, const dc_tensor *src,
+                                   cl_mem params, size_t w_off, size_t b_off, int k, dc_act act,
+                                   dc_tensor *y);
+dc_status dc_conv2d_upgrad_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *src,
+                                    const dc_tensor *y, dc_tensor *dy, cl_mem params,
+                                    cl_mem grads, size_t w_off, size_t b_off, int k, dc_act act,
+                                    dc_tensor *dsrc);
 
 /* ---- Inference: the conv of the 2x nearest upsampling of x [n][cin][h][w], read in place:
  * y [n][cout][2h][2w] = dc_conv2d_forward(dc_upsample2_forward(x)) without the upsampled tensor

@@ -111,8 +111,8 @@ static dc_status conv_forward(dc_layer_run *r)
         return dc_conv2d_maxpool_forward(r->dev, r->in, r->params, S->w_off, S->b_off,
                                          r->spec->k, r->act, r->out);
     if (r->up_grad)
-        return dc_conv2d_upgrad_forward(r->dev, r->in, r->params, S->w_off, S->b_off, r->spec->k,
-                                        r->act, r->out);
+        return dc_conv2d_upgrad_forward(r->dev, r->up_folded ? NULL : r->in, r->up_src,
+                                        r->params, S->w_off, S->b_off, r->spec->k, r->act, r->out);
     if (r->up_folded)
         return dc_conv2d_upsampled_forward(r->dev, r->in, r->params, S->w_off, S->b_off,
                                            r->spec->k, r->act, r->out);
@@ -139,6 +139,11 @@ static int conv_up_grad_foldable(dc_device *dev, const dc_layer_spec *L, int c, 
     return dc_conv2d_upgrad_fits(dev, c, L->channels, h, w, L->k);
 }
 
+static int conv_up_grad_in_place(dc_device *dev, const dc_layer_spec *L, int c, int h, int w)
+{
+    return dc_conv2d_upgrad_in_place_fits(dev, c, L->channels, h, w, L->k);
+}
+
 static int conv_pooled_out_trainable(dc_device *dev, const dc_layer_spec *L, int c, int h, int w)
 {
     return dc_conv2d_pooled_out_fits(dev, c, L->channels, h, w, L->k);
@@ -159,8 +164,9 @@ static dc_status conv_backward(dc_layer_run *r, dc_tensor *dy, dc_tensor *dx)
 {
     const dc_layer_state *S = r->state;
     if (r->up_grad) /* dx: the upsampling's input gradient */
-        return dc_conv2d_upgrad_backward(r->dev, r->in, r->out, dy, r->params, r->grads, S->w_off,
-                                         S->b_off, r->spec->k, r->act, dx);
+        return dc_conv2d_upgrad_backward(r->dev, r->up_folded ? NULL : r->in, r->up_src, r->out,
+                                         dy, r->params, r->grads, S->w_off, S->b_off, r->spec->k,
+                                         r->act, dx);
     return dc_conv2d_backward(r->dev, r->in, r->out, dy, r->params, r->grads, S->w_off, S->b_off,
                               r->spec->k, r->act, dx);
 }
@@ -466,7 +472,7 @@ static const dc_layer_kind registry[] = {
      .export_onnx = conv_export, .pool_foldable = conv_pool_foldable,
      .backward_pooled = conv_backward_pooled, .up_foldable = conv_up_foldable,
      .pool_out_foldable = conv_pool_out_foldable, .pooled_out_trainable = conv_pooled_out_trainable,
-     .up_grad_foldable = conv_up_grad_foldable},
+     .up_grad_foldable = conv_up_grad_foldable, .up_grad_in_place = conv_up_grad_in_place},
     {.token = "convT", .help = "k x k transposed convolution, stride 2: doubles height and width",
      .options = CONV_OPTS, .describe = convT_describe, .shape = convT_shape, .reach = convT_reach,
      .init = conv_init, .forward = convT_forward, .backward = convT_backward,

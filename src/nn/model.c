@@ -280,10 +280,11 @@ static dc_status alloc_activations(dc_model *m, int training)
     grad_lifetimes(m, all);
     for (int i = 0; i < L; i++) {
         dc_layer_state *S = &m->layers[i];
+        int read_in_place = i + 1 < L && m->up_folded[i + 1]; /* an upsampling: never written */
         if (m->pool_out[i]) /* the pool's output is written, and each window's argmax */
             DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h / 2, S->w / 2, DC_LAYOUT_NCHW,
                                     &S->pool_arg));
-        else
+        else if (!read_in_place)
             DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->out));
         if (S->merged_by >= 0 && !m->arch.layers[S->merged_by].kind->ref_share_is_dy)
             DC_TRY(dc_tensor_create(m->dev, m->batch, S->c, S->h, S->w, DC_LAYOUT_NCHW, &S->skip_grad));
@@ -308,15 +309,18 @@ static int pool_foldable(const dc_model *m)
 
 /* Training: up_grad[i] = 1 where layer i writes the input gradient of the 2x upsampling i-1
  * before it (dc_layer_kind.up_grad_foldable): where no merge reads the upsampling's output and
- * its input is a layer's (not the model's input). */
+ * its input is a layer's (not the model's input); up_folded[i] = 1 where it also reads the
+ * upsampling's input in place (up_grad_in_place), so the upsampling's output never exists. */
 static void up_grad_folds(dc_model *m)
 {
     for (int i = 2; i < m->arch.nlayers; i++) {
         const dc_layer_kind *kind = m->arch.layers[i].kind, *prev = m->arch.layers[i - 1].kind;
+        const dc_layer_spec *L = &m->arch.layers[i];
         const dc_layer_state *U = &m->layers[i - 1];
         m->up_grad[i] = prev->is_upsample2 && U->merged_by < 0 && !grad_shared_with_next(m, i - 1) &&
-                        kind->up_grad_foldable &&
-                        kind->up_grad_foldable(m->dev, &m->arch.layers[i], U->c, U->h, U->w);
+                        kind->up_grad_foldable && kind->up_grad_foldable(m->dev, L, U->c, U->h, U->w);
+        m->up_folded[i] = m->up_grad[i] && kind->up_grad_in_place &&
+                          kind->up_grad_in_place(m->dev, L, U->c, U->h, U->w);
     }
 }
 
@@ -458,7 +462,7 @@ static dc_tensor skip_share(dc_model *m, int j, int n)
 }
 
 /* Layer i's work on n images: its input (x or the previous output), output, merge views. */
-static dc_layer_run run_for(dc_model *m, int i, const dc_tensor *x, int n, dc_tensor views[5])
+static dc_layer_run run_for(dc_model *m, int i, const dc_tensor *x, int n, dc_tensor views[6])
 {
     const dc_layer_spec *L = &m->arch.layers[i];
     dc_layer_run r = {.dev = m->dev, .spec = L, .state = &m->layers[i], .params = m->params, .grads = m->grads};
@@ -479,6 +483,10 @@ static dc_layer_run run_for(dc_model *m, int i, const dc_tensor *x, int n, dc_te
     r.up_folded = m->up_folded[i];
     r.pool_out = m->pool_out[i];
     r.up_grad = m->up_grad[i];
+    if (r.up_grad) {
+        views[5] = view_n(&m->layers[i - 2].out, n);
+        r.up_src = &views[5];
+    }
     if (r.pool_folded && r.pool_out) {
         views[4] = view_n(&m->layers[i].pool_arg, n);
         r.pool_arg = &views[4];
@@ -498,7 +506,7 @@ dc_status dc_model_layer_forward(dc_model *m, const dc_tensor *x, int n, int i)
 {
     if (i + 1 < m->arch.nlayers && m->up_folded[i + 1]) return DC_OK; /* the next layer reads it */
     if (i > 0 && m->pool_out[i - 1]) return DC_OK; /* the layer before wrote it */
-    dc_tensor views[5];
+    dc_tensor views[6];
     dc_layer_run r = run_for(m, i, x, n, views);
     return m->arch.layers[i].kind->forward(&r);
 }
@@ -544,7 +552,7 @@ dc_status dc_model_layer_backward(dc_model *m, const dc_tensor *x, int n, int i)
 {
     if (i == 1 && m->pool_folded) return DC_OK; /* layer 0 runs the pool's backward */
     if (i + 1 < m->arch.nlayers && m->up_grad[i + 1]) return DC_OK; /* the next layer runs it */
-    dc_tensor views[5];
+    dc_tensor views[6];
     dc_layer_run r = run_for(m, i, x, n, views);
     if (i == 0 && m->pool_folded) {
         dc_tensor dpool = view_n(grad_of(m, 1), n), skip;

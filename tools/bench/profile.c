@@ -143,14 +143,18 @@ static dc_layer_run layer_run(bench *b, int i)
     const dc_layer_spec *L = &m->arch.layers[i];
     dc_layer_run r = {.dev = b->dev, .spec = L, .state = &m->layers[i], .params = m->params,
                       .grads = m->grads};
-    r.in = i == 0 ? &b->x : &m->layers[i - 1].out;
+    /* a conv that reads the upsampling before it in place reads that upsampling's input */
+    int src = m->up_folded[i] ? i - 2 : i - 1;
+    r.in = src < 0 ? &b->x : &m->layers[src].out;
     r.out = &m->layers[i].out;
     if (L->ref >= 0) {
         r.ref_out = &m->layers[L->ref].out;
         r.ref_grad = &m->layers[L->ref].skip_grad;
     }
     r.act = i == m->arch.nlayers - 1 ? DC_ACT_NONE : L->act;
-    r.up_grad = m->up_grad[i]; /* the same program as the model's */
+    r.up_grad = m->up_grad[i]; /* the same programs as the model's */
+    r.up_folded = m->up_folded[i];
+    if (r.up_grad) r.up_src = &m->layers[i - 2].out;
     return r;
 }
 
