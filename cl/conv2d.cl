@@ -412,8 +412,8 @@ INLINE vec shifted(vec lo, vec mid, vec hi, int s)
 #ifndef DW_FAST
 #define DW_FAST 1
 #endif
-#if DWUP /* row_shifts_up reads from 1 float before a row to NV*VW/2 + 2 after its start */
-#define DW_FAST_OK (DW_FAST && CIN * (H / 2) * (W / 2) >= NV * VW / 2 + 3)
+#if DWUP /* dw_block_up reads from 1 float before a source row segment to NV*VW after it */
+#define DW_FAST_OK (DW_FAST && CIN * (H / 2) * (W / 2) >= NV * VW + 1)
 #else
 #define DW_FAST_OK (DW_FAST && CIN * H * W >= NV * VW + P)
 #endif
@@ -455,8 +455,8 @@ INLINE void row_shifts(const __global float *xi, uint rowi, uint xend, const int
             if (v < nvb) xs[v][kx] = SHIFTED(c, hl, hr, v, nvb, kx - P);
 }
 
-#if UPIN || DWUP
-/* row_shifts of an upsampled row (UPIN, DWUP): lane j of xs[v][kx] is input pixel
+#if UPIN
+/* row_shifts of an upsampled row (UPIN): lane j of xs[v][kx] is input pixel
  * c = x0 + v*VW + j + s (s = kx - P) of the 2x upsampled row whose source row starts at
  * rowi - x0/2, i.e. source pixel c >> 1 = (x0 + v*VW)/2 + ((j + s) >> 1): from the source
  * floats loaded at (x0 + v*VW)/2 - 1 it is index ((j + s) >> 1) + 1, in 0..5 for each half of
@@ -1297,7 +1297,7 @@ INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_en
 {
     const int nvb = (bw + VW - 1) / VW;
     /* bases of this image's channel blocks; indices below are relative to them */
-    uint xb = x_off + (uint)((img * CIN + ci0) * DW_XPLANE), dzb = dz_off + (uint)((img * COUT + co0) * H) * W;
+    uint xb = x_off + (uint)((img * CIN + ci0) * H) * W, dzb = dz_off + (uint)((img * COUT + co0) * H) * W;
     const __global float *xi = x + xb, *dzi = dz + dzb;
     uint xend = x_end - xb, dzend = dz_end - dzb;
     for (int oy = 0; oy < H; oy++) {
@@ -1315,16 +1315,9 @@ INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_en
             if (iy < 0 || iy >= H) continue;
             UNROLL
             for (int ci = 0; ci < WCIB; ci++) {
-                uint rowi = (uint)(ci * DW_XPLANE + DW_XROW(iy) + DW_XCOL(x0));
+                uint rowi = (uint)((ci * H + iy) * W + x0);
                 vec xs[NV][K];
-#if DWUP
-                if (fast)
-                    row_shifts_up(xi, rowi, x0, xs, last);
-                else
-                    row_gather_up(xi, rowi, x0, xs);
-#else
                 row_shifts(xi, rowi, xend, x0, bw, xs, fast, last);
-#endif
                 UNROLL
                 for (int v = 0; v < NV; v++)
                     UNROLL
@@ -1339,6 +1332,96 @@ INLINE void dw_block(dw_acc *acc, const __global float *x, uint x_off, uint x_en
         }
     }
 }
+
+#if DWUP
+/* dw_block of a conv whose input is a 2x upsampling, read in place (DWUP): lanes over source
+ * pixels n0 .. n0+bw-1 of a source row (row blocks over the source's width: TW source pixels,
+ * the last DW_LW). Output pixel ox = 2n + px meets, at tap kx, source column n + UP_OFF(px, kx)
+ * (3x3: px = 0 meets n-1, n, n; px = 1 meets n, n, n+1), so each dz row is split once into its
+ * two column parities (even and odd lanes), and each source row is read at offsets -1, 0, +1
+ * by unaligned loads (fast) or one value at a time. The same FMAs as over the upsampled tensor,
+ * in another order; reading it in place with its shifts (row_shifts_up) took two permutes per
+ * 8 lanes and shifted row, and doubled this kernel's time. */
+#define UP_OFF(px, kx) (((px) + (kx) - P + 2) / 2 - 1) /* floor((px + kx - P) / 2), K <= 5 */
+#define DW_LW (W / 2 - (NXB - 1) * TW)
+
+/* Source row segment at rowi (pixel n0 + v*VW of a row of W/2) shifted by o in {-1, 0, 1},
+ * zero outside the row. */
+INLINE vec src_shifted(const __global float *xi, uint rowi, const int n0, const int v,
+                       const int o, const int fast, const int last)
+{
+    ivec col = AS_IVEC(IOTA) + (ivec)(n0 + v * VW + o);
+    if (!fast) {
+        float t[VW];
+#pragma unroll 1
+        for (int j = 0; j < VW; j++) {
+            int c = n0 + v * VW + j + o;
+            t[j] = c >= 0 && c < W / 2 ? xi[(int)rowi - n0 + c] : 0.0f;
+        }
+        return VLOAD(0, t);
+    }
+    vec raw = VLOAD(0, xi + ((int)rowi + v * VW + o));
+    if (v == 0 && o < 0) raw = select((vec)0.0f, raw, col >= (ivec)0);
+    if (last) raw = select((vec)0.0f, raw, col < (ivec)(W / 2));
+    return raw;
+}
+
+INLINE void dw_block_up(dw_acc *acc, const __global float *x, uint x_off, uint x_end,
+                        const __global float *dz, uint dz_off, uint dz_end, int img, int co0,
+                        int ci0, const int n0, const int bw, const int fast, const int last)
+{
+    const int nvb = (bw + VW - 1) / VW;
+    uint xb = x_off + (uint)((img * CIN + ci0) * DW_XPLANE), dzb = dz_off + (uint)((img * COUT + co0) * H) * W;
+    const __global float *xi = x + xb, *dzi = dz + dzb;
+    uint dzend = dz_end - dzb;
+    for (int oy = 0; oy < H; oy++) {
+        vec d[WCOB][NV][2]; /* dz of output pixels 2n + px */
+        UNROLL
+        for (int co = 0; co < WCOB; co++)
+            UNROLL
+            for (int v = 0; v < NV; v++) {
+                if (v >= nvb) continue;
+                int cnt = 2 * min(VW, bw - v * VW); /* output pixels of this vector */
+                uint at = (uint)((co * H + oy) * W + 2 * (n0 + v * VW));
+                vec a = load_lanes(dzi, at, dzend, min(VW, cnt));
+                vec b = cnt > VW ? load_lanes(dzi, at + VW, dzend, cnt - VW) : (vec)0.0f;
+                d[co][v][0] = (vec)(a.even, b.even);
+                d[co][v][1] = (vec)(a.odd, b.odd);
+            }
+        UNROLL
+        for (int ky = 0; ky < K; ky++) {
+            int iy = oy + ky - P;
+            if (iy < 0 || iy >= H) continue;
+            UNROLL
+            for (int ci = 0; ci < WCIB; ci++) {
+                uint rowi = (uint)(ci * DW_XPLANE + DW_XROW(iy) + n0);
+                UNROLL
+                for (int v = 0; v < NV; v++) {
+                    if (v >= nvb) continue;
+                    UNROLL
+                    for (int o = -1; o <= 1; o++) {
+                        vec xs = src_shifted(xi, rowi, n0, v, o, fast, last);
+                        UNROLL
+                        for (int px = 0; px < 2; px++)
+                            UNROLL
+                            for (int kx = 0; kx < K; kx++) {
+                                if (UP_OFF(px, kx) != o) continue;
+                                UNROLL
+                                for (int co = 0; co < WCOB; co++)
+                                    acc->a[co][ci][ky][kx] =
+                                        ACC_FMA(d[co][v][px], xs, acc->a[co][ci][ky][kx]);
+                            }
+                    }
+                }
+            }
+        }
+    }
+}
+#define DW_BLOCK dw_block_up
+#else
+#define DW_BLOCK dw_block
+#define DW_LW LW
+#endif
 
 #ifndef DW_POOLED
 /* Channel blocks that do not divide the counts: the last block starts early (see rows_block)
@@ -1367,16 +1450,16 @@ __kernel void conv_dw(const __global float *x, const uint x_off, const uint x_en
     for (int img = i0; img < i1; img++) {
         if (DW_FAST_OK && img > 0 && img < nimg - 1) {
             for (int xb = 0; xb < NXB - 1; xb++)
-                dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, xb * TW, TW,
+                DW_BLOCK(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, xb * TW, TW,
                          1, 0);
-            dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, (NXB - 1) * TW,
-                     LW, 1, 1);
+            DW_BLOCK(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, (NXB - 1) * TW,
+                     DW_LW, 1, 1);
         } else {
             for (int xb = 0; xb < NXB - 1; xb++)
-                dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, xb * TW, TW,
+                DW_BLOCK(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, xb * TW, TW,
                          0, 0);
-            dw_block(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, (NXB - 1) * TW,
-                     LW, 0, 1);
+            DW_BLOCK(&acc, x, x_off, x_end, dz, dz_off, dz_end, img, co0, ci0, (NXB - 1) * TW,
+                     DW_LW, 0, 1);
         }
     }
     __global float *o = out + out_off + (uint)chunk * (COUT * CIN * K * K);

@@ -479,9 +479,23 @@ static void test_forward_only(dc_device *dev, uint64_t *rng)
 /* Training's folds: the first layer writing only its pool's output and the argmax
  * (dc_model.pool_out[0]; its full-size output is never allocated), and the convs after the
  * upsamplings writing the upsamplings' input gradients (dc_model.up_grad; their gradients are
- * never allocated) and reading the upsamplings' inputs in place in the forward. Without phases
- * (conv_up_phases = 0) the classic model's logits and gradients are those of the unfolded model
- * (conv_pool_fold = conv_up_fold = 0) bit for bit; with them, within rounding. */
+ * never allocated) and reading the upsamplings' inputs in place (the upsamplings' outputs are
+ * never allocated). Without phases (conv_up_phases = 0) the classic model's logits are those of
+ * the unfolded model (conv_pool_fold = conv_up_fold = 0) bit for bit, and its gradients within
+ * rounding (the output layer's dW sums in another order in place); with phases, both within
+ * rounding. */
+/* |got - want| / |want| over n floats */
+static double normwise(const float *got, const float *want, size_t n)
+{
+    double dd = 0, nn = 0;
+    for (size_t j = 0; j < n; j++) {
+        double d = (double)got[j] - want[j];
+        dd += d * d;
+        nn += (double)want[j] * want[j];
+    }
+    return sqrt(dd / (nn > 0 ? nn : 1));
+}
+
 static void test_training_folds(dc_device *dev, uint64_t *rng)
 {
     enum { UNFOLDED, NO_PHASES, PHASES, NRUNS };
@@ -510,6 +524,7 @@ static void test_training_folds(dc_device *dev, uint64_t *rng)
             folded[run] = m->pool_out[0];
             ups[run] = m->up_grad[6] + m->up_grad[8];
             if (m->up_grad[8]) CHECK(!m->layers[7].grad.buf, "a folded upsampling has a gradient buffer");
+            if (m->up_folded[8]) CHECK(!m->layers[7].out.buf, "an upsampling read in place has an output buffer");
             has_out[run] = m->layers[0].out.buf != NULL;
             out[run] = malloc(px * sizeof(float));
             grad[run] = malloc(np * sizeof(float));
@@ -541,20 +556,17 @@ static void test_training_folds(dc_device *dev, uint64_t *rng)
     if (out[UNFOLDED] && out[NO_PHASES] && grad[UNFOLDED] && grad[NO_PHASES]) {
         CHECK(memcmp(out[UNFOLDED], out[NO_PHASES], px * sizeof(float)) == 0,
               "classic training: the folds change the logits");
-        CHECK(memcmp(grad[UNFOLDED], grad[NO_PHASES], np * sizeof(float)) == 0,
-              "classic training: the folds change the gradients");
+        double rel = normwise(grad[NO_PHASES], grad[UNFOLDED], np);
+        fprintf(stderr, "classic, training folds without phases: logits bit for bit, gradients "
+                "normwise %.1e\n", rel);
+        CHECK(rel <= 1e-6, "classic training: the folds change the gradients by %.2e normwise", rel);
     }
-    /* phases: summed weights, rounded differently; the gradients normwise */
+    /* phases: summed weights, rounded differently */
     if (out[NO_PHASES] && out[PHASES] && grad[NO_PHASES] && grad[PHASES]) {
-        double most = 0, dd = 0, nn = 0;
+        double most = 0;
         for (size_t j = 0; j < px; j++)
             most = fmax(most, fabs((double)out[PHASES][j] - out[NO_PHASES][j]));
-        for (size_t j = 0; j < np; j++) {
-            double d = (double)grad[PHASES][j] - grad[NO_PHASES][j];
-            dd += d * d;
-            nn += (double)grad[NO_PHASES][j] * grad[NO_PHASES][j];
-        }
-        double rel = sqrt(dd / (nn > 0 ? nn : 1));
+        double rel = normwise(grad[PHASES], grad[NO_PHASES], np);
         fprintf(stderr, "classic, training in phases: logits within %.1e, gradients normwise %.1e\n",
                 most, rel);
         CHECK(most <= 1e-5, "classic training in phases: the logits differ by %.2e", most);

@@ -282,6 +282,14 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
     p->dx_sum = (use == CONV_UP_GRAD || use == CONV_UP_GRAD_IN_PLACE) && p->lco_dx && h % 2 == 0 &&
                 w % 2 == 0;
     if (p->dx_sum) p->lpx = LPX_EVEN;
+    /* The weight gradient by pixel lanes of an upsampling read in place (cl/conv2d.cl
+     * dw_block_up): row blocks over the source's width (this program has no rows kernels) */
+    if (use == CONV_UP_GRAD_IN_PLACE && p->dx_sum && !p->cv) {
+        int xw = w / 2;
+        p->vw = xw <= 8 ? 8 : 16;
+        p->nv = xw <= p->vw ? 1 : 2;
+        p->nxb = ceil_div(xw, p->vw * p->nv);
+    }
     /* A first layer's training forward writes only its pool's output (and each window's
      * argmax) where it runs by channel lanes. */
     if (use == CONV_FIRST_POOLED_OUT) {
@@ -749,19 +757,10 @@ int dc_conv2d_upgrad_fits(const dc_device *dev, int cin, int cout, int h, int w,
     return p.dx_sum;
 }
 
-/* In place where the weight gradient runs by channel lanes (conv_dwc: one scalar load per
- * input pixel, now from the source). By pixel lanes (conv_dw) each shifted upsampled row costs
- * two permutes per 8 lanes (row_shifts_up) against one unaligned load, and a row there feeds
- * few FMAs: classic model, batch 128, the output layer's dW took 1.9-2.2 ms in place against
- * 1.0 ms from the upsampled tensor, more than the upsampling's forward it saved (0.9-1.1). */
 int dc_conv2d_upgrad_in_place_fits(const dc_device *dev, int cin, int cout, int h, int w, int k)
 {
-    if (!dc_conv2d_upgrad_fits(dev, cin, cout, h, w, k) ||
-        !dc_conv2d_upsampled_fits(dev, cin, cout, h, w, k))
-        return 0;
-    conv_plan p;
-    conv_plan_make(&p, dev, cin, cout, h, w, k, CONV_UP_GRAD_IN_PLACE);
-    return p.cv > 0;
+    return dc_conv2d_upgrad_fits(dev, cin, cout, h, w, k) &&
+           dc_conv2d_upsampled_fits(dev, cin, cout, h, w, k);
 }
 
 /* x (the upsampled input) or src (its source, x NULL): one of them, and src's shape */
