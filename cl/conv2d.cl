@@ -243,8 +243,9 @@ __kernel void dz_prep(const __global float *y, const uint y_off, __global float 
 #endif
 /* DWUP (training, a conv after a 2x nearest upsampling, with DXSUM): the weight gradient reads
  * its input as the upsampling of an H/2 x W/2 tensor in place (src/nn/conv2d.c,
- * CONV_UP_GRAD_IN_PLACE), bit for bit the sums over the upsampled tensor; the forward is then
- * the CONV_UPSAMPLED program's (UPIN), so this program has none. */
+ * CONV_UP_GRAD_IN_PLACE): conv_dwc the same sums as over the upsampled tensor, bit for bit,
+ * conv_dw the same FMAs in another order (dw_block_up); the forward is then the CONV_UPSAMPLED
+ * program's (UPIN), so this program has none. */
 #ifndef DWUP
 #define DWUP 0
 #endif
