@@ -547,6 +547,63 @@ static void test_dataset_load(void)
                "ambiguous");
 }
 
+/* dc_dataset_open: a raw image file stays on disk and reads back as dc_dataset_load's bytes; a
+ * gzip or transposed one is loaded; a file that shrinks while open fails by name. */
+static void test_dataset_open(void)
+{
+    enum { N = 7, H = 4, W = 3, PL = H * W };
+    uint8_t tr[N * PL], lab[N], got[N * PL];
+    random_bytes(tr, sizeof tr);
+    random_bytes(lab, sizeof lab);
+    mkdir_in("kept");
+    CHECK_OK(dc_idx_write_images(P("kept/train-images-idx3-ubyte"), tr, N, H, W, 0));
+    CHECK_OK(dc_idx_write_labels(P("kept/train-labels-idx1-ubyte"), lab, N, 0));
+    CHECK_OK(dc_idx_write_images(P("kept/t10k-images-idx3-ubyte.gz"), tr, N, H, W, 1));
+
+    dc_dataset ds, mem;
+    CHECK_OK(dc_dataset_open(P("kept"), "train", 0, &ds));
+    CHECK_OK(dc_dataset_load(P("kept"), "train", 0, &mem));
+    CHECK(ds.file && !ds.images && ds.n == N && ds.h == H && ds.w == W, "raw split kept in its file");
+    CHECK(ds.labels && memcmp(ds.labels, lab, N) == 0, "labels are read into memory");
+    memset(got, 0, sizeof got);
+    CHECK_OK(dc_dataset_read(&ds, 0, N, got));
+    CHECK(memcmp(got, tr, sizeof tr) == 0, "every sample from the file");
+    CHECK_OK(dc_dataset_read(&ds, 5, 2, got));
+    CHECK(memcmp(got, tr + 5 * PL, 2 * PL) == 0, "samples 5 and 6 from the file");
+    CHECK_OK(dc_dataset_read(&mem, 3, 1, got));
+    CHECK(memcmp(got, tr + 3 * PL, PL) == 0, "sample 3 from memory");
+    CHECK(dc_dataset_mean(&ds) == dc_dataset_mean(&mem) && dc_dataset_mean(&ds) > 0,
+          "mean from the file %f vs memory %f", dc_dataset_mean(&ds), dc_dataset_mean(&mem));
+    CHECK(dc_dataset_read(&ds, 6, 2, got) == DC_ERR_INVALID_ARG, "samples past the end");
+    dc_clear_error();
+    dc_dataset_truncate(&ds, 3);
+    CHECK(ds.n == 3 && ds.file, "truncate keeps the file");
+    CHECK(dc_dataset_read(&ds, 3, 1, got) == DC_ERR_INVALID_ARG, "sample 3 after truncate(3)");
+    dc_clear_error();
+    dc_dataset_free(&mem);
+
+    /* The file shrinks under us: the read says which file and that it changed. */
+    CHECK(truncate(P("kept/train-images-idx3-ubyte"), 16 + 2 * PL) == 0, "truncate the file");
+    CHECK_FAIL(dc_dataset_read(&ds, 2, 1, got), DC_ERR_IO, P("kept/train-images-idx3-ubyte"), "changed");
+    CHECK_OK(dc_dataset_read(&ds, 1, 1, got));
+    dc_dataset_free(&ds);
+    CHECK(!ds.file && !ds.images && ds.n == 0, "free zeroes a kept dataset");
+    /* ... and a file that is short when opened is refused as dc_dataset_load refuses it. */
+    CHECK_FAIL(dc_dataset_open(P("kept"), "train", 0, &ds), DC_ERR_FORMAT,
+               P("kept/train-images-idx3-ubyte"), "truncated");
+    CHECK(!ds.file && !ds.images && !ds.labels && ds.n == 0, "failed open leaves ds zeroed");
+
+    /* gzip and transposed sets are loaded into memory. */
+    CHECK_OK(dc_dataset_open(P("kept"), "test", 0, &ds));
+    CHECK(!ds.file && ds.images && memcmp(ds.images, tr, sizeof tr) == 0, "gzip split in memory");
+    dc_dataset_free(&ds);
+    CHECK_OK(dc_idx_write_images(P("kept/train-images-idx3-ubyte"), tr, N, H, W, 0));
+    CHECK_OK(dc_dataset_open(P("kept"), "train", 1, &ds));
+    CHECK(!ds.file && ds.images && ds.h == W && ds.w == H && ds.images[1] == tr[W],
+          "transposed split in memory");
+    dc_dataset_free(&ds);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st; (void)flag; (void)ftw;
@@ -571,6 +628,7 @@ int main(void)
     test_write_errors();
     test_special_files();
     test_dataset_load();
+    test_dataset_open();
 
     if (!test_failed_) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     else fprintf(stderr, "test files kept in %s\n", tmpdir);

@@ -1,10 +1,17 @@
 /* Double-buffered loader: every sample once per epoch, reproducible shuffles, partial last batch,
  * sequential mode, resume, the gather overlapping the device step, the device buffers surviving
  * until their kernels ran, clean shutdown mid-epoch, and shares of a batch (data-parallel ranks):
- * the parts' rows put together are the whole batch in order, an empty share included. */
+ * the parts' rows put together are the whole batch in order, an empty share included; a data
+ * set kept in its file reads the same rows, and one whose file shrinks fails by name. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "daecl/dataset.h"
 #include "daecl/dist.h"
 #include "daecl/loader.h"
 #include "daecl/noise.h"
@@ -372,6 +379,44 @@ static void test_shutdown(void)
     dc_loader_destroy(l); /* never started */
 }
 
+/* dc_dataset_open's set (the samples stay in the IDX file): the same rows as from memory; a file
+ * cut short mid-run makes the next batch fail with the file's name, and the loader stops. */
+static void test_kept_in_file(void)
+{
+    const char *base = getenv("DAECL_TEST_TMP");
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s/loader-XXXXXX", base && *base ? base : "/tmp");
+    if (base && *base) mkdir(base, 0755);
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp %s: %s", dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
+    CHECK_OK(dc_idx_write_images(path, data.images, NIMG, H, W, 0));
+    dc_dataset kept;
+    CHECK_OK(dc_dataset_open(dir, "train", 0, &kept));
+    CHECK(kept.file && !kept.images && kept.n == NIMG, "the set stays in %s", path);
+    dc_loader_config c = {.data = &kept, .batch = 64, .shuffle = 1, .seed = 3};
+    dc_loader *l = NULL;
+    CHECK_OK(dc_loader_create(dev, &c, &l));
+    static uint32_t order[NIMG];
+    CHECK(run_epoch(l, 0, 0, order, NULL, NULL) == NIMG && all_once(order, NIMG, NIMG),
+          "an epoch from the file: every image once, each row its image");
+
+    CHECK(truncate(path, 16 + (NIMG / 2) * HW) == 0, "truncate %s", path);
+    CHECK_OK(dc_loader_start_epoch(l, 1, 0));
+    dc_status s = DC_OK;
+    for (int b = 0; b < NIMG / 64 + 2 && s == DC_OK; b++) {
+        int n = 0;
+        s = dc_loader_next(l, &n, NULL, NULL, NULL);
+        if (s == DC_OK && n == 0) break;
+    }
+    CHECK(s == DC_ERR_IO && strstr(dc_error_detail(), path) && strstr(dc_error_detail(), "changed"),
+          "a shrunk file fails the epoch by name: %s (%s)", dc_strerror(s), dc_error_detail());
+    dc_clear_error();
+    dc_loader_destroy(l);
+    dc_dataset_free(&kept);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     make_data();
@@ -383,6 +428,7 @@ int main(void)
     test_overlap();
     test_with_device_consumer();
     test_shutdown();
+    test_kept_in_file();
     dc_device_close(dev);
     free(data.images);
     TEST_MAIN_END();

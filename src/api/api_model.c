@@ -212,7 +212,7 @@ daecl_status daecl_evaluate(daecl_model *m, const daecl_eval_options *opt, daecl
 
     dc_dataset ds = {0};
     if (dc_dataset_is_idx(opt->data_dir)) {
-        API_TRY(dc_dataset_load(opt->data_dir, opt->split ? opt->split : "test", opt->transpose, &ds));
+        API_TRY(dc_dataset_open(opt->data_dir, opt->split ? opt->split : "test", opt->transpose, &ds));
     } else { /* an image folder: the centre crops of its images at the model's input size */
         dc_imageset_options io = {.channels = m->ck.in_c};
         API_TRY(dc_imageset_load_crops(opt->data_dir, &io, m->ck.in_h, &ds, NULL));

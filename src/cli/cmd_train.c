@@ -207,7 +207,7 @@ int cmd_eval(int argc, char **argv)
     }
     dc_dataset ds = {0};
     if (dc_dataset_is_idx(data)) {
-        s = dc_dataset_load(data, split, transpose, &ds);
+        s = dc_dataset_open(data, split, transpose, &ds); /* read batch by batch */
     } else { /* an image folder: the centre crop of every image, the model's input size */
         dc_imageset_options io = {.channels = ck.in_c};
         size_t skipped = 0;

@@ -251,6 +251,19 @@ static void describe(char *s, size_t cap, int ndims, const uint32_t dims[3])
     else snprintf(s, cap, "%u labels", dims[0]);
 }
 
+/* A raw file holds exactly header + expected bytes. */
+static dc_status check_raw_size(const idx_in *r, size_t header, size_t expected, const char *desc)
+{
+    size_t held = (size_t)r->file_size > header ? (size_t)r->file_size - header : 0;
+    if (held < expected)
+        return dc_fail(DC_ERR_FORMAT, "%s: truncated: header says %s, file holds %zu bytes of "
+                       "data (expected %zu)", r->path, desc, held, expected);
+    if (held > expected)
+        return dc_fail(DC_ERR_FORMAT, "%s: trailing garbage: %zu bytes after the %zu bytes of "
+                       "data (header says %s)", r->path, held - expected, expected, desc);
+    return DC_OK;
+}
+
 /* Read the whole IDX file (header + payload) into a malloc'd buffer of n*h*w bytes. */
 static dc_status read_idx(const char *path, int ndims, uint32_t dims[3], uint8_t **out)
 {
@@ -271,17 +284,8 @@ static dc_status read_idx(const char *path, int ndims, uint32_t dims[3], uint8_t
 
     /* Raw file: the size on disk settles truncation and trailing bytes up front. */
     if (direct) {
-        size_t held = (size_t)r.file_size > header ? (size_t)r.file_size - header : 0;
-        if (held < expected) {
-            s = dc_fail(DC_ERR_FORMAT, "%s: truncated: header says %s, file holds %zu bytes of "
-                        "data (expected %zu)", path, desc, held, expected);
-            goto done;
-        }
-        if (held > expected) {
-            s = dc_fail(DC_ERR_FORMAT, "%s: trailing garbage: %zu bytes after the %zu bytes of "
-                        "data (header says %s)", path, held - expected, expected, desc);
-            goto done;
-        }
+        s = check_raw_size(&r, header, expected, desc);
+        if (s != DC_OK) goto done;
     }
 
     /* gzip: start with what the file could hold at deflate's largest ratio (1032:1), so a tiny
@@ -379,6 +383,56 @@ dc_status dc_idx_read_images(const char *path, int transpose, uint8_t **out, siz
     *h = (int)(transpose ? cols : rows);
     *w = (int)(transpose ? rows : cols);
     return DC_OK;
+}
+
+/* A raw image file left on disk (dc_dataset_open). */
+struct dc_dataset_file {
+    int fd;
+    size_t data_off; /* where sample 0 starts: after the 16-byte header */
+    char *path;
+};
+
+static void file_close(struct dc_dataset_file *f)
+{
+    if (!f) return;
+    if (f->fd >= 0) close(f->fd);
+    free(f->path);
+    free(f);
+}
+
+/* Check an image file's header and size as read_idx does and keep it open; *f stays NULL (and
+ * the result DC_OK) for a gzip file, which only inflating into memory can check. */
+static dc_status open_raw_images(const char *path, struct dc_dataset_file **f, size_t *n, int *h,
+                                 int *w)
+{
+    idx_in r;
+    uint32_t dims[3];
+    char desc[96];
+    *f = NULL;
+    DC_TRY(in_open(&r, path));
+    dc_status s = DC_OK;
+    if (r.gzip) goto done;
+    s = read_header(&r, 3, dims);
+    if (s != DC_OK) goto done;
+    describe(desc, sizeof desc, 3, dims);
+    s = check_raw_size(&r, 16, (size_t)dims[0] * dims[1] * dims[2], desc);
+    if (s != DC_OK) goto done;
+    struct dc_dataset_file *nf = calloc(1, sizeof *nf);
+    if (!nf || !(nf->path = strdup(path))) {
+        free(nf);
+        s = dc_fail(DC_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    nf->fd = r.fd; /* in_close leaves it open */
+    r.fd = -1;
+    nf->data_off = 16;
+    *f = nf;
+    *n = dims[0];
+    *h = (int)dims[1];
+    *w = (int)dims[2];
+done:
+    in_close(&r);
+    return s;
 }
 
 dc_status dc_idx_read_labels(const char *path, uint8_t **out, size_t *n)
@@ -590,7 +644,8 @@ int dc_dataset_is_idx(const char *dir)
     return found;
 }
 
-dc_status dc_dataset_load(const char *dir, const char *split, int transpose, dc_dataset *out)
+static dc_status dataset_load(const char *dir, const char *split, int transpose, int keep_in_file,
+                              dc_dataset *out)
 {
     static const char *const train_words[] = {"train", NULL};
     static const char *const test_words[] = {"test", "t10k", NULL};
@@ -629,8 +684,14 @@ dc_status dc_dataset_load(const char *dir, const char *split, int transpose, dc_
     s = find_split_file(dir, prefix, words, "labels", "idx1", &lab_path);
     if (s != DC_OK) goto fail;
 
-    s = dc_idx_read_images(img_path, transpose, &out->images, &out->n, &out->h, &out->w);
-    if (s != DC_OK) goto fail;
+    if (keep_in_file && !transpose) {
+        s = open_raw_images(img_path, &out->file, &out->n, &out->h, &out->w);
+        if (s != DC_OK) goto fail;
+    }
+    if (!out->file) {
+        s = dc_idx_read_images(img_path, transpose, &out->images, &out->n, &out->h, &out->w);
+        if (s != DC_OK) goto fail;
+    }
     if (lab_path) {
         s = dc_idx_read_labels(lab_path, &out->labels, &nlab);
         if (s != DC_OK) goto fail;
@@ -650,13 +711,49 @@ fail:
     return s;
 }
 
+dc_status dc_dataset_load(const char *dir, const char *split, int transpose, dc_dataset *out)
+{
+    return dataset_load(dir, split, transpose, 0, out);
+}
+
+dc_status dc_dataset_open(const char *dir, const char *split, int transpose, dc_dataset *out)
+{
+    return dataset_load(dir, split, transpose, 1, out);
+}
+
+dc_status dc_dataset_read(const dc_dataset *ds, size_t first, size_t count, uint8_t *dst)
+{
+    if (!ds || !dst || first > ds->n || count > ds->n - first)
+        return dc_fail(DC_ERR_INVALID_ARG, "dataset: samples [%zu, +%zu) of %zu", first, count,
+                       ds ? ds->n : 0);
+    const size_t plane = dc_dataset_sample_bytes(ds);
+    if (!ds->file) {
+        if (!ds->images) return dc_fail(DC_ERR_INVALID_ARG, "dataset: no samples loaded");
+        memcpy(dst, ds->images + first * plane, count * plane);
+        return DC_OK;
+    }
+    size_t len = count * plane, done = 0;
+    off_t at = (off_t)(ds->file->data_off + first * plane);
+    while (done < len) {
+        ssize_t k = pread(ds->file->fd, dst + done, len - done, at + (off_t)done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return dc_fail(DC_ERR_IO, "%s: read failed: %s", ds->file->path, strerror(errno));
+        if (k == 0)
+            return dc_fail(DC_ERR_IO, "%s: the file ends at byte %lld, before image %zu: it "
+                           "changed while in use", ds->file->path, (long long)(at + (off_t)done),
+                           first + (done / plane));
+        done += (size_t)k;
+    }
+    return DC_OK;
+}
+
 void dc_dataset_truncate(dc_dataset *ds, size_t n)
 {
     if (!ds || n == 0 || n >= ds->n) return;
     const size_t plane = dc_dataset_sample_bytes(ds);
     ds->n = n;
     /* Give the memory back when we can; keeping the larger block is fine too. */
-    uint8_t *p = realloc(ds->images, n * plane);
+    uint8_t *p = ds->images ? realloc(ds->images, n * plane) : NULL;
     if (p) ds->images = p;
     if (ds->labels) {
         p = realloc(ds->labels, n);
@@ -669,14 +766,33 @@ void dc_dataset_free(dc_dataset *ds)
     if (!ds) return;
     free(ds->images);
     free(ds->labels);
+    file_close(ds->file);
     memset(ds, 0, sizeof *ds);
 }
 
 double dc_dataset_mean(const dc_dataset *ds)
 {
-    if (!ds || !ds->images || ds->n == 0 || ds->h <= 0 || ds->w <= 0) return 0.0;
-    const size_t count = ds->n * (size_t)ds->h * (size_t)ds->w;
+    if (!ds || (!ds->images && !ds->file) || ds->n == 0 || ds->h <= 0 || ds->w <= 0) return 0.0;
+    const size_t plane = (size_t)ds->h * (size_t)ds->w, count = ds->n * plane;
     uint64_t sum = 0;
-    for (size_t i = 0; i < count; i++) sum += ds->images[i];
+    if (ds->images) {
+        for (size_t i = 0; i < count; i++) sum += ds->images[i];
+        return (double)sum / ((double)count * 255.0);
+    }
+    uint8_t buf[65536];
+    size_t per = sizeof buf / plane ? sizeof buf / plane : 1;
+    uint8_t *big = plane > sizeof buf ? malloc(plane) : NULL;
+    if (plane > sizeof buf && !big) return 0.0;
+    for (size_t i = 0; i < ds->n; i += per) {
+        size_t k = ds->n - i < per ? ds->n - i : per;
+        uint8_t *b = big ? big : buf;
+        if (dc_dataset_read(ds, i, k, b) != DC_OK) {
+            dc_clear_error();
+            free(big);
+            return 0.0;
+        }
+        for (size_t j = 0; j < k * plane; j++) sum += b[j];
+    }
+    free(big);
     return (double)sum / ((double)count * 255.0);
 }

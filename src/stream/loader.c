@@ -59,7 +59,7 @@ struct dc_loader {
     int stop, done;
     long consumed;
     dc_status err;
-    char errmsg[256];
+    char errmsg[512];
     dc_loader_stats stats;
 
     /* set before the thread starts, read-only while it runs */
@@ -130,8 +130,8 @@ static void sleep_us(int us)
     }
 }
 
-/* Rows [first, first + cnt) of batch b. */
-static void gather(dc_loader *l, struct slot *s, int b, int first, int cnt)
+/* Rows [first, first + cnt) of batch b; fails only reading a data set kept in its file. */
+static dc_status gather(dc_loader *l, struct slot *s, int b, int first, int cnt)
 {
     if (l->cfg.patches) {
         for (int r = 0; r < cnt; r++) {
@@ -141,15 +141,15 @@ static void gather(dc_loader *l, struct slot *s, int b, int first, int cnt)
             dc_patch_copy(l->cfg.patches, l->cfg.patch, &p, s->host_pix + (size_t)r * l->hw);
             s->host_idx[r] = idx;
         }
-        return;
+        return DC_OK;
     }
-    const uint8_t *images = l->cfg.data->images;
     for (int r = 0; r < cnt; r++) {
         size_t pos = (size_t)b * (size_t)l->cfg.batch + (size_t)first + (size_t)r;
         uint32_t idx = l->cfg.shuffle ? l->perm[pos] : (uint32_t)pos;
-        memcpy(s->host_pix + (size_t)r * l->hw, images + (size_t)idx * l->hw, l->hw);
+        DC_TRY(dc_dataset_read(l->cfg.data, idx, 1, s->host_pix + (size_t)r * l->hw));
         s->host_idx[r] = idx;
     }
+    return DC_OK;
 }
 
 static void *loader_main(void *arg)
@@ -205,7 +205,20 @@ static void *loader_main(void *arg)
         int from = 0, cnt = whole;
         if (l->cfg.parts > 1) dc_dist_share(whole, l->cfg.part, l->cfg.parts, &from, &cnt);
         double g0 = now_s();
-        gather(l, s, b, from, cnt);
+        dc_status gs = gather(l, s, b, from, cnt);
+        if (gs != DC_OK) {
+            pthread_mutex_lock(&l->mu);
+            if (l->err == DC_OK) {
+                l->err = gs;
+                snprintf(l->errmsg, sizeof l->errmsg, "%s", dc_error_detail());
+            }
+            s->state = SLOT_FREE;
+            l->done = 1;
+            pthread_cond_broadcast(&l->cv);
+            pthread_mutex_unlock(&l->mu);
+            dc_clear_error();
+            return NULL;
+        }
         double g1 = now_s();
         int delay = atomic_load(&l->delay_us);
         if (delay > 0) sleep_us(delay);
@@ -377,7 +390,7 @@ dc_status dc_loader_create(dc_device *dev, const dc_loader_config *cfg, dc_loade
         sample = (size_t)ps->c * (size_t)cfg->patch * (size_t)cfg->patch * (size_t)ps->depth;
     } else {
         const dc_dataset *d = cfg->data;
-        if (d->n == 0 || !d->images || d->h <= 0 || d->w <= 0)
+        if (d->n == 0 || (!d->images && !d->file) || d->h <= 0 || d->w <= 0)
             return dc_fail(DC_ERR_INVALID_ARG, "loader: empty dataset (%zu images of %dx%d)", d->n, d->h, d->w);
         if (d->n > UINT32_MAX)
             return dc_fail(DC_ERR_INVALID_ARG, "loader: %zu images, at most %u supported", d->n, UINT32_MAX);

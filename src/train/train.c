@@ -359,8 +359,9 @@ static dc_status load_data(trainer *t)
 {
     const dc_run_config *c = &t->cfg.run;
     if (!dc_dataset_is_idx(c->data_dir)) return load_folder(t);
-    DC_TRY(dc_dataset_load(c->data_dir, "train", c->transpose, &t->train));
-    DC_TRY(dc_dataset_load(c->data_dir, "test", c->transpose, &t->test));
+    /* The samples stay in their files (read batch by batch): MNIST's 55 MB out of the process. */
+    DC_TRY(dc_dataset_open(c->data_dir, "train", c->transpose, &t->train));
+    DC_TRY(dc_dataset_open(c->data_dir, "test", c->transpose, &t->test));
     dc_dataset_truncate(&t->train, c->train_limit);
     dc_dataset_truncate(&t->test, c->val_limit);
     if (t->train.h != t->test.h || t->train.w != t->test.w)
@@ -551,9 +552,14 @@ static dc_status setup(trainer *t)
         size_t px = (size_t)t->nsamples * dc_dataset_sample_bytes(&t->test);
         uint32_t idx[SAMPLE_IMAGES];
         for (int i = 0; i < t->nsamples; i++) idx[i] = (uint32_t)i;
-        cl_int err;
-        t->sample_pixels = clCreateBuffer(t->dev->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, px,
-                                          t->test.images, &err);
+        uint8_t *pix = malloc(px);
+        if (!pix) return dc_fail(DC_ERR_NOMEM, "out of memory for the sample images");
+        dc_status rs = dc_dataset_read(&t->test, 0, (size_t)t->nsamples, pix);
+        cl_int err = CL_SUCCESS;
+        if (rs == DC_OK)
+            t->sample_pixels = clCreateBuffer(t->dev->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, px, pix, &err);
+        free(pix);
+        if (rs != DC_OK) return rs;
         if (err != CL_SUCCESS) return dc_cl_fail(err, "sample images");
         t->sample_indices = clCreateBuffer(t->dev->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
                                            sizeof(uint32_t) * t->nsamples, idx, &err);
