@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 /* Deflate cannot expand more than 1032:1, so a file of n bytes never holds more than about
  * 1032 * n bytes of filtered image data; a header that declares more is refused up front. */
@@ -287,6 +288,10 @@ static dc_status write_body(writer *wr)
     png_set_write_fn(wr->png, &wr->ctx, write_fn, flush_fn);
     png_set_IHDR(wr->png, wr->info, (png_uint_32)im->w, (png_uint_32)im->h, wr->depth, ctype,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    /* zlib's fastest level: a denoised photo is mostly noise-free detail that deflate gains
+     * little on, and the default level 6 made writing a 2048x2048 RGB PNG half of `denoise`'s
+     * time (3.5 -> 1.7 s end to end, files 12 % larger; OpenCV's default is also level 1). */
+    png_set_compression_level(wr->png, Z_BEST_SPEED);
     png_write_info(wr->png, wr->info);
     for (int y = 0; y < im->h; y++) {
         size_t off = (size_t)y * (size_t)im->w;
