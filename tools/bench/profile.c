@@ -3,7 +3,7 @@
  *
  *   dae-cl-profile [--platform P] [--device D] [--arch SPEC] [--batch N] [--size S]
  *                  [--channels C] [--reps R] [--peak GFLOPS] [--table train|infer]
- *                  [--throughput train|infer] [--seconds T]
+ *                  [--throughput train|infer|denoise] [--seconds T]
  *
  * Table mode (default): the queue is replaced by one with CL_QUEUE_PROFILING_ENABLE and every
  * layer op is bracketed by markers, whose end times give the device time of the commands in
@@ -20,15 +20,21 @@
  * Throughput mode: images/s of whole training steps (forward, loss, backward, Adam) or of
  * inference (dc_model_predict of an inference model, dc_model_create_shared), timed on the wall clock for T seconds after a warm-up, one
  * line "images_per_s X" (all images over all the time), then images per CPU second and the
- * model's forward FLOPs per image. Random inputs and targets in [0, 1). */
+ * model's forward FLOPs per image. Random inputs and targets in [0, 1). --throughput denoise:
+ * whole dc_denoiser_run calls on one S x S image of C channels, as `dae-cl denoise` runs it
+ * without the file I/O (windows of the default tile with their overlap, batched); its FLOPs per
+ * image are the model's on the whole S x S image, the useful work, so the overlap counts as
+ * lost time. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "daecl/denoise.h"
 #include "daecl/device.h"
 #include "daecl/loss.h"
+#include "daecl/image.h"
 #include "daecl/model.h"
 #include "daecl/optim.h"
 #include "daecl/tensor.h"
@@ -388,6 +394,14 @@ static void infer_table(bench *b, int reps, double peak)
     dc_model_destroy(inf);
 }
 
+/* The model's forward FLOPs per image at its own size (every layer's scale with h * w). */
+static double forward_flops(const dc_model *m)
+{
+    double fl = 0;
+    for (int i = 0; i < m->arch.nlayers; i++) fl += m->layers[i].flops;
+    return fl;
+}
+
 /* ---- throughput --------------------------------------------------------------------------- */
 
 static void throughput(bench *b, int train, double seconds)
@@ -417,10 +431,37 @@ static void throughput(bench *b, int train, double seconds)
      * measure: images per CPU second times the compute units estimates the unshared rate. */
     double cpu = cpu_now() - c0;
     printf("images_per_s %.1f\nimages_per_cpu_s %.1f\n", steps * n / t, steps * n / cpu);
-    double fl = 0;
-    for (int i = 0; i < b->m->arch.nlayers; i++) fl += b->m->layers[i].flops;
-    printf("forward_flops_per_image %.0f\n", fl);
+    printf("forward_flops_per_image %.0f\n", forward_flops(b->m));
     dc_model_destroy(inf);
+}
+
+static void denoise_throughput(bench *b, int size, int channels, double seconds)
+{
+    dc_denoiser *d = NULL;
+    dc_image in = {0}, out = {0};
+    TRY(dc_denoiser_create(b->dev, b->m, 0, &d));
+    TRY(dc_image_alloc_c(&in, size, size, channels));
+    srand(3);
+    for (size_t i = 0; i < (size_t)size * size * channels; i++)
+        in.px[i] = (float)rand() / ((float)RAND_MAX + 1.0f);
+    /* warm-up: the window model's kernels and buffers */
+    TRY(dc_denoiser_run(d, &in, &out, NULL));
+    dc_image_free(&out);
+    long runs = 0;
+    double t0 = now(), c0 = cpu_now(), t;
+    do {
+        TRY(dc_denoiser_run(d, &in, &out, NULL));
+        dc_image_free(&out);
+        runs++;
+        t = now() - t0;
+    } while (t < seconds || runs < 2);
+    double cpu = cpu_now() - c0;
+    printf("images_per_s %.3f\nimages_per_cpu_s %.3f\n", runs / t, runs / cpu);
+    /* b->m runs at its own (small) size: scale its FLOPs to the whole image */
+    printf("forward_flops_per_image %.0f\n",
+           forward_flops(b->m) * ((double)size * size) / ((double)b->m->in_h * b->m->in_w));
+    dc_image_free(&in);
+    dc_denoiser_destroy(d);
 }
 
 int main(int argc, char **argv)
@@ -434,7 +475,7 @@ int main(int argc, char **argv)
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             printf("usage: dae-cl-profile [--platform P] [--device D] [--arch SPEC] [--batch N] "
                    "[--size S] [--channels C] [--reps R] [--peak GFLOPS] "
-                   "[--table train|infer] [--throughput train|infer] [--seconds T]\n"
+                   "[--table train|infer] [--throughput train|infer|denoise] [--seconds T]\n"
                    "Per-layer device times of a training step or of inference (OpenCL "
                    "events), or images/s.\n");
             return 0;
@@ -462,8 +503,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(f, "--throughput")) {
             if (!strcmp(v, "train")) mode = 1;
             else if (!strcmp(v, "infer")) mode = 2;
+            else if (!strcmp(v, "denoise")) mode = 3;
             else {
-                fprintf(stderr, "dae-cl-profile: --throughput: '%s' is not train or infer\n", v);
+                fprintf(stderr, "dae-cl-profile: --throughput: '%s' is not train, infer or denoise\n", v);
                 return 2;
             }
         } else {
@@ -478,6 +520,14 @@ int main(int argc, char **argv)
     }
     bench b = {0};
     TRY(dc_device_open(platform, device, &b.dev));
+    if (mode == 3) { /* the denoiser makes its own window models: the source stays small */
+        TRY(dc_model_create(b.dev, &arch, channels, 28, 28, 1, &b.m));
+        TRY(dc_model_init_params(b.m, 42));
+        denoise_throughput(&b, size, channels, seconds);
+        dc_model_destroy(b.m);
+        dc_device_close(b.dev);
+        return 0;
+    }
     TRY(dc_model_create(b.dev, &arch, channels, size, size, batch, &b.m));
     TRY(dc_model_init_params(b.m, 42));
     TRY(dc_tensor_create(b.dev, batch, channels, size, size, DC_LAYOUT_NCHW, &b.x));
