@@ -107,9 +107,11 @@ INLINE void maxpool2_route(float16 t, float16 u, float8 v, float16 *o0, float16 
 }
 
 /* Two dx rows (2q, 2q+1) per work-item, pairs = n*c*ceil(h/2): the winner of each window gets
- * dy, everything else (odd size's last row/column included) gets zero. */
+ * dy, everything else (odd size's last row/column included) gets zero; with add, plus sk (the
+ * share of dx from a skip path, dx's shape), in the same pass instead of an axpy after it. */
 __kernel void maxpool2_bwd(const __global float *x, const uint x_off, const __global float *dy,
                            const uint dy_off, __global float *dx, const uint dx_off,
+                           const __global float *sk, const uint sk_off, const int add,
                            const int pairs, const int h, const int w)
 {
     int r = get_global_id(0);
@@ -118,8 +120,9 @@ __kernel void maxpool2_bwd(const __global float *x, const uint x_off, const __gl
     int img = r / hp, q = r % hp;
     uint i0 = (uint)(img * h + 2 * q) * w;
     __global float *d0 = dx + dx_off + i0, *d1 = d0 + w;
+    const __global float *s0 = sk + sk_off + i0, *s1 = s0 + w;
     if (q >= ho) { /* the last row of an odd height */
-        for (int j = 0; j < w; j++) d0[j] = 0.0f;
+        for (int j = 0; j < w; j++) d0[j] = add ? s0[j] : 0.0f;
         return;
     }
     const __global float *r0 = x + x_off + i0, *r1 = r0 + w;
@@ -129,6 +132,10 @@ __kernel void maxpool2_bwd(const __global float *x, const uint x_off, const __gl
     for (; ox + 8 <= wo; ox += 8) {
         maxpool2_route(vload16(0, r0 + 2 * ox), vload16(0, r1 + 2 * ox), vload8(0, g + ox), &o0,
                        &o1);
+        if (add) {
+            o0 += vload16(0, s0 + 2 * ox);
+            o1 += vload16(0, s1 + 2 * ox);
+        }
         vstore16(o0, 0, d0 + 2 * ox);
         vstore16(o1, 0, d1 + 2 * ox);
     }
@@ -136,12 +143,16 @@ __kernel void maxpool2_bwd(const __global float *x, const uint x_off, const __gl
         int cnt = wo - ox;
         maxpool2_route(load16_part(r0 + 2 * ox, 2 * cnt), load16_part(r1 + 2 * ox, 2 * cnt),
                        load8_part(g + ox, cnt), &o0, &o1);
+        if (add) {
+            o0 += load16_part(s0 + 2 * ox, 2 * cnt);
+            o1 += load16_part(s1 + 2 * ox, 2 * cnt);
+        }
         store16_part(d0 + 2 * ox, o0, 2 * cnt);
         store16_part(d1 + 2 * ox, o1, 2 * cnt);
     }
     if (w & 1) {
-        d0[w - 1] = 0.0f;
-        d1[w - 1] = 0.0f;
+        d0[w - 1] = add ? s0[w - 1] : 0.0f;
+        d1[w - 1] = add ? s1[w - 1] : 0.0f;
     }
 }
 

@@ -672,14 +672,27 @@ static void test_pool_case(int n, int c, int h, int w)
     dt_put(&tx, x);
     dt_put(&tg, g);
     CHECK_OK(dc_maxpool2_forward(dev, &tx.t, &ty.t));
-    CHECK_OK(dc_maxpool2_backward(dev, &tx.t, &tg.t, &tdx.t));
+    CHECK_OK(dc_maxpool2_backward(dev, &tx.t, &tg.t, &tdx.t, NULL));
     ref_maxpool2_forward(x, n, c, h, w, y);
     ref_maxpool2_backward(x, n, c, h, w, g, dx);
     float *yd = dt_get(&ty, "pool y"), *dxd = dt_get(&tdx, "pool dx");
     double e1 = ref_rel_err(yd, y, NULL, ny, 0), e2 = ref_rel_err(dxd, dx, NULL, nx, 0);
     check_err("maxpool2 fwd", label, e1, 0);
     check_err("maxpool2 bwd", label, e2, 0);
-    printf("  maxpool2 %-20s fwd %.1e  bwd %.1e\n", label, e1, e2);
+    /* with a skip path's share added in the same pass: dx + add, odd rows/columns included
+     * (one float addition per value, so the same sum as the reference's in float) */
+    double *ad = dalloc(nx);
+    rand_fill(ad, nx, -1, 1);
+    dtensor tad = dt_new(n, c, h, w);
+    dt_put(&tad, ad);
+    CHECK_OK(dc_maxpool2_backward(dev, &tx.t, &tg.t, &tdx.t, &tad.t));
+    for (size_t i = 0; i < nx; i++) dx[i] = (double)((float)dx[i] + (float)ad[i]);
+    float *dxa = dt_get(&tdx, "pool dx + add");
+    double e3 = ref_rel_err(dxa, dx, NULL, nx, 0);
+    check_err("maxpool2 bwd + add", label, e3, 0);
+    printf("  maxpool2 %-20s fwd %.1e  bwd %.1e  bwd+add %.1e\n", label, e1, e2, e3);
+    free(dxa), free(ad);
+    dt_free(&tad);
     free(yd), free(dxd), free(x), free(y), free(g), free(dx);
     dt_free(&tx), dt_free(&ty), dt_free(&tg), dt_free(&tdx);
 }
@@ -703,7 +716,7 @@ static void test_pool_ties(void)
     CHECK_OK(dc_tensor_write(dev, &tg.t, g));
     for (int rep = 0; rep < 3; rep++) {
         CHECK_OK(dc_maxpool2_forward(dev, &tx.t, &ty.t));
-        CHECK_OK(dc_maxpool2_backward(dev, &tx.t, &tg.t, &tdx.t));
+        CHECK_OK(dc_maxpool2_backward(dev, &tx.t, &tg.t, &tdx.t, NULL));
         float *yd = dt_get(&ty, "ties y"), *dxd = dt_get(&tdx, "ties dx");
         for (int i = 0; i < 6; i++) CHECK(yd[i] == x[win[i]], "tie window %d: max %g", i, yd[i]);
         for (int i = 0; i < 24; i++) {
@@ -1042,7 +1055,7 @@ static void test_errors(void)
     CHECK(s == DC_ERR_INVALID_ARG, "pool shape mismatch -> %s", dc_strerror(s));
     s = dc_maxpool2_forward(dev, &x8, &p.t);
     CHECK(s == DC_ERR_UNSUPPORTED, "pool NCHW8c -> %s", dc_strerror(s));
-    s = dc_maxpool2_backward(dev, &x.t, &p.t, &y.t);
+    s = dc_maxpool2_backward(dev, &x.t, &p.t, &y.t, NULL);
     CHECK(s == DC_ERR_INVALID_ARG, "pool backward dx mismatch -> %s", dc_strerror(s));
     s = dc_avgpool2_forward(dev, &x.t, &y.t);
     CHECK(s == DC_ERR_INVALID_ARG, "avgpool shape mismatch -> %s", dc_strerror(s));

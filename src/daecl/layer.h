@@ -58,6 +58,9 @@ typedef struct dc_layer_run {
     dc_tensor *pool_arg;      /* training with pool_out: which pixel of each window the pool
                                * took (the pool's shape), written by the forward, read by
                                * backward_pooled */
+    const dc_tensor *dx_add;  /* backward of a kind with backward_adds: a skip path's share of
+                               * the input gradient, which that backward adds into dx (NULL:
+                               * none) */
 } dc_layer_run;
 
 /* Tiling geometry carried through the layers in order (see daecl/denoise.h). */
@@ -107,6 +110,9 @@ typedef struct dc_layer_kind {
     int (*pooled_out_trainable)(dc_device *dev, const struct dc_layer_spec *L, int c, int h, int w);
     /* 1 for the 2x2 max pool, the kind that backward_pooled folds in. */
     int is_maxpool2;
+    /* 1: backward adds dc_layer_run.dx_add into dx in its own pass, where a merge also reads
+     * this layer's input (the model then runs no axpy after it: one pass over dx less). */
+    int backward_adds;
     /* Optional (NULL: none), for an inference model: whether this layer's forward, on dev for a
      * c x h x w input, can read that input as the 2x nearest upsampling of its c x h/2 x w/2
      * source in place (dc_layer_run.up_folded). The model then skips the upsampling's forward

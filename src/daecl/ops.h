@@ -168,9 +168,11 @@ dc_status dc_convT2d_backward(dc_device *dev, const dc_tensor *x, const dc_tenso
  * first position propagates; later NaNs are ignored.) */
 dc_status dc_maxpool2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y);
 /* dx (shape of x) is overwritten: dy goes to the window's winner (recomputed from x with the
- * same rule), zero elsewhere, including an odd size's dropped last row/column. */
+ * same rule), zero elsewhere, including an odd size's dropped last row/column; plus add (dx's
+ * shape) everywhere when add is not NULL: a skip path's share of the gradient, summed in the
+ * same pass (add may not alias dx). */
 dc_status dc_maxpool2_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *dy,
-                               dc_tensor *dx);
+                               dc_tensor *dx, const dc_tensor *add);
 
 /* ---- Average pooling 2 x 2, stride 2, "valid" (floored, as max pooling): y[i][j] is the mean of
  * x[2i..2i+1][2j..2j+1]. */

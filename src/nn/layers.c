@@ -303,7 +303,7 @@ static dc_status pool_forward(dc_layer_run *r) { return dc_maxpool2_forward(r->d
 
 static dc_status pool_backward(dc_layer_run *r, dc_tensor *dy, dc_tensor *dx)
 {
-    return dx ? dc_maxpool2_backward(r->dev, r->in, dy, dx) : DC_OK;
+    return dx ? dc_maxpool2_backward(r->dev, r->in, dy, dx, r->dx_add) : DC_OK;
 }
 
 static dc_status avgpool_forward(dc_layer_run *r) { return dc_avgpool2_forward(r->dev, r->in, r->out); }
@@ -480,6 +480,7 @@ static const dc_layer_kind registry[] = {
     {.token = "pool", .help = "2x2 max pooling, stride 2 (odd sizes floor)",
      .describe = pool_describe, .shape = pool_shape, .reach = pool_reach, .forward = pool_forward,
      .backward = pool_backward, .export_onnx = pool_export, .is_maxpool2 = 1,
+     .backward_adds = 1,
      .backward_keeps_dy = 1},
     {.token = "avgpool", .help = "2x2 average pooling, stride 2 (odd sizes floor)",
      .describe = avgpool_describe, .shape = pool_shape, .reach = pool_reach,

@@ -568,12 +568,15 @@ dc_status dc_model_layer_backward(dc_model *m, const dc_tensor *x, int n, int i)
         dx_view = view_n(&m->layers[src].grad, n);
         dx = &dx_view;
     }
+    /* The input's gradient is complete once the skip path's share is added: by the backward
+     * itself where its kind can, else by an axpy after it. */
+    dc_tensor skip;
+    int merged = src >= 0 && m->layers[src].merged_by >= 0;
+    if (merged) skip = skip_share(m, src, n);
+    if (merged && m->arch.layers[i].kind->backward_adds) r.dx_add = &skip;
     DC_TRY(m->arch.layers[i].kind->backward(&r, &dy, dx));
-    /* The input's gradient is complete once the skip path's share is added. */
-    if (src >= 0 && m->layers[src].merged_by >= 0) {
-        dc_tensor skip = skip_share(m, src, n);
+    if (merged && !r.dx_add)
         DC_TRY(dc_axpy(m->dev, dx->buf, dx->off, skip.buf, skip.off, dc_tensor_size(&skip), 1.0f));
-    }
     return DC_OK;
 }
 

@@ -48,7 +48,7 @@ dc_status dc_maxpool2_forward(dc_device *dev, const dc_tensor *x, dc_tensor *y)
 }
 
 dc_status dc_maxpool2_backward(dc_device *dev, const dc_tensor *x, const dc_tensor *dy,
-                               dc_tensor *dx)
+                               dc_tensor *dx, const dc_tensor *add)
 {
     const char *op = "maxpool2 backward";
     DC_TRY(dc_tensor_check(x, op, "x"));
@@ -60,19 +60,33 @@ dc_status dc_maxpool2_backward(dc_device *dev, const dc_tensor *x, const dc_tens
     if (dx->n != x->n || dx->c != x->c || dx->h != x->h || dx->w != x->w)
         return dc_fail(DC_ERR_INVALID_ARG, "%s: dx is %dx%dx%dx%d, x is %dx%dx%dx%d", op, dx->n,
                        dx->c, dx->h, dx->w, x->n, x->c, x->h, x->w);
+    if (add) {
+        DC_TRY(dc_tensor_check(add, op, "add"));
+        if (add->n != dx->n || add->c != dx->c || add->h != dx->h || add->w != dx->w)
+            return dc_fail(DC_ERR_INVALID_ARG, "%s: add is %dx%dx%dx%d, dx is %dx%dx%dx%d", op,
+                           add->n, add->c, add->h, add->w, dx->n, dx->c, dx->h, dx->w);
+        if (add->buf == dx->buf && add->off == dx->off)
+            return dc_fail(DC_ERR_INVALID_ARG, "%s: add is dx itself", op);
+    }
     cl_kernel k;
     DC_TRY(dc_kernel_get(dev, "resample.cl", NULL, "maxpool2_bwd", &k));
-    cl_uint xo = (cl_uint)x->off, go = (cl_uint)dy->off, dxo = (cl_uint)dx->off;
-    cl_int pairs = x->n * x->c * ((x->h + 1) / 2), h = x->h, w = x->w;
+    /* without add, sk is dx's buffer and never read */
+    cl_uint xo = (cl_uint)x->off, go = (cl_uint)dy->off, dxo = (cl_uint)dx->off,
+            so = add ? (cl_uint)add->off : 0;
+    cl_int pairs = x->n * x->c * ((x->h + 1) / 2), h = x->h, w = x->w, with_add = add != NULL;
+    cl_mem sk = add ? add->buf : dx->buf;
     DC_CL(DC_ARG(k, 0, x->buf), op);
     DC_CL(DC_ARG(k, 1, xo), op);
     DC_CL(DC_ARG(k, 2, dy->buf), op);
     DC_CL(DC_ARG(k, 3, go), op);
     DC_CL(DC_ARG(k, 4, dx->buf), op);
     DC_CL(DC_ARG(k, 5, dxo), op);
-    DC_CL(DC_ARG(k, 6, pairs), op);
-    DC_CL(DC_ARG(k, 7, h), op);
-    DC_CL(DC_ARG(k, 8, w), op);
+    DC_CL(DC_ARG(k, 6, sk), op);
+    DC_CL(DC_ARG(k, 7, so), op);
+    DC_CL(DC_ARG(k, 8, with_add), op);
+    DC_CL(DC_ARG(k, 9, pairs), op);
+    DC_CL(DC_ARG(k, 10, h), op);
+    DC_CL(DC_ARG(k, 11, w), op);
     size_t g[1] = {(size_t)pairs}, l[1] = {local_for((size_t)pairs)};
     return dc_launch(dev, k, 1, g, l, op);
 }

@@ -126,7 +126,7 @@ int main(int argc, char **argv)
                                                 pass == 2 ? &dx : NULL));
                 } else if (L->kind == 1) {
                     if (pass == 0) TRY(dc_maxpool2_forward(dev, &x, &y));
-                    else if (pass == 2) TRY(dc_maxpool2_backward(dev, &x, &dy, &dx));
+                    else if (pass == 2) TRY(dc_maxpool2_backward(dev, &x, &dy, &dx, NULL));
                 } else {
                     if (pass == 0) TRY(dc_upsample2_forward(dev, &x, &y));
                     else if (pass == 2) TRY(dc_upsample2_backward(dev, &dy, &dx));
