@@ -242,6 +242,21 @@ static void test_tile_rounding(dc_device *dev, uint64_t *rng)
               info.win_h);
     }
     if (d) CHECK(dc_denoiser_plan(d, 0, 5, &info) == DC_ERR_INVALID_ARG, "0x5 planned");
+    /* A tile of the image's own size leaves no room for the margins (2 x 1 windows of the whole
+     * image); the tile the plan names instead takes it in one window. */
+    for (int pass = 0, tile = 600; pass < 2; pass++) {
+        dc_denoiser *dt = NULL;
+        CHECK_OK(dc_denoiser_create(dev, m, tile, &dt));
+        if (dt) CHECK_OK(dc_denoiser_plan(dt, 600, 300, &info));
+        int want = pass ? 1 : 2;
+        CHECK(info.tiles_x == want && info.tiles_y == 1 && info.win_w == tile,
+              "600x300 at tile %d: %dx%d windows of %dx%d, want %dx1 of %d", tile, info.tiles_x, info.tiles_y,
+              info.win_w, info.win_h, want, tile);
+        printf("classic 600x300 at tile %d: %dx%d windows of %dx%d, one window from tile %d\n", tile, info.tiles_x,
+               info.tiles_y, info.win_w, info.win_h, info.one_window_tile);
+        tile = info.one_window_tile;
+        dc_denoiser_destroy(dt);
+    }
     /* Empty input refused. */
     dc_image empty = {0};
     if (d) CHECK(dc_denoiser_run(d, &empty, &out, NULL) == DC_ERR_INVALID_ARG, "empty image accepted");

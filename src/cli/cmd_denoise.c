@@ -242,8 +242,13 @@ static int denoise_file(denoise_job *j, const char *in_path, const char *out_pat
         fprintf(log, "%s -> %s: %dx%d, %s, %d-bit", in_path, out_path, out.w, out.h, out.c == 3 ? "RGB" : "gray",
                 fmt == DC_IMAGE_JPEG ? 8 : out.bit_depth);
         if (out.alpha) fprintf(log, ", alpha kept");
-        if (info.tiles_x * info.tiles_y > 1)
+        if (info.tiles_x * info.tiles_y > 1) {
             fprintf(log, ", %dx%d windows of %dx%d", info.tiles_x, info.tiles_y, info.win_w, info.win_h);
+            /* a tile raised to the image's size still leaves no room for the margins: every
+             * window then computes the whole image again */
+            if (info.win_w >= out.w && info.win_h >= out.h && info.one_window_tile <= DC_IMAGE_MAX_DIM)
+                fprintf(log, " (--tile %d: one window)", info.one_window_tile);
+        }
         fprintf(log, ", %.2f s%s%s\n", now_s() - t0, cmp_path ? "; comparison " : "", cmp_path ? cmp_path : "");
         if (j->measure)
             fprintf(log, "  against %s: input PSNR %.2f dB, SSIM %.4f; output PSNR %.2f dB, SSIM %.4f\n",

@@ -81,6 +81,8 @@ typedef struct dc_denoise_info {
     int tiles_x, tiles_y;   /* windows across and down (1 x 1: untiled) */
     int batch;              /* windows per forward pass */
     size_t act_bytes;       /* device activation memory of the model used */
+    int one_window_tile;    /* the smallest tile that takes this image in one window (its
+                             * larger side plus both margins, aligned) */
 } dc_denoise_info;
 
 typedef struct dc_denoiser dc_denoiser; /* opaque */

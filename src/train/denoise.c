@@ -79,6 +79,12 @@ static void plan_windows(const dc_denoiser *d, int w, int h, span *sx, span *sy)
     *sy = plan_side(h, win, d->margin);
 }
 
+/* The smallest tile whose window holds a w x h image and its margins. */
+static int one_window_tile(const dc_denoiser *d, int w, int h)
+{
+    return round_up((w > h ? w : h) + 2 * d->margin, d->align);
+}
+
 static void span_window(const span *s, int len, int margin, int t, int *start, int *c0, int *c1)
 {
     *c0 = t * s->core;
@@ -204,7 +210,8 @@ dc_status dc_denoiser_plan(const dc_denoiser *d, int w, int h, dc_denoise_info *
     size_t batch, per;
     DC_TRY(plan_batch(d, sy.win, sx.win, sx.n * sy.n, &batch, &per));
     *info = (dc_denoise_info){.win_w = sx.win, .win_h = sy.win, .tiles_x = sx.n, .tiles_y = sy.n,
-                              .batch = (int)batch, .act_bytes = batch * per};
+                              .batch = (int)batch, .act_bytes = batch * per,
+                              .one_window_tile = one_window_tile(d, w, h)};
     return DC_OK;
 }
 
@@ -254,7 +261,8 @@ static dc_status run_planes(dc_denoiser *d, const dc_image *in, dc_image *out, d
     }
     if (info)
         *info = (dc_denoise_info){.win_w = sx.win, .win_h = sy.win, .tiles_x = sx.n, .tiles_y = sy.n,
-                                  .batch = d->mbatch, .act_bytes = d->act_bytes};
+                                  .batch = d->mbatch, .act_bytes = d->act_bytes,
+                                  .one_window_tile = one_window_tile(d, w, h)};
     return DC_OK;
 }
 
