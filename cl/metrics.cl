@@ -122,7 +122,7 @@ __kernel void metrics_rows(__global const float *pb, const uint po, __global con
 }
 
 /* Kahan sum of n floats at p with stride 1. */
-float kahan_sum(const __global float *p, uint n)
+static float kahan_sum(const __global float *p, uint n)
 {
     float s = 0.0f, comp = 0.0f;
     for (uint i = 0; i < n; i++) {

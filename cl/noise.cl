@@ -23,7 +23,7 @@
 /* Eight Philox4x32-10 instances side by side (lane i: counter (c0[i], c1[i], c2[i], c3[i]),
  * one key): each work-item is an explicit SIMD program, PoCL does not vectorise across
  * work-items. Output word j of instance i in o_j[i]. */
-void philox8(uint8 c0, uint8 c1, uint8 c2, uint8 c3, uint2 k, uint8 *o0, uint8 *o1, uint8 *o2,
+static void philox8(uint8 c0, uint8 c1, uint8 c2, uint8 c3, uint2 k, uint8 *o0, uint8 *o1, uint8 *o2,
              uint8 *o3)
 {
     uint k0 = k.x, k1 = k.y;
@@ -46,13 +46,13 @@ void philox8(uint8 c0, uint8 c1, uint8 c2, uint8 c3, uint2 k, uint8 *o0, uint8 *
 }
 
 /* Uniform in (0, 1]: never 0, so log() stays finite. Exact in float. */
-float8 u01_open0(uint8 w)
+static float8 u01_open0(uint8 w)
 {
     return convert_float8((w >> 8) + 1u) * 0x1p-24f;
 }
 
 /* Uniform in [0, 1) for the probability tests (u < p: p = 0 never, p = 1 always). */
-float8 u01_closed0(uint8 w)
+static float8 u01_closed0(uint8 w)
 {
     return convert_float8(w >> 8) * 0x1p-24f;
 }
@@ -60,7 +60,7 @@ float8 u01_closed0(uint8 w)
 /* p / 255 correctly rounded (a product with the rounded reciprocal plus one Markstein
  * correction step; plain division is not correctly rounded on every device). p = 0 gives +0
  * explicitly: Mesa llvmpipe (rusticl) returns -0 for fma(-0, 255, +0), where IEEE says +0. */
-float8 u8_to_float8(uchar8 p)
+static float8 u8_to_float8(uchar8 p)
 {
     const float r = 0x1.010102p-8f; /* 1/255 rounded */
     float8 a = convert_float8(p);
@@ -71,7 +71,7 @@ float8 u8_to_float8(uchar8 p)
 
 /* Poisson(x * peak) / peak per lane, clipped to 1: the same operations as the scalar host code
  * (src/stream/noise.c poisson1) lane by lane; finished lanes are frozen with select(). */
-float8 poisson8(float8 x, float peak, float inv_peak, float8 u, float8 z)
+static float8 poisson8(float8 x, float peak, float inv_peak, float8 u, float8 z)
 {
     float8 lam = x * peak;
     int8 small = lam < POISSON_NORMAL_FROM;
@@ -92,7 +92,7 @@ float8 poisson8(float8 x, float peak, float inv_peak, float8 u, float8 z)
 
 /* Noise for 8 consecutive Philox blocks (32 pixels) of one sample: x_j / y_j lane i is pixel
  * 4 * (blk0 + i) + j. */
-void noise32(int kind, float param, float inv_param, uint2 key, uint blk0, uint sample,
+static void noise32(int kind, float param, float inv_param, uint2 key, uint blk0, uint sample,
              uint epoch, float8 x0, float8 x1, float8 x2, float8 x3, float8 *y0, float8 *y1,
              float8 *y2, float8 *y3)
 {
@@ -169,7 +169,7 @@ void noise32(int kind, float param, float inv_param, uint2 key, uint blk0, uint 
     } while (0)
 
 /* p / 65535 correctly rounded, as u8_to_float8 (checked exhaustively against the host). */
-float8 u16_to_float8(ushort8 p)
+static float8 u16_to_float8(ushort8 p)
 {
     const float r = 0x1.0001p-16f; /* 1/65535 rounded */
     float8 a = convert_float8(p);
@@ -180,7 +180,7 @@ float8 u16_to_float8(ushort8 p)
 
 /* The noise level of image `sample`: param, or with a range (param_max > param) a draw from the
  * level stream, word 0 of counter {0, sample, epoch, STREAM_LEVEL} (host: dc_noise_level). */
-float noise_level(float param, float param_max, uint2 key, uint sample, uint epoch)
+static float noise_level(float param, float param_max, uint2 key, uint sample, uint epoch)
 {
     if (!(param_max > param)) return param;
     uint8 w0, w1, w2, w3;
@@ -190,7 +190,7 @@ float noise_level(float param, float param_max, uint2 key, uint sample, uint epo
 
 /* The shared second half of noise_u8 / noise_u16: write the clean values x (lane i of x_j is
  * pixel base + 4i + j) and their noisy copy. */
-void write_clean_noisy(float8 x0, float8 x1, float8 x2, float8 x3, uint m, size_t o, uint g, uint sample,
+static void write_clean_noisy(float8 x0, float8 x1, float8 x2, float8 x3, uint m, size_t o, uint g, uint sample,
                        __global float *clean, const uint clean_off, __global float *noisy,
                        const uint noisy_off, const int kind, const float param, const float param_max,
                        const float inv_param, const uint seed_lo, const uint seed_hi, const uint epoch,
