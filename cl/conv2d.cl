@@ -3,9 +3,10 @@
  *
  * Programs. PoCL spends ~1-3 s on every program build however small, and generates machine code
  * per kernel at its first launch, so there are few programs and each holds only what it needs:
- * one without options for the geometry-free kernels (bias_grad, dw_reduce, dz_prep), and one
- * per conv layer geometry and use (DC_CONV; CIN, COUT, H, W, K and the work split of each
- * kernel as -D options) holding the kernels its plan launches (see "Which kernels" below).
+ * one without options for the geometry-free kernels (bias_grad, dw_reduce, dz_prep, w_lanes,
+ * w_lanes_up), and one per conv layer geometry and use (DC_CONV; CIN, COUT, H, W, K and the
+ * work split of each kernel as -D options) holding the kernels its plan launches (see "Which
+ * kernels" below).
  * The activation is a kernel argument (a uniform branch per output vector), so layers that
  * differ only in activation share a program. DC_FWD_ONLY (inference) leaves out every backward
  * kernel.
@@ -80,9 +81,9 @@ INLINE void store8_lanes(__global float *p, float8 v, int cnt)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Geometry-free kernels (bias_grad, dw_reduce, dz_prep): built once without DC_CONV, one
- * program for every layer, so their code is generated once per device, not once per layer
- * geometry (PoCL: ~1.5 s of a cold start for the classic model). */
+/* Geometry-free kernels (bias_grad, dw_reduce, dz_prep, w_lanes, w_lanes_up): built once
+ * without DC_CONV, one program for every layer, so their code is generated once per device,
+ * not once per layer geometry (PoCL: ~1.5 s of a cold start for the classic model). */
 #ifndef DC_CONV
 /* ------------------------------------------------------------------------------------------ */
 /* bias_grad: dz = dy * act'(y) written over dy (unless act is none), and
@@ -205,6 +206,53 @@ __kernel void dz_prep(const __global float *y, const uint y_off, __global float 
     for (int j = 0; j < 8; j++) vstore8(m[j], 0, out + j * cp);
 }
 
+/* Lane-major weight copies for the channel-lane kernels (conv_fwd_lco, conv_dx_lco), written
+ * into scratch before each call. Sizes are arguments, so each is compiled once per device
+ * rather than once per layer geometry (a PoCL kernel compile each, 5-7 in a cold start).
+ * One (co, ci) channel pair per work-item, i = co * cin + ci: the pair's taps are contiguous
+ * in W[co][ci][ky][kx]. */
+
+/* wl[a][tap][b] = W[co][ci][tap'] for the forward (a = ci, b = co, tap' = tap) and the input
+ * gradient (a = co, b = ci, tap' flipped: tap' = k*k-1-tap). */
+__kernel void w_lanes(const __global float *prm, const uint w_off, __global float *wl,
+                      const uint wl_off, const int dx, const int cin, const int cout, const int k)
+{
+    const int i = get_global_id(0);
+    if (i >= cout * cin) return;
+    const int ci = i % cin, co = i / cin, kk = k * k;
+    const __global float *w = prm + w_off + (uint)i * kk;
+    for (int tap = 0; tap < kk; tap++) {
+        if (dx)
+            wl[wl_off + ((uint)co * kk + (kk - 1 - tap)) * cin + ci] = w[tap];
+        else
+            wl[wl_off + ((uint)ci * kk + tap) * cout + co] = w[tap];
+    }
+}
+
+/* Whether tap k (0..2) of a row meets source offset d (0, 1) at output parity f (UPPH). */
+#define UP_TAP(f, d, k) ((f) ? ((d) ? (k) == 2 : (k) <= 1) : ((d) ? (k) >= 1 : (k) == 0))
+
+/* wl[ci][py][dy][px][dx][co] = the sum of the 3x3 weights W[co][ci][ky][kx] over the taps
+ * (ky, kx) that meet source offset (dy, dx) at output parity (py, px): the weights of a conv
+ * after a 2x nearest upsampling run in its four phases (UPPH below). */
+__kernel void w_lanes_up(const __global float *prm, const uint w_off, __global float *wl,
+                         const uint wl_off, const int unused, const int cin, const int cout,
+                         const int k)
+{
+    const int i = get_global_id(0);
+    if (i >= cout * cin || k != 3) return;
+    const int ci = i % cin, co = i / cin;
+    const __global float *w = prm + w_off + (uint)i * 9;
+    for (int ph = 0; ph < 16; ph++) {
+        const int py = ph >> 3, dy = (ph >> 2) & 1, px = (ph >> 1) & 1, dx = ph & 1;
+        float s = 0.0f;
+        for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++)
+                if (UP_TAP(py, dy, ky) && UP_TAP(px, dx, kx)) s += w[ky * 3 + kx];
+        wl[wl_off + ((uint)ci * 16 + ph) * cout + co] = s;
+    }
+}
+
 #else /* DC_CONV: the kernels of one conv layer geometry */
 
 /* Which kernels a geometry's program holds (src/nn/conv2d.c, conv_plan_make): clang parses and
@@ -278,31 +326,6 @@ __kernel void dz_prep(const __global float *y, const uint y_off, __global float 
 #endif
 #if UPPH && (!UPIN || K != 3 || (LCO_FWD ? LPX % 2 : !FFS || FRY % 2))
 #error "UPPH: an upsampled input, K = 3, by channel lanes with even LPX or by rows with even FRY"
-#endif
-#if UPPH
-/* Whether tap k (0..2) of a row meets source offset d (0, 1) at output parity f (UPPH). */
-#define UP_TAP(f, d, k) ((f) ? ((d) ? (k) == 2 : (k) <= 1) : ((d) ? (k) >= 1 : (k) == 0))
-/* The sum of the 3x3 weights w that meet source offset (dy, dx) at output parity (py, px). */
-INLINE float up_phase_weight(const __global float *w, int py, int dy, int px, int dx)
-{
-    float s = 0.0f;
-    for (int ky = 0; ky < 3; ky++)
-        for (int kx = 0; kx < 3; kx++)
-            if (UP_TAP(py, dy, ky) && UP_TAP(px, dx, kx)) s += w[ky * 3 + kx];
-    return s;
-}
-
-/* wl[ci][py][dy][px][dx][co] = the sum of W[co][ci][ky][kx] over the taps (ky, kx) that meet
- * source offset (dy, dx) at output parity (py, px); one per work-item. */
-__kernel void w_lanes_up(const __global float *prm, const uint w_off, __global float *wl,
-                         const uint wl_off, const int unused)
-{
-    int i = get_global_id(0);
-    if (i >= COUT * CIN * 16) return;
-    int co = i % COUT, ph = (i / COUT) % 16, ci = i / (COUT * 16);
-    int py = ph >> 3, dy = (ph >> 2) & 1, px = (ph >> 1) & 1, dx = ph & 1;
-    wl[wl_off + i] = up_phase_weight(prm + w_off + ((uint)co * CIN + ci) * 9, py, dy, px, dx);
-}
 #endif
 #define XH (UPIN ? H / 2 : H) /* the input's plane */
 #define XW (UPIN ? W / 2 : W)
@@ -870,21 +893,6 @@ typedef float8 lvec;
 #define LVSTORE vstore8
 #endif
 #define NSEG ((W + LPX - 1) / LPX)
-
-/* wl[a][tap][b] = W[co][ci][tap'] for the forward (a = ci, b = co, tap' = tap) and the input
- * gradient (a = co, b = ci, tap' flipped: tap' = K*K-1-tap); one weight per work-item. */
-__kernel void w_lanes(const __global float *prm, const uint w_off, __global float *wl,
-                      const uint wl_off, const int dx)
-{
-    int i = get_global_id(0);
-    if (i >= COUT * CIN * K * K) return;
-    int tap = i % (K * K), ci = (i / (K * K)) % CIN, co = i / (K * K * CIN);
-    float v = prm[w_off + i];
-    if (dx)
-        wl[wl_off + ((uint)co * (K * K) + (K * K - 1 - tap)) * CIN + ci] = v;
-    else
-        wl[wl_off + ((uint)ci * (K * K) + tap) * COUT + co] = v;
-}
 
 #if LCV == 8
 /* c[j] lane p = r[p] lane j (unpack, then pairs, then halves: 24 shuffles that LLVM lowers to

@@ -16,7 +16,7 @@
  * conv runs on its output grid (see convT_shift below).
  * Programs: one per layer geometry and use (conv or transposed conv), holding only the kernels
  * its plan launches, and one without options for the geometry-free kernels (bias_grad,
- * dw_reduce, dz_prep), so those are compiled once per device.
+ * dw_reduce, dz_prep, w_lanes, w_lanes_up), so those are compiled once per device.
  *
  * Tuning and testing overrides: the device's options (device.h; DAECL_CONV_DW, _DW_CHUNKS, _WS,
  * _LANES at open). On devices that cut loops short (opts.loop_limit: Mesa llvmpipe) the weight
@@ -327,22 +327,25 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
         snprintf(p->opts + n, sizeof p->opts - n, " -DDC_FWD_ONLY");
 }
 
-/* A weight copy kernel (w_lanes, w_lanes_up) of nw floats from prm at w_off into
- * out at out_off; dx: for the input gradient. */
+/* A weight copy kernel (w_lanes, w_lanes_up: geometry-free, sizes as arguments) from prm at
+ * w_off into out at out_off; dx: for the input gradient. */
 static dc_status launch_weight_copy(dc_device *dev, const conv_plan *p, const char *name,
                                     cl_mem prm, size_t w_off, cl_mem out, size_t out_off,
-                                    int dx, size_t nw, const char *what)
+                                    int dx, const char *what)
 {
     cl_kernel kw;
-    DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, name, &kw));
+    DC_TRY(dc_kernel_get(dev, CONV_FILE, CONV_SHARED_OPTS, name, &kw));
     cl_uint wo = (cl_uint)w_off, oo = (cl_uint)out_off;
-    cl_int d = dx;
+    cl_int d = dx, cin = p->cin, cout = p->cout, k = p->k;
     DC_CL(DC_ARG(kw, 0, prm), what);
     DC_CL(DC_ARG(kw, 1, wo), what);
     DC_CL(DC_ARG(kw, 2, out), what);
     DC_CL(DC_ARG(kw, 3, oo), what);
     DC_CL(DC_ARG(kw, 4, d), what);
-    size_t gw[1] = {nw}, lw[1] = {64};
+    DC_CL(DC_ARG(kw, 5, cin), what);
+    DC_CL(DC_ARG(kw, 6, cout), what);
+    DC_CL(DC_ARG(kw, 7, k), what);
+    size_t gw[1] = {(size_t)p->cout * p->cin}, lw[1] = {64}; /* one channel pair per item */
     return launch(dev, kw, 1, gw, lw, what);
 }
 
@@ -379,7 +382,7 @@ static dc_status launch_rows(dc_device *dev, const conv_plan *p, const char *nam
         cl_mem wl;
         cl_uint wl_off = 0;
         DC_TRY(scratch_get(dev, nw, &wl));
-        DC_TRY(launch_weight_copy(dev, p, "w_lanes_up", prm, w_off, wl, 0, 0, nw, what));
+        DC_TRY(launch_weight_copy(dev, p, "w_lanes_up", prm, w_off, wl, 0, 0, what));
         DC_CL(DC_ARG(kr, 10, wl), what);
         DC_CL(DC_ARG(kr, 11, wl_off), what);
     }
@@ -402,9 +405,8 @@ static dc_status launch_lco(dc_device *dev, const conv_plan *p, int dx, const dc
     cl_kernel kr;
     DC_TRY(dc_kernel_get(dev, CONV_FILE, p->opts, dx ? "conv_dx_lco" : "conv_fwd_lco", &kr));
     cl_uint so = (cl_uint)s_off, bo = (cl_uint)b_off;
-    size_t nw = (size_t)p->cout * p->cin * lane_weights_per_pair(p);
     DC_TRY(launch_weight_copy(dev, p, p->upph ? "w_lanes_up" : "w_lanes", prm, w_off, scratch,
-                              s_off, dx, nw, what));
+                              s_off, dx, what));
     cl_uint x_off = (cl_uint)x->off, y_off = (cl_uint)y->off;
     cl_int nimg = x->n, a = (cl_int)act;
     DC_CL(DC_ARG(kr, 0, x->buf), what);
