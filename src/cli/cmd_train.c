@@ -15,13 +15,18 @@
 #define DC_STR_(x) #x
 #define DC_STR(x) DC_STR_(x)
 
+static volatile sig_atomic_t signal_seen;
+
 static void on_signal(int sig)
 {
-    (void)sig;
+    signal_seen = sig;
     dc_train_request_stop();
 }
 
-/* Ctrl-C once: finish the step, save, exit 130. Twice: the default action (SA_RESETHAND). */
+/* Ctrl-C once: finish the step, save, exit 130. Twice: the default action (SA_RESETHAND).
+ * A Ctrl-C that comes after the last step (final evaluation, saving) lets the finished run
+ * end as usual but still exits 130: a shell script running dae-cl (tools/study) then stops
+ * too, as it would had dae-cl died of the signal. */
 static void install_stop_handlers(void)
 {
     struct sigaction sa;
@@ -99,6 +104,11 @@ static int train_command(int argc, char **argv)
         printf("done: %d epochs, %.0f s, %.0f images/s; test: loss %.4f, PSNR %.2f dB, SSIM %.3f, accuracy %.4f; saved %s/model.dcl\n",
                sum.epochs_done, sum.seconds, sum.images_per_second, sum.val.loss, sum.val.psnr, sum.val.ssim,
                sum.val.acc, cfg.out_dir);
+    if (signal_seen) {
+        fprintf(stderr, "train: %s came after the last step: the run is complete (%s/model.dcl)\n",
+                signal_seen == SIGINT ? "SIGINT" : "SIGTERM", cfg.out_dir);
+        return 130;
+    }
     return 0;
 }
 
