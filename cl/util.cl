@@ -1,11 +1,5 @@
-/* Small utility kernels shared by every model: fills and element-wise arithmetic on flat
+/* Small utility kernels shared by every model: copies and element-wise arithmetic on flat
  * buffers. Offsets are in floats so one flat buffer can hold many tensors. */
-
-__kernel void fill_f32(__global float *x, const uint off, const uint n, const float value)
-{
-    uint i = get_global_id(0);
-    if (i < n) x[off + i] = value;
-}
 
 /* y[i] += a * x[i] */
 __kernel void axpy_f32(__global float *y, const uint y_off, __global const float *x,

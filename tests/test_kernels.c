@@ -54,7 +54,7 @@ static void write_file(const char *path, const char *text)
  * extract. */
 #define TEST_OPTS "-DDAECL_TEST_CACHE=1"
 
-/* The option-free files share one program: fill_f32 (util.cl) and opt_adam (optim.cl) come from
+/* The option-free files share one program: axpy_f32 (util.cl) and opt_adam (optim.cl) come from
  * one build, and DAECL_KERNEL_DIR replaces just the files it holds. */
 static void test_merged_program(const char *kdir)
 {
@@ -64,11 +64,11 @@ static void test_merged_program(const char *kdir)
     CHECK_OK(dc_device_open(-1, -1, &dev));
     if (!dev) return;
     cl_kernel a = NULL, b = NULL;
-    CHECK_OK(dc_kernel_get(dev, "util.cl", "", "fill_f32", &a));
+    CHECK_OK(dc_kernel_get(dev, "util.cl", "", "axpy_f32", &a));
     CHECK_OK(dc_kernel_get(dev, "optim.cl", NULL, "opt_adam", &b));
     CHECK(a && b && dev->stats.source_builds == 1, "merged: %d builds for util.cl and optim.cl",
           dev->stats.source_builds);
-    CHECK(dc_kernel_get(dev, "optim.cl", "", "fill_f32", &a) == DC_OK, "one program");
+    CHECK(dc_kernel_get(dev, "optim.cl", "", "axpy_f32", &a) == DC_OK, "one program");
     CHECK(dc_kernel_get(dev, "util.cl", "", "no_such_kernel", &a) == DC_ERR_INVALID_ARG &&
               strstr(dc_error_detail(), "cl/util.cl"),
           "bad name in the merged program: %s", dc_error_detail());
@@ -100,35 +100,36 @@ int main(void)
     CHECK_OK(dc_device_open(-1, -1, &dev));
     if (!dev) TEST_MAIN_END();
     cl_kernel k = NULL;
-    CHECK_OK(dc_kernel_get(dev, "util.cl", TEST_OPTS, "fill_f32", &k));
+    CHECK_OK(dc_kernel_get(dev, "util.cl", TEST_OPTS, "axpy_f32", &k));
     double cold = test_now() - t0;
     CHECK(dev->stats.source_builds == 1 && dev->stats.cache_writes == 1, "cold: builds %d writes %d",
           dev->stats.source_builds, dev->stats.cache_writes);
     CHECK(count_entries(cache) == 1, "cache holds %d entries", count_entries(cache));
     /* Same request again: same kernel object, no new build. */
     cl_kernel k2 = NULL;
-    CHECK_OK(dc_kernel_get(dev, "util.cl", TEST_OPTS, "fill_f32", &k2));
+    CHECK_OK(dc_kernel_get(dev, "util.cl", TEST_OPTS, "axpy_f32", &k2));
     CHECK(k == k2 && dev->stats.source_builds == 1, "in-process reuse");
-    /* And the kernel works. */
-    /* The kernel works. A plain buffer and a direct launch: dc_tensor_create and dc_fill would
-     * build the merged program, and extracting its binary takes PoCL ~15 s. */
-    float host[15] = {0};
+    /* The kernel works: a plain buffer and a direct launch (the tensor helpers would build the
+     * merged program, and extracting its binary takes PoCL ~15 s). */
+    float host[15];
+    for (int i = 0; i < 15; i++) host[i] = 1.0f;
     cl_int err;
     cl_mem buf = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, sizeof host,
                                 host, &err);
     CHECK(err == CL_SUCCESS, "buffer: %d", (int)err);
     cl_uint off = 2, cnt = 10;
-    cl_float v = 1.5f;
+    cl_float a = 0.5f; /* y = x: y[i] = 1.5 y[i] on [2, 12) */
     CHECK(DC_ARG(k, 0, buf) == CL_SUCCESS && DC_ARG(k, 1, off) == CL_SUCCESS &&
-              DC_ARG(k, 2, cnt) == CL_SUCCESS && DC_ARG(k, 3, v) == CL_SUCCESS,
-          "fill_f32 arguments");
+              DC_ARG(k, 2, buf) == CL_SUCCESS && DC_ARG(k, 3, off) == CL_SUCCESS &&
+              DC_ARG(k, 4, cnt) == CL_SUCCESS && DC_ARG(k, 5, a) == CL_SUCCESS,
+          "axpy_f32 arguments");
     size_t global[1] = {cnt};
-    CHECK_OK(dc_launch(dev, k, 1, global, NULL, "fill_f32"));
+    CHECK_OK(dc_launch(dev, k, 1, global, NULL, "axpy_f32"));
     CHECK(clEnqueueReadBuffer(dev->queue, buf, CL_TRUE, 0, sizeof host, host, 0, NULL, NULL) ==
               CL_SUCCESS,
           "read back");
-    CHECK(host[0] == 0.0f && host[1] == 0.0f && host[2] == 1.5f && host[11] == 1.5f && host[12] == 0.0f,
-          "fill result %g %g %g %g", host[1], host[2], host[11], host[12]);
+    CHECK(host[1] == 1.0f && host[2] == 1.5f && host[11] == 1.5f && host[12] == 1.0f,
+          "axpy result %g %g %g %g", host[1], host[2], host[11], host[12]);
     clReleaseMemObject(buf);
     CHECK(dc_kernel_get(dev, "util.cl", TEST_OPTS, "no_such_kernel", &k) == DC_ERR_INVALID_ARG, "bad name");
     CHECK(dc_kernel_get(dev, "nope.cl", "", "x", &k) == DC_ERR_INVALID_ARG, "bad file");
@@ -154,8 +155,9 @@ int main(void)
     CHECK(mkdtemp(kdir) != NULL, "mkdtemp");
     char path[512];
     snprintf(path, sizeof path, "%s/util.cl", kdir);
-    write_file(path, "__kernel void fill_f32(__global float *x, const uint off, const uint n, const float v)\n"
-                     "{ uint i = get_global_id(0); if (i < n) x[off + i] = v + 0.0f; }\n");
+    write_file(path, "__kernel void axpy_f32(__global float *y, const uint y_off, __global const float *x,\n"
+                     "const uint x_off, const uint n, const float a)\n"
+                     "{ uint i = get_global_id(0); if (i < n) y[y_off + i] += a * x[x_off + i] + 0.0f; }\n");
     setenv("DAECL_KERNEL_DIR", kdir, 1);
     CHECK_OK(dc_device_open(-1, -1, &dev));
     CHECK_OK(dc_program_prepare(dev, "util.cl", TEST_OPTS));
@@ -178,7 +180,7 @@ int main(void)
     /* Corrupt entries are rejected and rebuilt from source. */
     corrupt_entries(cache);
     CHECK_OK(dc_device_open(-1, -1, &dev));
-    CHECK_OK(dc_kernel_get(dev, "util.cl", TEST_OPTS, "fill_f32", &k));
+    CHECK_OK(dc_kernel_get(dev, "util.cl", TEST_OPTS, "axpy_f32", &k));
     CHECK(dev->stats.cache_rejects == 1 && dev->stats.source_builds == 1,
           "corrupt: rejects %d builds %d", dev->stats.cache_rejects, dev->stats.source_builds);
     dc_device_close(dev);

@@ -51,7 +51,8 @@ dc_status dc_tensor_read(dc_device *dev, const dc_tensor *t, float *host);
  * size in the message. `what` names it ("parameters", "activations"). */
 dc_status dc_buffer_create(dc_device *dev, size_t nfloats, const char *what, cl_mem *out);
 
-/* Element-wise helpers on flat buffers (cl/util.cl), all enqueued, non-blocking. */
+/* Element-wise helpers on flat buffers (cl/util.cl; dc_fill: clEnqueueFillBuffer), all enqueued,
+ * non-blocking. */
 dc_status dc_fill(dc_device *dev, cl_mem x, size_t off, size_t n, float value);
 dc_status dc_copy(dc_device *dev, cl_mem y, size_t y_off, cl_mem x, size_t x_off, size_t n);
 /* y += a*x */

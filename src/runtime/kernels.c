@@ -539,7 +539,7 @@ dc_status dc_launch(dc_device *dev, cl_kernel k, cl_uint dims, const size_t *glo
         if (global[i] == 0) return DC_OK; /* nothing to do */
         /* Without a local size the group is the default even for less work (the kernels that
          * take NULL check their bounds): PoCL generates a kernel's code once per local size, and
-         * shrinking it to small sizes had fill_f32 compiled four times in a cold start. */
+         * shrinking it to small sizes had a fill kernel compiled four times in a cold start. */
         loc[i] = local ? local[i] : default_local[dims - 1][i];
         glob[i] = (global[i] + loc[i] - 1) / loc[i] * loc[i];
     }

@@ -105,17 +105,17 @@ dc_status dc_tensor_read(dc_device *dev, const dc_tensor *t, float *host)
     return DC_OK;
 }
 
+/* The driver's own fill, not a kernel of ours: nothing to compile (a fill kernel took two PoCL
+ * kernel compiles of every cold start, one per grid kind) and GPUs fill natively. A warm 1-step
+ * classic run, which zeroes 24 MB, took the same time either way (0.59-0.70 s, Zen 5 VM): the
+ * page faults of first touch dominate. */
 dc_status dc_fill(dc_device *dev, cl_mem x, size_t off, size_t n, float value)
 {
-    cl_kernel k;
-    DC_TRY(dc_kernel_get(dev, "util.cl", "", "fill_f32", &k));
-    cl_uint o = (cl_uint)off, nn = (cl_uint)n;
-    DC_CL(DC_ARG(k, 0, x), "fill_f32 arg");
-    DC_CL(DC_ARG(k, 1, o), "fill_f32 arg");
-    DC_CL(DC_ARG(k, 2, nn), "fill_f32 arg");
-    DC_CL(DC_ARG(k, 3, value), "fill_f32 arg");
-    size_t g = n;
-    return dc_launch(dev, k, 1, &g, NULL, "fill_f32");
+    if (n == 0) return DC_OK;
+    DC_CL(clEnqueueFillBuffer(dev->queue, x, &value, sizeof value, off * sizeof(float),
+                              n * sizeof(float), 0, NULL, NULL),
+          "filling a buffer");
+    return DC_OK;
 }
 
 dc_status dc_copy(dc_device *dev, cl_mem y, size_t y_off, cl_mem x, size_t x_off, size_t n)
