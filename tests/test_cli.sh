@@ -250,5 +250,16 @@ head -1 "$tmp/steer/metrics.csv" | grep -q ',lr,unix_time$' && [ "$(cut -d, -f9 
 expect 2 'lr-schedule cannot change|cannot change on --resume' -- "$bin" train --data "$d" --out "$tmp/steer" --epochs 3 --resume --lr-schedule cosine
 expect 0 '^--early-stop 5 replaces 3 from the checkpoint' -- "$bin" train --data "$d" --out "$tmp/steer" --epochs 3 --resume --early-stop 5
 
+# Cold starts on a CPU: the helper (dae-cl __prewarm, src/cli/prewarm.h) compiles a training
+# model's kernels into the PoCL cache it is given, backward ones included; a cold `train`
+# starts one beside itself and leaves none running. A small model keeps the compiles short.
+tiny=conv:8,pool,conv:8,up,conv:1:sigmoid
+POCL_CACHE_DIR="$tmp/pw-pocl" "$bin" __prewarm "$tiny" 1x28x28 8 0:0 && ok || bad "__prewarm exited $?"
+find "$tmp/pw-pocl" -name 'conv_dw*.so' | grep -q . && ok || bad "__prewarm compiled no weight-gradient kernel"
+"$bin" __prewarm "$tiny" 28x28 8 0:0 >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "__prewarm took a bad shape"
+expect 0 '^done: 1 epochs' -- env POCL_CACHE_DIR="$tmp/pw-cold" "$bin" train --data "$d" --out "$tmp/pw-run" \
+  --arch "$tiny" --batch 8 --epochs 1 --train-limit 64 --val-limit 16 --no-samples --quiet
+pgrep -f "^dae-cl __prewarm $tiny" >/dev/null && bad "a helper outlived its run" || ok
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

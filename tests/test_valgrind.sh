@@ -19,6 +19,8 @@ t=$(mktemp -d "$base/valgrind.XXXXXX")
 trap 'rm -rf "$t"' EXIT
 pocl_icd=$(grep -l pocl /etc/OpenCL/vendors/*.icd 2>/dev/null | head -1)
 if [ -n "$pocl_icd" ]; then mkdir -p "$t/vendors" && cp "$pocl_icd" "$t/vendors/" && export OCL_ICD_VENDORS="$t/vendors"; fi
+# No cold-start helper process (src/cli/prewarm.h): builds are slow under valgrind.
+export DAECL_PREWARM=0
 
 be32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((($1 >> 24) & 255)) $((($1 >> 16) & 255)) $((($1 >> 8) & 255)) $(($1 & 255)); }
 idx() { { printf '\x00\x00\x08\x03'; printf "$(be32 "$2")$(be32 28)$(be32 28)"; head -c $(($2 * 784)) /dev/urandom; } >"$1"; }

@@ -7,6 +7,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/json.h"
+#include "cli/prewarm.h"
 #include "daecl/checkpoint.h"
 #include "daecl/dist.h"
 #include "daecl/imageset.h"
@@ -36,6 +37,17 @@ static void install_stop_handlers(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
+
+typedef struct prewarm_target {
+    cli_prewarm *helper;
+    dc_device *dev;
+} prewarm_target;
+
+static void start_prewarm(void *user, const char *arch, int in_c, int in_h, int in_w, int batch)
+{
+    prewarm_target *t = user;
+    cli_prewarm_start(t->helper, t->dev, arch, in_c, in_h, in_w, batch);
 }
 
 /* The run settings' flags come from the run configuration's table (daecl/runconfig.h): its
@@ -96,8 +108,13 @@ static int train_command(int argc, char **argv)
     r = cli_open_device("train", platform, device, cfg.quiet, &dev);
     if (r) return r;
     install_stop_handlers();
+    cli_prewarm helper = {0};
+    prewarm_target target = {&helper, dev};
+    cfg.model_ready = start_prewarm;
+    cfg.model_ready_user = &target;
     dc_train_summary sum;
     dc_status s = dc_train(dev, &cfg, &sum);
+    cli_prewarm_stop(&helper);
     dc_device_close(dev);
     if (s) return cli_report("train", s);
     if (sum.validated && dc_dist_rank() == 0)

@@ -7,6 +7,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/json.h"
+#include "cli/prewarm.h"
 #include "daecl/device.h"
 
 #ifndef DAECL_VERSION
@@ -142,6 +143,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "--list-devices") == 0) return cmd_devices(argc - 1, argv + 1);
+    if (strcmp(argv[1], CLI_PREWARM_COMMAND) == 0) return cmd_prewarm(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "dae-cl: unknown command '%s' (see dae-cl --help)\n", argv[1]);

@@ -46,6 +46,10 @@ typedef struct dc_train_config {
     int quiet, verbose;
     dc_train_progress_fn progress; /* may be NULL (the library API's callback) */
     void *progress_user;
+    /* Called once the model exists, before its first kernel is built (may be NULL): the
+     * command line starts a helper process that compiles kernels beside it on a cold start. */
+    void (*model_ready)(void *user, const char *arch, int in_c, int in_h, int in_w, int batch);
+    void *model_ready_user;
 } dc_train_config;
 
 typedef struct dc_train_summary {

@@ -494,6 +494,8 @@ static dc_status setup(trainer *t)
                     "%dx%dx%d", t->model_path, ck.in_c, ck.in_h, ck.in_w, t->in_c, t->in_h, t->in_w);
     if (!s) s = dc_model_create(t->dev, &arch, t->in_c, t->in_h, t->in_w, c->run.batch, &t->model);
     if (!s) s = dc_model_check_loss(t->model, c->run.loss); /* e.g. bce on a tanh head */
+    if (!s && c->model_ready)
+        c->model_ready(c->model_ready_user, c->run.arch, t->in_c, t->in_h, t->in_w, c->run.batch);
     if (!s && have_ck && ck.nparams != t->model->nparams)
         s = dc_fail(DC_ERR_MISMATCH, "%s: holds %llu parameters, the model has %zu", t->model_path,
                     (unsigned long long)ck.nparams, t->model->nparams);
