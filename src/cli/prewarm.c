@@ -37,8 +37,8 @@ static int prewarm_wanted(dc_device *dev)
     if (e && strcmp(e, "0") == 0) return 0;
     /* PoCL's CPU device: one kernel compile at a time per process, and a disk cache that
      * processes share. Under mpirun the ranks already share the work. */
-    return strstr(dev->platform_name, "Portable Computing Language") &&
-           (dev->type & CL_DEVICE_TYPE_CPU) && dev->compute_units >= 2 && !dc_dist_active();
+    return dc_device_is_pocl(dev) && (dev->type & CL_DEVICE_TYPE_CPU) && dev->compute_units >= 2 &&
+           !dc_dist_active();
 }
 
 void cli_prewarm_start(cli_prewarm *pw, dc_device *dev, const char *arch, int in_c, int in_h,

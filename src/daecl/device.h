@@ -163,6 +163,8 @@ dc_status dc_device_add_cleanup(dc_device *dev, dc_device_cleanup fn);
 const char *dc_device_type_name(cl_device_type t);
 /* One line: "0:0 CPU pthread-skylake-avx512-AMD EPYC (Portable Computing Language, OpenCL C 1.2 PoCL)". */
 void dc_device_describe(const dc_device *dev, char *buf, size_t len);
+/* Whether dev is PoCL's (its own kernel cache, one compiler lock per process). */
+int dc_device_is_pocl(const dc_device *dev);
 
 /* CL_OUT_OF_RESOURCES etc. for an OpenCL error code. */
 const char *dc_cl_error_name(cl_int err);

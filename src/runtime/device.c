@@ -478,6 +478,12 @@ static dc_status open_chosen(cl_platform_id chosen_p, cl_device_id chosen_d, int
     return DC_OK;
 }
 
+int dc_device_is_pocl(const dc_device *dev)
+{
+    return strstr(dev->platform_name, "Portable Computing Language") != NULL ||
+           strstr(dev->version, "PoCL") != NULL;
+}
+
 void dc_device_describe(const dc_device *dev, char *buf, size_t len)
 {
     snprintf(buf, len, "%d:%d %s %s (%s, %s, driver %s)", dev->platform_index, dev->device_index,

@@ -173,7 +173,7 @@ static int platform_caches_itself(const dc_device *dev)
     if (env_on("DAECL_KERNEL_CACHE_BINARIES")) return 0;
     const char *pocl_cache = getenv("POCL_KERNEL_CACHE");
     if (pocl_cache && strcmp(pocl_cache, "0") == 0) return 0;
-    return strstr(dev->platform_name, "Portable Computing Language") != NULL || strstr(dev->version, "PoCL") != NULL;
+    return dc_device_is_pocl(dev);
 }
 
 static int mkdir_p(char *path)
