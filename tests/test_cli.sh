@@ -260,6 +260,18 @@ find "$tmp/pw-pocl" -name 'conv_dw*.so' | grep -q . && ok || bad "__prewarm comp
 expect 0 '^done: 1 epochs' -- env POCL_CACHE_DIR="$tmp/pw-cold" "$bin" train --data "$d" --out "$tmp/pw-run" \
   --arch "$tiny" --batch 8 --epochs 1 --train-limit 64 --val-limit 16 --no-samples --quiet
 pgrep -f "^dae-cl __prewarm $tiny" >/dev/null && bad "a helper outlived its run" || ok
+# The inference helper of a cold `denoise`: forward-only kernels of the window model, no
+# gradient kernels; a cold denoise with it gives the same image as a warm one without it.
+POCL_CACHE_DIR="$tmp/pw-inf" "$bin" __prewarm "$tiny" 1x64x64 2 0:0 infer && ok || bad "__prewarm infer exited $?"
+find "$tmp/pw-inf" -name 'conv_fwd*.so' | grep -q . && ! find "$tmp/pw-inf" -name 'conv_d*.so' | grep -q . &&
+  ok || bad "__prewarm infer compiled: $(find "$tmp/pw-inf" -name '*.so' -printf '%f ')"
+"$bin" __prewarm "$tiny" 1x64x64 2 0:0 sideways >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "__prewarm took a bad kind"
+expect 0 'windows of' -- env POCL_CACHE_DIR="$tmp/pw-dn" "$bin" denoise --model "$tmp/pw-run/model.dcl" \
+  "$tmp/run1/samples/epoch_001.png" -o "$tmp/pw-cold.png"
+pgrep -f "^dae-cl __prewarm $tiny" >/dev/null && bad "a denoise helper outlived its run" || ok
+expect 0 'windows of' -- env DAECL_PREWARM=0 "$bin" denoise --model "$tmp/pw-run/model.dcl" \
+  "$tmp/run1/samples/epoch_001.png" -o "$tmp/pw-warm.png"
+cmp -s "$tmp/pw-cold.png" "$tmp/pw-warm.png" && ok || bad "denoise with its helper wrote another image"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

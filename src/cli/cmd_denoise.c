@@ -13,6 +13,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/prewarm.h"
 #include "cli/json.h"
 #include "daecl/denoise.h"
 #include "daecl/fileio.h"
@@ -416,6 +417,25 @@ static void on_build(void *ctx, const char *file, double seconds)
     fprintf(stderr, "dae-cl denoise: compiling kernels for this model (once per device)...\n");
 }
 
+/* The cold-start helper (prewarm.h) for the first window model: later shapes of a folder find
+ * the option-free program built, so they could not tell a cold start anyway. */
+typedef struct prewarm_target {
+    cli_prewarm helper;
+    dc_device *dev;
+    const dc_model *model;
+    int tried;
+} prewarm_target;
+
+static void start_prewarm(void *ctx, int c, int h, int w, int batch)
+{
+    prewarm_target *t = ctx;
+    if (t->tried) return;
+    t->tried = 1;
+    char arch[DC_SPEC_MAX];
+    dc_arch_format(&t->model->arch, arch, sizeof arch);
+    cli_prewarm_start(&t->helper, t->dev, CLI_PREWARM_INFER, arch, c, h, w, batch);
+}
+
 /* Folder progress: a bar redrawn on a terminal that knows \r (not TERM=dumb). */
 static void draw_bar(FILE *f, int done, int total, int skipped, int failed)
 {
@@ -576,6 +596,8 @@ int cmd_denoise(int argc, char **argv)
     }
     int compiling_said = quiet;
     dc_kernel_set_build_observer(on_build, &compiling_said);
+    prewarm_target prewarm = {.dev = dev, .model = model};
+    dc_denoiser_set_model_hook(den, start_prewarm, &prewarm);
 
     json_writer jw;
     FILE *log = as_json || to_stdout ? stderr : stdout;
@@ -663,6 +685,7 @@ int cmd_denoise(int argc, char **argv)
         fprintf(stderr, "dae-cl denoise: %d of %d files failed\n", failed, files.n);
     }
     file_list_free(&files);
+    cli_prewarm_stop(&prewarm.helper);
     dc_denoiser_destroy(den);
     dc_model_destroy(model);
     dc_device_close(dev);

@@ -47,7 +47,7 @@ typedef struct prewarm_target {
 static void start_prewarm(void *user, const char *arch, int in_c, int in_h, int in_w, int batch)
 {
     prewarm_target *t = user;
-    cli_prewarm_start(t->helper, t->dev, arch, in_c, in_h, in_w, batch);
+    cli_prewarm_start(t->helper, t->dev, CLI_PREWARM_TRAIN, arch, in_c, in_h, in_w, batch);
 }
 
 /* The run settings' flags come from the run configuration's table (daecl/runconfig.h): its

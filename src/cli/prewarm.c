@@ -1,4 +1,4 @@
-/* A second process that compiles kernels beside a cold `train` (see prewarm.h). */
+/* A second process that compiles kernels beside a cold `train` or `denoise` (see prewarm.h). */
 #include "cli/prewarm.h"
 
 #include <errno.h>
@@ -41,8 +41,8 @@ static int prewarm_wanted(dc_device *dev)
            !dc_dist_active();
 }
 
-void cli_prewarm_start(cli_prewarm *pw, dc_device *dev, const char *arch, int in_c, int in_h,
-                       int in_w, int batch)
+void cli_prewarm_start(cli_prewarm *pw, dc_device *dev, cli_prewarm_kind kind, const char *arch,
+                       int in_c, int in_h, int in_w, int batch)
 {
     pw->pid = 0;
     if (!prewarm_wanted(dev)) return;
@@ -54,7 +54,8 @@ void cli_prewarm_start(cli_prewarm *pw, dc_device *dev, const char *arch, int in
     snprintf(shape, sizeof shape, "%dx%dx%d", in_c, in_h, in_w);
     snprintf(nb, sizeof nb, "%d", batch);
     snprintf(where, sizeof where, "%d:%d", dev->platform_index, dev->device_index);
-    char *argv[] = {"dae-cl", CLI_PREWARM_COMMAND, (char *)arch, shape, nb, where, NULL};
+    char *argv[] = {"dae-cl", CLI_PREWARM_COMMAND, (char *)arch, shape, nb, where,
+                    kind == CLI_PREWARM_INFER ? "infer" : "train", NULL};
     posix_spawn_file_actions_t fa;
     if (posix_spawn_file_actions_init(&fa) != 0) return;
     /* Silent: its output is not the run's, and a test harness must not wait on its pipes. */
@@ -76,30 +77,39 @@ void cli_prewarm_stop(cli_prewarm *pw)
     pw->pid = 0;
 }
 
-/* The helper: the training model of that shape, each layer's backward from the last layer to
- * the first on zeros, then each forward from the last: the opposite order to the run's own
- * first step, so the two processes compile different kernels until they meet, and the run
- * finds the helper's in PoCL's cache. */
+/* The helper, on zeros. Training model: each layer's backward from the last layer to the
+ * first, then each forward from the last. Inference model (denoise; forward-only kernels, as
+ * the run's device has): each forward from the last layer. Either way the opposite order to the
+ * run's own first step, so the two processes compile different kernels until they meet, and the
+ * run finds the helper's in PoCL's cache. */
 int cmd_prewarm(int argc, char **argv)
 {
-    if (argc != 5) return 2;
+    if (argc != 5 && argc != 6) return 2;
+    int infer = argc == 6 && strcmp(argv[5], "infer") == 0;
+    if (argc == 6 && !infer && strcmp(argv[5], "train") != 0) return 2;
     int c, h, w, batch = atoi(argv[3]);
     if (sscanf(argv[2], "%dx%dx%d", &c, &h, &w) != 3 || batch < 1) return 2;
     dc_arch arch;
     if (dc_arch_parse(argv[1], &arch) != DC_OK) return 1;
     dc_device *dev = NULL;
     if (cli_open_device("prewarm", NULL, argv[4], 1, &dev) != 0) return 1;
-    dc_model *m = NULL;
+    dev->opts.forward_only = infer; /* as `denoise` sets it: its plans, its programs */
+    dc_model *train_model = NULL, *infer_model = NULL, *m = NULL;
     dc_tensor x = {0};
-    dc_status s = dc_model_create(dev, &arch, c, h, w, batch, &m);
-    if (!s) s = dc_tensor_create(dev, batch, c, h, w, DC_LAYOUT_NCHW, &x);
-    for (int i = m ? m->arch.nlayers - 1 : -1; !s && i >= 0; i--)
+    dc_status s = dc_model_create(dev, &arch, c, h, w, infer ? 1 : batch, &train_model);
+    if (!s && infer) s = dc_model_create_shared(train_model, h, w, batch, &infer_model);
+    if (!s) {
+        m = infer ? infer_model : train_model;
+        s = dc_tensor_create(dev, batch, c, h, w, DC_LAYOUT_NCHW, &x);
+    }
+    for (int i = m && !infer ? m->arch.nlayers - 1 : -1; !s && i >= 0; i--)
         s = dc_model_layer_backward(m, &x, batch, i);
     for (int i = m ? m->arch.nlayers - 1 : -1; !s && i >= 0; i--)
         s = dc_model_layer_forward(m, &x, batch, i);
     if (!s && clFinish(dev->queue) != CL_SUCCESS) s = DC_ERR_OPENCL;
     dc_tensor_release(&x);
-    dc_model_destroy(m);
+    dc_model_destroy(infer_model);
+    dc_model_destroy(train_model);
     dc_device_close(dev);
     return s ? 1 : 0;
 }

@@ -95,6 +95,11 @@ typedef struct dc_denoiser dc_denoiser; /* opaque */
  * rebuilt only when the shape changes. */
 dc_status dc_denoiser_create(dc_device *dev, const dc_model *src, int tile, dc_denoiser **out);
 void dc_denoiser_destroy(dc_denoiser *d);
+/* Called with the model's channels, the window shape and the batch each time the denoiser makes
+ * the inference model for a new window shape, before any of its kernels runs: the CLI starts its
+ * cold-start helper there (src/cli/prewarm.h). NULL fn: no hook. */
+typedef void (*dc_denoise_model_hook)(void *ctx, int c, int h, int w, int batch);
+void dc_denoiser_set_model_hook(dc_denoiser *d, dc_denoise_model_hook fn, void *ctx);
 /* The tile size actually used (after rounding). */
 int dc_denoiser_tile(const dc_denoiser *d);
 

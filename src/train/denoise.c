@@ -17,6 +17,8 @@ struct dc_denoiser {
     int mh, mw, mbatch;
     size_t act_bytes;
     float *host_in, *host_out; /* mbatch windows each */
+    dc_denoise_model_hook on_model;
+    void *on_model_ctx;
 };
 
 /* ---- geometry ------------------------------------------------------------------------------ */
@@ -160,6 +162,7 @@ static dc_status ensure_model(dc_denoiser *d, int h, int w, int windows)
     d->mw = w;
     d->mbatch = (int)batch;
     d->act_bytes = per * batch;
+    if (d->on_model) d->on_model(d->on_model_ctx, d->c, h, w, (int)batch);
     return DC_OK;
 }
 
@@ -197,6 +200,12 @@ void dc_denoiser_destroy(dc_denoiser *d)
     if (!d) return;
     release_model(d);
     free(d);
+}
+
+void dc_denoiser_set_model_hook(dc_denoiser *d, dc_denoise_model_hook fn, void *ctx)
+{
+    d->on_model = fn;
+    d->on_model_ctx = ctx;
 }
 
 int dc_denoiser_tile(const dc_denoiser *d) { return d->tile; }
