@@ -178,11 +178,11 @@ static void test_gradients_c(dc_device *dev, uint64_t *rng, const char *spec, in
 {
     double gtol = fd ? 1e-4 : 1e-3;
     ref_model_check r;
-    for (int draw = 1; draw <= (fd ? 1 : 2); draw++) {
+    for (int draw = 1; draw <= 2; draw++) { /* one more draw on a miss, as test_gradients_loss */
         CHECK_OK(ref_check_model_c(dev, rng, spec, c, n, h, w, loss, fd, &r));
         fprintf(stderr, "%s + %s (c=%d n=%d %dx%d): FD err %.2e, output err %.2e, loss %.5f rel err %.2e, gradient err %.2e\n",
                 spec, dc_loss_name(loss), c, n, h, w, r.fd_err, r.out_err, r.loss, r.loss_err, r.grad_err);
-        if (r.grad_err < gtol) break; /* ReLU models: one more draw, as test_gradients_loss */
+        if (r.grad_err < gtol && (!fd || r.fd_err < 1e-6)) break;
     }
     if (fd) CHECK(r.fd_err < 1e-6, "%s: FD normwise err %.2e > 1e-6", spec, r.fd_err);
     CHECK(r.out_err < 1e-4, "%s at %d channels: output err %.2e", spec, c, r.out_err);
@@ -199,14 +199,18 @@ static void test_gradients_loss(dc_device *dev, uint64_t *rng, const char *spec,
      * moving a whole contribution: seen in about 3 of 100 runs of the presets at 28x28, up to
      * 5e-3 (in main before the registry as well). So such a model that misses the tolerance is
      * drawn again once: a wrong gradient fails both draws, a rounding flip all but never
-     * recurs. Smooth models (FD) have no such branch and get one draw. */
+     * recurs. The FD-checked models (tanh, sigmoid) are smooth but for their max pools: two
+     * pool inputs within the FD step of each other (likely tanh-saturated ones) put the central
+     * difference across the switch, so an FD miss is drawn again once too (seed 1796232711:
+     * FD 2.2e-3 on the convT model below while the device matched the reference's analytic
+     * gradient to 1e-7; the next draw's FD 2e-9). */
     double gtol = fd ? 1e-4 : 1e-3;
     ref_model_check r;
-    for (int draw = 1; draw <= (fd ? 1 : 2); draw++) {
+    for (int draw = 1; draw <= 2; draw++) {
         CHECK_OK(ref_check_model(dev, rng, spec, n, h, w, loss, fd, &r));
         fprintf(stderr, "%s + %s (n=%d %dx%d): FD err %.2e, logits err %.2e, loss %.5f rel err %.2e, gradient err %.2e\n",
                 spec, dc_loss_name(loss), n, h, w, r.fd_err, r.out_err, r.loss, r.loss_err, r.grad_err);
-        if (r.grad_err < gtol) break;
+        if (r.grad_err < gtol && (!fd || r.fd_err < 1e-6)) break;
     }
     if (fd) CHECK(r.fd_err < 1e-6, "%s: FD normwise err %.2e > 1e-6", spec, r.fd_err);
     /* Normwise: through several layers, float rounding is relative to the size of the whole
