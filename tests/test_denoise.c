@@ -239,6 +239,13 @@ static void test_tile_rounding(dc_device *dev, uint64_t *rng)
                                     {28, 28, 1, 1, 64, 64},         {1, 1, 1, 1, 64, 64},
                                     {40, 40, 1, 1, 64, 64},         {100, 9, 1, 1, T, T},
                                     {1000, 1, (1000 + CORE - 1) / CORE, 1, T, T}};
+    for (size_t i = 0; i < sizeof ladder / sizeof ladder[0] && d; i++) {
+        CHECK_OK(dc_denoiser_plan(d, ladder[i][0], ladder[i][1], &info));
+        CHECK(info.tiles_x == ladder[i][2] && info.tiles_y == ladder[i][3] && info.win_w == ladder[i][4] &&
+                  info.win_h == ladder[i][5],
+              "%dx%d: %dx%d windows of %dx%d", ladder[i][0], ladder[i][1], info.tiles_x, info.tiles_y, info.win_w,
+              info.win_h);
+    }
     if (d) CHECK(dc_denoiser_plan(d, 0, 5, &info) == DC_ERR_INVALID_ARG, "0x5 planned");
     /* A tile of the image's own size leaves no room for the margins (2 x 1 windows of the whole
      * image); the tile the plan names instead takes it in one window. */
