@@ -217,7 +217,9 @@ static void test_tile_rounding(dc_device *dev, uint64_t *rng)
     CHECK(dc_denoiser_create(dev, m, -1, &d) == DC_ERR_INVALID_ARG && !d, "negative tile accepted");
     /* The default bound: classic T x T windows, batch within the memory budget (planned only:
      * the run at this tile is tested on 1000 x 7, and a T x T shape costs a long JIT). */
-    enum { T = DC_DENOISE_TILE_DEFAULT, CORE = T - 24 }; /* classic: margin 12 */
+    int margin;
+    dc_denoise_geometry(&m->arch, NULL, NULL, &margin);
+    const int T = DC_DENOISE_TILE_DEFAULT, CORE = T - 2 * margin; /* a window's kept core */
     dc_image out = {0};
     dc_denoise_info info = {0};
     CHECK_OK(dc_denoiser_create(dev, m, 0, &d));
@@ -235,7 +237,7 @@ static void test_tile_rounding(dc_device *dev, uint64_t *rng)
     printf("classic 600x300, default tile: %dx%d windows of %dx%d, batch %d, %.1f MB activations\n", info.tiles_x,
            info.tiles_y, info.win_w, info.win_h, info.batch, info.act_bytes / 1e6);
     /* Two fixed square shapes: 64 x 64 when the image and its margins fit, else tile x tile. */
-    static const int ladder[][6] = {{CORE, CORE, 1, 1, T, T},       {5, CORE + 1, 1, 2, T, T},
+    const int ladder[][6] = {{CORE, CORE, 1, 1, T, T},       {5, CORE + 1, 1, 2, T, T},
                                     {28, 28, 1, 1, 64, 64},         {1, 1, 1, 1, 64, 64},
                                     {40, 40, 1, 1, 64, 64},         {100, 9, 1, 1, T, T},
                                     {1000, 1, (1000 + CORE - 1) / CORE, 1, T, T}};

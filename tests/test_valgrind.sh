@@ -54,13 +54,14 @@ run() { # NAME COMMAND...
 # timeout on a Zen 5 VM). They are compiled first under valgrind's fastest tool (no checks),
 # which sees the same CPU: 2 minutes there, against over 10 under memcheck. No native run can
 # do it: with POCL_KERNELLIB_NAME=avx2 PoCL names the same device but still reports width 16.
+train_args=(--data "$t/d" --epochs 1 --batch 64 --val-limit 64 --quiet)
 device() { "$@" --list-devices 2>/dev/null | awk '$1 == "0:0" {print $3}'; }
 native_dev=$(device "$bin")
 vg_dev=$(device valgrind --tool=none -q "$bin")
 if [ "$vg_dev" != "$native_dev" ]; then
   echo "PoCL's device under valgrind is $vg_dev ($native_dev natively): compiling its kernels under --tool=none first"
-  valgrind --tool=none -q "$bin" train --data "$t/d" --out "$t/warm" --epochs 1 --batch 64 --val-limit 64 \
-    --quiet >"$t/warm.out" 2>&1 || { cat "$t/warm.out"; exit 1; }
+  valgrind --tool=none -q "$bin" train --out "$t/warm" "${train_args[@]}" >"$t/warm.out" 2>&1 ||
+    { cat "$t/warm.out"; exit 1; }
 fi
-run train "$bin" train --data "$t/d" --out "$t/run" --epochs 1 --batch 64 --val-limit 64 --quiet
+run train "$bin" train --out "$t/run" "${train_args[@]}"
 exit $failed
