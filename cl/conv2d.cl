@@ -894,12 +894,12 @@ typedef float8 lvec;
 #endif
 #define NSEG ((W + LPX - 1) / LPX)
 
-#if LCV == 8
+#if LCV == 8 || LCV == 16
 /* c[j] lane p = r[p] lane j (unpack, then pairs, then halves: 24 shuffles that LLVM lowers to
- * AVX2's vunpck/vshufps/vperm2f128). */
-INLINE void transpose8(const lvec r[8], lvec c[8])
+ * AVX2's vunpck/vshufps/vperm2f128). A 16-channel vector is transposed as two halves. */
+INLINE void transpose8(const float8 r[8], float8 c[8])
 {
-    lvec t[8], u[8];
+    float8 t[8], u[8];
     UNROLL
     for (int i = 0; i < 8; i += 2) {
         t[i] = shuffle2(r[i], r[i + 1], (uint8)(0, 8, 1, 9, 4, 12, 5, 13));
@@ -917,6 +917,16 @@ INLINE void transpose8(const lvec r[8], lvec c[8])
         c[j] = shuffle2(u[j], u[j + 4], (uint8)(0, 1, 2, 3, 8, 9, 10, 11));
         c[j + 4] = shuffle2(u[j], u[j + 4], (uint8)(4, 5, 6, 7, 12, 13, 14, 15));
     }
+}
+
+/* Channels [8h, 8h + 8) of an lvec. */
+INLINE float8 lvec_half(lvec v, const int h)
+{
+#if LCV == 16
+    return h ? v.hi : v.lo;
+#else
+    return v;
+#endif
 }
 #endif
 
@@ -1032,19 +1042,25 @@ INLINE void lco_segment_full(const __global float *x, uint x_off, const __global
     UNROLL
     for (int b = 0; b < LCB; b++) {
         __global float *out = y + y_off + (uint)((img * no + c0 + b * LCV) * H + oy) * W + x0;
-#if LCV == 8 && (LPX == 7 || LPX == 8)
+#if (LPX == 7 || LPX == 8) && (LCV == 8 || LCV == 16)
         if (spill) {
-            /* 8 x 8 transpose: one 8-pixel store per channel instead of a store per value
-             * (8 per 9 * ni FMAs: most of the work of a 1-channel input). Lanes past px write
-             * the next segment's first pixels, which this work-item stores again after. */
-            lvec r[8];
+            /* 8 x 8 transposes (two for 16 channels): one 8-pixel store per channel instead of
+             * a store per value (LCV per 9 * ni FMAs: most of the work of a 1- or 3-channel
+             * input). Lanes past px write the next segment's first pixels, which this
+             * work-item stores again after. */
+            lvec z[8];
             UNROLL
             for (int p = 0; p < 8; p++)
-                r[p] = p < LPX ? (bias ? ACT_APPLY(lvec, acc[b][p], act) : acc[b][p]) : (lvec)0.0f;
-            lvec c[8];
-            transpose8(r, c);
+                z[p] = p < LPX ? (bias ? ACT_APPLY(lvec, acc[b][p], act) : acc[b][p]) : (lvec)0.0f;
             UNROLL
-            for (int j = 0; j < 8; j++) vstore8(c[j], 0, out + j * H * W);
+            for (int h = 0; h < LCV / 8; h++) {
+                float8 r[8], c[8];
+                UNROLL
+                for (int p = 0; p < 8; p++) r[p] = lvec_half(z[p], h);
+                transpose8(r, c);
+                UNROLL
+                for (int j = 0; j < 8; j++) vstore8(c[j], 0, out + (h * 8 + j) * H * W);
+            }
             continue;
         }
 #endif
@@ -1064,15 +1080,18 @@ INLINE void lco_segment_full(const __global float *x, uint x_off, const __global
 /* The LPX/2 pooled pixels of one channel block (px conv pixels) at out, out + (H/2)(W/2), ... */
 INLINE void pool_store(__global float *out, const lvec m[LPX / 2], const int px)
 {
-#if LCV == 8 && LPX == 8
+#if LPX == 8 && (LCV == 8 || LCV == 16)
     if (px == LPX) {
-        /* 4 pixels x 8 channels transposed: one 4-pixel store per channel */
-        lvec r[8], c[8];
+        /* 4 pixels x 8 channels transposed (twice for 16): one 4-pixel store per channel */
         UNROLL
-        for (int j = 0; j < 8; j++) r[j] = j < 4 ? m[j] : (lvec)0.0f;
-        transpose8(r, c);
-        UNROLL
-        for (int j = 0; j < 8; j++) vstore4(c[j].lo, 0, out + j * (H / 2) * (W / 2));
+        for (int h = 0; h < LCV / 8; h++) {
+            float8 r[8], c[8];
+            UNROLL
+            for (int j = 0; j < 8; j++) r[j] = j < 4 ? lvec_half(m[j], h) : (float8)0.0f;
+            transpose8(r, c);
+            UNROLL
+            for (int j = 0; j < 8; j++) vstore4(c[j].lo, 0, out + (h * 8 + j) * (H / 2) * (W / 2));
+        }
         return;
     }
 #endif
