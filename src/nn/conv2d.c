@@ -254,6 +254,12 @@ static void conv_plan_make(conv_plan *p, const dc_device *dev, int cin, int cout
     /* The rows forward shifts by unaligned loads where a shifted row feeds few output channels
      * (cl/conv2d.cl FFS): the output layers, whose shuffles cost more than their FMAs. */
     p->ffs = !transposed && !p->lco_fwd && !p->fws && p->fcob <= 4 && !dev->opts.loop_limit;
+    /* ... in blocks of at most 4 rows (the AVX-512 budget gave a 1-channel output 7 or 8, 14-16
+     * accumulators beside the row's shifts and 9 weight broadcasts). Unet output layer on the
+     * AVX-512 Zen 4 VM, conv_fwd alone, alternated 3 times: 28x28 at batch 128 1.80-1.93 ->
+     * 1.07-1.12 ms; 64x64 at batch 16 0.93-0.96 -> 0.60-0.80 ms. Phased convs of an upsampling
+     * (UPPH, below) keep theirs. */
+    if (p->ffs && use != CONV_UPSAMPLED) p->fry = even_part(h, p->fry < 4 ? p->fry : 4);
     /* A 3x3 conv of an upsampling runs in its four phases: 4 FMAs per input channel instead
      * of 9. Classic model, batch 512, the 32->32 conv after the first upsampling (channel
      * lanes), alternated twice (with a test running beside): 24.4-28.6 -> 11.3-14.0 ms. By
