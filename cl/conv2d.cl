@@ -262,7 +262,7 @@ __kernel void w_lanes_up(const __global float *prm, const uint w_off, __global f
  * LCO_FWD / LCO_DX: that direction by channel lanes (conv_*_lco) instead of rows. CV: the
  * weight gradient by channel lanes (conv_dwc) instead of pixel lanes (conv_dw). The folds of a
  * neighbouring resample into a conv (below, docs/ARCHITECTURE.md rule 11): UPIN and UPPH read
- * an upsampling (inference), POOLOUT writes a max pool (inference, and with POOL_ARG a first
+ * an upsampling (the forward), POOLOUT writes a max pool (inference, and with POOL_ARG a first
  * layer in training), DXSUM writes an upsampling's input gradient (training). */
 #ifndef LCO_FWD
 #define LCO_FWD 0
@@ -270,14 +270,13 @@ __kernel void w_lanes_up(const __global float *prm, const uint w_off, __global f
 #ifndef LCO_DX
 #define LCO_DX 0
 #endif
-/* UPIN (inference): the forward's input is the 2x nearest upsampling of an XH x XW tensor,
- * read in place (src/nn/conv2d.c, CONV_UPSAMPLED): input pixel (iy, ix) is x[iy/2][ix/2]. Only
- * the forward kernels exist then: channel lanes, or rows by unaligned loads (FFS). */
+/* UPIN: the forward's input is the 2x nearest upsampling of an XH x XW tensor, read in place
+ * (src/nn/conv2d.c, CONV_UPSAMPLED): input pixel (iy, ix) is x[iy/2][ix/2]. By channel lanes,
+ * or rows by unaligned loads (FFS). Either the forward alone (inference), or in training with
+ * the backward that reads the upsampling in place too (DXSUM, DWUP; CONV_UP_TRAIN): one
+ * program for both directions. The input gradient's input, dz, is never upsampled. */
 #ifndef UPIN
 #define UPIN 0
-#endif
-#if UPIN && (!defined(DC_FWD_ONLY) || (!LCO_FWD && (!FFS || FWS)) || K > 5 || H % 2 || W % 2)
-#error "UPIN: forward only, by channel lanes or unaligned row loads, K <= 5, even H and W"
 #endif
 /* POOLOUT (inference): the forward writes the 2x2 max pool of its output (H/2 x W/2) instead of
  * the output (src/nn/conv2d.c, CONV_POOLED_OUT): channel lanes only, even segments. */
@@ -295,13 +294,17 @@ __kernel void w_lanes_up(const __global float *prm, const uint w_off, __global f
 /* DWUP (training, a conv after a 2x nearest upsampling, with DXSUM): the weight gradient reads
  * its input as the upsampling of an H/2 x W/2 tensor in place (src/nn/conv2d.c,
  * CONV_UP_GRAD_IN_PLACE): conv_dwc the same sums as over the upsampled tensor, bit for bit,
- * conv_dw the same FMAs in another order (dw_block_up); the forward is then the CONV_UPSAMPLED
- * program's (UPIN), so this program has none. */
+ * conv_dw the same FMAs in another order (dw_block_up). The forward reads the upsampling in
+ * place too (UPIN): in this program with UPIN (CONV_UP_TRAIN), else in CONV_UPSAMPLED's. */
 #ifndef DWUP
 #define DWUP 0
 #endif
 #if DWUP && (!DXSUM || K > 5)
 #error "DWUP: with DXSUM, K <= 5"
+#endif
+#if UPIN && ((!defined(DC_FWD_ONLY) && !DWUP) || (!LCO_FWD && (!FFS || FWS)) || K > 5 || \
+             H % 2 || W % 2)
+#error "UPIN: forward only or with DWUP, by channel lanes or unaligned row loads, K <= 5, even H and W"
 #endif
 /* POOL_ARG (a first layer's POOLOUT, training): the pooled forward also writes which pixel of
  * each window it took (0, 1: row 2y; 2, 3: row 2y + 1, as floats) for conv_dw_pooled. */
@@ -854,7 +857,7 @@ __kernel void conv_fwd(const __global float *x, const uint x_off, const uint x_e
         rows_block_up(x, x_off, x_end, wl + wl_off, prm, b_off, y, y_off, act, img, cb, oy0,
                       xb * TW, TW, 0);
 }
-#elif !LCO_FWD && !DWUP
+#elif !LCO_FWD && (!DWUP || UPIN)
 /* y = act(conv(x) + b) */
 ROWS_KERNEL(conv_fwd, CIN, COUT, FCOB, FRY, 0, 0, FWS, FFS)
 #endif
@@ -934,7 +937,7 @@ INLINE float8 lvec_half(lvec v, const int h)
 /* lco_accumulate of an upsampled input by phases (UPPH): output row oy reads source rows
  * oy/2 + py - 1 + dy (py = oy & 1); each source pixel of the segment is broadcast once into
  * the 4 outputs it meets, 2 of each parity. x0 is even. */
-INLINE void lco_accumulate(lvec acc[LCB][LPX], const __global float *x, uint x_off,
+INLINE void lco_accumulate_phases(lvec acc[LCB][LPX], const __global float *x, uint x_off,
                            const __global float *wl, int img, int oy, int c0, const int x0,
                            const int px, const int edges, const int ni, const int no)
 {
@@ -973,23 +976,26 @@ INLINE void lco_accumulate(lvec acc[LCB][LPX], const __global float *x, uint x_o
         }
     }
 }
-#else
+#endif /* UPPH */
+
 /* Adds to acc the conv of pixels [x0, x0 + px) of output row oy, channels [c0, c0 + LCB*LCV)
  * of image img (ni input channels, no output channels). px is a constant; x0 is one for the
  * first and last segments of a row, whose column borders (edges: which ones to check) then
- * fold, and runtime for the segments between, which need no checks. */
-INLINE void lco_accumulate(lvec acc[LCB][LPX], const __global float *x, uint x_off,
-                           const __global float *wl, int img, int oy, int c0, const int x0,
-                           const int px, const int edges, const int ni, const int no)
+ * fold, and runtime for the segments between, which need no checks. up: x is the upsampling's
+ * source (UPIN, the forward; a constant). */
+INLINE void lco_accumulate_plain(lvec acc[LCB][LPX], const __global float *x, uint x_off,
+                                 const __global float *wl, int img, int oy, int c0,
+                                 const int x0, const int px, const int edges, const int ni,
+                                 const int no, const int up)
 {
     for (int ci = 0; ci < ni; ci++) {
-        const __global float *xc = x + x_off + (uint)(img * ni + ci) * (XH * XW);
+        const __global float *xc = x + x_off + (uint)(img * ni + ci) * (up ? XH * XW : H * W);
         const __global float *wc = wl + (uint)ci * (K * K) * no + c0;
         UNROLL
         for (int ky = 0; ky < K; ky++) {
             int iy = oy + ky - P;
             if (iy < 0 || iy >= H) continue;
-            const __global float *row = xc + (UPIN ? (iy >> 1) * XW : iy * W);
+            const __global float *row = xc + (up ? (iy >> 1) * XW : iy * W);
             /* input-stationary: each input pixel is broadcast once and consumed at once by its
              * K output pixels (a broadcast kept for later makes LLVM spill) */
             lvec wv[K][LCB];
@@ -1002,7 +1008,7 @@ INLINE void lco_accumulate(lvec acc[LCB][LPX], const __global float *x, uint x_o
             for (int q = 0; q < LPX + K - 1; q++) {
                 int ix = x0 + q - P;
                 if (q >= px + K - 1 || (edges && (ix < 0 || ix >= W))) continue;
-                lvec xv = (lvec)row[UPIN ? ix >> 1 : ix];
+                lvec xv = (lvec)row[up ? ix >> 1 : ix];
                 UNROLL
                 for (int kx = 0; kx < K; kx++) {
                     int p = q - kx;
@@ -1014,7 +1020,22 @@ INLINE void lco_accumulate(lvec acc[LCB][LPX], const __global float *x, uint x_o
         }
     }
 }
-#endif /* UPPH */
+
+/* The forward's (bias) or the input gradient's accumulation: only the forward reads an
+ * upsampling (UPIN), by phases with UPPH. */
+INLINE void lco_accumulate(lvec acc[LCB][LPX], const __global float *x, uint x_off,
+                           const __global float *wl, int img, int oy, int c0, const int x0,
+                           const int px, const int edges, const int ni, const int no,
+                           const int bias)
+{
+#if UPPH
+    if (bias) {
+        lco_accumulate_phases(acc, x, x_off, wl, img, oy, c0, x0, px, edges, ni, no);
+        return;
+    }
+#endif
+    lco_accumulate_plain(acc, x, x_off, wl, img, oy, c0, x0, px, edges, ni, no, UPIN && bias);
+}
 
 /* acc = the bias of channels [c0, c0 + LCB*LCV) (with bias), else 0. */
 INLINE void lco_init(lvec acc[LCB][LPX], const __global float *prm, uint b_off, int c0,
@@ -1038,7 +1059,7 @@ INLINE void lco_segment_full(const __global float *x, uint x_off, const __global
 {
     lvec acc[LCB][LPX];
     lco_init(acc, prm, b_off, c0, bias);
-    lco_accumulate(acc, x, x_off, wl, img, oy, c0, x0, px, edges, ni, no);
+    lco_accumulate(acc, x, x_off, wl, img, oy, c0, x0, px, edges, ni, no, bias);
     UNROLL
     for (int b = 0; b < LCB; b++) {
         __global float *out = y + y_off + (uint)((img * no + c0 + b * LCV) * H + oy) * W + x0;
@@ -1123,7 +1144,7 @@ INLINE void lco_segment_pair(const __global float *x, uint x_off, const __global
     for (int r = 0; r < 2; r++) {
         lvec acc[LCB][LPX];
         lco_init(acc, prm, b_off, c0, bias);
-        lco_accumulate(acc, x, x_off, wl, img, 2 * oy + r, c0, x0, px, edges, ni, no);
+        lco_accumulate(acc, x, x_off, wl, img, 2 * oy + r, c0, x0, px, edges, ni, no, bias);
         UNROLL
         for (int b = 0; b < LCB; b++)
             UNROLL
@@ -1216,7 +1237,7 @@ INLINE void lco_row(const __global float *x, uint x_off, const __global float *w
         lco_row(x, x_off, wl + wl_off, prm, b_off, y, y_off, LCO_YA, act, img, oy,             \
                 cb * LCB * LCV, NI, NO, BIAS);                                                 \
     }
-#if LCO_FWD && !DWUP
+#if LCO_FWD && (!DWUP || UPIN)
 LCO_KERNEL(conv_fwd_lco, CIN, COUT, 1)
 #endif
 #if !defined(DC_FWD_ONLY) && LCO_DX
