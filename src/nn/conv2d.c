@@ -365,9 +365,10 @@ static int up_train_plan(conv_plan *p, const dc_device *dev, int cin, int cout, 
     conv_plan f;
     conv_plan_fields(&f, dev, cin, cout, h, w, k, CONV_UPSAMPLED);
     conv_plan_fields(p, dev, cin, cout, h, w, k, CONV_UP_GRAD_IN_PLACE);
+    /* lanes, segments and dW blocks come from the same functions of the same sizes; only the
+     * row blocks over the source (rows_block_up, dw_block_up) can differ */
     int ok = !dev->opts.forward_only && p->dx_sum && (f.lco_fwd || f.ffs) && f.vw == p->vw &&
-             f.nv == p->nv && f.nxb == p->nxb && f.lcv == p->lcv && f.lcb == p->lcb &&
-             f.lco_fwd == p->lco_fwd && f.cv == p->cv;
+             f.nv == p->nv && f.nxb == p->nxb;
     p->upph = f.upph, p->ffs = f.ffs, p->fcob = f.fcob, p->fry = f.fry, p->fws = f.fws;
     conv_plan_opts(p, dev, CONV_UP_TRAIN);
     return ok;
